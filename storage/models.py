@@ -1,0 +1,409 @@
+"""The domain's tables, as SQLAlchemy 2 typed declarative models.
+
+Portable by design: nothing here is SQLite-only, so the same models run on
+PostgreSQL unchanged. States are plain strings checked by the services in
+`bot/` (the issue state machine lives in `bot/states.py`); enumerations of
+allowed values are kept here as `StrEnum`s so every layer spells them alike.
+
+Two tables refuse change once written, enforced below at the ORM level and by
+database triggers created in the migration: `issue_versions` (an approval is
+bound to a version's hash, so a version may never change) and `audit_events`
+(append-only).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use bot.clock")
+        from datetime import UTC
+
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        from datetime import UTC
+
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class SubscriberStatus(enum.StrEnum):
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    INACTIVE = "inactive"  # hard bounce, spam complaint, or suppressed by Postmark
+    INVALID = "invalid"  # Postmark refused the address (ErrorCode 300)
+
+
+class SuppressionReason(enum.StrEnum):
+    UNSUBSCRIBED = "unsubscribed"
+    HARD_BOUNCE = "hard_bounce"
+    SPAM_COMPLAINT = "spam_complaint"
+    MANUAL = "manual"
+    INVALID = "invalid"
+
+
+class SuppressionOrigin(enum.StrEnum):
+    SLACK = "slack"
+    POSTMARK_WEBHOOK = "postmark_webhook"
+    POSTMARK_SYNC = "postmark_sync"
+    POSTMARK_SEND = "postmark_send"
+    CLI = "cli"
+
+
+class PushState(enum.StrEnum):
+    """Whether a local suppression has reached Postmark's suppression list."""
+
+    PENDING = "pending"
+    PUSHED = "pushed"
+    NOT_NEEDED = "not_needed"  # it came from Postmark in the first place
+
+
+ALL_LISTS = "*"
+
+
+class MailingList(Base):
+    __tablename__ = "lists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Subscriber(Base):
+    """One address on one list. `email` is NULL once the person was forgotten."""
+
+    __tablename__ = "subscribers"
+    __table_args__ = (
+        UniqueConstraint("list_id", "email", name="uq_subscribers_list_email"),
+        Index("ix_subscribers_list_status", "list_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id"))
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    company: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(20), default=SubscriberStatus.ACTIVE)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    mailing_list: Mapped[MailingList] = relationship()
+
+
+class Suppression(Base):
+    """An address that must not receive broadcasts, on one list or on all (`*`).
+
+    Keyed by the salted hash of the normalised address so that a forgotten
+    person stays suppressed after their address itself was erased.
+    """
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("email_hash", "scope", name="uq_suppressions_hash_scope"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_hash: Mapped[str] = mapped_column(String(64), index=True)
+    scope: Mapped[str] = mapped_column(String(200), default=ALL_LISTS)
+    reason: Mapped[str] = mapped_column(String(30))
+    origin: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    push_state: Mapped[str] = mapped_column(String(20), default=PushState.PENDING)
+    push_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    push_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class UnsubscribeRequest(Base):
+    """What an operator typed about a reader's request. Internal only: nothing
+    here is ever placed into any message's render context."""
+
+    __tablename__ = "unsubscribe_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_hash: Mapped[str] = mapped_column(String(64), index=True)
+    given_name: Mapped[str] = mapped_column(String(200), default="")
+    given_company: Mapped[str] = mapped_column(String(200), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(100))
+    confirmation_requested: Mapped[bool] = mapped_column(default=False)
+    confirmation_message_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class IssueState(enum.StrEnum):
+    DRAFT = "draft"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    HALTED = "halted"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+class Issue(Base):
+    __tablename__ = "issues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id"))
+    state: Mapped[str] = mapped_column(String(30), default=IssueState.DRAFT, index=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    current_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issue_versions.id", use_alter=True, name="fk_issues_current_version")
+    )
+
+    mailing_list: Mapped[MailingList] = relationship()
+    current_version: Mapped[IssueVersion | None] = relationship(
+        foreign_keys=[current_version_id], post_update=True
+    )
+
+
+class IssueVersion(Base):
+    """One saved state of an issue. Immutable: a save makes a new version."""
+
+    __tablename__ = "issue_versions"
+    __table_args__ = (UniqueConstraint("issue_id", "number", name="uq_issue_versions_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id"))
+    number: Mapped[int]
+    subject: Mapped[str] = mapped_column(Text)
+    body_markdown: Mapped[str] = mapped_column(Text)
+    html_template: Mapped[str] = mapped_column(Text)
+    text_template: Mapped[str] = mapped_column(Text)
+    sender: Mapped[str] = mapped_column(String(320))
+    stream: Mapped[str] = mapped_column(String(100))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class ApprovalState(enum.StrEnum):
+    OPEN = "open"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    VOID = "void"  # the issue changed after the request was made
+
+
+class ApprovalRequest(Base):
+    """A request for a second person's approval of one exact version and audience."""
+
+    __tablename__ = "approval_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("issue_versions.id"))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20), default="send")  # send | resume
+    send_id: Mapped[int | None] = mapped_column(ForeignKey("sends.id", use_alter=True))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id"))
+    audience_rule: Mapped[str] = mapped_column(String(200))
+    recipient_count: Mapped[int]
+    scheduled_at: Mapped[datetime | None]
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    overridden_findings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    requester: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20), default=ApprovalState.OPEN, index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    card_channel: Mapped[str | None] = mapped_column(String(50))
+    card_ts: Mapped[str | None] = mapped_column(String(50))
+
+
+class SendState(enum.StrEnum):
+    PREPARING = "preparing"
+    SENDING = "sending"
+    HALTED = "halted"
+    FINISHED = "finished"
+    REFUSED = "refused"
+
+
+class Send(Base):
+    """One delivery of one approved version to a frozen audience."""
+
+    __tablename__ = "sends"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("issue_versions.id"))
+    approval_id: Mapped[int] = mapped_column(ForeignKey("approval_requests.id"))
+    state: Mapped[str] = mapped_column(String(20), default=SendState.PREPARING, index=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    last_progress_at: Mapped[datetime | None]
+    halted_by: Mapped[str | None] = mapped_column(String(100))
+    halt_reason: Mapped[str] = mapped_column(Text, default="")
+    progress_channel: Mapped[str | None] = mapped_column(String(50))
+    progress_ts: Mapped[str | None] = mapped_column(String(50))
+
+
+class BatchState(enum.StrEnum):
+    CLAIMED = "claimed"  # rows chosen, nothing sent yet: safe to release
+    IN_FLIGHT = "in_flight"  # a request may have reached Postmark
+    DONE = "done"
+    UNKNOWN = "unknown"  # reconciliation could not settle it: people decide
+
+
+class DeliveryBatch(Base):
+    __tablename__ = "delivery_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    send_id: Mapped[int] = mapped_column(ForeignKey("sends.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20), default=BatchState.CLAIMED)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str] = mapped_column(String(100), default="")
+    claimed_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    BATCHED = "batched"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    INVALID = "invalid"
+    UNKNOWN = "unknown"
+    SKIPPED = "skipped"  # unsubscribed or suppressed before its batch was claimed
+
+
+class Delivery(Base):
+    """The ledger: one row per recipient of a send, never two."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("send_id", "subscriber_id", name="uq_deliveries_send_subscriber"),
+        Index("ix_deliveries_send_status", "send_id", "status"),
+        Index("ix_deliveries_batch", "batch_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    send_id: Mapped[int] = mapped_column(ForeignKey("sends.id"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("delivery_batches.id"))
+    status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING)
+    message_id: Mapped[str | None] = mapped_column(String(100))
+    error_code: Mapped[int | None]
+    error_message: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    """Append-only: who did what, when, to which issue or address.
+
+    Addresses are recorded as their salted hash (and a masked form), so that
+    forgetting a person never needs to rewrite this log.
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    issue_id: Mapped[int | None] = mapped_column(index=True)
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class KeyValue(Base):
+    """Small installation-wide facts: the address-hash salt, schema notes."""
+
+    __tablename__ = "installation"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Lease(Base):
+    """A named lease with a heartbeat, so one process at a time runs a duty."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]
+
+
+class OnceMarker(Base):
+    """Marks a one-off duty as done (a reminder for a given day, a scheduled start)."""
+
+    __tablename__ = "once_markers"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime]
+
+
+class ImmutableRowError(RuntimeError):
+    """Raised when code tries to change a row that must never change."""
+
+
+def _refuse_change(kind: str) -> Any:
+    def refuse(mapper: Mapper[Any], connection: Any, target: Any) -> None:
+        raise ImmutableRowError(f"{type(target).__tablename__} rows are never {kind}")
+
+    return refuse
+
+
+for _model in (AuditEvent, IssueVersion):
+    event.listen(_model, "before_update", _refuse_change("updated"))
+    event.listen(_model, "before_delete", _refuse_change("deleted"))
