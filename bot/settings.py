@@ -24,23 +24,41 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 HELP: dict[str, tuple[str, str]] = {
     "DATABASE_URL": ("an SQLAlchemy database URL", "sqlite:///countersign.db"),
     "SLACK_BOT_TOKEN": ("a Slack bot token starting with xoxb-", "xoxb-1234-5678-abcdef"),
-    "SLACK_SIGNING_SECRET": ("the signing secret from the Slack app's Basic Information", "8f14e45fceea167a5a36dedd4bea2543"),
+    "SLACK_SIGNING_SECRET": (
+        "the signing secret from the Slack app's Basic Information",
+        "8f14e45fceea167a5a36dedd4bea2543",
+    ),
     "SLACK_APP_TOKEN": ("a Slack app-level token starting with xapp-", "xapp-1-A0123-4567-abcdef"),
     "SLACK_API_URL": ("an http(s) URL ending in /", "https://slack.com/api/"),
-    "POSTMARK_SERVER_TOKEN": ("the Postmark server API token", "00000000-0000-0000-0000-000000000000"),
+    "POSTMARK_SERVER_TOKEN": (
+        "the Postmark server API token",
+        "00000000-0000-0000-0000-000000000000",
+    ),
     "POSTMARK_API_URL": ("an http(s) URL ending in /", "https://api.postmarkapp.com/"),
     "POSTMARK_BROADCAST_STREAM": ("the id of a Postmark Broadcasts message stream", "broadcast"),
-    "POSTMARK_TRANSACTIONAL_STREAM": ("the id of a Postmark Transactional message stream", "outbound"),
+    "POSTMARK_TRANSACTIONAL_STREAM": (
+        "the id of a Postmark Transactional message stream",
+        "outbound",
+    ),
     "POSTMARK_WEBHOOK_USER": ("the user name of the webhook's basic auth", "countersign"),
-    "POSTMARK_WEBHOOK_PASSWORD": ("the password of the webhook's basic auth", "a-long-random-string"),
+    "POSTMARK_WEBHOOK_PASSWORD": (
+        "the password of the webhook's basic auth",
+        "a-long-random-string",
+    ),
     "NEWSLETTER_NAME": ("the default list's display name", "Newsletter"),
     "NEWSLETTER_FROM": ("a sender address, optionally with a name", "Navigate <news@example.com>"),
     "NEWSLETTER_CHANNEL": ("a Slack channel id (C… or G…)", "C0123ABCDEF"),
-    "TEAM": ("a user group id (S…) or comma-separated user ids (U…), or empty", "U0123ABCD,U0456EFGH"),
+    "TEAM": (
+        "a user group id (S…) or comma-separated user ids (U…), or empty",
+        "U0123ABCD,U0456EFGH",
+    ),
     "APPROVERS": ("a user group id (S…) or comma-separated user ids (U…)", "S0123ABCD"),
     "TEST_RECIPIENT_DOMAINS": ("comma-separated domains", "example.com,example.jp"),
     "TIMEZONE": ("an IANA time zone name", "Asia/Tokyo"),
-    "ISSUE_SCHEDULE": ("a cron expression of five fields: minute hour day month weekday", "0 10 1 * *"),
+    "ISSUE_SCHEDULE": (
+        "a cron expression of five fields: minute hour day month weekday",
+        "0 10 1 * *",
+    ),
     "REMIND_DAYS_BEFORE": ("comma-separated whole numbers of days", "7,3,1"),
     "APPROVAL_TTL_HOURS": ("a whole number of hours from 1 to 720", "24"),
     "AUDIENCE_DRIFT": ("a percentage from 0 to 100", "2"),
@@ -51,8 +69,14 @@ HELP: dict[str, tuple[str, str]] = {
 
 # Never echoed back in an error message: logs never contain secrets.
 SECRETS = frozenset(
-    {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "POSTMARK_SERVER_TOKEN",
-     "POSTMARK_WEBHOOK_PASSWORD", "DATABASE_URL"}
+    {
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "POSTMARK_SERVER_TOKEN",
+        "POSTMARK_WEBHOOK_PASSWORD",
+        "DATABASE_URL",
+    }
 )
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")

@@ -1,0 +1,139 @@
+"""The `countersign` command (also `python -m bot`), per CONTRACT.md.
+
+Exit codes: 0 success, 1 the operation failed, 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bot import settings as settings_module
+from bot.clock import SystemClock
+from bot.settings import Settings, SettingsError
+from storage.db import Database, connect
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="countersign",
+        description="A Slack bot for a newsletter where every list-wide send needs two people.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    commands.add_parser("run", help="start the bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
+    commands.add_parser("rehearse", help="the rehearsal room: the bot with local stand-ins")
+    commands.add_parser("check", help="verify configuration and reachability of Slack and Postmark")
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", metavar="ACTION", required=True
+    )
+    db.add_parser("upgrade", help="apply migrations up to the newest schema")
+
+    subs = commands.add_parser("subscribers", help="import or export a list").add_subparsers(
+        dest="subscribers_command", metavar="ACTION", required=True
+    )
+    imp = subs.add_parser("import", help="import FILE.csv (columns email,name,company)")
+    imp.add_argument("file", type=Path, metavar="FILE.csv")
+    imp.add_argument("--list", dest="list_name", help="list name (default NEWSLETTER_NAME)")
+    exp = subs.add_parser("export", help="write the list as CSV to standard output")
+    exp.add_argument("--list", dest="list_name", help="list name (default NEWSLETTER_NAME)")
+
+    standin = commands.add_parser("standin", help="run a local stand-in for Slack or Postmark")
+    standin.add_argument("service", choices=("slack", "postmark"))
+    standin.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _database(settings: Settings) -> Database:
+
+    return connect(settings.DATABASE_URL)
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from storage import migrate
+
+    db = _database(settings)
+    migrate.upgrade(db.engine)
+    print(f"Database is at schema revision {migrate.current_revision(db.engine)}.")
+    return EXIT_OK
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.subscribers import UnreadableFile, import_csv
+    from storage import migrate
+
+    db = _database(settings)
+    migrate.upgrade(db.engine)
+    list_name = args.list_name or settings.NEWSLETTER_NAME
+    try:
+        report = import_csv(db, args.file, list_name=list_name, actor="cli", clock=SystemClock())
+    except UnreadableFile as exc:
+        print(f"countersign subscribers import: {exc}. Nothing was changed.", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        f"Imported {args.file} into list {list_name!r}: {report.rows} rows read, "
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.merged} duplicates merged, {report.skipped_suppressed} skipped as "
+        f"suppressed or unsubscribed, {report.rejected_count} rejected."
+    )
+    for rejected in report.rejected:
+        print(f"  line {rejected.line}: rejected, {rejected.reason}")
+    if report.rejected_count > len(report.rejected):
+        print(f"  … and {report.rejected_count - len(report.rejected)} more rejected rows.")
+    return EXIT_OK
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.subscribers import export_csv
+    from storage import migrate
+
+    db = _database(settings)
+    migrate.upgrade(db.engine)
+    export_csv(db, sys.stdout, list_name=args.list_name or settings.NEWSLETTER_NAME)
+    return EXIT_OK
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    print(
+        "countersign run: the Slack front end is not built yet, so there is nothing to run. "
+        "Use `countersign db upgrade` and `countersign subscribers import` meanwhile.",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
+
+
+def cmd_standin(settings: Settings, args: argparse.Namespace) -> int:
+    if args.service == "slack":
+        from bot.standins import slack as module
+    else:
+        from bot.standins import postmark as module  # type: ignore[no-redef]
+    return int(module.main(list(args.rest)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], int]] = {
+        ("db", "upgrade"): cmd_db_upgrade,
+        ("subscribers", "import"): cmd_import,
+        ("subscribers", "export"): cmd_export,
+        ("run", None): cmd_run,
+        ("rehearse", None): cmd_run,
+        ("check", None): cmd_run,
+        ("standin", None): cmd_standin,
+    }
+    sub = getattr(args, "db_command", None) or getattr(args, "subscribers_command", None)
+    try:
+        settings = settings_module.load()
+    except SettingsError as exc:
+        print(f"countersign: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return handlers[(args.command, sub)](settings, args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
