@@ -1,0 +1,1128 @@
+"""The Postmark stand-in: a local HTTP server that speaks Postmark's JSON API.
+
+Owns `PostmarkStandIn` — the server the rehearsal room, every end-to-end test
+and the benchmarks send mail through — and `main()`, which runs it alone.
+Its outbox lives in `postmark_store.py`; its fault plan in `postmark_faults.py`.
+
+Pointing the real client at it: postmarker's ``PostmarkClient`` takes the base
+URL as its ``root_api_url`` constructor argument (and joins endpoints such as
+"/email" onto it with ``urljoin``, so the base must have no path of its own)::
+
+    client = PostmarkClient(server_token=standin.server_token,
+                            root_api_url=standin.url, timeout=5)
+
+What it speaks (server token in ``X-Postmark-Server-Token``; a wrong or
+missing token is HTTP 401 with ErrorCode 10):
+
+- ``POST /email`` — one message; whole-request errors are HTTP 422 with
+  ``{"ErrorCode", "Message"}``: 300 invalid request (bad address, no
+  recipient, more than 50 recipients, no body, metadata over Postmark's
+  limits), 402 invalid JSON, 406 every recipient inactive, 1235 unknown
+  stream, 1236 inbound stream. When only some recipients are inactive the
+  message goes to the others with ErrorCode 0 and "Message OK, but will not
+  deliver to these inactive addresses: ...", as Postmark does. Over 10 MB is
+  HTTP 413.
+- ``POST /email/batch`` — up to 500 messages and 50 MB (more: HTTP 422
+  ErrorCode 410, or HTTP 413); HTTP 200 with one result per message, in
+  order. A failed message's result is ``{"ErrorCode", "Message"}`` only, as
+  Postmark's is; an accepted one has ErrorCode 0, Message "OK", MessageID,
+  SubmittedAt and To.
+- ``GET /message-streams`` (``MessageStreamType`` filter) and
+  ``GET /message-streams/{id}`` (unknown: 422 ErrorCode 1226).
+- ``GET /message-streams/{stream}/suppressions/dump`` (filters
+  SuppressionReason, Origin, fromdate, todate, EmailAddress),
+  ``POST .../suppressions`` (Origin "Customer", reason "ManualSuppression",
+  Status "Suppressed") and ``POST .../suppressions/delete`` (Status "Deleted";
+  a SpamComplaint cannot be deleted: Status "Failed"). At most 50 addresses
+  per call (ErrorCode 1410).
+- ``GET /messages/outbound`` — ``count`` (required, 1..500), ``offset``,
+  ``recipient``, ``fromemail``, ``tag``, ``subject``, ``status``,
+  ``messagestream``, ``fromdate``/``todate`` and ``metadata_<key>=value``;
+  newest first; parameter errors are 422 ErrorCode 700. Without
+  ``messagestream`` only the "outbound" stream is searched, as Postmark
+  documents (constructor ``search_default_stream=None`` searches all).
+  ``GET /messages/outbound/{id}/details`` (unknown: 422 ErrorCode 701).
+
+On a Broadcasts stream ``{{{ pm:unsubscribe }}}`` (spaces optional) in
+HtmlBody and TextBody becomes ``{url}unsubscribe/{token}``, a link bound to
+the message and its first recipient. GET on it shows a confirmation page with
+a button; POST on it — or GET with ``?confirm=1`` — suppresses that recipient
+on that stream (Origin "Recipient", ManualSuppression) and emits a
+SubscriptionChange webhook. `trigger_bounce`, `trigger_spam_complaint` and
+`unsubscribe` do the same from Python. Every suppression change (also through
+the API) emits a SubscriptionChange, as Postmark does. Webhooks are POSTed as
+JSON in a background thread to the configured URL with HTTP basic auth; each
+event and its delivery outcome is kept in `webhook_events`.
+
+Faults (`standin.faults`, see postmark_faults.py) and `standin.latency`
+(seconds added before each API call is processed; calls run on their own
+threads, so they overlap) are for testing senders against a misbehaving
+Postmark. `reset()` returns everything to how it was constructed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import html
+import json
+import queue
+import re
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from email.utils import getaddresses
+from typing import Any
+
+import requests
+
+from bot.standins.postmark_faults import AppliedFault, FaultKind, Faults
+from bot.standins.postmark_store import MessageStore, StoredMessage
+from bot.standins.server import Reply, Request, StandIn
+
+__all__ = [
+    "DEFAULT_SERVER_TOKEN",
+    "AppliedFault",
+    "Faults",
+    "MessageStore",
+    "PostmarkStandIn",
+    "StoredMessage",
+    "Suppression",
+    "WebhookEvent",
+    "main",
+]
+
+DEFAULT_SERVER_TOKEN = "standin-server-token"  # noqa: S105 - a public test token
+DEFAULT_STREAMS: dict[str, str] = {"outbound": "Transactional", "broadcast": "Broadcasts"}
+STREAM_TYPES = ("Transactional", "Broadcasts", "Inbound")
+SUPPRESSION_REASONS = ("HardBounce", "SpamComplaint", "ManualSuppression")
+SUPPRESSION_ORIGINS = ("Recipient", "Customer", "Admin")
+
+MAX_BATCH_MESSAGES = 500
+MAX_BATCH_BYTES = 50 * 1024 * 1024
+MAX_EMAIL_BYTES = 10 * 1024 * 1024
+MAX_RECIPIENTS = 50
+MAX_SUPPRESSIONS_PER_CALL = 50
+MAX_SEARCH_COUNT = 500
+METADATA_MAX_FIELDS = 10
+METADATA_MAX_KEY = 20
+METADATA_MAX_VALUE = 80
+
+INACTIVE_MESSAGE = (
+    "You tried to send to recipient(s) that have been marked as inactive. "
+    "Found inactive addresses: {addresses}. Inactive recipients are ones that have "
+    "generated a hard bounce, a spam complaint, or a manual suppression."
+)
+
+_UNSUBSCRIBE_RE = re.compile(r"\{\{\{\s*pm:unsubscribe\s*\}\}\}")
+_EMAIL_RE = re.compile(r"^[^@\s<>\",;()\[\]]+@[^@\s<>\",;()\[\]]+\.[^@\s<>\",;()\[\]]+$")
+_ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
+    ("POST", "/email", re.compile(r"^/email/?$")),
+    ("POST", "/email/batch", re.compile(r"^/email/batch/?$")),
+    ("GET", "/message-streams", re.compile(r"^/message-streams/?$")),
+    (
+        "GET",
+        "/message-streams/{stream}/suppressions/dump",
+        re.compile(r"^/message-streams/(?P<stream>[^/]+)/suppressions/dump/?$"),
+    ),
+    (
+        "POST",
+        "/message-streams/{stream}/suppressions/delete",
+        re.compile(r"^/message-streams/(?P<stream>[^/]+)/suppressions/delete/?$"),
+    ),
+    (
+        "POST",
+        "/message-streams/{stream}/suppressions",
+        re.compile(r"^/message-streams/(?P<stream>[^/]+)/suppressions/?$"),
+    ),
+    ("GET", "/message-streams/{stream}", re.compile(r"^/message-streams/(?P<stream>[^/]+)/?$")),
+    ("GET", "/messages/outbound", re.compile(r"^/messages/outbound/?$")),
+    (
+        "GET",
+        "/messages/outbound/{id}/details",
+        re.compile(r"^/messages/outbound/(?P<id>[^/]+)/details/?$"),
+    ),
+]
+
+
+class _ApiError(Exception):
+    def __init__(self, code: int, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+    def reply(self) -> Reply:
+        return Reply.json({"ErrorCode": self.code, "Message": self.message}, status=self.status)
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """One address on a stream's suppression list."""
+
+    EmailAddress: str
+    SuppressionReason: str
+    Origin: str
+    CreatedAt: datetime
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "EmailAddress": self.EmailAddress,
+            "SuppressionReason": self.SuppressionReason,
+            "Origin": self.Origin,
+            "CreatedAt": self.CreatedAt.isoformat(),
+        }
+
+
+@dataclass
+class WebhookEvent:
+    """A webhook the stand-in emitted, and what became of its delivery.
+
+    `status` is the receiver's HTTP status, `error` the exception text when it
+    could not be reached, both None while pending or when no URL is set
+    (`url` None: recorded only).
+    """
+
+    payload: dict[str, Any]
+    url: str | None
+    status: int | None = None
+    error: str | None = None
+    delivered: bool = False
+    done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def record_type(self) -> str:
+        return str(self.payload["RecordType"])
+
+
+@dataclass(frozen=True)
+class _Stream:
+    id: str
+    type: str
+    created_at: datetime
+
+    def as_json(self, server_id: int) -> dict[str, Any]:
+        return {
+            "ID": self.id,
+            "ServerID": server_id,
+            "Name": {
+                "Transactional": "Default Transactional Stream",
+                "Broadcasts": "Default Broadcast Stream",
+                "Inbound": "Default Inbound Stream",
+            }[self.type]
+            if self.id in ("outbound", "broadcast", "inbound")
+            else self.id,
+            "Description": None,
+            "MessageStreamType": self.type,
+            "CreatedAt": self.created_at.isoformat(),
+            "UpdatedAt": None,
+            "ArchivedAt": None,
+            "ExpectedPurgeDate": None,
+            "SubscriptionManagementConfiguration": {
+                "UnsubscribeHandlingType": "Postmark" if self.type == "Broadcasts" else "None"
+            },
+        }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _parse_addresses(field_name: str, value: Any) -> list[tuple[str, str]]:
+    """[(name, email)] of a To/Cc/Bcc string; raises _ApiError(300) when invalid."""
+    if value is None or value == "":
+        return []
+    if not isinstance(value, str):
+        raise _ApiError(
+            300, f"Invalid '{field_name}' address: a comma separated string is expected."
+        )
+    simple = not any(c in value for c in ',<";(')
+    pairs = [("", value.strip())] if simple else getaddresses([value])
+    result = []
+    for name, email in pairs:
+        if not _EMAIL_RE.match(email):
+            shown = email or value
+            raise _ApiError(
+                300,
+                f"Error parsing '{field_name}': Illegal email address '{shown}'. "
+                "It must contain the '@' symbol and a valid domain.",
+            )
+        result.append((name, email))
+    return result
+
+
+def _parse_date(value: str, end_of_day: bool) -> datetime:
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            if end_of_day:
+                moment = moment.replace(hour=23, minute=59, second=59, microsecond=999999)
+            return moment
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(value) from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class PostmarkStandIn(StandIn):
+    """A Postmark server on 127.0.0.1 that records what it is asked to send.
+
+    Args:
+        server_token: the token required in X-Postmark-Server-Token; None
+            accepts any non-empty token.
+        streams: message stream id -> "Transactional" | "Broadcasts" |
+            "Inbound"; default {"outbound": Transactional, "broadcast":
+            Broadcasts}.
+        webhook_url, webhook_user, webhook_password: where webhooks are
+            POSTed, with HTTP basic auth when a user is given.
+        keep_bodies: False drops HtmlBody/TextBody/Headers on arrival (for
+            benchmarks with a million messages).
+        server_id: the ServerID reported in streams and webhooks.
+        search_default_stream: the stream `GET /messages/outbound` searches
+            when no `messagestream` is given (None: all streams).
+        webhook_timeout: seconds a webhook delivery may take.
+    """
+
+    def __init__(
+        self,
+        server_token: str | None = DEFAULT_SERVER_TOKEN,
+        streams: Mapping[str, str] | None = None,
+        webhook_url: str | None = None,
+        webhook_user: str | None = None,
+        webhook_password: str | None = None,
+        keep_bodies: bool = True,
+        server_id: int = 1,
+        search_default_stream: str | None = "outbound",
+        webhook_timeout: float = 2.0,
+    ) -> None:
+        super().__init__()
+        streams = dict(DEFAULT_STREAMS if streams is None else streams)
+        for stream_id, stream_type in streams.items():
+            if stream_type not in STREAM_TYPES:
+                raise ValueError(f"stream {stream_id!r}: type must be one of {STREAM_TYPES}")
+        self._initial_token = server_token
+        self._initial_streams = streams
+        self._initial_webhook = (webhook_url, webhook_user, webhook_password)
+        self.server_token = server_token
+        self.keep_bodies = keep_bodies
+        self.server_id = server_id
+        self.search_default_stream = search_default_stream
+        self.webhook_timeout = webhook_timeout
+        self.latency = 0.0
+        self.faults = Faults()
+        self.store = MessageStore()
+        self._lock = threading.Lock()  # streams, suppressions, webhook config, events
+        self._secret = secrets.token_bytes(16)
+        created = _now()
+        self._streams = {sid: _Stream(sid, st, created) for sid, st in streams.items()}
+        self._suppressions: dict[str, dict[str, Suppression]] = {sid: {} for sid in streams}
+        self._webhook_url, self._webhook_user, self._webhook_password = (
+            webhook_url,
+            webhook_user,
+            webhook_password,
+        )
+        self._events: list[WebhookEvent] = []
+        self._bounce_ids = 0
+        self._generation = 0
+        # (reset generation, event, basic-auth credentials): the credentials
+        # travel beside the event so that the inspectable events never show them.
+        self._outgoing: queue.Queue[tuple[int, WebhookEvent, tuple[str, str] | None]] = (
+            queue.Queue()
+        )
+        self._worker: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> PostmarkStandIn:
+        super().start(port=port, host=host)
+        return self
+
+    def reset(self) -> None:
+        """Back to the constructed state: empty outbox, no suppressions, no
+        faults or latency, no events, the initial token, streams and webhook."""
+        self.store.reset()
+        self.faults.clear()
+        self.latency = 0.0
+        streams = self._initial_streams
+        with self._lock:
+            self._generation += 1
+            self.server_token = self._initial_token
+            created = _now()
+            self._streams = {sid: _Stream(sid, st, created) for sid, st in streams.items()}
+            self._suppressions = {sid: {} for sid in streams}
+            self._webhook_url, self._webhook_user, self._webhook_password = self._initial_webhook
+            self._events = []
+
+    # ------------------------------------------------------------------ inspection
+
+    def messages(self, stream: str | None = None) -> list[StoredMessage]:
+        """Every accepted message, oldest first (of one stream if given)."""
+        if stream is None:
+            return self.store.all()
+        return self.store.select(lambda m: m.MessageStream == stream)
+
+    def messages_to(self, address: str, stream: str | None = None) -> list[StoredMessage]:
+        """Messages delivered to `address` (case-insensitive), oldest first."""
+        wanted = address.strip().lower()
+        return self.store.select(
+            lambda m: wanted in m.Recipients and (stream is None or m.MessageStream == stream)
+        )
+
+    def message(self, message_id: str) -> StoredMessage | None:
+        return self.store.get(message_id)
+
+    def stream_type(self, stream: str) -> str | None:
+        found = self._streams.get(stream)
+        return found.type if found else None
+
+    def suppressions(self, stream: str) -> list[Suppression]:
+        with self._lock:
+            return list(self._suppressions.get(stream, {}).values())
+
+    def is_suppressed(self, email: str, stream: str) -> bool:
+        with self._lock:
+            return email.strip().lower() in self._suppressions.get(stream, {})
+
+    @property
+    def webhook_events(self) -> list[WebhookEvent]:
+        """Every webhook emitted since the last reset, in order."""
+        with self._lock:
+            return list(self._events)
+
+    def wait_for_webhooks(self, timeout: float = 5.0) -> bool:
+        """Wait until every emitted webhook has been delivered (or failed)."""
+        deadline = time.monotonic() + timeout
+        for event in self.webhook_events:
+            if not event.done.wait(max(0.0, deadline - time.monotonic())):
+                return False
+        return True
+
+    def unsubscribe_url(self, message_id: str) -> str:
+        """The link `{{{ pm:unsubscribe }}}` becomes in a broadcast message."""
+        return f"{self.url}unsubscribe/{self._token(message_id)}"
+
+    # ------------------------------------------------------------------ configuration
+
+    def configure_webhook(
+        self, url: str | None, user: str | None = None, password: str | None = None
+    ) -> None:
+        """Where webhooks go from now on (None: only recorded)."""
+        with self._lock:
+            self._webhook_url, self._webhook_user, self._webhook_password = url, user, password
+
+    def suppress(
+        self,
+        email: str,
+        stream: str = "outbound",
+        reason: str = "ManualSuppression",
+        origin: str = "Customer",
+        notify: bool = False,
+    ) -> bool:
+        """Put an address on a stream's suppression list directly (test set-up).
+        Returns False when it already was. `notify` emits a SubscriptionChange."""
+        if stream not in self._streams:
+            raise ValueError(f"no message stream {stream!r}")
+        if reason not in SUPPRESSION_REASONS or origin not in SUPPRESSION_ORIGINS:
+            raise ValueError("unknown SuppressionReason or Origin")
+        return self._suppress(email, stream, reason, origin, None, notify)
+
+    # ------------------------------------------------------------------ recipient actions
+
+    def unsubscribe(self, message_id_or_email: str, stream: str | None = None) -> bool:
+        """A recipient unsubscribes, as through the link: by MessageID (its
+        first recipient, its stream) or by address (`stream`, default the
+        first Broadcasts stream). Returns False when already suppressed."""
+        message = self.store.get(message_id_or_email)
+        if message is not None:
+            return self._unsubscribe_message(message)
+        if stream is None:
+            stream = next((s.id for s in self._streams.values() if s.type == "Broadcasts"), None)
+            if stream is None:
+                raise ValueError("no Broadcasts stream; pass `stream`")
+        if stream not in self._streams:
+            raise ValueError(f"no message stream {stream!r}")
+        return self._suppress(
+            message_id_or_email, stream, "ManualSuppression", "Recipient", None, True
+        )
+
+    def trigger_bounce(self, message_id: str, email: str | None = None) -> WebhookEvent:
+        """The message hard-bounces for `email` (default its first recipient):
+        a Bounce webhook, a HardBounce suppression and a SubscriptionChange."""
+        return self._bounce(message_id, email, spam=False)
+
+    def trigger_spam_complaint(self, message_id: str, email: str | None = None) -> WebhookEvent:
+        """The recipient marks the message as spam: a SpamComplaint webhook,
+        a SpamComplaint suppression and a SubscriptionChange."""
+        return self._bounce(message_id, email, spam=True)
+
+    # ------------------------------------------------------------------ HTTP
+
+    def handle(self, request: Request) -> Reply:
+        if request.path.startswith("/unsubscribe/"):
+            return self._unsubscribe_page(request)
+        endpoint, params = self._route(request)
+        kind = self.faults.next_for(endpoint, request.path)
+        delay = self.latency
+        if kind is not None and kind.startswith("latency:"):
+            delay += float(kind.partition(":")[2])
+        if delay > 0:
+            self.stopping.wait(delay)
+        if kind == "reset":
+            return Reply(reset=True)
+        if kind in ("429", "500", "503"):
+            return self._fault_reply(kind)
+        reply = self._serve_api(request, endpoint, params)
+        if kind == "reply_lost":
+            return Reply(reset=True)
+        if kind == "reply_late":
+            reply.delay = self.faults.late_reply_seconds
+        return reply
+
+    @staticmethod
+    def _fault_reply(kind: str) -> Reply:
+        if kind == "429":
+            return Reply.json(
+                {"ErrorCode": 429, "Message": "Rate limit exceeded. Please retry later."}, 429
+            )
+        if kind == "500":
+            return Reply.json(
+                {"ErrorCode": 101, "Message": "Internal server error (stand-in fault)."}, 500
+            )
+        return Reply.json(
+            {"ErrorCode": 100, "Message": "The Postmark API is offline for maintenance."}, 503
+        )
+
+    def _route(self, request: Request) -> tuple[str, dict[str, str]]:
+        for method, template, pattern in _ROUTES:
+            match = pattern.match(request.path)
+            if match and method == request.method:
+                return template, match.groupdict()
+        return request.path, {}
+
+    def _serve_api(self, request: Request, endpoint: str, params: dict[str, str]) -> Reply:
+        token = request.headers.get("x-postmark-server-token", "")
+        expected = self.server_token
+        if not token or (expected is not None and not hmac.compare_digest(token, expected)):
+            return Reply.json(
+                {"ErrorCode": 10, "Message": "Request does not contain a valid Server token."},
+                401,
+            )
+        try:
+            if endpoint == "/email":
+                return self._send_one(request)
+            if endpoint == "/email/batch":
+                return self._send_batch(request)
+            if endpoint == "/message-streams":
+                return self._list_streams(request)
+            if endpoint == "/message-streams/{stream}":
+                return Reply.json(self._check_stream(params["stream"]).as_json(self.server_id))
+            if endpoint == "/message-streams/{stream}/suppressions/dump":
+                return self._dump_suppressions(request, params["stream"])
+            if endpoint == "/message-streams/{stream}/suppressions":
+                return self._change_suppressions(request, params["stream"], delete=False)
+            if endpoint == "/message-streams/{stream}/suppressions/delete":
+                return self._change_suppressions(request, params["stream"], delete=True)
+            if endpoint == "/messages/outbound":
+                return self._search(request)
+            if endpoint == "/messages/outbound/{id}/details":
+                message = self.store.get(params["id"])
+                if message is None:
+                    raise _ApiError(701, "This message was not found.")
+                return Reply.json(message.details_json())
+        except _ApiError as error:
+            return error.reply()
+        return Reply.json({"ErrorCode": 404, "Message": "Not found."}, 404)
+
+    # ------------------------------------------------------------------ sending
+
+    @staticmethod
+    def _json_body(request: Request) -> Any:
+        if not request.body.strip():
+            raise _ApiError(409, "JSON data required. Please provide a request body.")
+        try:
+            return request.json()
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _ApiError(402, "Received invalid JSON input.") from exc
+
+    def _send_one(self, request: Request) -> Reply:
+        if len(request.body) > MAX_EMAIL_BYTES:
+            raise _ApiError(300, "Payload Too Large: the limit is 10 MB.", status=413)
+        data = self._json_body(request)
+        if not isinstance(data, dict):
+            raise _ApiError(402, "Received invalid JSON input.")
+        now = _now()
+        message, result = self._accept(data, now)
+        if message is None:
+            return Reply.json(result, 422)
+        self.store.add_many([message])
+        return Reply.json(result)
+
+    def _send_batch(self, request: Request) -> Reply:
+        if len(request.body) > MAX_BATCH_BYTES:
+            raise _ApiError(300, "Payload Too Large: the limit is 50 MB.", status=413)
+        data = self._json_body(request)
+        if not isinstance(data, list):
+            raise _ApiError(402, "Received invalid JSON input: a JSON array is expected.")
+        if len(data) > MAX_BATCH_MESSAGES:
+            raise _ApiError(
+                410, "You may only send up to 500 messages in a single batched request."
+            )
+        now = _now()
+        accepted: list[StoredMessage] = []
+        results: list[dict[str, Any]] = []
+        for item in data:
+            if not isinstance(item, dict):
+                results.append({"ErrorCode": 300, "Message": "Invalid email request."})
+                continue
+            message, result = self._accept(item, now)
+            if message is not None:
+                accepted.append(message)
+            results.append(result)
+        self.store.add_many(accepted)
+        return Reply.json(results)
+
+    def _accept(
+        self, data: dict[str, Any], now: datetime
+    ) -> tuple[StoredMessage | None, dict[str, Any]]:
+        """Validate and render one message; (message, result) or (None, error)."""
+        try:
+            return self._build(data, now)
+        except _ApiError as error:
+            return None, {"ErrorCode": error.code, "Message": error.message}
+
+    def _build(self, data: dict[str, Any], now: datetime) -> tuple[StoredMessage, dict[str, Any]]:
+        stream_id = data.get("MessageStream") or "outbound"
+        stream = self._streams.get(stream_id) if isinstance(stream_id, str) else None
+        if stream is None:
+            raise _ApiError(1235, "The 'MessageStream' provided does not exist on this server.")
+        if stream.type == "Inbound":
+            raise _ApiError(
+                1236,
+                "Sending is not supported on the supplied 'MessageStream'. "
+                "Sending is not possible with Inbound Message Streams.",
+            )
+        sender = data.get("From")
+        if not sender or not isinstance(sender, str):
+            raise _ApiError(300, "Invalid 'From' address: no sender specified.")
+        _parse_addresses("From", sender)
+        to, cc, bcc = data.get("To"), data.get("Cc"), data.get("Bcc")
+        addresses = (
+            _parse_addresses("To", to) + _parse_addresses("Cc", cc) + _parse_addresses("Bcc", bcc)
+        )
+        if not addresses:
+            raise _ApiError(300, "Zero recipients specified.")
+        if len(addresses) > MAX_RECIPIENTS:
+            raise _ApiError(
+                300,
+                f"Too many recipients: {len(addresses)}. You can send to at most "
+                f"{MAX_RECIPIENTS} recipients (To, Cc and Bcc combined) per message.",
+            )
+        html_body, text_body = data.get("HtmlBody"), data.get("TextBody")
+        if not html_body and not text_body:
+            raise _ApiError(300, "Provide either email TextBody or HtmlBody or both.")
+        metadata = data.get("Metadata") or None
+        if metadata is not None:
+            _check_metadata(metadata)
+            metadata = {sys.intern(k): _intern(v) for k, v in metadata.items()}
+        emails = list(dict.fromkeys(email.lower() for _, email in addresses))
+        if len(emails) == 1 and emails[0] == to:
+            emails[0] = to  # share the string: a million messages add up
+        suppressed = self._suppressions.get(stream.id, {})
+        inactive = [email for email in emails if email in suppressed]
+        if inactive and len(inactive) == len(emails):
+            raise _ApiError(406, INACTIVE_MESSAGE.format(addresses=", ".join(inactive)))
+        active = tuple(email for email in emails if email not in suppressed)
+        message_id = self.store.new_id()
+        if stream.type == "Broadcasts" and self.keep_bodies:
+            link = None
+            if isinstance(html_body, str) and "pm:unsubscribe" in html_body:
+                link = self.unsubscribe_url(message_id)
+                html_body = _UNSUBSCRIBE_RE.sub(link, html_body)
+            if isinstance(text_body, str) and "pm:unsubscribe" in text_body:
+                link = link or self.unsubscribe_url(message_id)
+                text_body = _UNSUBSCRIBE_RE.sub(link, text_body)
+        headers = data.get("Headers") or None
+        attachments = data.get("Attachments") or ()
+        message = StoredMessage(
+            MessageID=message_id,
+            To=to or "",
+            Cc=cc or None,
+            Bcc=bcc or None,
+            From=sys.intern(sender),
+            Subject=_intern(data.get("Subject")),
+            HtmlBody=html_body if self.keep_bodies else None,
+            TextBody=text_body if self.keep_bodies else None,
+            MessageStream=stream.id,
+            Tag=_intern(data.get("Tag") or None),
+            Metadata=metadata,
+            Headers=headers if self.keep_bodies else None,
+            ReceivedAt=now,
+            Recipients=active,
+            ReplyTo=data.get("ReplyTo") or None,
+            TrackOpens=data.get("TrackOpens"),
+            TrackLinks=data.get("TrackLinks"),
+            Attachments=tuple(str(a.get("Name", "")) for a in attachments if isinstance(a, dict)),
+        )
+        result = {
+            "ErrorCode": 0,
+            "Message": "OK",
+            "MessageID": message_id,
+            "SubmittedAt": now.isoformat(),
+            "To": to,
+        }
+        if inactive:
+            result["Message"] = (
+                "Message OK, but will not deliver to these inactive addresses: "
+                + ", ".join(inactive)
+            )
+        return message, result
+
+    # ------------------------------------------------------------------ streams & suppressions
+
+    def _check_stream(self, stream_id: str) -> _Stream:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            raise _ApiError(1226, "The message stream for the provided 'ID' was not found.")
+        return stream
+
+    def _list_streams(self, request: Request) -> Reply:
+        wanted = (_arg(request, "MessageStreamType") or "All").lower()
+        if wanted not in ("all", "transactional", "broadcasts", "inbound"):
+            raise _ApiError(
+                1221, "The 'MessageStreamType' associated with this request was invalid."
+            )
+        streams = [
+            s.as_json(self.server_id)
+            for s in self._streams.values()
+            if wanted == "all" or s.type.lower() == wanted
+        ]
+        return Reply.json({"MessageStreams": streams, "TotalCount": len(streams)})
+
+    def _dump_suppressions(self, request: Request, stream_id: str) -> Reply:
+        self._check_stream(stream_id)
+        reason = _arg(request, "SuppressionReason")
+        origin = _arg(request, "Origin")
+        email = _arg(request, "EmailAddress")
+        if reason and reason.lower() not in {r.lower() for r in SUPPRESSION_REASONS}:
+            raise _ApiError(1404, "Parameter 'SuppressionReason' is invalid.")
+        if origin and origin.lower() not in {o.lower() for o in SUPPRESSION_ORIGINS}:
+            raise _ApiError(1405, "Parameter 'Origin' is invalid.")
+        try:
+            since = _parse_date(f, False) if (f := _arg(request, "fromdate")) else None
+            until = _parse_date(t, True) if (t := _arg(request, "todate")) else None
+        except ValueError as exc:
+            raise _ApiError(1407, f"Invalid date: {exc}.") from exc
+        rows = [
+            s.as_json()
+            for s in self.suppressions(stream_id)
+            if (not reason or s.SuppressionReason.lower() == reason.lower())
+            and (not origin or s.Origin.lower() == origin.lower())
+            and (not email or s.EmailAddress.lower() == email.strip().lower())
+            and (since is None or s.CreatedAt >= since)
+            and (until is None or s.CreatedAt <= until)
+        ]
+        return Reply.json({"Suppressions": rows})
+
+    def _change_suppressions(self, request: Request, stream_id: str, delete: bool) -> Reply:
+        self._check_stream(stream_id)
+        try:
+            data = self._json_body(request)
+        except _ApiError as exc:
+            raise _ApiError(1409, "A proper request body must be provided.") from exc
+        entries = data.get("Suppressions") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            raise _ApiError(1409, "A proper request body must be provided.")
+        if len(entries) > MAX_SUPPRESSIONS_PER_CALL:
+            raise _ApiError(
+                1410, "You cannot provide more than 50 suppressions in a single request."
+            )
+        results = []
+        for entry in entries:
+            email = entry.get("EmailAddress") if isinstance(entry, dict) else None
+            if not isinstance(email, str) or not _EMAIL_RE.match(email.strip()):
+                results.append(
+                    {
+                        "EmailAddress": email,
+                        "Status": "Failed",
+                        "Message": "An invalid email address was provided.",
+                    }
+                )
+                continue
+            if delete:
+                ok = self._unsuppress(email, stream_id)
+                results.append(
+                    {"EmailAddress": email, "Status": "Deleted", "Message": None}
+                    if ok
+                    else {
+                        "EmailAddress": email,
+                        "Status": "Failed",
+                        "Message": "You do not have the required authority to change this "
+                        "suppression.",
+                    }
+                )
+            else:
+                self._suppress(email, stream_id, "ManualSuppression", "Customer", None, True)
+                results.append({"EmailAddress": email, "Status": "Suppressed", "Message": None})
+        return Reply.json({"Suppressions": results})
+
+    def _suppress(
+        self,
+        email: str,
+        stream_id: str,
+        reason: str,
+        origin: str,
+        message: StoredMessage | None,
+        notify: bool,
+    ) -> bool:
+        key = email.strip().lower()
+        now = _now()
+        with self._lock:
+            table = self._suppressions.setdefault(stream_id, {})
+            if key in table:
+                return False
+            # Copy-on-write, so that senders reading the table never see it change.
+            table = dict(table)
+            table[key] = Suppression(email.strip(), reason, origin, now)
+            self._suppressions[stream_id] = table
+        if notify:
+            self._emit(
+                self._subscription_change(key, stream_id, origin, reason, True, message, now)
+            )
+        return True
+
+    def _unsuppress(self, email: str, stream_id: str) -> bool:
+        key = email.strip().lower()
+        now = _now()
+        with self._lock:
+            table = self._suppressions.setdefault(stream_id, {})
+            existing = table.get(key)
+            if existing is not None and existing.SuppressionReason == "SpamComplaint":
+                return False
+            if existing is None:
+                return True
+            table = dict(table)
+            del table[key]
+            self._suppressions[stream_id] = table
+        self._emit(self._subscription_change(key, stream_id, "Customer", None, False, None, now))
+        return True
+
+    # ------------------------------------------------------------------ search
+
+    def _search(self, request: Request) -> Reply:
+        args = {k.lower(): v[0] for k, v in request.query.items() if v}
+        count_text, offset_text = args.get("count"), args.get("offset", "0")
+        if count_text is None:
+            raise _ApiError(700, "The 'count' parameter is required.")
+        try:
+            count, offset = int(count_text), int(offset_text)
+        except ValueError as exc:
+            raise _ApiError(700, "'count' and 'offset' must be integers.") from exc
+        if not 1 <= count <= MAX_SEARCH_COUNT or offset < 0:
+            raise _ApiError(
+                700, f"'count' must be between 1 and {MAX_SEARCH_COUNT}, 'offset' at least 0."
+            )
+        status = args.get("status")
+        if status is not None and status.lower() not in ("queued", "sent", "processed"):
+            raise _ApiError(700, "Invalid 'status'.")
+        metadata = {
+            key[len("metadata_") :]: value
+            for key, values in request.query.items()
+            if key.lower().startswith("metadata_") and values
+            for value in values[:1]
+        }
+        stream = args.get("messagestream") or self.search_default_stream
+        recipient = (args.get("recipient") or "").strip().lower() or None
+        tag, subject = args.get("tag"), args.get("subject")
+        fromemail = (args.get("fromemail") or "").lower() or None
+        try:
+            since = _parse_date(args["fromdate"], False) if args.get("fromdate") else None
+            until = _parse_date(args["todate"], True) if args.get("todate") else None
+        except ValueError as exc:
+            raise _ApiError(700, f"Invalid date: {exc}.") from exc
+        if status is not None and status.lower() == "queued":
+            return Reply.json({"TotalCount": 0, "Messages": []})
+
+        def matches(m: StoredMessage) -> bool:
+            if stream is not None and m.MessageStream != stream:
+                return False
+            if recipient is not None and recipient not in m.Recipients:
+                return False
+            if tag is not None and m.Tag != tag:
+                return False
+            if subject is not None and m.Subject != subject:
+                return False
+            if fromemail is not None and fromemail not in m.From.lower():
+                return False
+            if since is not None and m.ReceivedAt < since:
+                return False
+            if until is not None and m.ReceivedAt > until:
+                return False
+            if metadata:
+                have = m.Metadata or {}
+                return all(k in have and str(have[k]) == v for k, v in metadata.items())
+            return True
+
+        page: list[dict[str, Any]] = []
+        total = 0
+        for message in self.store.iter_newest_first():
+            if matches(message):
+                if offset <= total < offset + count:
+                    page.append(message.search_json())
+                total += 1
+        return Reply.json({"TotalCount": total, "Messages": page})
+
+    # ------------------------------------------------------------------ unsubscribe link
+
+    def _token(self, message_id: str) -> str:
+        digest = hashlib.blake2b(message_id.encode(), key=self._secret, digest_size=8).hexdigest()
+        return f"{message_id}.{digest}"
+
+    def _message_for_token(self, token: str) -> StoredMessage | None:
+        message_id, _, digest = token.partition(".")
+        if not hmac.compare_digest(self._token(message_id), f"{message_id}.{digest}"):
+            return None
+        return self.store.get(message_id)
+
+    def _unsubscribe_message(self, message: StoredMessage) -> bool:
+        recipient = message.Recipients[0] if message.Recipients else None
+        if recipient is None:
+            return False
+        return self._suppress(
+            recipient, message.MessageStream, "ManualSuppression", "Recipient", message, True
+        )
+
+    def _unsubscribe_page(self, request: Request) -> Reply:
+        token = request.path[len("/unsubscribe/") :].strip("/")
+        message = self._message_for_token(token)
+        if message is None or not message.Recipients:
+            return Reply.html(
+                _page("Link not valid", "<p>This unsubscribe link is not valid.</p>"), 404
+            )
+        email = html.escape(message.Recipients[0])
+        stream = html.escape(message.MessageStream)
+        if request.method == "POST" or request.arg("confirm") == "1":
+            self._unsubscribe_message(message)
+            body = f"<p>{email} will no longer receive messages from this list ({stream}).</p>"
+            return Reply.html(_page("You have been unsubscribed", body))
+        if request.method != "GET":
+            return Reply.html(_page("Not allowed", "<p>Use GET or POST.</p>"), 405)
+        body = (
+            f"<p>Stop sending {email} messages from this list ({stream})?</p>"
+            f'<form method="post" action="/unsubscribe/{html.escape(token)}">'
+            '<button type="submit">Unsubscribe</button></form>'
+        )
+        return Reply.html(_page("Unsubscribe", body))
+
+    # ------------------------------------------------------------------ webhooks
+
+    def _subscription_change(
+        self,
+        email: str,
+        stream_id: str,
+        origin: str,
+        reason: str | None,
+        suppress: bool,
+        message: StoredMessage | None,
+        when: datetime,
+    ) -> dict[str, Any]:
+        return {
+            "RecordType": "SubscriptionChange",
+            "MessageID": message.MessageID if message else None,
+            "ServerID": self.server_id,
+            "MessageStream": stream_id,
+            "ChangedAt": when.isoformat(),
+            "Recipient": email,
+            "Origin": origin,
+            "SuppressSending": suppress,
+            "SuppressionReason": reason,
+            "Tag": (message.Tag or "") if message else "",
+            "Metadata": dict(message.Metadata or {}) if message else {},
+        }
+
+    def _bounce(self, message_id: str, email: str | None, spam: bool) -> WebhookEvent:
+        message = self.store.get(message_id)
+        if message is None:
+            raise KeyError(f"no message {message_id!r}")
+        recipient = (email or (message.Recipients[0] if message.Recipients else "")).lower()
+        if not recipient:
+            raise ValueError("the message has no recipient")
+        with self._lock:
+            self._bounce_ids += 1
+            bounce_id = self._bounce_ids
+        now = _now()
+        payload: dict[str, Any] = {
+            "RecordType": "SpamComplaint" if spam else "Bounce",
+            "ID": bounce_id,
+            "Type": "SpamComplaint" if spam else "HardBounce",
+            "TypeCode": 512 if spam else 1,
+            "Name": "Spam complaint" if spam else "Hard bounce",
+            "Tag": message.Tag or "",
+            "MessageID": message.MessageID,
+            "Metadata": dict(message.Metadata or {}),
+            "ServerID": self.server_id,
+            "MessageStream": message.MessageStream,
+            "Description": "The subscriber explicitly marked this email as spam."
+            if spam
+            else "The server was unable to deliver your message (ex: unknown user, mailbox not "
+            "found).",
+            "Details": "Stand-in spam complaint" if spam else "Stand-in hard bounce",
+            "Email": recipient,
+            "From": message.From,
+            "BouncedAt": now.isoformat(),
+            "DumpAvailable": False,
+            "Inactive": True,
+            "CanActivate": not spam,
+            "Subject": message.Subject or "",
+            "Content": "",
+        }
+        event = self._emit(payload)
+        self._suppress(
+            recipient,
+            message.MessageStream,
+            "SpamComplaint" if spam else "HardBounce",
+            "Recipient",
+            message,
+            True,
+        )
+        return event
+
+    def _emit(self, payload: dict[str, Any]) -> WebhookEvent:
+        with self._lock:
+            event = WebhookEvent(payload=payload, url=self._webhook_url)
+            auth = (
+                (self._webhook_user, self._webhook_password or "")
+                if self._webhook_user is not None
+                else None
+            )
+            self._events.append(event)
+            generation = self._generation
+        if event.url is None:
+            event.done.set()
+            return event
+        self._ensure_worker()
+        self._outgoing.put((generation, event, auth))
+        return event
+
+    def _ensure_worker(self) -> None:
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._deliver_forever, name="postmark-webhooks", daemon=True
+                )
+                self._worker.start()
+
+    def _deliver_forever(self) -> None:
+        while True:
+            generation, event, auth = self._outgoing.get()
+            try:
+                if generation != self._generation or event.url is None:
+                    event.error = "dropped by reset"
+                    continue
+                try:
+                    response = requests.post(
+                        event.url,
+                        data=json.dumps(event.payload, ensure_ascii=False).encode("utf-8"),
+                        headers={"Content-Type": "application/json; charset=utf-8"},
+                        auth=auth,
+                        timeout=self.webhook_timeout,
+                    )
+                    event.status = response.status_code
+                    event.delivered = 200 <= response.status_code < 300
+                except requests.RequestException as exc:
+                    event.error = f"{type(exc).__name__}: {exc}"
+            finally:
+                event.done.set()
+
+
+def _check_metadata(metadata: Any) -> None:
+    if not isinstance(metadata, dict):
+        raise _ApiError(300, "'Metadata' must be an object of string values.")
+    if len(metadata) > METADATA_MAX_FIELDS:
+        raise _ApiError(300, f"'Metadata' may have at most {METADATA_MAX_FIELDS} fields.")
+    for key, value in metadata.items():
+        if len(key) > METADATA_MAX_KEY:
+            raise _ApiError(
+                300, f"Metadata field name '{key}' is longer than {METADATA_MAX_KEY} characters."
+            )
+        if not isinstance(value, str | int | float) or len(str(value)) > METADATA_MAX_VALUE:
+            raise _ApiError(
+                300,
+                f"Metadata value for '{key}' must be a string of at most "
+                f"{METADATA_MAX_VALUE} characters.",
+            )
+
+
+def _intern(value: Any) -> Any:
+    """Share equal strings (subjects, tags, metadata repeated across a send)."""
+    return sys.intern(value) if isinstance(value, str) else value
+
+
+def _arg(request: Request, name: str) -> str | None:
+    """A query parameter by case-insensitive name (Postmark's are)."""
+    wanted = name.lower()
+    for key, values in request.query.items():
+        if key.lower() == wanted and values:
+            return values[0]
+    return None
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
+
+
+def _fault_kinds(kinds: Iterable[str]) -> list[FaultKind]:
+    return [None if k in ("", "none", "None") else k for k in kinds]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the Postmark stand-in alone until Ctrl-C; prints its base URL."""
+    parser = argparse.ArgumentParser(
+        prog="postmark-standin", description="Run the local Postmark stand-in."
+    )
+    parser.add_argument("--port", type=int, default=8026, help="port (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--token",
+        default=DEFAULT_SERVER_TOKEN,
+        help="server token to require; 'any' accepts every token",
+    )
+    parser.add_argument("--webhook-url", default=None)
+    parser.add_argument("--webhook-user", default=None)
+    parser.add_argument("--webhook-password", default=None)
+    parser.add_argument(
+        "--faults",
+        default="",
+        help="comma-separated fault kinds for the next API calls, e.g. 503,reply_lost,none",
+    )
+    args = parser.parse_args(argv)
+    standin = PostmarkStandIn(
+        server_token=None if args.token == "any" else args.token,  # noqa: S105
+        webhook_url=args.webhook_url,
+        webhook_user=args.webhook_user,
+        webhook_password=args.webhook_password,
+    )
+    if args.faults:
+        standin.faults.script(_fault_kinds(args.faults.split(",")))
+    standin.start(port=args.port, host=args.host)
+    print(f"Postmark stand-in listening on {standin.url}", flush=True)
+    try:
+        standin.stopping.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        standin.stop()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,159 @@
+"""The Postmark stand-in's outbox: every accepted message, kept compactly.
+
+Owns `StoredMessage` (one accepted message, as rendered) and `MessageStore`
+(the thread-safe, append-only list of them with a by-ID index). Accepting a
+batch costs O(batch): the only work under the lock is appending to a list and
+inserting into a dict. Queries (`messages_to`, metadata searches) scan, which
+is fine even at a million messages. With `keep_bodies=False` the bodies are
+dropped on arrival, for benchmarks that send a million messages.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import getaddresses
+from typing import Any
+
+
+@dataclass(slots=True)
+class StoredMessage:
+    """One accepted message exactly as the recipients would receive it.
+
+    `To`, `Cc` and `Bcc` are the strings the sender gave. `Recipients` are the
+    lower-cased addresses it was delivered to (suppressed ones left out).
+    `HtmlBody`/`TextBody` are rendered (the unsubscribe placeholder replaced)
+    and are None when the stand-in was built with `keep_bodies=False`.
+    """
+
+    MessageID: str
+    To: str
+    Cc: str | None
+    Bcc: str | None
+    From: str
+    Subject: str | None
+    HtmlBody: str | None
+    TextBody: str | None
+    MessageStream: str
+    Tag: str | None
+    Metadata: dict[str, str] | None
+    Headers: list[dict[str, str]] | None
+    ReceivedAt: datetime
+    Recipients: tuple[str, ...]
+    ReplyTo: str | None = None
+    TrackOpens: bool | None = None
+    TrackLinks: str | None = None
+    Attachments: tuple[str, ...] = ()
+
+    def search_json(self) -> dict[str, Any]:
+        """The message as `GET /messages/outbound` lists it."""
+        return {
+            "Tag": self.Tag or "",
+            "MessageID": self.MessageID,
+            "MessageStream": self.MessageStream,
+            "To": _name_email_list(self.To),
+            "Cc": _name_email_list(self.Cc),
+            "Bcc": _name_email_list(self.Bcc),
+            "Recipients": list(self.Recipients),
+            "ReceivedAt": self.ReceivedAt.isoformat(),
+            "From": self.From,
+            "Subject": self.Subject or "",
+            "Attachments": list(self.Attachments),
+            "Status": "Sent",
+            "TrackOpens": bool(self.TrackOpens),
+            "TrackLinks": self.TrackLinks or "None",
+            "Metadata": dict(self.Metadata or {}),
+            "Sandboxed": False,
+        }
+
+    def details_json(self) -> dict[str, Any]:
+        """The message as `GET /messages/outbound/{id}/details` returns it."""
+        data = self.search_json()
+        data.update(
+            {
+                "TextBody": self.TextBody or "",
+                "HtmlBody": self.HtmlBody or "",
+                "Body": "",
+                "MessageEvents": [
+                    {
+                        "Recipient": recipient,
+                        "Type": "Delivered",
+                        "ReceivedAt": self.ReceivedAt.isoformat(),
+                        "Details": {"DeliveryMessage": "Delivered by the Postmark stand-in"},
+                    }
+                    for recipient in self.Recipients
+                ],
+            }
+        )
+        return data
+
+
+def _name_email_list(field: str | None) -> list[dict[str, str]]:
+    if not field:
+        return []
+    return [{"Email": email, "Name": name} for name, email in getaddresses([field]) if email]
+
+
+class MessageStore:
+    """Thread-safe, append-only outbox with an index by MessageID."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._messages: list[StoredMessage] = []
+        self._by_id: dict[str, StoredMessage] = {}
+        # MessageIDs look like Postmark's (UUID-shaped): a random prefix per
+        # store and a counter, so minting one is cheap and never collides.
+        self._id_prefix = secrets.token_hex(10)
+        self._counter = itertools.count(1)
+
+    def new_id(self) -> str:
+        """A fresh, unique MessageID (thread-safe: itertools.count is atomic)."""
+        p = self._id_prefix
+        return f"{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:20]}-{next(self._counter):012x}"
+
+    def add_many(self, messages: list[StoredMessage]) -> None:
+        with self._lock:
+            self._messages.extend(messages)
+            by_id = self._by_id
+            for message in messages:
+                by_id[message.MessageID] = message
+
+    def reset(self) -> None:
+        with self._lock:
+            # New objects, so that readers holding the old list finish safely.
+            self._messages = []
+            self._by_id = {}
+
+    def _snapshot(self) -> list[StoredMessage]:
+        with self._lock:
+            return self._messages[:]
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def get(self, message_id: str) -> StoredMessage | None:
+        return self._by_id.get(message_id)
+
+    def all(self) -> list[StoredMessage]:
+        return self._snapshot()
+
+    def iter_newest_first(self) -> Iterator[StoredMessage]:
+        """Iterate without copying: the list only grows, so indices stay valid."""
+        with self._lock:
+            messages, count = self._messages, len(self._messages)
+        for index in range(count - 1, -1, -1):
+            yield messages[index]
+
+    def select(self, predicate: Callable[[StoredMessage], bool]) -> list[StoredMessage]:
+        with self._lock:
+            messages, count = self._messages, len(self._messages)
+        return [messages[i] for i in range(count) if predicate(messages[i])]
+
+    def count(self, stream: str | None = None) -> int:
+        if stream is None:
+            return len(self._messages)
+        return len(self.select(lambda m: m.MessageStream == stream))
