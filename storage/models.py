@@ -146,7 +146,7 @@ class Suppression(Base):
     __table_args__ = (UniqueConstraint("email_hash", "scope", name="uq_suppressions_hash_scope"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str | None] = mapped_column(String(320))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
     email_hash: Mapped[str] = mapped_column(String(64), index=True)
     scope: Mapped[str] = mapped_column(String(200), default=ALL_LISTS)
     reason: Mapped[str] = mapped_column(String(30))

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.postmark",
     "tests.fixtures.slack",
+    "tests.fixtures.bot",
 ]

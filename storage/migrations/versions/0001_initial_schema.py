@@ -84,6 +84,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_suppressions_email_hash"), ["email_hash"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_suppressions_email"), ["email"], unique=False)
 
     op.create_table(
         "unsubscribe_requests",
@@ -333,6 +334,7 @@ def downgrade() -> None:
     op.drop_table("unsubscribe_requests")
     with op.batch_alter_table("suppressions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_suppressions_email_hash"))
+        batch_op.drop_index(batch_op.f("ix_suppressions_email"))
 
     op.drop_table("suppressions")
     op.drop_table("once_markers")

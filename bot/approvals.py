@@ -1,0 +1,406 @@
+"""Two-person approval of every list-wide send (invariants 2 and 3).
+
+`submit()` runs preflight, snapshots the audience and opens a request bound
+to one exact version (its hash) and audience. `approve()` checks, on the
+server, at the moment of the click and in one transaction: the clicker is an
+approver, is neither the requester nor the author of that version, the
+request is open and unexpired, and the issue's current content still hashes
+to the requested hash. A failed check raises `Refusal` and changes nothing.
+Two clicks at once yield one approval: the request row is locked (FOR UPDATE
+on PostgreSQL; SQLite's write transactions are serial) and its state checked
+inside the lock.
+
+Approval does not send: listeners registered on the desk (the delivery
+engine, the scheduler) are handed the request once it is committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import audience, audit, issues, states
+from bot.desk import Desk, Notice
+from bot.refusal import Refusal
+from storage.models import (
+    ApprovalRequest,
+    ApprovalState,
+    Issue,
+    IssueState,
+    IssueVersion,
+    MailingList,
+    Send,
+    SendState,
+)
+
+
+@dataclass(frozen=True)
+class Card:
+    """What an approval card shows (no addresses: it is posted in a channel)."""
+
+    request_id: int
+    issue_id: int
+    kind: str
+    state: str
+    list_name: str
+    recipients: int
+    subject: str
+    content_hash: str
+    version_number: int
+    author: str
+    requester: str
+    scheduled_at: datetime | None
+    expires_at: datetime
+    override_reason: str | None
+    overridden: tuple[str, ...]
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str
+    card_channel: str | None
+    card_ts: str | None
+
+    @property
+    def hash12(self) -> str:
+        return self.content_hash[:12]
+
+
+def _card(session: Session, request: ApprovalRequest) -> Card:
+    version = session.get(IssueVersion, request.version_id)
+    mailing_list = session.get(MailingList, request.list_id)
+    assert version is not None and mailing_list is not None
+    return Card(
+        request_id=request.id,
+        issue_id=request.issue_id,
+        kind=request.kind,
+        state=request.state,
+        list_name=mailing_list.name,
+        recipients=request.recipient_count,
+        subject=version.subject,
+        content_hash=request.content_hash,
+        version_number=version.number,
+        author=version.author,
+        requester=request.requester,
+        scheduled_at=request.scheduled_at,
+        expires_at=request.expires_at,
+        override_reason=request.override_reason,
+        overridden=tuple(request.overridden_findings.get("codes", [])),
+        decided_by=request.decided_by,
+        decided_at=request.decided_at,
+        decision_note=request.decision_note,
+        card_channel=request.card_channel,
+        card_ts=request.card_ts,
+    )
+
+
+def card(desk: Desk, request_id: int) -> Card:
+    with desk.db.sessions() as session:
+        request = session.get(ApprovalRequest, request_id)
+        if request is None:
+            raise Refusal("request_not_found", request=request_id)
+        return _card(session, request)
+
+
+def set_card_message(desk: Desk, request_id: int, channel: str, ts: str) -> None:
+    with desk.db.transaction() as session:
+        request = session.get(ApprovalRequest, request_id)
+        if request is not None:
+            request.card_channel, request.card_ts = channel, ts
+
+
+def submit(
+    desk: Desk,
+    issue_id: int,
+    *,
+    actor: str,
+    scheduled_at: datetime | None = None,
+    override_reason: str | None = None,
+) -> Card:
+    """Open an approval request for the issue's current version."""
+    now = desk.clock.now()
+    if scheduled_at is not None and scheduled_at <= now:
+        raise Refusal("schedule_in_past", issue=issue_id)
+    preview = issues.preview(desk, issue_id)  # preflight outside the write transaction
+    blocking = preview.blocking
+    if blocking and not (override_reason and override_reason.strip()):
+        raise Refusal("preflight_blocked", issue=issue_id, codes=[f.code for f in blocking])
+    with desk.db.transaction() as session:
+        issue = issues.load(session, issue_id, lock=True)
+        version = issues.current_version(session, issue)
+        if version.content_hash != preview.content_hash:
+            raise Refusal("content_changed_during_submit", issue=issue_id)
+        if issue.state == IssueState.HALTED or _has_send(session, issue.id):
+            raise Refusal("use_resume", issue=issue_id)
+        superseded = issues.void_requests(session, issue, actor=actor, at=now, reason="resubmitted")
+        states.move(session, issue, IssueState.AWAITING_APPROVAL, actor=actor, at=now)
+        mailing_list = session.get(MailingList, issue.list_id)
+        assert mailing_list is not None
+        request = ApprovalRequest(
+            issue_id=issue.id,
+            version_id=version.id,
+            content_hash=issues.verified_hash(version),
+            kind="send",
+            list_id=mailing_list.id,
+            audience_rule=audience.RULE,
+            recipient_count=audience.count(session, mailing_list),
+            scheduled_at=scheduled_at,
+            override_reason=override_reason.strip() if blocking and override_reason else None,
+            overridden_findings={"codes": [f.code for f in blocking]},
+            requester=actor,
+            created_at=now,
+            expires_at=now + timedelta(hours=desk.settings.APPROVAL_TTL_HOURS),
+        )
+        session.add(request)
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="approval.requested",
+            at=now,
+            issue_id=issue.id,
+            subject=f"request:{request.id}",
+            version=version.number,
+            hash=request.content_hash,
+            recipients=request.recipient_count,
+            scheduled_at=scheduled_at.isoformat() if scheduled_at else None,
+            superseded=superseded,
+        )
+        if request.override_reason:
+            audit.record(
+                session,
+                actor=actor,
+                action="preflight.overridden",
+                at=now,
+                issue_id=issue.id,
+                subject=f"request:{request.id}",
+                codes=[f.code for f in blocking],
+                reason=request.override_reason,
+            )
+        result = _card(session, request)
+    for request_id in superseded:
+        desk.notify(
+            Notice(
+                "approval.voided",
+                issue_id=issue_id,
+                request_id=request_id,
+                params={"reason": "resubmitted", "actor": actor},
+            )
+        )
+    return result
+
+
+def request_resume(desk: Desk, issue_id: int, *, actor: str) -> Card:
+    """Ask for a fresh two-person approval to continue a halted send."""
+    now = desk.clock.now()
+    with desk.db.transaction() as session:
+        issue = issues.load(session, issue_id, lock=True)
+        send = session.execute(
+            select(Send).where(Send.issue_id == issue.id).order_by(Send.id.desc()).limit(1)
+        ).scalar_one_or_none()
+        if issue.state != IssueState.HALTED or send is None or send.state != SendState.HALTED:
+            raise Refusal("not_halted", issue=issue_id, state=issue.state)
+        version = session.get(IssueVersion, send.version_id)
+        assert version is not None
+        states.move(
+            session, issue, IssueState.AWAITING_APPROVAL, actor=actor, at=now, resume=send.id
+        )
+        mailing_list = session.get(MailingList, issue.list_id)
+        assert mailing_list is not None
+        request = ApprovalRequest(
+            issue_id=issue.id,
+            version_id=version.id,
+            content_hash=issues.verified_hash(version),
+            kind="resume",
+            send_id=send.id,
+            list_id=mailing_list.id,
+            audience_rule=audience.RULE,
+            recipient_count=audience.count(session, mailing_list),
+            scheduled_at=None,
+            override_reason=None,
+            overridden_findings={"codes": []},
+            requester=actor,
+            created_at=now,
+            expires_at=now + timedelta(hours=desk.settings.APPROVAL_TTL_HOURS),
+        )
+        session.add(request)
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="approval.requested",
+            at=now,
+            issue_id=issue.id,
+            subject=f"request:{request.id}",
+            kind="resume",
+            send=send.id,
+        )
+        return _card(session, request)
+
+
+def _has_send(session: Session, issue_id: int) -> bool:
+    return (
+        session.execute(select(Send.id).where(Send.issue_id == issue_id).limit(1)).first()
+        is not None
+    )
+
+
+def _open_request(session: Session, request_id: int, now: datetime) -> ApprovalRequest:
+    request = session.execute(
+        select(ApprovalRequest).where(ApprovalRequest.id == request_id).with_for_update()
+    ).scalar_one_or_none()
+    if request is None:
+        raise Refusal("request_not_found", request=request_id)
+    if request.state != ApprovalState.OPEN:
+        raise Refusal(
+            "request_not_open",
+            request=request_id,
+            state=request.state,
+            decided_by=request.decided_by or "",
+        )
+    if now >= request.expires_at:
+        raise Refusal("request_expired", request=request_id)
+    return request
+
+
+def approve(desk: Desk, request_id: int, *, actor: str) -> Card:
+    """The second person's approval. Raises Refusal; changes nothing then."""
+    if not desk.directory.is_approver(actor):
+        raise Refusal("not_an_approver", request=request_id)
+    now = desk.clock.now()
+    with desk.db.transaction() as session:
+        request = _open_request(session, request_id, now)
+        issue = issues.load(session, request.issue_id, lock=True)
+        version = session.get(IssueVersion, request.version_id)
+        assert version is not None
+        if actor == request.requester:
+            raise Refusal("self_approval", request=request_id)
+        if actor == version.author:
+            raise Refusal("author_approval", request=request_id, version=version.number)
+        if request.kind == "send" and (
+            issue.current_version_id != request.version_id
+            or issues.verified_hash(version) != request.content_hash
+        ):
+            raise Refusal("content_changed", request=request_id)
+        if request.kind == "resume" and issues.verified_hash(version) != request.content_hash:
+            raise Refusal("content_changed", request=request_id)
+        request.state = ApprovalState.APPROVED
+        request.decided_by = actor
+        request.decided_at = now
+        target = IssueState.SCHEDULED if request.scheduled_at else IssueState.APPROVED
+        states.move(session, issue, target, actor=actor, at=now, request=request.id)
+        audit.record(
+            session,
+            actor=actor,
+            action="approval.approved",
+            at=now,
+            issue_id=issue.id,
+            subject=f"request:{request.id}",
+            hash=request.content_hash,
+            kind=request.kind,
+        )
+        result = _card(session, request)
+    for listener in desk.approval_listeners:
+        listener(result.request_id)
+    return result
+
+
+def reject(desk: Desk, request_id: int, *, actor: str, reason: str) -> Card:
+    if not desk.directory.is_approver(actor):
+        raise Refusal("not_an_approver", request=request_id)
+    now = desk.clock.now()
+    with desk.db.transaction() as session:
+        request = _open_request(session, request_id, now)
+        issue = issues.load(session, request.issue_id, lock=True)
+        request.state = ApprovalState.REJECTED
+        request.decided_by, request.decided_at = actor, now
+        request.decision_note = reason.strip()
+        wanted = IssueState.HALTED if request.kind == "resume" else IssueState.REJECTED
+        states.move(session, issue, wanted, actor=actor, at=now, request=request.id)
+        audit.record(
+            session,
+            actor=actor,
+            action="approval.rejected",
+            at=now,
+            issue_id=issue.id,
+            subject=f"request:{request.id}",
+            reason=request.decision_note,
+        )
+        return _card(session, request)
+
+
+def cancel(desk: Desk, issue_id: int, *, actor: str) -> list[int]:
+    """Cancel an issue that is not sending; its open requests are cancelled too."""
+    now = desk.clock.now()
+    with desk.db.transaction() as session:
+        issue = issues.load(session, issue_id, lock=True)
+        states.move(session, issue, IssueState.CANCELLED, actor=actor, at=now)
+        open_requests = (
+            session.execute(
+                select(ApprovalRequest).where(
+                    ApprovalRequest.issue_id == issue.id,
+                    ApprovalRequest.state.in_((ApprovalState.OPEN, ApprovalState.APPROVED)),
+                )
+            )
+            .scalars()
+            .all()
+        )
+        cancelled: list[int] = []
+        for request in open_requests:
+            if request.state == ApprovalState.APPROVED and request.send_id is not None:
+                continue
+            request.state = ApprovalState.CANCELLED
+            request.decided_by, request.decided_at = actor, now
+            cancelled.append(request.id)
+        audit.record(
+            session,
+            actor=actor,
+            action="issue.cancelled",
+            at=now,
+            issue_id=issue.id,
+            subject=f"issue:{issue.id}",
+            requests=cancelled,
+        )
+        return cancelled
+
+
+def expire_due(desk: Desk) -> list[Card]:
+    """Mark open requests past their TTL expired (the sweep; approve() checks
+    expiry itself, so correctness never waits for this)."""
+    now = desk.clock.now()
+    with desk.db.transaction() as session:
+        due = (
+            session.execute(
+                select(ApprovalRequest)
+                .where(
+                    ApprovalRequest.state == ApprovalState.OPEN, ApprovalRequest.expires_at <= now
+                )
+                .with_for_update()
+            )
+            .scalars()
+            .all()
+        )
+        cards = []
+        for request in due:
+            request.state = ApprovalState.EXPIRED
+            issue = session.get(Issue, request.issue_id)
+            assert issue is not None
+            if issue.state == IssueState.AWAITING_APPROVAL:
+                back = IssueState.HALTED if request.kind == "resume" else IssueState.DRAFT
+                if states.can_move(issue.state, back):
+                    states.move(session, issue, back, actor=audit.SYSTEM, at=now, reason="expired")
+            audit.record(
+                session,
+                actor=audit.SYSTEM,
+                action="approval.expired",
+                at=now,
+                issue_id=request.issue_id,
+                subject=f"request:{request.id}",
+            )
+            cards.append(_card(session, request))
+    for expired in cards:
+        desk.notify(
+            Notice("approval.expired", issue_id=expired.issue_id, request_id=expired.request_id)
+        )
+    return cards

@@ -1,0 +1,97 @@
+"""The newsletter desk: the services' shared parts, in one object.
+
+Every front end (the Slack handlers, the CLI, the rehearsal room, tests)
+builds one `Desk` and passes it to the service functions in `bot/`. `bot`
+knows nothing of Slack: who is on the team comes through a `Directory`, and
+what the team should be told goes out as `Notice`s through a `Notifier`; the
+Slack front end implements both.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.clock import Clock
+from bot.postmark import PostmarkGateway
+from bot.preflight import PersonalDataCache
+from bot.refusal import Refusal
+from bot.settings import Settings
+from storage.db import Database
+
+
+class DirectoryError(Refusal):
+    """Who-is-who could not be answered (e.g. Slack's `plan_upgrade_required`)."""
+
+
+class Directory(Protocol):
+    def is_team_member(self, user_id: str) -> bool: ...
+
+    def is_approver(self, user_id: str) -> bool: ...
+
+    def approvers(self) -> frozenset[str]: ...
+
+    def email_of(self, user_id: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the team should see in the newsletter channel.
+
+    `kind` names the message (the front end's catalogue holds its sentence);
+    `params` never hold addresses or other personal data (invariant 9).
+    """
+
+    kind: str
+    issue_id: int | None = None
+    request_id: int | None = None
+    send_id: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class Notifier(Protocol):
+    def notify(self, notice: Notice) -> None: ...
+
+
+class CollectingNotifier:
+    """Keeps notices in memory: for the CLI and unit tests."""
+
+    def __init__(self) -> None:
+        self.notices: list[Notice] = []
+        self._lock = threading.Lock()
+
+    def notify(self, notice: Notice) -> None:
+        with self._lock:
+            self.notices.append(notice)
+
+    def kinds(self) -> list[str]:
+        with self._lock:
+            return [n.kind for n in self.notices]
+
+
+@dataclass
+class Desk:
+    settings: Settings
+    db: Database
+    clock: Clock
+    postmark: PostmarkGateway
+    directory: Directory
+    notifier: Notifier
+    personal_data: PersonalDataCache = field(default_factory=PersonalDataCache)
+    # Called with an approval request id once it is approved (the delivery
+    # engine subscribes; the scheduler for requests with a time).
+    approval_listeners: list[Callable[[int], None]] = field(default_factory=list)
+
+    def notify(self, notice: Notice) -> None:
+        self.notifier.notify(notice)
+
+
+def gateway_from(settings: Settings) -> PostmarkGateway:
+    return PostmarkGateway(
+        server_token=settings.POSTMARK_SERVER_TOKEN,
+        api_url=settings.POSTMARK_API_URL,
+        broadcast_stream=settings.POSTMARK_BROADCAST_STREAM,
+        transactional_stream=settings.POSTMARK_TRANSACTIONAL_STREAM,
+    )

@@ -1,0 +1,269 @@
+"""The one Postmark gateway: every call Countersign makes to Postmark goes here.
+
+Two pipes, kept apart by the type of each method (invariant 1):
+- `send_transactional(to, …)` takes exactly one address as a `str` and sends
+  it on the transactional stream; anything else is a programming error and raises.
+- `send_broadcast_batch(messages)` sends up to 500 prepared messages on the
+  broadcast stream; only the delivery engine calls it, only for approved issues.
+
+Errors are classified by what a caller may safely do next:
+- `NotSent`: Postmark certainly did not take the request (429, connection
+  refused, connect timeout) — retry after a pause.
+- `FateUnknown`: the request may have been processed (read timeout, reset
+  connection, 5xx) — reconcile through `search_outbound` before re-sending.
+- `Refused`: Postmark answered with an error code (401, 422, …) — do not retry.
+
+postmarker's client `repr()` contains the server token, so clients are never
+logged or put in messages.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from postmarker.core import PostmarkClient
+from postmarker.exceptions import ClientError
+
+from bot.addresses import normalise
+
+BATCH_LIMIT = 500
+CONNECT_TIMEOUT = 3.05
+READ_TIMEOUT = 30.0
+
+
+class PostmarkError(Exception):
+    pass
+
+
+class NotSent(PostmarkError):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class FateUnknown(PostmarkError):
+    pass
+
+
+class Refused(PostmarkError):
+    def __init__(self, code: int, message: str, status: int) -> None:
+        super().__init__(f"[{code}] {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class BroadcastMessage:
+    to: str
+    subject: str
+    html: str
+    text: str
+    sender: str
+    tag: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def wire(self, stream: str) -> dict[str, Any]:
+        return {
+            "From": self.sender,
+            "To": self.to,
+            "Subject": self.subject,
+            "HtmlBody": self.html,
+            "TextBody": self.text,
+            "Tag": self.tag,
+            "Metadata": self.metadata,
+            "MessageStream": stream,
+            "TrackOpens": False,
+            "TrackLinks": "None",
+        }
+
+
+@dataclass(frozen=True)
+class MessageResult:
+    to: str
+    error_code: int
+    message: str
+    message_id: str | None
+
+
+class PostmarkGateway:
+    def __init__(
+        self,
+        *,
+        server_token: str,
+        api_url: str,
+        broadcast_stream: str,
+        transactional_stream: str,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
+        self._token = server_token
+        self.api_url = api_url if api_url.endswith("/") else api_url + "/"
+        self.broadcast_stream = broadcast_stream
+        self.transactional_stream = transactional_stream
+        self.timeout = (CONNECT_TIMEOUT, read_timeout)
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"<PostmarkGateway {self.api_url}>"
+
+    @property
+    def _client(self) -> PostmarkClient:
+        # requests.Session is not meant to be shared between threads.
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = PostmarkClient(
+                server_token=self._token or "missing-token",
+                timeout=self.timeout,
+                root_api_url=self.api_url,
+            )
+            self._local.client = client
+        return client
+
+    def _call(self, method: str, endpoint: str, data: Any = None, **params: Any) -> Any:
+        try:
+            return self._client.call(method, endpoint, data=data, **params)
+        except ClientError as exc:
+            response = getattr(exc.__cause__, "response", None)
+            message = str(exc).split("] ", 1)[-1]
+            raise _classify(response, exc.error_code, message) from None
+        except requests.HTTPError as exc:
+            raise _classify(exc.response, 0, "no JSON in the reply") from None
+        except (requests.ConnectTimeout, requests.exceptions.SSLError) as exc:
+            raise NotSent(f"could not connect: {type(exc).__name__}") from None
+        except requests.ConnectionError as exc:
+            if _refused_before_sending(exc):
+                raise NotSent("connection refused") from None
+            raise FateUnknown(f"connection lost: {type(exc).__name__}") from None
+        except (requests.Timeout, requests.exceptions.ChunkedEncodingError, ValueError) as exc:
+            raise FateUnknown(f"no complete reply: {type(exc).__name__}") from None
+
+    # --- the transactional pipe ------------------------------------------------------
+
+    def send_transactional(
+        self,
+        to: str,
+        *,
+        subject: str,
+        html: str,
+        text: str,
+        sender: str,
+        tag: str,
+        metadata: dict[str, str] | None = None,
+    ) -> str:
+        """Send one message to exactly one address; return Postmark's MessageID."""
+        if not isinstance(to, str):
+            raise TypeError("send_transactional takes exactly one address, as a str")
+        if any(sep in to for sep in ",;\n") or to.count("@") != 1:
+            raise ValueError("send_transactional takes exactly one address")
+        address = normalise(to)
+        reply = self._call(
+            "POST",
+            "/email",
+            data={
+                "From": sender,
+                "To": address,
+                "Subject": subject,
+                "HtmlBody": html,
+                "TextBody": text,
+                "Tag": tag,
+                "Metadata": metadata or {},
+                "MessageStream": self.transactional_stream,
+            },
+        )
+        if reply.get("ErrorCode", 0) != 0:
+            raise Refused(int(reply["ErrorCode"]), str(reply.get("Message", "")), 200)
+        return str(reply["MessageID"])
+
+    # --- the broadcast pipe ----------------------------------------------------------
+
+    def send_broadcast_batch(self, messages: Sequence[BroadcastMessage]) -> list[MessageResult]:
+        """One `/email/batch` call on the broadcast stream; one result per message."""
+        if not 0 < len(messages) <= BATCH_LIMIT:
+            raise ValueError(f"a batch holds 1 to {BATCH_LIMIT} messages")
+        reply = self._call(
+            "POST", "/email/batch", data=[m.wire(self.broadcast_stream) for m in messages]
+        )
+        if not isinstance(reply, list) or len(reply) != len(messages):
+            raise FateUnknown("Postmark's batch reply does not match the batch")
+        return [
+            MessageResult(
+                to=m.to,
+                error_code=int(r.get("ErrorCode", 0)),
+                message=str(r.get("Message", "")),
+                message_id=r.get("MessageID") or None,
+            )
+            for m, r in zip(messages, reply, strict=True)
+        ]
+
+    def search_outbound(
+        self, *, metadata: dict[str, str], stream: str | None = None
+    ) -> list[dict[str, Any]]:
+        """All outbound messages carrying `metadata` (paged through)."""
+        params: dict[str, Any] = {f"metadata_{k}": v for k, v in metadata.items()}
+        if stream:
+            params["messagestream"] = stream
+        found: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            page = self._call("GET", "/messages/outbound", count=500, offset=offset, **params)
+            messages = page.get("Messages", [])
+            found.extend(messages)
+            offset += len(messages)
+            if not messages or offset >= int(page.get("TotalCount", 0)):
+                return found
+
+    # --- streams and suppressions ----------------------------------------------------
+
+    def stream_type(self, stream: str) -> str:
+        return str(self._call("GET", f"/message-streams/{stream}")["MessageStreamType"])
+
+    def server_name(self) -> str:
+        return str(self._call("GET", "/server").get("Name", ""))
+
+    def dump_suppressions(self, stream: str | None = None) -> list[dict[str, Any]]:
+        stream = stream or self.broadcast_stream
+        reply = self._call("GET", f"/message-streams/{stream}/suppressions/dump")
+        return list(reply.get("Suppressions", []))
+
+    def suppress(self, addresses: Sequence[str], stream: str | None = None) -> None:
+        stream = stream or self.broadcast_stream
+        for start in range(0, len(addresses), 50):
+            chunk = addresses[start : start + 50]
+            self._call(
+                "POST",
+                f"/message-streams/{stream}/suppressions",
+                data={"Suppressions": [{"EmailAddress": a} for a in chunk]},
+            )
+
+    def unsuppress(self, addresses: Sequence[str], stream: str | None = None) -> None:
+        stream = stream or self.broadcast_stream
+        for start in range(0, len(addresses), 50):
+            chunk = addresses[start : start + 50]
+            self._call(
+                "POST",
+                f"/message-streams/{stream}/suppressions/delete",
+                data={"Suppressions": [{"EmailAddress": a} for a in chunk]},
+            )
+
+
+def _classify(response: requests.Response | None, code: int, message: str) -> PostmarkError:
+    status = response.status_code if response is not None else 0
+    if status == 429:
+        retry = response.headers.get("Retry-After") if response is not None else None
+        return NotSent("rate limited (HTTP 429)", float(retry) if retry else None)
+    if status >= 500 or status == 0:
+        return FateUnknown(f"HTTP {status} from Postmark: {message}")
+    return Refused(code, message, status)
+
+
+def _refused_before_sending(exc: requests.ConnectionError) -> bool:
+    """True when the connection was never made, so nothing reached Postmark."""
+    text = repr(exc)
+    return any(
+        marker in text
+        for marker in ("NewConnectionError", "Connection refused", "Name or service not known")
+    )

@@ -1,0 +1,265 @@
+"""Turning an author's Markdown into the templates of an issue version, and
+those templates into one recipient's message.
+
+Two stages, so that the expensive work happens once per version:
+
+1. `compile_issue()` (at save time): the Markdown body becomes an HTML
+   template (markdown-it-py, CommonMark plus tables, wrapped in the layout,
+   CSS inlined by css-inline) and a plain-text template. Jinja expressions are
+   set aside before Markdown sees them and put back afterwards, so Markdown
+   never rewrites them. The templates are checked here: only the documented
+   variables, no syntax errors, a bounded size. Problems are `TemplateProblem`s
+   naming the variable or line, shown in the draft modal.
+2. `render_message()` (per recipient): the templates run in Jinja2's
+   `ImmutableSandboxedEnvironment` with autoescape (HTML) and `StrictUndefined`.
+   The context holds that recipient's own row and the frozen version's facts,
+   nothing else (invariant 4): see `RecipientContext`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import css_inline
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+# The only names an author may use, and the only attributes of `subscriber`.
+VARIABLES = ("subscriber", "list_name", "issue_date", "unsubscribe_url")
+SUBSCRIBER_FIELDS = ("name", "company")
+FILTERS = frozenset(
+    {"default", "d", "upper", "lower", "title", "capitalize", "trim", "e", "escape"}
+)
+UNSUBSCRIBE_PLACEHOLDER = "{{{ pm:unsubscribe }}}"
+# A test copy's unsubscribe link goes nowhere: .invalid never resolves (RFC 2606).
+TEST_COPY_UNSUBSCRIBE = "https://unsubscribe.invalid/this-is-a-test-copy"
+# Every message ends with the list's name and Postmark's unsubscribe link.
+HTML_FOOTER = '{{ list_name }} · <a href="{{ unsubscribe_url }}">配信停止 / Unsubscribe</a>'
+TEXT_FOOTER = "\n\n-- \n{{ list_name }}\n配信停止 / Unsubscribe: {{ unsubscribe_url }}\n"
+MAX_BODY_CHARS = 100_000
+MAX_SUBJECT_CHARS = 250
+MAX_HTML_BYTES = 400_000
+
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+_inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
+
+
+@dataclass(frozen=True)
+class TemplateProblem(Exception):
+    """Why a draft cannot be saved. `field` is "subject" or "body"."""
+
+    field: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f" (line {self.line})" if self.line else ""
+        return f"{self.message}{where}"
+
+
+@dataclass(frozen=True)
+class CompiledIssue:
+    subject: str
+    html: str
+    text: str
+    sender: str
+    stream: str
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.subject, self.html, self.text, self.sender, self.stream)
+
+
+@dataclass(frozen=True)
+class RecipientContext:
+    """Everything a recipient's message may be built from (invariant 4)."""
+
+    name: str
+    company: str
+    list_name: str
+    issue_date: str
+    unsubscribe_url: str = UNSUBSCRIBE_PLACEHOLDER
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    html: str
+    text: str
+
+
+def content_hash(subject: str, html: str, text: str, sender: str, stream: str) -> str:
+    """SHA-256 over the exact content an approval is bound to."""
+    canonical = json.dumps(
+        {"subject": subject, "html": html, "text": text, "sender": sender, "stream": stream},
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        autoescape=autoescape, undefined=StrictUndefined, keep_trailing_newline=True
+    )
+    env.filters = {name: f for name, f in env.filters.items() if name in FILTERS}
+    env.tests = {}
+    env.globals = {}
+    return env
+
+
+_HTML_ENV = _environment(autoescape=True)
+_TEXT_ENV = _environment(autoescape=False)
+
+
+def _check_template(source: str, field: str) -> None:
+    """Parse `source` and refuse anything beyond the documented variables."""
+    try:
+        tree = _TEXT_ENV.parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateProblem(field, f"template syntax error: {exc.message}", exc.lineno) from None
+    for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem, nodes.Call, nodes.Filter)):
+        line = getattr(node, "lineno", None)
+        if isinstance(node, nodes.Name):
+            if node.ctx == "load" and node.name not in VARIABLES:
+                raise TemplateProblem(field, f"unknown variable `{node.name}`", line)
+            if node.ctx != "load":
+                raise TemplateProblem(field, "templates may not assign variables", line)
+        elif isinstance(node, nodes.Getattr):
+            if not (
+                isinstance(node.node, nodes.Name)
+                and node.node.name == "subscriber"
+                and node.attr in SUBSCRIBER_FIELDS
+            ):
+                raise TemplateProblem(
+                    field,
+                    f"unknown variable `{_describe(node)}`: "
+                    "use subscriber.name or subscriber.company",
+                    line,
+                )
+        elif isinstance(node, nodes.Getitem):
+            raise TemplateProblem(field, "templates may not index values ([…])", line)
+        elif isinstance(node, nodes.Call):
+            raise TemplateProblem(field, "templates may not call functions", line)
+        elif isinstance(node, nodes.Filter) and node.name not in FILTERS:
+            raise TemplateProblem(field, f"unknown filter `{node.name}`", line)
+    for node in tree.find_all(nodes.Name):
+        if node.name == "subscriber":
+            parent_ok = any(
+                isinstance(g, nodes.Getattr) and g.node is node
+                for g in tree.find_all(nodes.Getattr)
+            )
+            if not parent_ok:
+                raise TemplateProblem(
+                    field,
+                    "use subscriber.name or subscriber.company, not subscriber itself",
+                    getattr(node, "lineno", None),
+                )
+
+
+def _describe(node: nodes.Node) -> str:
+    if isinstance(node, nodes.Getattr):
+        return f"{_describe(node.node)}.{node.attr}"
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Const):
+        return repr(node.value)
+    return "…"
+
+
+@lru_cache(maxsize=1)
+def _layout() -> str:
+    return resources.files("bot").joinpath("templates/layout.html").read_text(encoding="utf-8")
+
+
+def _protect(source: str, kept: list[str]) -> str:
+    """Swap Jinja constructs for inert tokens (kept in order in `kept`)."""
+
+    def keep(match: re.Match[str]) -> str:
+        kept.append(match.group(0))
+        return f"CSJINJA{len(kept) - 1:05d}X"
+
+    return _JINJA.sub(keep, source)
+
+
+def _restore(text: str, kept: list[str]) -> str:
+    return re.sub(r"CSJINJA(\d{5})X", lambda m: kept[int(m.group(1))], text)
+
+
+def compile_issue(
+    subject: str, body: str, *, sender: str, stream: str, list_name: str, lang: str = "ja"
+) -> CompiledIssue:
+    """Build and check the templates of a version. Raises TemplateProblem."""
+    subject = subject.strip()
+    if not subject:
+        raise TemplateProblem("subject", "the subject is empty")
+    if len(subject) > MAX_SUBJECT_CHARS:
+        raise TemplateProblem(
+            "subject", f"the subject is longer than {MAX_SUBJECT_CHARS} characters"
+        )
+    if len(body) > MAX_BODY_CHARS:
+        raise TemplateProblem("body", f"the body is longer than {MAX_BODY_CHARS:,} characters")
+    _check_template(subject, "subject")
+    _check_template(body, "body")
+    kept: list[str] = []
+    html_body = _markdown.render(_protect(body, kept))
+    page = (
+        _layout()
+        .replace("{{ lang }}", lang)
+        .replace("{{ title }}", str(Markup.escape(list_name)))
+        .replace("{{ body }}", html_body)
+        .replace("{{ footer }}", _protect(HTML_FOOTER, kept))
+    )
+    html = _restore(_inliner.inline(page), kept)
+    text = body.rstrip() + TEXT_FOOTER
+    compiled = CompiledIssue(subject=subject, html=html, text=text, sender=sender, stream=stream)
+    sample = RecipientContext(
+        name="山田花子", company="株式会社サンプル", list_name=list_name, issue_date="2026-01-01"
+    )
+    rendered = render_message(compiled, sample, field_errors=True)
+    if len(rendered.html.encode("utf-8")) > MAX_HTML_BYTES:
+        raise TemplateProblem(
+            "body", f"the rendered message is larger than {MAX_HTML_BYTES // 1000} KB"
+        )
+    return compiled
+
+
+@lru_cache(maxsize=64)
+def _compiled(source: str, html: bool) -> object:
+    return (_HTML_ENV if html else _TEXT_ENV).from_string(source)
+
+
+def render_message(
+    compiled: CompiledIssue, recipient: RecipientContext, *, field_errors: bool = False
+) -> RenderedMessage:
+    """One recipient's message. Raises TemplateProblem if the templates fail."""
+    context = {
+        "subscriber": {"name": recipient.name, "company": recipient.company},
+        "list_name": recipient.list_name,
+        "issue_date": recipient.issue_date,
+        # One of two fixed strings of ours, never input: safe to mark as markup.
+        "unsubscribe_url": Markup(recipient.unsubscribe_url),  # noqa: S704
+    }
+    out: dict[str, str] = {}
+    for field, source, html in (
+        ("subject", compiled.subject, False),
+        ("body", compiled.html, True),
+        ("text", compiled.text, False),
+    ):
+        try:
+            out[field] = _compiled(source, html).render(context)  # type: ignore[attr-defined]
+        except (UndefinedError, SecurityError, TypeError) as exc:
+            raise TemplateProblem(
+                "subject" if field == "subject" else "body", f"the template failed: {exc}"
+            ) from None
+    return RenderedMessage(subject=out["subject"], html=out["body"], text=out["text"])

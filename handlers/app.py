@@ -1,0 +1,54 @@
+"""Building the running bot: the Bolt app with every listener registered,
+the desk it serves, and how it is started (Socket Mode or HTTP).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.clock import Clock, SystemClock
+from bot.desk import Desk, gateway_from
+from bot.settings import Settings
+from handlers import access, approval, drafts, newsletter
+from handlers.directory import SlackDirectory
+from handlers.notifier import SlackNotifier
+from handlers.web import WebApp
+from storage.db import Database, connect
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Bot:
+    desk: Desk
+    bolt: App
+    client: WebClient
+    web: WebApp
+
+
+def build(settings: Settings, *, db: Database | None = None, clock: Clock | None = None) -> Bot:
+    client = WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL)
+    notifier = SlackNotifier(client=client, settings=settings)
+    desk = Desk(
+        settings=settings,
+        db=db or connect(settings.DATABASE_URL),
+        clock=clock or SystemClock(),
+        postmark=gateway_from(settings),
+        directory=SlackDirectory(client, settings),
+        notifier=notifier,
+    )
+    notifier.desk = desk
+    bolt = App(
+        client=client,
+        signing_secret=settings.SLACK_SIGNING_SECRET or "socket-mode-has-no-signing-secret",
+        token_verification_enabled=False,
+        process_before_response=False,
+        logger=logging.getLogger("slack_bolt"),
+    )
+    for module in (access, newsletter, drafts, approval):
+        module.register(bolt, desk)
+    return Bot(desk=desk, bolt=bolt, client=client, web=WebApp(desk, bolt))

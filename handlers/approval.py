@@ -1,0 +1,113 @@
+"""The approval card's buttons, the reject modal, and the card's redraws.
+
+Approve: ack at once, then `bot.approvals.approve` decides on the server; a
+refusal goes only to the clicker, and changes nothing. The card is redrawn
+from the request's state, whatever it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot import approvals
+from bot.desk import Desk, DirectoryError, Notice
+from bot.refusal import Refusal
+from handlers import access, blocks
+from handlers.drafts import field_value
+from handlers.ids import Action, Block, Callback
+from handlers.newsletter import refresh_card
+from handlers.notifier import SlackNotifier, on_notice
+from handlers.replies import ephemeral, refusal_text
+from handlers.texts import t
+
+log = logging.getLogger(__name__)
+
+
+def _request_id(body: dict[str, Any]) -> int | None:
+    try:
+        return int(body["actions"][0]["value"])
+    except (KeyError, IndexError, ValueError, TypeError):
+        return None
+
+
+def _explain(respond: Respond, exc: Refusal) -> None:
+    text = access.refusal_text(exc) if isinstance(exc, DirectoryError) else refusal_text(exc)
+    ephemeral(respond, text)
+
+
+def register(app: App, desk: Desk) -> None:
+    @app.action(Action.APPROVE)
+    def approve(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        ack()
+        request_id = _request_id(body)
+        if request_id is None:
+            ephemeral(respond, t("refusal.request_not_found"))
+            return
+        try:
+            approvals.approve(desk, request_id, actor=body["user"]["id"])
+        except Refusal as exc:
+            _explain(respond, exc)
+            return
+        refresh_card(desk, client, request_id)
+
+    @app.action(Action.REJECT)
+    def reject(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        ack()
+        request_id = _request_id(body)
+        if request_id is None:
+            ephemeral(respond, t("refusal.request_not_found"))
+            return
+        try:
+            if not desk.directory.is_approver(body["user"]["id"]):
+                raise Refusal("not_an_approver")
+            card = approvals.card(desk, request_id)
+        except Refusal as exc:
+            _explain(respond, exc)
+            return
+        container = body.get("container") or {}
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=blocks.reject_modal(
+                request_id=request_id,
+                issue_id=card.issue_id,
+                channel=str(container.get("channel_id", "")),
+                ts=str(container.get("message_ts", "")),
+            ),
+        )
+
+    @app.view(Callback.REJECT)
+    def reject_reason(
+        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
+    ) -> None:
+        reason = field_value(view, Block.REASON).strip()
+        request_id = int((view.get("private_metadata") or "0").split("|")[0] or 0)
+        try:
+            approvals.reject(desk, request_id, actor=body["user"]["id"], reason=reason)
+        except Refusal as exc:
+            text = (
+                access.refusal_text(exc) if isinstance(exc, DirectoryError) else refusal_text(exc)
+            )
+            ack(response_action="errors", errors={Block.REASON: text})
+            return
+        ack()
+        refresh_card(desk, client, request_id)
+
+
+@on_notice("approval.voided")
+@on_notice("approval.expired")
+def redraw_card(notifier: SlackNotifier, notice: Notice) -> None:
+    assert notifier.desk is not None and notice.request_id is not None
+    refresh_card(notifier.desk, notifier.client, notice.request_id)
+    if notice.kind == "approval.voided":
+        reason = notice.params.get("reason", "")
+        reason_text = (
+            t(f"card.void.{reason}") if reason in ("edited", "resubmitted") else str(reason)
+        )
+        text = t("notice.approval.voided", issue=notice.issue_id, reason_text=reason_text)
+    else:
+        text = t("notice.approval.expired", issue=notice.issue_id)
+    notifier.post(text, blocks.message(text))

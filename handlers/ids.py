@@ -1,0 +1,40 @@
+"""Every Slack id the app uses — action, block and callback ids — in one place.
+
+The values are public (CONTRACT.md: `draft`, `subject`, `body`, `value`,
+`approve`, `reject`, `halt`); tests and the rehearsal room rely on them.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Command(enum.StrEnum):
+    NEWSLETTER = "/newsletter"
+    UNSUBSCRIBE = "/unsubscribe"
+
+
+class Callback(enum.StrEnum):
+    DRAFT = "draft"
+    REJECT = "reject_reason"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+class Block(enum.StrEnum):
+    SUBJECT = "subject"
+    BODY = "body"
+    REASON = "reason"
+    EMAIL = "email"
+    NAME = "name"
+    COMPANY = "company"
+    NOTE = "note"
+    CONFIRM = "confirm"
+    APPROVAL_ACTIONS = "approval_actions"
+    PROGRESS_ACTIONS = "progress_actions"
+
+
+class Action(enum.StrEnum):
+    VALUE = "value"  # the one input inside each modal block
+    APPROVE = "approve"
+    REJECT = "reject"
+    HALT = "halt"

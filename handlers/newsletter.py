@@ -1,0 +1,228 @@
+"""`/newsletter`: parse, authorise (the access middleware ran already), call a
+service, reply. Each subcommand is one small function registered with
+`@subcommand(name)`; modules that own a subcommand (sending, subscribers,
+schedule) register theirs the same way.
+
+Listeners ack at once; the work happens after the ack (Bolt runs it on a
+worker thread), and replies go through `respond` — ephemeral, so addresses
+and findings are seen only by the person who asked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot import approvals, audit, issues, testcopy
+from bot.desk import Desk, DirectoryError
+from bot.refusal import Refusal
+from handlers import access, blocks
+from handlers.ids import Command
+from handlers.parsing import Parsed, UsageError, parse
+from handlers.replies import ephemeral, refusal_text
+from handlers.texts import t
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Invocation:
+    desk: Desk
+    client: WebClient
+    user: str
+    channel: str
+    trigger_id: str
+    respond: Respond
+    parsed: Parsed
+
+    def reply(self, text: str, block_list: list[dict[str, Any]] | None = None) -> None:
+        ephemeral(self.respond, text, block_list)
+
+
+Subcommand = Callable[[Invocation], None]
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+
+def subcommand(name: str) -> Callable[[Subcommand], Subcommand]:
+    def register(func: Subcommand) -> Subcommand:
+        SUBCOMMANDS[name] = func
+        return func
+
+    return register
+
+
+def register(app: App, desk: Desk) -> None:
+    @app.command(Command.NEWSLETTER)
+    def newsletter(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        ack()
+        text = command.get("text", "")
+        try:
+            parsed = parse(text, desk.settings.tz)
+        except UsageError as exc:
+            intro = t(exc.key, **exc.params)
+            ephemeral(respond, intro, blocks.help_blocks(intro))
+            return
+        invocation = Invocation(
+            desk=desk,
+            client=client,
+            user=command["user_id"],
+            channel=command.get("channel_id", ""),
+            trigger_id=command.get("trigger_id", ""),
+            respond=respond,
+            parsed=parsed,
+        )
+        run(invocation)
+
+
+def run(invocation: Invocation) -> None:
+    handler = SUBCOMMANDS.get(invocation.parsed.sub)
+    try:
+        if handler is None:
+            raise Refusal("not_yet_available", sub=invocation.parsed.sub)
+        handler(invocation)
+    except Refusal as refusal:
+        if isinstance(refusal, DirectoryError):
+            invocation.reply(access.refusal_text(refusal))
+        else:
+            invocation.reply(refusal_text(refusal))
+    except Exception as exc:
+        log.exception("/newsletter %s failed", invocation.parsed.sub)
+        invocation.reply(t("generic.error", error=type(exc).__name__))
+
+
+@subcommand("help")
+def help_(inv: Invocation) -> None:
+    inv.reply(t("help.title"), blocks.help_blocks())
+
+
+@subcommand("new")
+def new(inv: Invocation) -> None:
+    inv.client.views_open(trigger_id=inv.trigger_id, view=blocks.draft_modal())
+
+
+@subcommand("edit")
+def edit(inv: Invocation) -> None:
+    assert inv.parsed.issue_id is not None
+    with inv.desk.db.sessions() as session:
+        issue = issues.load(session, inv.parsed.issue_id)
+        version = issues.current_version(session, issue)
+        subject, body = version.subject, version.body_markdown
+    inv.client.views_open(
+        trigger_id=inv.trigger_id,
+        view=blocks.draft_modal(issue_id=inv.parsed.issue_id, subject=subject, body=body),
+    )
+
+
+@subcommand("show")
+def show(inv: Invocation) -> None:
+    assert inv.parsed.issue_id is not None
+    preview = issues.preview(inv.desk, inv.parsed.issue_id)
+    inv.reply(
+        t("preview.header", issue=preview.issue_id, subject=preview.subject),
+        blocks.preview_blocks(preview),
+    )
+
+
+@subcommand("list")
+def list_(inv: Invocation) -> None:
+    lines = issues.list_issues(inv.desk)
+    inv.reply(t("list.empty") if not lines else t("help.title"), blocks.list_blocks(lines))
+
+
+@subcommand("test")
+def test(inv: Invocation) -> None:
+    assert inv.parsed.issue_id is not None
+    address = inv.desk.directory.email_of(inv.user)
+    sent_to = testcopy.send_test_copy(
+        inv.desk, inv.parsed.issue_id, actor=inv.user, address=address
+    )
+    inv.reply(t("test.sent", issue=inv.parsed.issue_id, address=sent_to))
+
+
+@subcommand("submit")
+def submit(inv: Invocation) -> None:
+    assert inv.parsed.issue_id is not None
+    card = approvals.submit(
+        inv.desk,
+        inv.parsed.issue_id,
+        actor=inv.user,
+        scheduled_at=inv.parsed.at,
+        override_reason=inv.parsed.override,
+    )
+    post_card(inv.desk, inv.client, card)
+    inv.reply(
+        t(
+            "submit.posted",
+            issue=card.issue_id,
+            channel=inv.desk.settings.NEWSLETTER_CHANNEL,
+            recipients=card.recipients,
+        )
+    )
+
+
+def post_card(desk: Desk, client: WebClient, card: approvals.Card) -> None:
+    channel = desk.settings.NEWSLETTER_CHANNEL
+    reply = client.chat_postMessage(
+        channel=channel,
+        text=blocks.card_fallback(card),
+        blocks=blocks.approval_card(card, desk.settings.tz),
+    )
+    approvals.set_card_message(desk, card.request_id, str(reply["channel"]), str(reply["ts"]))
+
+
+@subcommand("cancel")
+def cancel(inv: Invocation) -> None:
+    assert inv.parsed.issue_id is not None
+    cancelled = approvals.cancel(inv.desk, inv.parsed.issue_id, actor=inv.user)
+    for request_id in cancelled:
+        refresh_card(inv.desk, inv.client, request_id)
+    inv.reply(t("cancel.done", issue=inv.parsed.issue_id))
+
+
+def refresh_card(desk: Desk, client: WebClient, request_id: int) -> None:
+    """Redraw an approval card to show its current state."""
+    card = approvals.card(desk, request_id)
+    if card.card_channel and card.card_ts:
+        client.chat_update(
+            channel=card.card_channel,
+            ts=card.card_ts,
+            text=blocks.card_fallback(card),
+            blocks=blocks.approval_card(card, desk.settings.tz),
+        )
+
+
+@subcommand("audit")
+def audit_(inv: Invocation) -> None:
+    tz = inv.desk.settings.tz
+    with inv.desk.db.sessions() as session:
+        events = audit.trail(session, issue_id=inv.parsed.issue_id, limit=40)
+        lines = [
+            t(
+                "audit.line",
+                when=blocks.when(e.at, tz),
+                actor=e.actor,
+                action=e.action,
+                subject=e.subject,
+                detail=_short(e.detail),
+            )
+            for e in events
+        ]
+    title = (
+        t("audit.title_issue", issue=inv.parsed.issue_id)
+        if inv.parsed.issue_id
+        else t("audit.title")
+    )
+    if not lines:
+        inv.reply(t("audit.empty"))
+        return
+    inv.reply(title, [blocks.header(title), blocks.section("\n".join(lines))])
+
+
+def _short(detail: dict[str, Any]) -> str:
+    text = ", ".join(f"{k}={v}" for k, v in detail.items() if v not in (None, "", []))
+    return text if len(text) <= 120 else text[:119] + "…"

@@ -1,0 +1,126 @@
+"""Parsing `/newsletter` command text into a subcommand and its arguments.
+
+A pure function, fuzzed by the tests: any text yields either a `Parsed` or a
+`UsageError` naming what was wrong and an example — never an exception of
+another kind.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    # name: (what it expects, an example)
+    "help": ("nothing", "/newsletter help"),
+    "new": ("nothing", "/newsletter new"),
+    "list": ("nothing", "/newsletter list"),
+    "show": ("an issue number", "/newsletter show 3"),
+    "edit": ("an issue number", "/newsletter edit 3"),
+    "test": ("an issue number", "/newsletter test 3"),
+    "submit": (
+        'an issue number, optionally `at YYYY-MM-DD HH:MM` and `override "reason"`',
+        "/newsletter submit 3 at 2026-12-01 10:00",
+    ),
+    "cancel": ("an issue number", "/newsletter cancel 3"),
+    "status": ("an optional issue number", "/newsletter status 3"),
+    "halt": ("nothing", "/newsletter halt"),
+    "resume": ("an issue number", "/newsletter resume 3"),
+    "audit": ("an optional issue number", "/newsletter audit 3"),
+    "schedule": ("nothing", "/newsletter schedule"),
+    "subscribers": (
+        "nothing, or `find TEXT`, `forget EMAIL`, `resubscribe EMAIL reason`",
+        "/newsletter subscribers find 山田",
+    ),
+}
+NEEDS_ID = frozenset({"show", "edit", "test", "submit", "cancel", "resume"})
+OPTIONAL_ID = frozenset({"status", "audit"})
+NO_ARGS = frozenset({"help", "new", "list", "halt", "schedule"})
+_ID = re.compile(r"^#?(\d{1,9})$")
+
+
+class UsageError(Exception):
+    """`key` is a texts catalogue key; `params` fill it."""
+
+    def __init__(self, key: str, **params: str) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+@dataclass(frozen=True)
+class Parsed:
+    sub: str
+    issue_id: int | None = None
+    at: datetime | None = None
+    override: str | None = None
+    args: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _bad(sub: str) -> UsageError:
+    expected, example = SUBCOMMANDS[sub]
+    return UsageError("usage.bad_arguments", sub=sub, expected=expected, example=example)
+
+
+def parse(text: str, tz: ZoneInfo) -> Parsed:
+    text = (text or "").strip()
+    if not text:
+        return Parsed("help")
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        # Unbalanced quotes: fall back to plain splitting for the subcommand name.
+        words = text.split()
+        if words and words[0].lower() in SUBCOMMANDS and words[0].lower() != "subscribers":
+            raise _bad(words[0].lower()) from None
+    if not words:
+        return Parsed("help")
+    sub, rest = words[0].lower(), words[1:]
+    if sub not in SUBCOMMANDS:
+        raise UsageError("usage.unknown", word=words[0][:40])
+    if sub in NO_ARGS:
+        if rest:
+            raise _bad(sub)
+        return Parsed(sub)
+    if sub == "subscribers":
+        return Parsed(sub, args=tuple(rest))
+    if sub in OPTIONAL_ID:
+        if not rest:
+            return Parsed(sub)
+        if len(rest) != 1 or not _ID.match(rest[0]):
+            raise _bad(sub)
+        return Parsed(sub, issue_id=int(_ID.match(rest[0]).group(1)))  # type: ignore[union-attr]
+    if not rest or not _ID.match(rest[0]):
+        raise _bad(sub)
+    issue_id = int(_ID.match(rest[0]).group(1))  # type: ignore[union-attr]
+    rest = rest[1:]
+    if sub != "submit":
+        if rest:
+            raise _bad(sub)
+        return Parsed(sub, issue_id=issue_id)
+    at: datetime | None = None
+    override: str | None = None
+    while rest:
+        word = rest[0].lower()
+        if word == "at" and len(rest) >= 3 and at is None:
+            at = _parse_time(rest[1], rest[2], tz)
+            rest = rest[3:]
+        elif word == "override" and len(rest) >= 2 and override is None:
+            override = rest[1].strip()
+            if not override:
+                raise _bad(sub)
+            rest = rest[2:]
+        else:
+            raise _bad(sub)
+    return Parsed(sub, issue_id=issue_id, at=at, override=override)
+
+
+def _parse_time(day: str, clock: str, tz: ZoneInfo) -> datetime:
+    try:
+        naive = datetime.strptime(f"{day} {clock}", "%Y-%m-%d %H:%M")
+    except ValueError:
+        raise UsageError("refusal.bad_time", text=f"{day} {clock}"[:40], tz=str(tz)) from None
+    return naive.replace(tzinfo=tz)

@@ -1,0 +1,26 @@
+"""Small helpers shared by listeners: ephemeral replies and refusal texts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Respond
+
+from bot.refusal import Refusal
+from handlers import blocks
+from handlers.texts import t
+
+
+def refusal_text(refusal: Refusal) -> str:
+    params = {k: (", ".join(v) if isinstance(v, list) else v) for k, v in refusal.params.items()}
+    return t(f"refusal.{refusal.code}", **params)
+
+
+def ephemeral(respond: Respond, text: str, block_list: list[dict[str, Any]] | None = None) -> None:
+    """A reply only the person who asked can see (the only place for addresses)."""
+    respond(
+        text=text,
+        blocks=block_list or blocks.message(text),
+        response_type="ephemeral",
+        replace_original=False,
+    )

@@ -1,0 +1,192 @@
+"""Every sentence the Slack front end shows, in one catalogue.
+
+Whole sentences with named placeholders, never assembled from fragments, so
+that a translation (the first users read Japanese) replaces this table and
+nothing else. `t(key, **params)` fills one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EN: dict[str, str] = {
+    # --- help and usage ---------------------------------------------------------------
+    "help.title": "Countersign: the newsletter desk",
+    "help.body": (
+        "*Write*\n"
+        "`/newsletter new` opens the draft form; `/newsletter edit ID` changes a draft "
+        "(an edit voids any approval).\n"
+        "`/newsletter show ID` previews it with its preflight findings and audience; "
+        "`/newsletter test ID` sends a [TEST] copy to your own address.\n"
+        "*Send (two people)*\n"
+        '`/newsletter submit ID [at YYYY-MM-DD HH:MM] [override "reason"]` asks the '
+        "approvers; someone other than you and the author must approve.\n"
+        "`/newsletter cancel ID` withdraws it. `/newsletter status [ID]` shows progress.\n"
+        "`/newsletter halt` stops every send now; `/newsletter resume ID` asks for approval "
+        "to continue.\n"
+        "*Look back*\n"
+        "`/newsletter list`, `/newsletter audit [ID]`, `/newsletter schedule`, "
+        "`/newsletter subscribers`.\n"
+        "*Readers*\n"
+        "`/unsubscribe EMAIL [note]` processes an unsubscribe request; `/unsubscribe` alone "
+        "opens a form."
+    ),
+    "usage.unknown": "I don't know the subcommand `{word}`. Here is what I can do:",
+    "usage.bad_arguments": "`/newsletter {sub}` needs {expected}. For example: `{example}`.",
+    "usage.empty_id": "an issue number, such as 3",
+    # --- access -------------------------------------------------------------------------
+    "access.not_team": (
+        "Sorry, only members of the newsletter team can use Countersign. "
+        "Ask whoever manages the team to add you."
+    ),
+    "access.directory_plan": (
+        "I could not check who is on the team: user groups need a paid Slack plan. "
+        "Set TEAM and APPROVERS to lists of user ids (U…) instead."
+    ),
+    "access.directory_error": (
+        "I could not check who is on the team because Slack answered `{error}`. "
+        "Please try again in a minute."
+    ),
+    # --- drafting -----------------------------------------------------------------------
+    "draft.title_new": "New issue",
+    "draft.title_edit": "Edit issue #{issue}",
+    "draft.submit": "Save",
+    "draft.cancel": "Cancel",
+    "draft.subject_label": "Subject",
+    "draft.body_label": "Body (Markdown)",
+    "draft.body_hint": (
+        "You may use {{ subscriber.name }}, {{ subscriber.company }}, {{ list_name }}, "
+        "{{ issue_date }} and {{ unsubscribe_url }}. An unsubscribe link is added at the end."
+    ),
+    "draft.saved": (
+        "Saved issue #{issue}, version {version} (hash `{hash12}`). "
+        "Preview it with `/newsletter show {issue}`."
+    ),
+    "draft.edit_voided": (
+        "Saved issue #{issue}, version {version}. The approval request that was pending or "
+        "given is now void; submit it again when ready."
+    ),
+    "draft.no_such_issue": "There is no issue #{issue}.",
+    # --- template problems (shown in the modal under the field) -------------------------
+    "template.problem": "{problem}",
+    # --- preview ------------------------------------------------------------------------
+    "preview.header": "Issue #{issue}: {subject}",
+    "preview.facts": (
+        "State: *{state}* · version {version} by <@{author}> · hash `{hash12}` · "
+        "list {list_name}: {recipients} recipients"
+    ),
+    "preview.no_findings": "Preflight: all checks passed.",
+    "preview.findings_title": "Preflight findings:",
+    "preview.blocking": ":no_entry: {message}",
+    "preview.warning": ":warning: {message}",
+    "preview.detail": "Found: {detail}",
+    # --- preflight findings (channel-safe: no personal data) ----------------------------
+    "finding.subject_empty": "The subject is empty.",
+    "finding.subject_multiline": "The subject has more than one line.",
+    "finding.template_error": "The template cannot be rendered.",
+    "finding.unsubscribe_missing": "The message lacks an unsubscribe link in its HTML or text part.",
+    "finding.unresolved_variables": (
+        "The message still contains {count} placeholder(s) that would reach readers unresolved."
+    ),
+    "finding.size_large": "The HTML part is {kilobytes} KB; Gmail clips messages over 102 KB.",
+    "finding.insecure_link": "The message links to http:// addresses; prefer https://.",
+    "finding.personal_email": "The message contains {count} email address(es) other than the sender's.",
+    "finding.personal_phone": "The message contains {count} phone number(s).",
+    "finding.subscriber_data": (
+        "The message contains {count} piece(s) of personal data of subscribers or of people "
+        "who asked to unsubscribe ({kinds})."
+    ),
+    # --- list ---------------------------------------------------------------------------
+    "list.empty": "No issues yet. Start one with `/newsletter new`.",
+    "list.line": "#{issue} · *{state}* · {subject} (version {version})",
+    # --- test copy ----------------------------------------------------------------------
+    "test.sent": "Sent a [TEST] copy of issue #{issue} to {address}.",
+    "refusal.test_no_email": "I could not find an email address in your Slack profile, so no test copy was sent.",
+    "refusal.test_outside_domain": (
+        "I won't send a test copy to {address}: test copies only go to addresses at {domains}. "
+        "Set TEST_RECIPIENT_DOMAINS to allow another domain."
+    ),
+    "refusal.test_failed": "Postmark did not accept the test copy: {reason}. Nothing was sent.",
+    # --- approval -----------------------------------------------------------------------
+    "card.title": "Approval needed: issue #{issue}",
+    "card.title_resume": "Approval needed to resume issue #{issue}",
+    "card.subject": "*Subject:* {subject}",
+    "card.facts": (
+        "*List:* {list_name} · *Recipients:* {recipients} · *Hash:* `{hash12}` · "
+        "*Version:* {version} by <@{author}>"
+    ),
+    "card.requested": "Requested by <@{requester}>. Expires {expires}.",
+    "card.scheduled": "*Scheduled for:* {when}",
+    "card.now": "*Sends:* as soon as it is approved",
+    "card.override": ":red_circle: *Preflight overridden* ({codes}): {reason}",
+    "card.preview_hint": "Preview with `/newsletter show {issue}`.",
+    "card.approve": "Approve",
+    "card.reject": "Reject",
+    "card.state.approved": ":white_check_mark: Approved by <@{who}> at {when}.",
+    "card.state.rejected": ":x: Rejected by <@{who}> at {when}: {note}",
+    "card.state.cancelled": ":heavy_minus_sign: Cancelled by <@{who}> at {when}.",
+    "card.state.expired": ":hourglass: This request expired at {when}. Submit again if it is still wanted.",
+    "card.state.void": ":warning: Void: {note}. Any earlier approval no longer applies.",
+    "card.void.edited": "the issue was edited after this request",
+    "card.void.resubmitted": "a newer request replaced this one",
+    "submit.posted": "Asked for approval of issue #{issue} in <#{channel}> ({recipients} recipients).",
+    "submit.blocked": (
+        "Issue #{issue} cannot be submitted: preflight found blocking problems ({codes}). "
+        'Fix them, or add `override "reason"` if you are sure; the override is shown in red.'
+    ),
+    "reject.title": "Reject issue #{issue}",
+    "reject.label": "Why? The requester will see this.",
+    "reject.submit": "Reject",
+    "cancel.done": "Cancelled issue #{issue}.",
+    # --- refusals (codes from bot services) ---------------------------------------------
+    "refusal.issue_not_found": "There is no issue #{issue}.",
+    "refusal.issue_has_no_version": "Issue #{issue} has no saved content yet.",
+    "refusal.issue_not_editable": "Issue #{issue} is {state} and can no longer be edited.",
+    "refusal.illegal_transition": "Issue #{issue} is {current}; it cannot become {wanted}.",
+    "refusal.schedule_in_past": "The time you gave for issue #{issue} is in the past.",
+    "refusal.preflight_blocked": (
+        "Issue #{issue} cannot be submitted: preflight found blocking problems ({codes}). "
+        'Fix them, or add `override "reason"` if you are sure; the override is shown in red.'
+    ),
+    "refusal.content_changed_during_submit": "Issue #{issue} changed while submitting; try again.",
+    "refusal.use_resume": "Issue #{issue} has already been sent in part; use `/newsletter resume {issue}`.",
+    "refusal.not_halted": "Issue #{issue} is {state}, not halted, so there is nothing to resume.",
+    "refusal.request_not_found": "That approval request no longer exists.",
+    "refusal.request_not_open": "This request is already {state}; nothing was changed.",
+    "refusal.request_expired": "This request has expired; ask for approval again with `/newsletter submit`.",
+    "refusal.not_an_approver": "Only approvers may approve or reject. You are not one, so nothing was changed.",
+    "refusal.self_approval": "You asked for this approval, so someone else must approve it.",
+    "refusal.author_approval": "You wrote version {version} of this issue, so someone else must approve it.",
+    "refusal.content_changed": "The issue changed after this request was made; this request cannot be approved.",
+    "refusal.plan_upgrade_required": (
+        "I could not check who is on the team: user groups need a paid Slack plan. "
+        "Set TEAM and APPROVERS to lists of user ids (U…) instead."
+    ),
+    "refusal.slack_error": "Slack answered `{error}`; please try again in a minute.",
+    "refusal.bad_time": "I could not read the time `{text}`: write it as YYYY-MM-DD HH:MM ({tz}).",
+    # --- audit --------------------------------------------------------------------------
+    "audit.empty": "Nothing recorded yet.",
+    "audit.title": "Audit trail (newest first)",
+    "audit.title_issue": "Audit trail of issue #{issue} (newest first)",
+    "audit.line": "{when} · <@{actor}> · `{action}` · {subject} {detail}",
+    # --- notices in the channel ---------------------------------------------------------
+    "notice.approval.voided": (
+        "Approval request for issue #{issue} is void: {reason_text}. It must be approved again."
+    ),
+    "notice.approval.expired": "The approval request for issue #{issue} expired without a decision.",
+    "refusal.not_yet_available": "`/newsletter {sub}` is not available in this version yet.",
+    "generic.error": "Something went wrong on my side ({error}); nothing was changed. Please try again.",
+}
+
+_CATALOGUE = EN
+
+
+def t(key: str, **params: Any) -> str:
+    """The sentence `key`, filled with `params` (missing ones stay visible as {name})."""
+    template = _CATALOGUE.get(key, key)
+    return template.format_map(_Keep(params))
+
+
+class _Keep(dict[str, Any]):
+    def __missing__(self, name: str) -> str:
+        return "{" + name + "}"
