@@ -5,7 +5,8 @@ the desk it serves, and how it is started (Socket Mode or HTTP).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -28,6 +29,16 @@ class Bot:
     bolt: App
     client: WebClient
     web: WebApp
+    # Background duties (delivery engine, scheduler): (start, stop) pairs.
+    background: list[tuple[Callable[[], None], Callable[[], None]]] = field(default_factory=list)
+
+    def start_background(self) -> None:
+        for start, _ in self.background:
+            start()
+
+    def stop_background(self) -> None:
+        for _, stop in reversed(self.background):
+            stop()
 
 
 def build(settings: Settings, *, db: Database | None = None, clock: Clock | None = None) -> Bot:

@@ -181,6 +181,17 @@ EN: dict[str, str] = {
 _CATALOGUE = EN
 
 
+def register(entries: dict[str, str]) -> None:
+    """Add a module's sentences (kept beside its Block Kit builders) to the catalogue.
+
+    Keys must be new: two modules never define the same sentence.
+    """
+    clash = sorted(set(entries) & set(EN))
+    if clash:
+        raise ValueError(f"sentences defined twice: {', '.join(clash)}")
+    EN.update(entries)
+
+
 def t(key: str, **params: Any) -> str:
     """The sentence `key`, filled with `params` (missing ones stay visible as {name})."""
     template = _CATALOGUE.get(key, key)

@@ -1,0 +1,82 @@
+"""`countersign run`: start the bot for real.
+
+Socket Mode when SLACK_APP_TOKEN is set (no public URL needed); otherwise HTTP
+on PORT, served by waitress: Slack at /slack/events, Postmark's webhook at
+/postmark/webhook, health at /healthz. Background duties (the delivery engine,
+the scheduler) are started by `Bot.start_background()` hooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from bot.settings import Settings
+from handlers.app import Bot, build
+from storage import migrate
+
+log = logging.getLogger(__name__)
+
+
+def run(settings: Settings) -> int:
+    settings.require(
+        "SLACK_BOT_TOKEN",
+        "APPROVERS",
+        "NEWSLETTER_CHANNEL",
+        "NEWSLETTER_FROM",
+        "POSTMARK_SERVER_TOKEN",
+    )
+    if not settings.SLACK_APP_TOKEN:
+        settings.require("SLACK_SIGNING_SECRET")
+    bot = build(settings)
+    migrate.upgrade(bot.desk.db.engine)
+    bot.start_background()
+    try:
+        if settings.SLACK_APP_TOKEN:
+            return _socket_mode(bot, settings)
+        return _http(bot, settings)
+    finally:
+        bot.stop_background()
+
+
+def _socket_mode(bot: Bot, settings: Settings) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    handler = SocketModeHandler(bot.bolt, settings.SLACK_APP_TOKEN)
+    print("Countersign is connected to Slack in Socket Mode. Stop with Ctrl-C.", flush=True)
+    handler.start()
+    return 0
+
+
+def _http(bot: Bot, settings: Settings) -> int:
+    from handlers.web import Server
+
+    server = Server(bot.web, host="0.0.0.0", port=settings.PORT)  # noqa: S104 - a server listens
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        server.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    print(
+        f"Countersign is listening on port {server.port}: Slack at /slack/events, "
+        "Postmark at /postmark/webhook, health at /healthz. Stop with Ctrl-C.",
+        flush=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
+
+
+def main(settings: Settings) -> int:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return run(settings)
