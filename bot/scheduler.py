@@ -121,7 +121,7 @@ def watch_stalls(desk: Desk, stalled: StalledSends | None = None) -> list[int]:
             audit.record(
                 session,
                 actor=audit.SYSTEM,
-                action="send.stalled",
+                action="schedule.stalled",
                 at=now,
                 issue_id=issue_id,
                 subject=f"send:{send_id}",
@@ -129,7 +129,7 @@ def watch_stalls(desk: Desk, stalled: StalledSends | None = None) -> list[int]:
             )
         desk.notify(
             Notice(
-                "send.stalled",
+                "schedule.stalled",
                 issue_id=issue_id,
                 send_id=send_id,
                 params={

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot import scheduler
 from bot.clock import Clock, SystemClock
 from bot.desk import Desk, gateway_from
 from bot.settings import Settings
-from handlers import access, approval, drafts, newsletter
+from handlers import access, approval, drafts, newsletter, schedule
 from handlers.directory import SlackDirectory
 from handlers.notifier import SlackNotifier
 from handlers.web import WebApp
@@ -60,6 +61,12 @@ def build(settings: Settings, *, db: Database | None = None, clock: Clock | None
         process_before_response=False,
         logger=logging.getLogger("slack_bolt"),
     )
-    for module in (access, newsletter, drafts, approval):
+    for module in (access, newsletter, drafts, approval, schedule):
         module.register(bolt, desk)
-    return Bot(desk=desk, bolt=bolt, client=client, web=WebApp(desk, bolt))
+    return Bot(
+        desk=desk,
+        bolt=bolt,
+        client=client,
+        web=WebApp(desk, bolt),
+        background=[scheduler.background(desk)],
+    )

@@ -1,0 +1,228 @@
+"""The schedule's Slack face: `/newsletter schedule` (what is coming, in the
+asking user's time zone) and the channel messages of `bot.schedule` and
+`bot.scheduler` — reminders, the "missed scheduled send — should it still go
+out?" question, and the stalled-send watchdog.
+
+Channel messages show times in TIMEZONE (the team's zone) and never contain
+addresses (invariant 9): counts, issue numbers, subjects and Slack mentions.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import schedule
+from bot.desk import Desk, Notice
+from handlers import blocks, texts
+from handlers.newsletter import Invocation, refresh_card, subcommand
+from handlers.notifier import SlackNotifier, on_notice
+from handlers.texts import t
+
+log = logging.getLogger(__name__)
+
+texts.register(
+    {
+        # --- reminders: a lead sentence, then where the issue stands ----------------------
+        "schedule.lead.today": ":calendar: Reminder: the next issue is due today, {due}.",
+        "schedule.lead.tomorrow": ":calendar: Reminder: the next issue is due tomorrow, {due}.",
+        "schedule.lead.days": (
+            ":calendar: Reminder: the next issue is due in {days} days, on {due}."
+        ),
+        "schedule.status.none": "There is no draft yet. Start one with `/newsletter new`.",
+        "schedule.status.draft": (
+            "Issue #{issue} “{subject}” is a draft that has not been submitted for approval "
+            "yet: `/newsletter submit {issue}`."
+        ),
+        "schedule.status.rejected": (
+            "Issue #{issue} “{subject}” was rejected; edit it with `/newsletter edit {issue}` "
+            "and submit it again."
+        ),
+        "schedule.status.awaiting_approval": (
+            "Draft #{issue} “{subject}” is awaiting approval; it may be approved by {approvers}."
+        ),
+        "schedule.status.awaiting_approval_anyone": (
+            "Draft #{issue} “{subject}” is awaiting approval by a member of the approvers "
+            "(not its requester or author)."
+        ),
+        "schedule.status.approved": ("Issue #{issue} “{subject}” is approved and about to go out."),
+        "schedule.status.scheduled": (
+            "Issue #{issue} “{subject}” is approved and scheduled for {when}."
+        ),
+        "schedule.status.sending": "Issue #{issue} “{subject}” is being sent now.",
+        "schedule.status.halted": (
+            "The send of issue #{issue} “{subject}” was halted; `/newsletter resume {issue}` "
+            "asks for approval to continue."
+        ),
+        "schedule.status.sent": "Issue #{issue} “{subject}” has been sent. Nothing more is needed.",
+        # --- /newsletter schedule ----------------------------------------------------------
+        "schedule.title": "What is coming",
+        "schedule.next_due": "The next issue is due on {due}.",
+        "schedule.no_due": "ISSUE_SCHEDULE names no further due date.",
+        "schedule.reminders": "Reminders will be posted in <#{channel}> on {dates}.",
+        "schedule.no_reminders": "No more reminders are due before this issue.",
+        "schedule.scheduled_send": "Issue #{issue} is scheduled to go out on {when}.",
+        "schedule.no_scheduled": "No sends are scheduled.",
+        "schedule.your_zone": "Times are shown in your time zone, {tz}.",
+        # --- notices ------------------------------------------------------------------------
+        "schedule.missed": (
+            ":warning: Issue #{issue} was scheduled to go out on {when}, but I was not running "
+            "then, and {minutes} minutes late is past the {grace}-minute window, so I did not "
+            "send it. Its approval is withdrawn. Should it still go out? Submit it again with "
+            "`/newsletter submit {issue}` (a new time is optional), or drop it with "
+            "`/newsletter cancel {issue}`."
+        ),
+        "schedule.stalled": (
+            ":hourglass: The send of issue #{issue} has made no progress for {minutes} minutes "
+            "(since {since}). `/newsletter status {issue}` shows where it stands; "
+            "`/newsletter halt` stops every send."
+        ),
+    }
+)
+
+
+def register(app: App, desk: Desk) -> None:
+    """Nothing to add to Bolt: the subcommand and the notice renderers register
+    themselves on import; the runner is a background duty (handlers.app)."""
+
+
+def _parse(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _mentions(user_ids: list[str]) -> str:
+    return ", ".join(f"<@{u}>" for u in user_ids)
+
+
+def status_text(
+    stage: str,
+    *,
+    issue: int | None,
+    subject: str,
+    scheduled_at: datetime | None,
+    approvers: list[str],
+    tz: ZoneInfo,
+) -> str:
+    """The sentence saying where this month's issue stands."""
+    key = f"schedule.status.{stage}"
+    if stage == schedule.Stage.AWAITING_APPROVAL and not approvers:
+        key = "schedule.status.awaiting_approval_anyone"
+    return t(
+        key,
+        issue=issue,
+        subject=subject,
+        when=blocks.when(scheduled_at, tz),
+        approvers=_mentions(approvers),
+    )
+
+
+def lead_text(days: int, due: datetime, tz: ZoneInfo) -> str:
+    key = {0: "schedule.lead.today", 1: "schedule.lead.tomorrow"}.get(days, "schedule.lead.days")
+    return t(key, days=days, due=blocks.when(due, tz))
+
+
+@on_notice("reminder")
+def render_reminder(notifier: SlackNotifier, notice: Notice) -> None:
+    tz = notifier.settings.tz
+    params = notice.params
+    due = _parse(params.get("due"))
+    assert due is not None
+    lead = lead_text(int(params.get("days", 0)), due, tz)
+    status = status_text(
+        str(params.get("stage", "none")),
+        issue=notice.issue_id,
+        subject=str(params.get("subject", "")),
+        scheduled_at=_parse(params.get("scheduled_at")),
+        approvers=list(params.get("approvers") or []),
+        tz=tz,
+    )
+    notifier.post(f"{lead} {status}", [blocks.section(lead), blocks.section(status)])
+
+
+@on_notice("schedule.missed")
+def render_missed(notifier: SlackNotifier, notice: Notice) -> None:
+    if notifier.desk is not None and notice.request_id is not None:
+        refresh_card(notifier.desk, notifier.client, notice.request_id)
+    text = t(
+        "schedule.missed",
+        issue=notice.issue_id,
+        when=blocks.when(_parse(notice.params.get("scheduled_at")), notifier.settings.tz),
+        minutes=notice.params.get("minutes_late", 0),
+        grace=notifier.settings.SCHEDULED_SEND_GRACE_MINUTES,
+    )
+    notifier.post(text, blocks.message(text))
+
+
+@on_notice("schedule.stalled")
+def render_stalled(notifier: SlackNotifier, notice: Notice) -> None:
+    text = t(
+        "schedule.stalled",
+        issue=notice.issue_id,
+        minutes=notice.params.get("minutes", 0),
+        since=blocks.when(_parse(notice.params.get("since")), notifier.settings.tz),
+    )
+    notifier.post(text, blocks.message(text))
+
+
+def user_zone(client: WebClient, user_id: str, fallback: ZoneInfo) -> ZoneInfo:
+    """The user's time zone from their Slack profile (users.info `tz`)."""
+    try:
+        user = client.users_info(user=user_id).get("user") or {}
+        return ZoneInfo(str(user.get("tz") or ""))
+    except (SlackApiError, ZoneInfoNotFoundError, ValueError):
+        return fallback
+
+
+def outlook_blocks(
+    outlook: schedule.Outlook, tz: ZoneInfo, channel: str
+) -> tuple[str, list[dict[str, Any]]]:
+    lines: list[str] = []
+    if outlook.next_due is None:
+        lines.append(t("schedule.no_due"))
+    else:
+        lines.append(t("schedule.next_due", due=blocks.when(outlook.next_due, tz)))
+    if outlook.status is not None:
+        lines.append(
+            status_text(
+                outlook.status.stage,
+                issue=outlook.status.issue_id,
+                subject=outlook.status.subject,
+                scheduled_at=outlook.status.scheduled_at,
+                approvers=outlook.approvers,
+                tz=tz,
+            )
+        )
+    if outlook.reminders:
+        dates = ", ".join(blocks.when(s.at, tz) for s in outlook.reminders)
+        lines.append(t("schedule.reminders", channel=channel, dates=dates))
+    else:
+        lines.append(t("schedule.no_reminders"))
+    if outlook.scheduled:
+        lines += [
+            t("schedule.scheduled_send", issue=s.issue_id, when=blocks.when(s.scheduled_at, tz))
+            for s in outlook.scheduled
+        ]
+    else:
+        lines.append(t("schedule.no_scheduled"))
+    zone = t("schedule.your_zone", tz=str(tz))
+    block_list = [
+        blocks.header(t("schedule.title")),
+        *(blocks.section(line) for line in lines),
+        blocks.context(zone),
+    ]
+    return "\n".join([t("schedule.title"), *lines]), block_list
+
+
+@subcommand("schedule")
+def schedule_(inv: Invocation) -> None:
+    tz = user_zone(inv.client, inv.user, inv.desk.settings.tz)
+    text, block_list = outlook_blocks(
+        schedule.outlook(inv.desk), tz, inv.desk.settings.NEWSLETTER_CHANNEL
+    )
+    inv.reply(text, block_list)
