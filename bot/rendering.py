@@ -53,7 +53,7 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("
 _inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
 
 
-@dataclass(frozen=True)
+@dataclass
 class TemplateProblem(Exception):
     """Why a draft cannot be saved. `field` is "subject" or "body"."""
 

@@ -5,11 +5,12 @@ buttons. Others get a polite refusal only they can see.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import App, BoltContext, BoltResponse, Respond
 
 from bot.desk import Desk, DirectoryError
 from handlers import blocks
@@ -28,12 +29,8 @@ def refusal_text(error: DirectoryError) -> str:
 def register(app: App, desk: Desk) -> None:
     @app.middleware
     def team_only(
-        body: dict[str, Any],
-        context: BoltContext,
-        ack: Ack,
-        respond: Respond,
-        next: Callable[[], Any],
-    ) -> Any:
+        body: dict[str, Any], context: BoltContext, respond: Respond, next: Callable[[], Any]
+    ) -> BoltResponse | None:
         user = context.user_id
         if user is None:
             return next()  # e.g. url_verification, events without a user
@@ -44,23 +41,25 @@ def register(app: App, desk: Desk) -> None:
             allowed, text = False, refusal_text(exc)
         if allowed:
             return next()
-        log.info("refused %s from a user outside the team", body.get("type") or body.get("command"))
+        log.info("refused a request from a user outside the team")
+        # A middleware that stops the chain answers Slack itself.
         kind = body.get("type")
         if kind == "view_submission":
             first = next_input_block(body) or Block.SUBJECT
-            ack(response_action="errors", errors={first: text})
-        elif kind == "event_callback":
-            return None  # app_home_opened and friends: nothing to show an outsider
-        else:
-            ack()
-            if body.get("response_url"):
-                respond(
-                    text=text,
-                    blocks=blocks.message(text),
-                    response_type="ephemeral",
-                    replace_original=False,
-                )
-        return None
+            errors = {"response_action": "errors", "errors": {first: text}}
+            return BoltResponse(
+                status=200, body=json.dumps(errors), headers={"content-type": "application/json"}
+            )
+        if kind == "block_actions" and body.get("response_url"):
+            respond(
+                text=text,
+                blocks=blocks.message(text),
+                response_type="ephemeral",
+                replace_original=False,
+            )
+        if body.get("command"):
+            return BoltResponse(status=200, body=text)  # shown only to the person who typed it
+        return BoltResponse(status=200, body="")
 
 
 def next_input_block(body: dict[str, Any]) -> str | None:

@@ -15,7 +15,8 @@ from bot import scheduler
 from bot.clock import Clock, SystemClock
 from bot.desk import Desk, gateway_from
 from bot.settings import Settings
-from handlers import access, approval, drafts, newsletter, schedule
+from handlers import access, approval, drafts, home, newsletter, schedule
+from handlers import subscribers, unsubscribe, webhooks
 from handlers.directory import SlackDirectory
 from handlers.notifier import SlackNotifier
 from handlers.web import WebApp
@@ -61,12 +62,12 @@ def build(settings: Settings, *, db: Database | None = None, clock: Clock | None
         process_before_response=False,
         logger=logging.getLogger("slack_bolt"),
     )
-    for module in (access, newsletter, drafts, approval, schedule):
+    for module in (access, newsletter, drafts, approval, home, schedule, subscribers, unsubscribe, webhooks):
         module.register(bolt, desk)
     return Bot(
         desk=desk,
         bolt=bolt,
         client=client,
         web=WebApp(desk, bolt),
-        background=[scheduler.background(desk)],
+        background=[scheduler.background(desk), webhooks.push_duty(desk)],
     )

@@ -22,8 +22,8 @@ Blocks = list[dict[str, Any]]
 PREVIEW_CHARS = 600
 
 
-def _plain(text: str) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text[:150], "emoji": True}
+def _plain(text: str, limit: int = 150) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text[:limit], "emoji": True}
 
 
 def section(text: str) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def draft_modal(
                 "block_id": Block.BODY,
                 "label": _plain(t("draft.body_label")),
                 "element": body_input,
-                "hint": _plain(t("draft.body_hint")),
+                "hint": _plain(t("draft.body_hint"), 2000),
             },
         ],
     }

@@ -55,8 +55,8 @@ EN: dict[str, str] = {
     "draft.subject_label": "Subject",
     "draft.body_label": "Body (Markdown)",
     "draft.body_hint": (
-        "You may use {{ subscriber.name }}, {{ subscriber.company }}, {{ list_name }}, "
-        "{{ issue_date }} and {{ unsubscribe_url }}. An unsubscribe link is added at the end."
+        "You may use {{{{ subscriber.name }}}}, {{{{ subscriber.company }}}}, {{{{ list_name }}}}, "
+        "{{{{ issue_date }}}} and {{{{ unsubscribe_url }}}}. An unsubscribe link is added at the end."
     ),
     "draft.saved": (
         "Saved issue #{issue}, version {version} (hash `{hash12}`). "

@@ -136,6 +136,7 @@ class Server:
             app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=True
         )
         self._thread: threading.Thread | None = None
+        self._stopping = False
 
     @property
     def port(self) -> int:
@@ -146,12 +147,22 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Server:
-        self._thread = threading.Thread(target=self._server.run, name="waitress", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="waitress", daemon=True)
         self._thread.start()
         return self
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except (OSError, ValueError):
+            if not self._stopping:
+                raise  # a real failure; closing the sockets on stop() ends the loop this way
 
     def serve_forever(self) -> None:
         self._server.run()
 
     def stop(self) -> None:
+        self._stopping = True
         self._server.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

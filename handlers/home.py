@@ -1,0 +1,316 @@
+"""The App Home tab: the desk at a glance, redrawn on every `app_home_opened`.
+
+Owns `summary(desk, viewer)` (what the tab shows, read in one database
+session: the next due date, issues by state, open approval requests and
+whether the viewer may approve each, the last send, list counts),
+`home_view(summary, tz)` (pure Block Kit) and the event listener that
+publishes it with `views.publish`.
+
+The Home tab is private to its viewer, yet it shows counts only, never an
+address (invariant 9 is kept even where it need not be). Whether the viewer
+may approve is said here as a courtesy; the server decides again at the
+click (`bot.approvals.approve`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from sqlalchemy import func, select
+
+from bot import approvals
+from bot.desk import Desk, DirectoryError
+from bot.settings import Settings
+from bot.subscribers import counts_by_status
+from handlers import blocks, texts
+from handlers.texts import t
+from storage.models import (
+    ApprovalRequest,
+    ApprovalState,
+    Delivery,
+    Issue,
+    IssueState,
+    Send,
+    Suppression,
+)
+
+log = logging.getLogger(__name__)
+
+texts.register(
+    {
+        "home.title": "Countersign: the newsletter desk",
+        "home.next_due": "The next issue is due *{when}* (schedule `{cron}`).",
+        "home.next_due_unknown": "No next due date: the schedule `{cron}` never fires again.",
+        "home.issues_title": "Issues by state",
+        "home.issues_line": "{state}: {count}",
+        "home.issues_none": "No issues yet. Type `/newsletter new` to draft the first one.",
+        "home.approvals_title": "Approvals waiting",
+        "home.approvals_none": "No approval requests are waiting.",
+        "home.approval_line": (
+            "*#{issue}* {subject} · {recipients} recipients · hash `{hash12}` · "
+            "asked by <@{requester}> · expires {expires}"
+        ),
+        "home.may_approve": (
+            ":white_check_mark: You may approve this one (on its card in the channel)."
+        ),
+        "home.not_approver": "You are not an approver, so you cannot approve this one.",
+        "home.own_request": "You asked for this approval; someone else must approve it.",
+        "home.own_version": "You wrote this version; someone else must approve it.",
+        "home.approver_unknown": "I could not check whether you are an approver ({error}).",
+        "home.last_send_title": "The last send",
+        "home.last_send_none": "Nothing has been sent yet.",
+        "home.last_send": (
+            "Issue *#{issue}* · {state} · {sent} of {total} sent, {skipped} skipped, "
+            "{failed} failed · started {started}, finished {finished}"
+        ),
+        "home.list_title": "The list",
+        "home.list_counts": (
+            "{list_name}: {active} active, {unsubscribed} unsubscribed, {inactive} inactive, "
+            "{invalid} invalid · {suppressions} suppressions"
+        ),
+        "home.footer": "Updated {when}. Type `/newsletter help` for every command.",
+    }
+)
+
+
+@dataclass(frozen=True)
+class WaitingApproval:
+    card: approvals.Card
+    # "yes", "not_approver", "own_request", "own_version" or "unknown:<error>"
+    may_approve: str
+
+
+@dataclass(frozen=True)
+class LastSend:
+    issue_id: int
+    state: str
+    total: int
+    by_status: dict[str, int]
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HomeSummary:
+    viewer: str
+    now: datetime
+    next_due: datetime | None
+    schedule: str
+    issues_by_state: dict[str, int]
+    waiting: list[WaitingApproval] = field(default_factory=list)
+    last_send: LastSend | None = None
+    list_name: str = ""
+    list_counts: dict[str, int] = field(default_factory=dict)
+    suppressions: int = 0
+
+
+def next_due(desk: Desk) -> datetime | None:
+    """When the next issue is due: `bot.schedule` decides when it exists."""
+    try:
+        schedule: Any = importlib.import_module("bot.schedule")
+    except ImportError:
+        schedule = None
+    finder = getattr(schedule, "next_due", None)
+    if callable(finder):
+        try:
+            found = finder(desk)
+            if found is None or isinstance(found, datetime):
+                return found
+        except Exception:  # the Home tab must open even if the scheduler is unwell
+            log.exception("bot.schedule.next_due failed; computing from ISSUE_SCHEDULE")
+    return next_due_from_cron(desk.settings, desk.clock.now())
+
+
+def next_due_from_cron(settings: Settings, now: datetime) -> datetime | None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    trigger = CronTrigger.from_crontab(settings.ISSUE_SCHEDULE, timezone=settings.tz)
+    return trigger.get_next_fire_time(None, now.astimezone(settings.tz))
+
+
+def _may_approve(desk: Desk, viewer: str, card: approvals.Card) -> str:
+    # The order matches bot.approvals.approve's checks.
+    try:
+        if not desk.directory.is_approver(viewer):
+            return "not_approver"
+    except DirectoryError as exc:
+        return f"unknown:{exc.params.get('error', exc.code)}"
+    if viewer == card.requester:
+        return "own_request"
+    if viewer == card.author:
+        return "own_version"
+    return "yes"
+
+
+def summary(desk: Desk, viewer: str) -> HomeSummary:
+    now = desk.clock.now()
+    list_name = desk.settings.NEWSLETTER_NAME
+    with desk.db.sessions() as session:
+        by_state = dict(
+            session.execute(select(Issue.state, func.count()).group_by(Issue.state)).tuples().all()
+        )
+        open_requests = (
+            session.execute(
+                select(ApprovalRequest)
+                .where(
+                    ApprovalRequest.state == ApprovalState.OPEN,
+                    ApprovalRequest.expires_at > now,
+                )
+                .order_by(ApprovalRequest.id)
+            )
+            .scalars()
+            .all()
+        )
+        cards = [approvals._card(session, r) for r in open_requests]
+        last = session.execute(select(Send).order_by(Send.id.desc()).limit(1)).scalar_one_or_none()
+        last_send = None
+        if last is not None:
+            counts = dict(
+                session.execute(
+                    select(Delivery.status, func.count())
+                    .where(Delivery.send_id == last.id)
+                    .group_by(Delivery.status)
+                )
+                .tuples()
+                .all()
+            )
+            last_send = LastSend(
+                issue_id=last.issue_id,
+                state=last.state,
+                total=last.total,
+                by_status=counts,
+                started_at=last.started_at,
+                finished_at=last.finished_at,
+            )
+        list_counts = counts_by_status(session, list_name)
+        suppressions = int(session.execute(select(func.count(Suppression.id))).scalar_one())
+    waiting = [WaitingApproval(card, _may_approve(desk, viewer, card)) for card in cards]
+    return HomeSummary(
+        viewer=viewer,
+        now=now,
+        next_due=next_due(desk),
+        schedule=desk.settings.ISSUE_SCHEDULE,
+        issues_by_state=by_state,
+        waiting=waiting,
+        last_send=last_send,
+        list_name=list_name,
+        list_counts=list_counts,
+        suppressions=suppressions,
+    )
+
+
+def _may_text(may: str) -> str:
+    if may.startswith("unknown:"):
+        return t("home.approver_unknown", error=may.split(":", 1)[1])
+    return t(
+        {
+            "yes": "home.may_approve",
+            "not_approver": "home.not_approver",
+            "own_request": "home.own_request",
+            "own_version": "home.own_version",
+        }[may]
+    )
+
+
+def home_view(home: HomeSummary, tz: ZoneInfo) -> dict[str, Any]:
+    """The Home tab's view (type "home"); pure, for tests."""
+    out: blocks.Blocks = [blocks.header(t("home.title"))]
+    if home.next_due is not None:
+        out.append(
+            blocks.section(
+                t("home.next_due", when=blocks.when(home.next_due, tz), cron=home.schedule)
+            )
+        )
+    else:
+        out.append(blocks.section(t("home.next_due_unknown", cron=home.schedule)))
+    out += [blocks.divider(), blocks.header(t("home.issues_title"))]
+    if home.issues_by_state:
+        order = [s.value for s in IssueState]
+        lines = [
+            t("home.issues_line", state=state, count=home.issues_by_state[state])
+            for state in sorted(
+                home.issues_by_state, key=lambda s: order.index(s) if s in order else len(order)
+            )
+        ]
+        out.append(blocks.section("\n".join(lines)))
+    else:
+        out.append(blocks.section(t("home.issues_none")))
+    out += [blocks.divider(), blocks.header(t("home.approvals_title"))]
+    if not home.waiting:
+        out.append(blocks.section(t("home.approvals_none")))
+    for item in home.waiting[:10]:  # a Home tab holds at most 100 blocks
+        card = item.card
+        out.append(
+            blocks.section(
+                t(
+                    "home.approval_line",
+                    issue=card.issue_id,
+                    subject=card.subject,
+                    recipients=card.recipients,
+                    hash12=card.hash12,
+                    requester=card.requester,
+                    expires=blocks.when(card.expires_at, tz),
+                )
+            )
+        )
+        out.append(blocks.context(_may_text(item.may_approve)))
+    out += [blocks.divider(), blocks.header(t("home.last_send_title"))]
+    last = home.last_send
+    if last is None:
+        out.append(blocks.section(t("home.last_send_none")))
+    else:
+        counts = last.by_status
+        out.append(
+            blocks.section(
+                t(
+                    "home.last_send",
+                    issue=last.issue_id,
+                    state=last.state,
+                    sent=counts.get("sent", 0),
+                    total=last.total,
+                    skipped=counts.get("skipped", 0) + counts.get("suppressed", 0),
+                    failed=counts.get("failed", 0)
+                    + counts.get("invalid", 0)
+                    + counts.get("unknown", 0),
+                    started=blocks.when(last.started_at, tz),
+                    finished=blocks.when(last.finished_at, tz),
+                )
+            )
+        )
+    c = home.list_counts
+    out += [
+        blocks.divider(),
+        blocks.header(t("home.list_title")),
+        blocks.section(
+            t(
+                "home.list_counts",
+                list_name=home.list_name,
+                active=c.get("active", 0),
+                unsubscribed=c.get("unsubscribed", 0),
+                inactive=c.get("inactive", 0),
+                invalid=c.get("invalid", 0),
+                suppressions=home.suppressions,
+            )
+        ),
+        blocks.context(t("home.footer", when=blocks.when(home.now, tz))),
+    ]
+    return {"type": "home", "blocks": out}
+
+
+def publish(desk: Desk, client: WebClient, user: str) -> None:
+    client.views_publish(user_id=user, view=home_view(summary(desk, user), desk.settings.tz))
+
+
+def register(app: App, desk: Desk) -> None:
+    @app.event("app_home_opened")
+    def home_opened(event: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return  # the Messages tab needs nothing drawn
+        publish(desk, client, str(event["user"]))

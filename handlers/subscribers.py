@@ -1,0 +1,229 @@
+"""`/newsletter subscribers …`: counts, and the privacy tools.
+
+- `subscribers` — counts by state on each list, suppressions by reason, and
+  how far local suppressions have reached Postmark (pending / pushed, the
+  last push error). Counts only.
+- `subscribers find TEXT` — who matches, by address, name or company
+  (including what operators typed into unsubscribe requests). Ephemeral,
+  audited without the searched text.
+- `subscribers forget EMAIL` — erase a person, keeping the address's salted
+  hash so it stays suppressed. Audited by hash.
+- `subscribers resubscribe EMAIL reason` — approvers only, audited; the one
+  way back onto a list.
+
+Every reply is ephemeral (`Invocation.reply`), so addresses are seen only by
+the person who asked (invariant 9).
+"""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot import suppressions
+from bot.desk import Desk
+from handlers import blocks, texts
+from handlers.newsletter import Invocation, subcommand
+from handlers.texts import t
+
+texts.register(
+    {
+        "subscribers.title": "Subscribers",
+        "subscribers.no_lists": (
+            "There are no lists yet. Import one with `countersign subscribers import`."
+        ),
+        "subscribers.list_line": (
+            "*{list_name}*: {active} active, {unsubscribed} unsubscribed, {inactive} inactive "
+            "(bounced or complained), {invalid} invalid; {forgotten} forgotten."
+        ),
+        "subscribers.suppressions_line": (
+            "Suppressions: {total} in all ({unsubscribed} unsubscribed, {bounced} hard bounces, "
+            "{complaints} spam complaints, {other} other)."
+        ),
+        "subscribers.push_line": (
+            "In Postmark: {pushed} pushed, {not_needed} came from Postmark or concern one list "
+            "only, {pending} waiting to be pushed."
+        ),
+        "subscribers.push_pending_line": (
+            ":warning: {pending} suppression(s) have not reached Postmark yet (the oldest since "
+            "{since}, up to {attempts} attempts; last error: {error}). They already hold here; "
+            "pushing is retried automatically."
+        ),
+        "subscribers.usage": (
+            "Use `/newsletter subscribers`, `/newsletter subscribers find TEXT`, "
+            "`/newsletter subscribers forget EMAIL` or "
+            "`/newsletter subscribers resubscribe EMAIL reason`."
+        ),
+        "subscribers.find_none": "Nobody matches that.",
+        "subscribers.find_title": "{total} subscriber row(s) match; showing {shown}.",
+        "subscribers.find_line": (
+            "{address} · {name} · {company} · list {list_name}: {status}{suppressed}"
+        ),
+        "subscribers.find_suppressed": " (suppressed)",
+        "subscribers.find_requests_title": "Unsubscribe requests that match (internal):",
+        "subscribers.find_request_line": (
+            "{when} by <@{actor}>: {address} · given name {name} · given company {company}"
+        ),
+        "subscribers.find_forgotten": (
+            "That address belongs to someone who was forgotten: only its hash is kept, and it "
+            "stays suppressed."
+        ),
+        "subscribers.forgotten": (
+            "{address} is forgotten: {subscribers} subscriber row(s) and {requests} unsubscribe "
+            "request(s) no longer hold the address, name or company. Only a salted hash is "
+            "kept, so the address stays suppressed and no import can add it again."
+        ),
+        "subscribers.resubscribed": (
+            "{address} is subscribed again on {subscribers} list(s); {suppressions} "
+            "suppression(s) were lifted here and at Postmark. The reason is in the audit trail."
+        ),
+        "subscribers.resubscribed_no_list": (
+            "The suppression of {address} was lifted here and at Postmark, but the address is "
+            "on no list; a later import may add it."
+        ),
+        "refusal.find_too_short": "Give at least {chars} characters to search for.",
+        "refusal.forget_push_pending": (
+            "{address} is suppressed, but Postmark could not be reached to record that there "
+            "too. Nothing was erased yet, because an erased address could not be pushed any "
+            "more; please try again in a few minutes."
+        ),
+        "refusal.resubscribe_not_approver": (
+            "Only approvers may resubscribe an address. Ask one of them."
+        ),
+        "refusal.resubscribe_needs_reason": (
+            "Resubscribing needs a reason, for the audit trail: "
+            "`/newsletter subscribers resubscribe EMAIL reason`."
+        ),
+        "refusal.not_suppressed": "{address} is not suppressed; there is nothing to lift.",
+        "refusal.resubscribe_spam_complaint": (
+            "{address} complained of spam. Postmark never reactivates such an address, so it "
+            "cannot be resubscribed."
+        ),
+        "refusal.resubscribe_postmark": (
+            "Postmark could not lift its suppression ({error}), so nothing was changed. "
+            "Please try again later."
+        ),
+    }
+)
+
+
+@subcommand("subscribers")
+def subscribers(inv: Invocation) -> None:
+    args = inv.parsed.args
+    if not args:
+        _overview(inv)
+        return
+    action, rest = args[0].lower(), list(args[1:])
+    if action == "find" and rest:
+        _find(inv, " ".join(rest))
+    elif action == "forget" and len(rest) == 1:
+        gone = suppressions.forget(inv.desk, rest[0], actor=inv.user)
+        inv.reply(
+            t(
+                "subscribers.forgotten",
+                address=gone.email,
+                subscribers=gone.subscribers,
+                requests=gone.requests,
+            )
+        )
+    elif action == "resubscribe" and rest:
+        email, reason = rest[0], " ".join(rest[1:])
+        done = suppressions.resubscribe(inv.desk, email, actor=inv.user, reason=reason)
+        key = "subscribers.resubscribed" if done.subscribers else "subscribers.resubscribed_no_list"
+        inv.reply(
+            t(key, address=done.email, subscribers=done.subscribers, suppressions=done.suppressions)
+        )
+    else:
+        inv.reply(t("subscribers.usage"))
+
+
+def _overview(inv: Invocation) -> None:
+    view = suppressions.overview(inv.desk)
+    lines = [
+        t(
+            "subscribers.list_line",
+            list_name=c.list_name,
+            active=c.by_status.get("active", 0),
+            unsubscribed=c.by_status.get("unsubscribed", 0),
+            inactive=c.by_status.get("inactive", 0),
+            invalid=c.by_status.get("invalid", 0),
+            forgotten=c.forgotten,
+        )
+        for c in view.lists
+    ] or [t("subscribers.no_lists")]
+    known = ("unsubscribed", "hard_bounce", "spam_complaint")
+    lines.append(
+        t(
+            "subscribers.suppressions_line",
+            total=view.suppressions,
+            unsubscribed=view.by_reason.get("unsubscribed", 0),
+            bounced=view.by_reason.get("hard_bounce", 0),
+            complaints=view.by_reason.get("spam_complaint", 0),
+            other=sum(v for k, v in view.by_reason.items() if k not in known),
+        )
+    )
+    push = view.push
+    lines.append(
+        t(
+            "subscribers.push_line",
+            pushed=push.pushed,
+            not_needed=push.not_needed,
+            pending=push.pending,
+        )
+    )
+    if push.pending:
+        lines.append(
+            t(
+                "subscribers.push_pending_line",
+                pending=push.pending,
+                since=blocks.when(push.oldest_pending_at, inv.desk.settings.tz),
+                attempts=push.most_attempts,
+                error=push.last_error or "—",
+            )
+        )
+    title = t("subscribers.title")
+    inv.reply("\n".join(lines), [blocks.header(title), blocks.section("\n".join(lines))])
+
+
+def _find(inv: Invocation, text: str) -> None:
+    found = suppressions.find(inv.desk, text, actor=inv.user)
+    tz = inv.desk.settings.tz
+    lines: list[str] = []
+    if found.subscribers:
+        lines.append(
+            t("subscribers.find_title", total=found.subscriber_total, shown=len(found.subscribers))
+        )
+        lines += [
+            t(
+                "subscribers.find_line",
+                address=s.email,
+                name=s.name or "—",
+                company=s.company or "—",
+                list_name=s.list_name,
+                status=s.status,
+                suppressed=t("subscribers.find_suppressed") if s.suppressed else "",
+            )
+            for s in found.subscribers
+        ]
+    if found.requests:
+        lines.append(t("subscribers.find_requests_title"))
+        lines += [
+            t(
+                "subscribers.find_request_line",
+                when=blocks.when(r.at, tz),
+                actor=r.actor,
+                address=r.email or "—",
+                name=r.given_name or "—",
+                company=r.given_company or "—",
+            )
+            for r in found.requests
+        ]
+    if found.suppressed_by_hash:
+        lines.append(t("subscribers.find_forgotten"))
+    if not lines:
+        inv.reply(t("subscribers.find_none"))
+        return
+    inv.reply(lines[0], [blocks.section("\n".join(lines))])
+
+
+def register(app: App, desk: Desk) -> None:
+    """Nothing to register with Bolt: the subcommand registered itself on import."""

@@ -1,0 +1,150 @@
+"""Rendering: Markdown to templates, the sandbox, the variables an author may use."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.rendering import (
+    UNSUBSCRIBE_PLACEHOLDER,
+    RecipientContext,
+    TemplateProblem,
+    compile_issue,
+    content_hash,
+    render_message,
+)
+
+SENDER = "Countersign News <news@example.com>"
+
+
+def compile_(subject: str = "11月号のお知らせ", body: str = "本文です。") -> object:
+    return compile_issue(subject, body, sender=SENDER, stream="broadcast", list_name="Newsletter")
+
+
+def recipient(name: str = "山田花子", company: str = "株式会社サンプル") -> RecipientContext:
+    return RecipientContext(name=name, company=company, list_name="Newsletter", issue_date="2026-12-01")
+
+
+def test_markdown_becomes_html_with_inlined_css_and_a_text_part():
+    compiled = compile_issue(
+        "Hello", "# 見出し\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n**太字** [link](https://example.com/)",
+        sender=SENDER, stream="broadcast", list_name="Newsletter",
+    )
+    message = render_message(compiled, recipient())
+    assert "<h1" in message.html and "見出し" in message.html
+    assert "<table>" in message.html or "<table " in message.html
+    assert 'style="' in message.html  # css-inline moved the stylesheet into attributes
+    assert "<style>" not in message.html
+    assert "**太字**" in message.text  # the text part is the readable Markdown source
+
+
+def test_every_message_carries_postmarks_unsubscribe_placeholder_in_both_parts():
+    message = render_message(compile_(), recipient())
+    assert UNSUBSCRIBE_PLACEHOLDER in message.html
+    assert UNSUBSCRIBE_PLACEHOLDER in message.text
+
+
+def test_recipient_fields_are_escaped_in_html_and_never_interpreted():
+    compiled = compile_issue("{{ subscriber.name }}様", "こんにちは {{ subscriber.name }} ({{ subscriber.company }})",
+                             sender=SENDER, stream="broadcast", list_name="Newsletter")
+    message = render_message(compiled, recipient(name="<script>x</script>", company="{{ 7*7 }}"))
+    assert "<script>x</script>" not in message.html
+    assert "&lt;script&gt;" in message.html
+    assert "{{ 7*7 }}" in message.html and "49" not in message.html  # data is never a template
+    assert message.subject == "<script>x</script>様"
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("{{ ''.__class__.__mro__ }}", "unknown variable"),
+        ("{{ subscriber.__class__ }}", "unknown variable"),
+        ("{{ subscriber['name'] }}", "index"),
+        ("{{ lipsum.__globals__ }}", "unknown variable"),
+        ("{{ cycler.__init__.__globals__.os }}", "unknown variable"),
+        ("{{ range(10) }}", "call"),
+        ("{{ subscriber.name.upper() }}", "call"),
+        ("{{ subscriber.name|attr('__class__') }}", "unknown filter"),
+        ("{% set x = subscriber %}", "assign"),
+        ("{% for x in subscriber %}{% endfor %}", "assign"),
+        ("{{ config }}", "unknown variable `config`"),
+        ("{{ subscriber.email }}", "subscriber.email"),
+        ("{{ subscriber }}", "not subscriber itself"),
+    ],
+)
+def test_sandbox_escapes_and_unknown_variables_are_refused_at_save_time(body: str, fragment: str):
+    with pytest.raises(TemplateProblem) as problem:
+        compile_(body=body)
+    assert problem.value.field == "body"
+    assert fragment in str(problem.value)
+
+
+def test_syntax_errors_name_the_line():
+    with pytest.raises(TemplateProblem) as problem:
+        compile_(body="一行目\n二行目\n{{ subscriber.name ")
+    assert problem.value.line == 3
+    assert "line 3" in str(problem.value)
+
+
+def test_subject_problems_are_reported_against_the_subject():
+    with pytest.raises(TemplateProblem) as problem:
+        compile_(subject="{{ unknown }}")
+    assert problem.value.field == "subject"
+    with pytest.raises(TemplateProblem) as empty:
+        compile_(subject="   ")
+    assert empty.value.field == "subject"
+
+
+def test_oversized_output_is_refused():
+    with pytest.raises(TemplateProblem) as problem:
+        compile_(body="x" * 100_001)
+    assert "longer than" in str(problem.value)
+
+
+def test_allowed_variables_and_filters_render():
+    compiled = compile_(
+        body="{{ list_name }} {{ issue_date }} {{ subscriber.name|default('読者') }} "
+        "{% if subscriber.company %}{{ subscriber.company|upper }}{% endif %} [停止]({{ unsubscribe_url }})"
+    )
+    message = render_message(compiled, recipient(name="", company="acme"))
+    assert "Newsletter 2026-12-01" in message.html
+    assert "ACME" in message.html
+    assert f'href="{UNSUBSCRIBE_PLACEHOLDER}"' in message.html
+
+
+def test_content_hash_covers_every_part():
+    base = ("s", "<p>h</p>", "t", "a@example.com", "broadcast")
+    seen = {content_hash(*base)}
+    for index in range(5):
+        changed = list(base)
+        changed[index] = changed[index] + "!"
+        seen.add(content_hash(*changed))
+    assert len(seen) == 6
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200))
+def test_any_body_either_compiles_or_is_refused_with_a_problem(body: str):
+    try:
+        compiled = compile_(body=body)
+    except TemplateProblem as problem:
+        assert problem.field == "body"
+        return
+    rendered = render_message(compiled, recipient())
+    assert UNSUBSCRIBE_PLACEHOLDER in rendered.html
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.text(alphabet="山田花子株式会社サンプルあいうえおabcXYZ <>&\"'{}%#", min_size=1, max_size=30),
+    st.text(alphabet="山田花子株式会社サンプルあいうえおabcXYZ <>&\"'{}%#", max_size=30),
+)
+def test_japanese_subject_and_body_round_trip_exactly(subject: str, body: str):
+    subject = subject.strip() or "件名"
+    if "{" in subject or "{" in body or "#" in body:
+        return  # template syntax and Markdown headings are covered elsewhere
+    compiled = compile_issue(subject, body, sender=SENDER, stream="broadcast", list_name="Newsletter")
+    message = render_message(compiled, recipient())
+    assert message.subject == subject
+    assert message.text.startswith(body.rstrip())
