@@ -15,8 +15,17 @@ from bot import scheduler
 from bot.clock import Clock, SystemClock
 from bot.desk import Desk, gateway_from
 from bot.settings import Settings
-from handlers import access, approval, drafts, home, newsletter, schedule
-from handlers import subscribers, unsubscribe, webhooks
+from handlers import (
+    access,
+    approval,
+    drafts,
+    home,
+    newsletter,
+    schedule,
+    subscribers,
+    unsubscribe,
+    webhooks,
+)
 from handlers.directory import SlackDirectory
 from handlers.notifier import SlackNotifier
 from handlers.web import WebApp
@@ -62,7 +71,17 @@ def build(settings: Settings, *, db: Database | None = None, clock: Clock | None
         process_before_response=False,
         logger=logging.getLogger("slack_bolt"),
     )
-    for module in (access, newsletter, drafts, approval, home, schedule, subscribers, unsubscribe, webhooks):
+    for module in (
+        access,
+        newsletter,
+        drafts,
+        approval,
+        home,
+        schedule,
+        subscribers,
+        unsubscribe,
+        webhooks,
+    ):
         module.register(bolt, desk)
     return Bot(
         desk=desk,

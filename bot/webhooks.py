@@ -1,0 +1,187 @@
+"""Postmark's webhooks, turned into suppressions (invariant 7).
+
+`handle(desk, payload) -> (HTTP status, JSON body)` is what the
+`/postmark/webhook` endpoint calls once basic auth has passed
+(`handlers.webhooks` registers it). Three record types change local state,
+through `bot.suppressions.add()` like every other source:
+
+- `Bounce` that made the address inactive (a hard bounce and its kin): the
+  address is suppressed as a hard bounce;
+- `SpamComplaint`: suppressed as a spam complaint;
+- `SubscriptionChange` with `SuppressSending: true` (a reader used Postmark's
+  own unsubscribe link, or Postmark suppressed the address): suppressed the
+  same way an unsubscribe from Slack is. With `SuppressSending: false`
+  (someone lifted Postmark's suppression) nothing is resubscribed here — that
+  takes an approver's `/newsletter subscribers resubscribe` — and a local
+  suppression that still stands is pushed to Postmark again.
+
+Every event is idempotent (Postmark retries; a suppression is one row per
+address). A payload that is not what Postmark sends is refused with 400 and
+changes nothing: it is checked completely before anything is written. Other
+record types (Delivery, Open, Click, …) are acknowledged and ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+
+from bot import audit, suppressions
+from bot.addresses import InvalidAddress, address_hash, normalise
+from bot.desk import Desk
+from bot.installation import address_salt
+from storage.models import (
+    ALL_LISTS,
+    PushState,
+    Suppression,
+    SuppressionOrigin,
+    SuppressionReason,
+)
+
+ACTOR = "postmark"
+# Bounce types after which Postmark deactivates the address.
+INACTIVATING_BOUNCES = frozenset(
+    {"HardBounce", "BadEmailAddress", "ManuallyDeactivated", "SpamNotification"}
+)
+
+
+class Malformed(ValueError):
+    """The payload is not a webhook Postmark sends; `reason` says why."""
+
+
+@dataclass(frozen=True)
+class Suppress:
+    email: str
+    reason: SuppressionReason
+    stream: str
+
+
+@dataclass(frozen=True)
+class Reactivated:
+    email: str
+    stream: str
+
+
+@dataclass(frozen=True)
+class Ignored:
+    why: str
+
+
+Event = Suppress | Reactivated | Ignored
+
+
+def _field(payload: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    if name not in payload:
+        raise Malformed(f"{name} is missing")
+    value = payload[name]
+    if not isinstance(value, kind):
+        raise Malformed(f"{name} has the wrong type")
+    return value
+
+
+def _address(payload: dict[str, Any], name: str) -> str:
+    try:
+        return normalise(str(_field(payload, name, str)))
+    except InvalidAddress:
+        raise Malformed(f"{name} is not an email address") from None
+
+
+def _stream(payload: dict[str, Any]) -> str:
+    value = payload.get("MessageStream")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Malformed("MessageStream has the wrong type")
+    return value
+
+
+def parse(payload: Any) -> Event:
+    """What a payload means; raises Malformed. Pure: touches nothing."""
+    if not isinstance(payload, dict):
+        raise Malformed("the payload is not a JSON object")
+    record_type = _field(payload, "RecordType", str)
+    if record_type == "Bounce":
+        kind = _field(payload, "Type", str)
+        inactive = payload.get("Inactive", False)
+        if not isinstance(inactive, bool):
+            raise Malformed("Inactive has the wrong type")
+        email, stream = _address(payload, "Email"), _stream(payload)
+        if kind == "SpamComplaint":
+            return Suppress(email, SuppressionReason.SPAM_COMPLAINT, stream)
+        if kind in INACTIVATING_BOUNCES or inactive:
+            return Suppress(email, SuppressionReason.HARD_BOUNCE, stream)
+        return Ignored(f"bounce of type {kind[:40]} does not deactivate the address")
+    if record_type == "SpamComplaint":
+        return Suppress(
+            _address(payload, "Email"), SuppressionReason.SPAM_COMPLAINT, _stream(payload)
+        )
+    if record_type == "SubscriptionChange":
+        email, stream = _address(payload, "Recipient"), _stream(payload)
+        suppress = _field(payload, "SuppressSending", bool)
+        raw_reason = payload.get("SuppressionReason")
+        if raw_reason is not None and not isinstance(raw_reason, str):
+            raise Malformed("SuppressionReason has the wrong type")
+        if not suppress:
+            return Reactivated(email, stream)
+        reason = suppressions.FROM_POSTMARK.get(raw_reason or "", SuppressionReason.UNSUBSCRIBED)
+        return Suppress(email, reason, stream)
+    return Ignored(f"record type {record_type[:40]} is not used")
+
+
+def handle(desk: Desk, payload: Any) -> tuple[int, dict[str, Any]]:
+    """Process one webhook; return the HTTP status and JSON body to answer with."""
+    try:
+        event = parse(payload)
+    except Malformed as exc:
+        return 400, {"error": str(exc)}
+    if isinstance(event, Ignored):
+        return 200, {"ok": True, "ignored": event.why}
+    broadcast = desk.settings.POSTMARK_BROADCAST_STREAM
+    if isinstance(event, Reactivated):
+        if event.stream != broadcast:
+            return 200, {"ok": True, "ignored": "not the broadcast stream"}
+        return 200, {"ok": True, "repushed": _reactivated(desk, event.email)}
+    if event.reason == SuppressionReason.UNSUBSCRIBED and event.stream != broadcast:
+        # A manual suppression on another stream (say, the transactional one)
+        # says nothing about the newsletter; bounces and complaints do.
+        return 200, {"ok": True, "ignored": "manual suppression on another stream"}
+    with desk.db.transaction() as session:
+        _, created = suppressions.add(
+            session,
+            email=event.email,
+            reason=event.reason,
+            origin=SuppressionOrigin.POSTMARK_WEBHOOK,
+            actor=ACTOR,
+            at=desk.clock.now(),
+            # Postmark already suppresses it on the stream it came from.
+            push_state=PushState.NOT_NEEDED if event.stream == broadcast else PushState.PENDING,
+        )
+    return 200, {"ok": True, "new": created}
+
+
+def _reactivated(desk: Desk, email: str) -> bool:
+    """Postmark no longer suppresses `email`; if a local suppression of every
+    list still stands, it wins: mark it to be pushed again."""
+    now = desk.clock.now()
+    with desk.db.transaction() as session:
+        email_hash = address_hash(address_salt(session), email)
+        row = session.execute(
+            select(Suppression).where(
+                Suppression.email_hash == email_hash, Suppression.scope == ALL_LISTS
+            )
+        ).scalar_one_or_none()
+        if row is None or row.email is None or row.push_state == PushState.PENDING:
+            return False
+        session.execute(
+            update(Suppression).where(Suppression.id == row.id).values(push_state=PushState.PENDING)
+        )
+        audit.record(
+            session,
+            actor=ACTOR,
+            action="suppression.repush",
+            at=now,
+            subject=audit.address_ref(email_hash),
+        )
+    return True
