@@ -27,7 +27,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     commands.add_parser("run", help="start the bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
-    commands.add_parser("rehearse", help="the rehearsal room: the bot with local stand-ins")
+    rehearse = commands.add_parser(
+        "rehearse", help="the rehearsal room: the bot with local stand-ins"
+    )
+    rehearse.add_argument(
+        "--port", type=int, default=8025, help="port of the rehearsal page (default 8025)"
+    )
     commands.add_parser("check", help="verify configuration and reachability of Slack and Postmark")
 
     db = commands.add_parser("db", help="database schema").add_subparsers(
@@ -110,6 +115,17 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
 
+def cmd_rehearse(settings: Settings, args: argparse.Namespace) -> int:
+    # A front end of its own (it builds the Slack app), so reached at run time too.
+    rehearsal = importlib.import_module("handlers.rehearsal")
+    return int(rehearsal.main(settings, port=args.port))
+
+
+def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    check = importlib.import_module("handlers.check")
+    return int(check.main(settings))
+
+
 def cmd_not_yet(settings: Settings, args: argparse.Namespace) -> int:
     print(f"countersign {args.command}: not available in this version yet.", file=sys.stderr)
     return EXIT_FAILED
@@ -130,8 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("subscribers", "import"): cmd_import,
         ("subscribers", "export"): cmd_export,
         ("run", None): cmd_run,
-        ("rehearse", None): cmd_not_yet,
-        ("check", None): cmd_not_yet,
+        ("rehearse", None): cmd_rehearse,
+        ("check", None): cmd_check,
         ("standin", None): cmd_standin,
     }
     sub = getattr(args, "db_command", None) or getattr(args, "subscribers_command", None)

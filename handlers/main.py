@@ -79,4 +79,16 @@ def main(settings: Settings) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not settings.SLACK_BOT_TOKEN:
+        # No Slack tokens (in the environment or .env): a newcomer's first `make run`.
+        # Show them the whole workflow on local stand-ins instead of failing.
+        from handlers import rehearsal
+
+        print(
+            "SLACK_BOT_TOKEN is not set, so this is the rehearsal room: the real bot with "
+            "local stand-ins for Slack and Postmark. Set the tokens (see app.yaml) to run "
+            "it for real.",
+            flush=True,
+        )
+        return rehearsal.main(settings)
     return run(settings)

@@ -1,0 +1,444 @@
+"""The rehearsal room: a web page on the Slack stand-in where people play Slack.
+
+Owns `RehearsalRoom`, a `SlackStandIn` whose `handle_other()` serves one
+small server-rendered page (Jinja2 templates in `templates/`, a few lines of
+vanilla JS that reload it when something changed; no build step):
+
+- pick who you are (the seeded editor, two approvers, an outsider);
+- type a slash command; the room posts it through `SlackDriver`, signed, to
+  the real bot, exactly as Slack would;
+- see #newsletter and the bot's direct messages, with your ephemeral replies
+  in place; Block Kit drawn well enough to use (header, section with fields
+  and a button accessory, context, divider, actions); buttons click through
+  the driver;
+- an open modal as a form (its inputs, the bot's validation errors beside
+  them); Submit and Cancel go through the driver too;
+- the App Home tab (opening it sends `app_home_opened`, the bot publishes);
+- the Postmark outbox: each message as its recipient would see it (HTML in a
+  sandboxed iframe, and text), with stream, tag and metadata, and the
+  recipient's unsubscribe link.
+
+Routes: `GET /` (the page: `as`, `tab`, `msg`, `page`, `q`), `GET /room/poll`
+(a change counter), `POST /room/command`, `POST /room/click`,
+`POST /room/submit`, `POST /room/close`, `GET /room/outbox/{id}/html` (a
+message's HTML, served under `Content-Security-Policy: sandbox`).
+
+The room never holds its lock while the driver talks to the bot: the bot
+calls back into this very server while it handles the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from bot.standins.postmark import PostmarkStandIn
+from bot.standins.postmark_store import StoredMessage
+from bot.standins.server import Reply, Request
+from bot.standins.slack import (
+    APPROVER_1,
+    APPROVER_2,
+    EDITOR,
+    NEWSLETTER_CHANNEL,
+    OUTSIDER,
+    Message,
+    SlackStandIn,
+    im_channel_id,
+)
+from bot.standins.slack_driver import SlackDriver
+
+ROOM_PORT = 8025
+COMMANDS = ("/newsletter", "/unsubscribe")  # the slash commands app.yaml declares
+ROLES = {
+    EDITOR: "editor",
+    APPROVER_1: "approver",
+    APPROVER_2: "approver",
+    OUTSIDER: "not on the team",
+}
+OUTBOX_PAGE = 50
+ANSWER_WAIT = 3.0  # seconds to wait for the bot's answer before redrawing the page
+EMOJI = {
+    "white_check_mark": "✅",
+    "heavy_check_mark": "✔️",
+    "no_entry": "⛔",
+    "warning": "⚠️",
+    "x": "❌",
+    "hourglass": "⌛",
+    "hourglass_flowing_sand": "⏳",
+    "stop_sign": "🛑",
+    "octagonal_sign": "🛑",
+    "red_circle": "🔴",
+    "large_green_circle": "🟢",
+    "email": "📧",
+    "envelope": "✉️",
+    "mailbox": "📫",
+    "lock": "🔒",
+    "tada": "🎉",
+    "information_source": "ℹ️",
+    "bell": "🔔",
+    "calendar": "📅",
+    "memo": "📝",
+    "rotating_light": "🚨",
+    "pause_button": "⏸️",
+    "arrow_forward": "▶️",
+}
+
+_TEMPLATES = Path(__file__).with_name("templates")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One message as the page draws it."""
+
+    message: Message
+    ephemeral: bool
+
+
+class RehearsalRoom(SlackStandIn):
+    """The Slack stand-in with the rehearsal page on it; `connect()` it to a bot."""
+
+    def __init__(self, *, postmark: PostmarkStandIn | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self.postmark = postmark
+        self.driver: SlackDriver | None = None
+        self._notes: dict[str, list[str]] = {}
+        self._jinja = Environment(
+            loader=FileSystemLoader(str(_TEMPLATES)),
+            autoescape=select_autoescape(["html"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._jinja.filters["mrkdwn"] = self.mrkdwn
+        self._jinja.filters["plain"] = _plain_text
+
+    def connect(self, events_url: str, signing_secret: str, postmark: PostmarkStandIn) -> None:
+        """Point the page at the bot (its /slack/events) and at the Postmark outbox."""
+        self.driver = SlackDriver(events_url, signing_secret, self)
+        self.postmark = postmark
+
+    # -- state the page shows ---------------------------------------------------
+
+    def people(self) -> list[dict[str, str]]:
+        return [
+            {"id": u.id, "name": u.real_name, "role": ROLES.get(u.id, "member")}
+            for u in list(self.users.values())
+            if not u.is_bot and not u.deleted
+        ]
+
+    def timeline(self, user: str, channel: str) -> list[Entry]:
+        """The channel as `user` sees it: its messages and their own ephemeral ones."""
+        shown = [Entry(m, False) for m in self.channel_messages(channel)]
+        shown += [Entry(m, True) for m in self.ephemeral_messages(user, channel)]
+        return sorted(shown, key=lambda e: float(e.message.ts))
+
+    def version(self) -> str:
+        """Changes whenever anything the page shows changes (for the page's poll)."""
+        snap = self.snapshot()
+        parts = [
+            (m["ts"], m.get("text", ""), len(str(m.get("blocks", "")))) for m in snap["messages"]
+        ]
+        # Home tabs are left out: opening one republishes it, which must not reload the page.
+        views = sorted(
+            (v, view.get("hash", ""))
+            for v, view in snap["views"].items()
+            if view.get("type") != "home"
+        )
+        outbox = len(self.postmark.messages()) if self.postmark else 0
+        errors = sorted((k, tuple(sorted(v.items()))) for k, v in self._view_errors.items())
+        raw = repr((parts, views, snap["modals"], outbox, errors))
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    # -- mrkdwn -----------------------------------------------------------------
+
+    def mrkdwn(self, text: Any) -> Markup:
+        """Slack's mrkdwn, drawn as HTML well enough to read (escaped first)."""
+        source = str(text or "")
+        code_blocks: list[str] = []
+
+        def keep_code(match: re.Match[str]) -> str:
+            code_blocks.append(match.group(1))
+            return f"\x00{len(code_blocks) - 1}\x00"
+
+        source = re.sub(r"```(.*?)```", keep_code, source, flags=re.S)
+        out = html.escape(source, quote=False)
+        out = re.sub(r"&lt;@([UW][A-Z0-9]+)&gt;", lambda m: "@" + self._name(m.group(1)), out)
+        out = re.sub(
+            r"&lt;#([CGD][A-Z0-9]+)(?:\|([^&]*))?&gt;",
+            lambda m: "#" + (m.group(2) or self._channel_name(m.group(1))),
+            out,
+        )
+        out = re.sub(r"&lt;!(here|channel|everyone)&gt;", r"@\1", out)
+        out = re.sub(
+            r"&lt;(https?://[^|&]+)\|([^&]+)&gt;",
+            r'<a href="\1" target="_blank" rel="noopener">\2</a>',
+            out,
+        )
+        out = re.sub(
+            r"&lt;(https?://[^&]+)&gt;", r'<a href="\1" target="_blank" rel="noopener">\1</a>', out
+        )
+        out = re.sub(r"`([^`\n]+)`", r"<code>\1</code>", out)
+        out = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"<b>\1</b>", out)
+        out = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"<i>\1</i>", out)
+        out = re.sub(r"(?<![\w~])~([^~\n]+)~(?![\w~])", r"<s>\1</s>", out)
+        out = re.sub(r":([a-z0-9_+-]+):", lambda m: EMOJI.get(m.group(1), m.group(0)), out)
+        out = re.sub(r"(?m)^&gt; ?(.*)$", r"<blockquote>\1</blockquote>", out)
+        out = out.replace("\n", "<br>")
+        out = re.sub(
+            "\x00(\\d+)\x00",
+            lambda m: "<pre>" + html.escape(code_blocks[int(m.group(1))], quote=False) + "</pre>",
+            out,
+        )
+        return Markup(out)  # noqa: S704 - built from escaped text above
+
+    def _name(self, user_id: str) -> str:
+        user = self.users.get(user_id)
+        return (user.display_name or user.real_name or user.name) if user else user_id
+
+    def _channel_name(self, channel_id: str) -> str:
+        channel = self.channels.get(channel_id)
+        return channel.name if channel else channel_id
+
+    # -- HTTP -------------------------------------------------------------------
+
+    def handle_other(self, request: Request) -> Reply:
+        path, method = request.path, request.method
+        try:
+            if path == "/" and method == "GET":
+                return self._page(request)
+            if path == "/room/poll" and method == "GET":
+                return Reply.json({"version": self.version()})
+            if path.startswith("/room/outbox/") and path.endswith("/html") and method == "GET":
+                return self._message_html(path[len("/room/outbox/") : -len("/html")])
+            if method == "POST" and path in (
+                "/room/command",
+                "/room/click",
+                "/room/submit",
+                "/room/close",
+            ):
+                form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8")).items()}
+                user = form.get("as") or EDITOR
+                if user not in self.users:
+                    return Reply.html("<p>Unknown person.</p>", 400)
+                before = self.version()
+                getattr(self, "_post_" + path.rsplit("/", 1)[1])(user, form)
+                self._settle(before)
+                return _redirect(
+                    {"as": user, "tab": form.get("tab") or "channel", "msg": form.get("msg", "")}
+                )
+        except LookupError as exc:
+            return Reply.html(f"<p>{html.escape(str(exc))}</p><p><a href='/'>Back</a></p>", 404)
+        return super().handle_other(request)
+
+    def _settle(self, before: str) -> None:
+        """Wait (briefly) for the bot's asynchronous answer, then redraw once it is quiet."""
+        try:
+            self.wait_for(lambda: self.version() != before, timeout=ANSWER_WAIT, interval=0.05)
+        except TimeoutError:
+            return
+        # Answers often come in twos (an ack, then a reply); the page's poll catches later ones.
+        time.sleep(0.15)
+
+    def _note(self, user: str, text: str) -> None:
+        self._notes.setdefault(user, []).append(text)
+
+    def _require_driver(self) -> SlackDriver:
+        if self.driver is None:
+            raise LookupError("The room is not connected to a bot.")
+        return self.driver
+
+    def _post_command(self, user: str, form: dict[str, str]) -> None:
+        line = (form.get("text") or "").strip()
+        command, _, text = line.partition(" ")
+        if command not in COMMANDS:
+            self._note(
+                user,
+                f"{command or line!r} is not a command of this app; try {' or '.join(COMMANDS)}.",
+            )
+            return
+        channel = form.get("channel") or NEWSLETTER_CHANNEL
+        actor = self._require_driver().as_user(user, channel=channel)
+        response = actor.command(command, text.strip())
+        if response.status_code != 200:
+            self._note(
+                user,
+                f"{command} failed: the app answered HTTP {response.status_code} "
+                "(Slack would say dispatch_failed).",
+            )
+
+    def _message_for(self, user: str, channel: str, ts: str) -> Message:
+        for message in self.all_messages():
+            mine = not message.ephemeral or message.recipient == user
+            if message.channel == channel and message.ts == ts and mine:
+                return message
+        raise LookupError(f"There is no message {ts} in {channel} for you.")
+
+    def _post_click(self, user: str, form: dict[str, str]) -> None:
+        actor = self._require_driver().as_user(user)
+        action_id = form.get("action_id") or ""
+        block_id = form.get("block_id") or None
+        if form.get("view_id"):
+            view = self.get_view(form["view_id"])
+            if view is None:
+                raise LookupError("That view is no longer open.")
+            response = actor.click(action_id, view=view, block_id=block_id)
+        else:
+            message = self._message_for(user, form.get("channel", ""), form.get("ts", ""))
+            response = actor.click(action_id, message=message, block_id=block_id)
+        if response.status_code != 200:
+            self._note(user, f"The button failed: the app answered HTTP {response.status_code}.")
+
+    def _post_submit(self, user: str, form: dict[str, str]) -> None:
+        view = self.get_view(form.get("view_id", ""))
+        if view is None:
+            raise LookupError("That view is no longer open.")
+        values: dict[str, dict[str, Any]] = {}
+        for key, value in form.items():
+            if key.startswith("v:"):
+                _, block_id, action_id = key.split(":", 2)
+                values.setdefault(block_id, {})[action_id] = value
+        # An empty field is absent from the form post; Slack sends it as null.
+        for block in view.get("blocks", []):
+            element = block.get("element") if block.get("type") == "input" else None
+            if element and element.get("action_id"):
+                values.setdefault(block["block_id"], {}).setdefault(element["action_id"], None)
+        response = self._require_driver().as_user(user).submit_view(view, values)
+        if response.status_code != 200:
+            self._note(user, f"Submitting failed: the app answered HTTP {response.status_code}.")
+
+    def _post_close(self, user: str, form: dict[str, str]) -> None:
+        view_id = form.get("view_id", "")
+        if self.get_view(view_id) is not None:
+            self._require_driver().as_user(user).close_view(view_id)
+
+    # -- the page ---------------------------------------------------------------
+
+    def _page(self, request: Request) -> Reply:
+        user = request.arg("as") or EDITOR
+        if user not in self.users:
+            user = EDITOR
+        tab = request.arg("tab") or "channel"
+        if tab == "home" and self.driver is not None:
+            before = (self.home_view(user) or {}).get("hash")
+            self.driver.as_user(user).open_app_home()
+            try:
+                self.wait_for(
+                    lambda: (self.home_view(user) or {}).get("hash") not in (None, before),
+                    timeout=ANSWER_WAIT,
+                )
+            except TimeoutError:
+                self._note(user, "The app did not publish a Home tab.")
+        context: dict[str, Any] = {
+            "me": user,
+            "me_name": self._name(user),
+            "tab": tab,
+            "people": self.people(),
+            "channel_id": NEWSLETTER_CHANNEL,
+            "channel_name": self._channel_name(NEWSLETTER_CHANNEL),
+            "in_channel": user in (self.channels.get(NEWSLETTER_CHANNEL) or _NoChannel()).members,
+            "dm_id": im_channel_id(user),
+            "notes": self._notes.pop(user, []),
+            "modal": None,
+            "version": self.version(),
+            "name_of": self._name,
+            "commands": COMMANDS,
+            "outbox_count": len(self.postmark.messages()) if self.postmark else 0,
+        }
+        stack = self.open_views(user)
+        if stack:
+            top = stack[-1]
+            context["modal"] = top
+            context["modal_errors"] = self.view_errors(top["id"])
+        if tab == "channel":
+            context["entries"] = self.timeline(user, NEWSLETTER_CHANNEL)
+        elif tab == "dm":
+            context["entries"] = self.timeline(user, im_channel_id(user))
+        elif tab == "home":
+            context["home"] = self.home_view(user)
+        elif tab == "outbox":
+            context.update(self._outbox(request))
+        template = self._jinja.get_template("room.html")
+        return Reply.html(template.render(**context))
+
+    def _outbox(self, request: Request) -> dict[str, Any]:
+        messages = list(reversed(self.postmark.messages())) if self.postmark else []
+        query = (request.arg("q") or "").strip().lower()
+        stream = request.arg("stream") or ""
+        if stream:
+            messages = [m for m in messages if m.MessageStream == stream]
+        if query:
+            messages = [
+                m
+                for m in messages
+                if query in " ".join(m.Recipients).lower() or query in (m.Subject or "").lower()
+            ]
+        try:
+            page = max(1, int(request.arg("page") or 1))
+        except ValueError:
+            page = 1
+        start = (page - 1) * OUTBOX_PAGE
+        selected: StoredMessage | None = None
+        wanted = request.arg("msg")
+        if wanted and self.postmark:
+            selected = self.postmark.message(wanted)
+        elif messages:
+            selected = messages[0]
+        streams: dict[str, int] = {}
+        for m in self.postmark.messages() if self.postmark else []:
+            streams[m.MessageStream] = streams.get(m.MessageStream, 0) + 1
+        unsubscribe = None
+        if (
+            selected is not None
+            and self.postmark is not None
+            and self.postmark.stream_type(selected.MessageStream) == "Broadcasts"
+        ):
+            unsubscribe = self.postmark.unsubscribe_url(selected.MessageID)
+        return {
+            "outbox": messages[start : start + OUTBOX_PAGE],
+            "outbox_total": len(messages),
+            "outbox_page": page,
+            "outbox_pages": max(1, -(-len(messages) // OUTBOX_PAGE)),
+            "outbox_query": request.arg("q") or "",
+            "outbox_stream": stream,
+            "streams": streams,
+            "selected": selected,
+            "unsubscribe_url": unsubscribe,
+            "suppressed": (
+                self.postmark.is_suppressed(selected.Recipients[0], selected.MessageStream)
+                if selected is not None and self.postmark is not None and selected.Recipients
+                else False
+            ),
+        }
+
+    def _message_html(self, message_id: str) -> Reply:
+        message = self.postmark.message(message_id) if self.postmark else None
+        if message is None:
+            raise LookupError("There is no such message in the outbox.")
+        reply = Reply.html(message.HtmlBody or "<p>(This message has no HTML part.)</p>")
+        # The message is shown exactly as sent, but may not run script or reach the page.
+        reply.headers["Content-Security-Policy"] = "sandbox allow-popups"
+        reply.headers["X-Content-Type-Options"] = "nosniff"
+        return reply
+
+
+class _NoChannel:
+    members: tuple[str, ...] = ()
+
+
+def _plain_text(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("text", ""))
+    return str(value or "")
+
+
+def _redirect(params: dict[str, str]) -> Reply:
+    location = "/?" + urlencode({k: v for k, v in params.items() if v})
+    return Reply(status=303, headers={"Location": location})

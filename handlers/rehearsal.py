@@ -1,0 +1,215 @@
+"""`countersign rehearse` (and `make run` with no Slack tokens): the rehearsal room.
+
+Owns `start_rehearsal()`, which wires the real bot (`handlers.app.build`) in
+HTTP mode to local stand-ins and returns a running `Rehearsal`, and `main()`,
+which prints the page's address and waits for Ctrl-C.
+
+What it starts:
+- a Postmark stand-in whose webhooks go to the bot's /postmark/webhook, with
+  HTTP basic auth (a fresh random password each time);
+- the bot behind waitress on 127.0.0.1, on the embedded SQLite database
+  `rehearsal.db` in the working directory. The file is created fresh on every
+  start: the stand-ins keep their state in memory, so an old database would
+  point at approval cards and messages that no longer exist;
+- the Slack stand-in with the rehearsal page (`bot.standins.room`) on
+  http://127.0.0.1:8025/, seeded with an editor and two approvers
+  (`seed_rehearsal_workspace`), its driver pointed at the bot;
+- the sample list (`bot.sample_data`, 3,000 made-up readers at example.com and
+  example.jp), imported with the ordinary importer.
+
+It lives in `handlers` because it builds the Slack front end; nothing leaves
+the machine (every URL points at 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from bot.clock import Clock, SystemClock
+from bot.sample_data import SAMPLE_SIZE, import_sample
+from bot.settings import Settings
+from bot.standins.postmark import PostmarkStandIn
+from bot.standins.room import ROOM_PORT, RehearsalRoom
+from bot.standins.slack import (
+    APPROVER_1,
+    APPROVER_2,
+    APPROVERS_GROUP,
+    EDITOR,
+    NEWSLETTER_CHANNEL,
+    seed_rehearsal_workspace,
+)
+from handlers.app import Bot, build
+from handlers.web import Server
+from storage import migrate
+
+DATABASE_FILE = "rehearsal.db"
+SAMPLE_FILE = "rehearsal-sample.csv"
+WEBHOOK_USER = "postmark"
+# Settings a team may tune for the rehearsal too (from the environment or .env);
+# everything that connects somewhere is replaced by a local stand-in.
+KEPT_SETTINGS = (
+    "NEWSLETTER_NAME",
+    "TIMEZONE",
+    "ISSUE_SCHEDULE",
+    "REMIND_DAYS_BEFORE",
+    "APPROVAL_TTL_HOURS",
+    "AUDIENCE_DRIFT",
+    "SEND_BATCHES_IN_FLIGHT",
+    "SCHEDULED_SEND_GRACE_MINUTES",
+)
+
+
+@dataclass
+class Rehearsal:
+    room: RehearsalRoom
+    postmark: PostmarkStandIn
+    bot: Bot
+    server: Server
+    settings: Settings
+    database: Path
+    subscribers: int
+
+    @property
+    def url(self) -> str:
+        """The rehearsal page's address."""
+        return self.room.url
+
+    def stop(self) -> None:
+        self.bot.stop_background()
+        self.server.stop()
+        self.room.stop()
+        self.postmark.stop()
+        self.bot.desk.db.dispose()
+
+
+def rehearsal_settings(
+    base: Settings | None, *, database: Path, room: RehearsalRoom, postmark: PostmarkStandIn
+) -> Settings:
+    kept: dict[str, Any] = {}
+    if base is not None:
+        kept = {name: getattr(base, name) for name in KEPT_SETTINGS}
+    values: dict[str, Any] = {
+        **kept,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "SLACK_BOT_TOKEN": room.bot_token,
+        "SLACK_SIGNING_SECRET": secrets.token_hex(16),
+        "SLACK_APP_TOKEN": "",
+        "SLACK_API_URL": room.url,
+        "POSTMARK_SERVER_TOKEN": postmark.server_token or "rehearsal",
+        "POSTMARK_API_URL": postmark.url,
+        "POSTMARK_BROADCAST_STREAM": "broadcast",
+        "POSTMARK_TRANSACTIONAL_STREAM": "outbound",
+        "POSTMARK_WEBHOOK_USER": WEBHOOK_USER,
+        "POSTMARK_WEBHOOK_PASSWORD": secrets.token_urlsafe(18),
+        "NEWSLETTER_FROM": "Countersign Rehearsal <news@example.com>",
+        "NEWSLETTER_CHANNEL": NEWSLETTER_CHANNEL,
+        "TEAM": f"{EDITOR},{APPROVER_1},{APPROVER_2}",
+        "APPROVERS": APPROVERS_GROUP,
+        "TEST_RECIPIENT_DOMAINS": "example.com",
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def start_rehearsal(
+    base: Settings | None = None,
+    *,
+    directory: Path | None = None,
+    room_port: int = ROOM_PORT,
+    sample_size: int = SAMPLE_SIZE,
+    clock: Clock | None = None,
+) -> Rehearsal:
+    """Start everything and return it running; `stop()` ends it.
+
+    `directory` holds rehearsal.db and the sample CSV (default: the working
+    directory); `room_port` 0 picks a free port (tests).
+    """
+    folder = directory or Path.cwd()
+    database = folder / DATABASE_FILE
+    for stale in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
+        stale.unlink(missing_ok=True)
+
+    postmark = PostmarkStandIn().start()
+    room = RehearsalRoom(postmark=postmark)
+    seed_rehearsal_workspace(room)
+    try:
+        room.start(port=room_port)
+    except OSError:
+        postmark.stop()
+        raise
+    settings = rehearsal_settings(base, database=database, room=room, postmark=postmark)
+    clock = clock or SystemClock()
+    bot = build(settings, clock=clock)
+    migrate.upgrade(bot.desk.db.engine)
+    report = import_sample(
+        bot.desk.db,
+        folder / SAMPLE_FILE,
+        list_name=settings.NEWSLETTER_NAME,
+        clock=clock,
+        count=sample_size,
+    )
+    server = Server(bot.web, host="127.0.0.1", port=0).start()
+    postmark.configure_webhook(
+        f"{server.url}/postmark/webhook", WEBHOOK_USER, settings.POSTMARK_WEBHOOK_PASSWORD
+    )
+    room.connect(f"{server.url}/slack/events", settings.SLACK_SIGNING_SECRET, postmark)
+    bot.start_background()
+    return Rehearsal(
+        room=room,
+        postmark=postmark,
+        bot=bot,
+        server=server,
+        settings=settings,
+        database=database,
+        subscribers=report.added + report.updated + report.unchanged,
+    )
+
+
+def main(
+    settings: Settings | None = None, *, port: int = ROOM_PORT, out: TextIO | None = None
+) -> int:
+    """Run the rehearsal room until Ctrl-C (or SIGTERM)."""
+    out = out or sys.stdout
+    started = time.monotonic()
+    try:
+        rehearsal = start_rehearsal(settings, room_port=port)
+    except OSError as exc:
+        print(
+            f"countersign rehearse: cannot listen on 127.0.0.1:{port} ({exc.strerror}). "
+            "Is another rehearsal running? Stop it, or pass --port.",
+            file=sys.stderr,
+        )
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    with contextlib.suppress(ValueError):  # not in the main thread (tests)
+        signal.signal(signal.SIGTERM, on_signal)
+    print(
+        f"The Countersign rehearsal room is open: {rehearsal.url}\n"
+        f"  You can act as the editor (山田花子) or either approver (Alice Example, 佐藤太郎).\n"
+        f"  The list holds {rehearsal.subscribers} made-up subscribers; "
+        f"nothing leaves this machine.\n"
+        f"  Database: {rehearsal.database} (created fresh on every start).\n"
+        f"  Ready in {time.monotonic() - started:.1f} s. Stop with Ctrl-C.",
+        file=out,
+        flush=True,
+    )
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        rehearsal.stop()
+        print("The rehearsal room is closed.", file=out, flush=True)
+    return 0
