@@ -66,7 +66,7 @@ def is_valid(raw: str) -> bool:
 
 def address_hash(salt: bytes, address: str) -> str:
     """The salted SHA-256 of a normalised address (hex)."""
-    return hmac.new(salt, address.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(salt, address.encode("utf-8"), hashlib.sha256).hex()
 
 
 def mask(address: str) -> str:

@@ -1,0 +1,162 @@
+"""Benchmark `bot.subscribers.import_csv` on generated files.
+
+    .venv/bin/python bench/import.py                     # 10k, 100k and 1M rows
+    .venv/bin/python bench/import.py --sizes 10000,100000
+
+For each size the parent generates a CSV (streamed to disk: mixed English and
+Japanese names and companies, example.com/.jp/.net style domains, ~1 %
+duplicate addresses, ~0.5 % invalid rows), then runs the import in a child
+process of its own against a fresh SQLite database, so that each size's peak
+RSS (`ru_maxrss` of the child) is its own. The child imports the file twice:
+the second run is the re-import, which must change nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
+
+GIVEN_EN = ["Alice", "Bob", "Carol", "David", "Emma", "Frank", "Grace", "Henry", "Isla", "Jack"]
+FAMILY_EN = ["Smith", "Jones", "Taylor", "Brown", "Wilson", "Evans", "Thomas", "Roberts"]
+GIVEN_JA = ["花子", "太郎", "一郎", "美咲", "健太", "さくら", "翔太", "陽菜"]
+FAMILY_JA = ["山田", "佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "中村"]
+COMPANY_EN = ["Example Ltd", "Sample Trading Co.", "Acme Widgets", "Northwind", ""]
+COMPANY_JA = ["株式会社サンプル", "サンプル商事株式会社", "有限会社テスト", "例示工業株式会社", ""]
+INVALID = ["not-an-address", "hanako@", "@example.com", "two@@example.com", "a b@example.com"]
+
+
+def _domains(rng: random.Random) -> tuple[list[str], list[float]]:
+    """A realistic spread: a few big domains, a long tail of company domains."""
+    big = ["example.com", "example.jp", "example.net", "mail.example.com", "example.co.jp"]
+    tail = [f"corp{i}.example.{('com', 'jp', 'net')[i % 3]}" for i in range(2_000)]
+    weights = [20.0, 15.0, 8.0, 5.0, 4.0] + [48.0 / len(tail)] * len(tail)
+    return big + tail, weights
+
+
+def generate(path: Path, rows: int, seed: int = 20261102) -> None:
+    rng = random.Random(seed)
+    domains, weights = _domains(rng)
+    recent: list[str] = []
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(("email", "name", "company"))
+        batch = 10_000
+        for start in range(0, rows, batch):
+            n = min(batch, rows - start)
+            picked = rng.choices(domains, weights, k=n)
+            for i in range(n):
+                roll = rng.random()
+                japanese = rng.random() < 0.4
+                if japanese:
+                    name = rng.choice(FAMILY_JA) + rng.choice(GIVEN_JA)
+                    company = rng.choice(COMPANY_JA)
+                else:
+                    name = f"{rng.choice(GIVEN_EN)} {rng.choice(FAMILY_EN)}"
+                    company = rng.choice(COMPANY_EN)
+                if roll < 0.005:
+                    email = rng.choice(INVALID)
+                elif roll < 0.015 and recent:
+                    email = rng.choice(recent).upper()  # a duplicate, spelt differently
+                else:
+                    email = f"user{start + i}.{rng.randrange(10**6)}@{picked[i]}"
+                    if len(recent) < 5_000:
+                        recent.append(email)
+                    else:
+                        recent[rng.randrange(5_000)] = email
+                writer.writerow((email, name, company))
+
+
+def child(csv_path: str, db_path: str) -> None:
+    """Run in a subprocess: import twice, print one JSON line of figures."""
+    import resource
+
+    sys.path.insert(0, str(ROOT))
+    from bot.clock import SystemClock
+    from bot.subscribers import import_csv
+    from storage import migrate
+    from storage.db import connect
+
+    db = connect(f"sqlite:///{db_path}")
+    migrate.upgrade(db.engine)
+    figures: dict[str, object] = {}
+    for run in ("first", "second"):
+        started = time.perf_counter()
+        report = import_csv(
+            db, Path(csv_path), list_name="Newsletter", actor="bench", clock=SystemClock()
+        )
+        seconds = time.perf_counter() - started
+        figures[run] = {
+            "seconds": round(seconds, 2),
+            "rows_per_s": round(report.rows / seconds),
+            "rows": report.rows,
+            "added": report.added,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "merged": report.merged,
+            "rejected": report.rejected_count,
+        }
+        figures[f"{run}_peak_rss_mb"] = round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+        )
+    db.dispose()
+    print(json.dumps(figures))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes",
+        default=",".join(str(s) for s in DEFAULT_SIZES),
+        help="comma-separated row counts (default 10000,100000,1000000)",
+    )
+    parser.add_argument("--child", nargs=2, metavar=("CSV", "DB"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return 0
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    print(
+        f"{'rows':>10} {'1st rows/s':>11} {'1st s':>7} {'2nd rows/s':>11} {'2nd s':>7} "
+        f"{'peak RSS MB':>12}"
+    )
+    with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp:
+        for size in sizes:
+            csv_path = Path(tmp) / f"subscribers-{size}.csv"
+            db_path = Path(tmp) / f"bench-{size}.db"
+            generate(csv_path, size)
+            result = subprocess.run(
+                [sys.executable, __file__, "--child", str(csv_path), str(db_path)],
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            figures = json.loads(result.stdout.strip().splitlines()[-1])
+            first, second = figures["first"], figures["second"]
+            print(
+                f"{size:>10} {first['rows_per_s']:>11,} {first['seconds']:>7} "
+                f"{second['rows_per_s']:>11,} {second['seconds']:>7} "
+                f"{figures['second_peak_rss_mb']:>12}",
+                flush=True,
+            )
+            print(f"{'':>10} first: {json.dumps(first)}", flush=True)
+            print(f"{'':>10} second: {json.dumps(second)}", flush=True)
+            csv_path.unlink()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The real `countersign` console script, run as a subprocess (few tests: each costs ~0.5 s)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.settings import HELP, Settings
+from storage.db import Database
+from storage.models import AuditEvent, Subscriber
+
+CLI = shutil.which("countersign", path=str(Path(sys.executable).parent)) or shutil.which(
+    "countersign"
+)
+
+
+def run(
+    *args: str, database_url: str, cwd: Path, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in Settings.model_fields and k not in HELP}
+    env["DATABASE_URL"] = database_url
+    env.update(extra or {})
+    return subprocess.run(
+        list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def counts(db: Database) -> tuple[int, int]:
+    with db.sessions() as session:
+        return (
+            session.execute(select(func.count()).select_from(Subscriber)).scalar_one(),
+            session.execute(select(func.count()).select_from(AuditEvent)).scalar_one(),
+        )
+
+
+@pytest.fixture
+def cli() -> str:
+    assert CLI, "the countersign console script is not installed in this environment"
+    return CLI
+
+
+def test_upgrade_import_and_export(cli: str, database_url: str, db: Database, tmp_path: Path):
+    upgraded = run(cli, "db", "upgrade", database_url=database_url, cwd=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "schema revision" in upgraded.stdout
+
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "\ufeffemail,name,company\n"
+        "hanako@example.com,山田花子,株式会社サンプル\n"
+        "not-an-address,Someone,\n"
+        "taro@example.com,Taro\n"
+        "HANAKO@example.com,,\n",
+        encoding="utf-8",
+    )
+    imported = run(cli, "subscribers", "import", str(path), database_url=database_url, cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    out = imported.stdout
+    assert "4 rows read, 1 added, 0 updated" in out
+    assert "1 duplicates merged" in out
+    assert "2 rejected" in out
+    assert "line 3: rejected, invalid address:" in out
+    assert "line 4: rejected, expected 3 fields, found 2" in out
+    assert counts(db)[0] == 1
+
+    exported = run(cli, "subscribers", "export", database_url=database_url, cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout == (
+        "email,name,company,status\nhanako@example.com,山田花子,株式会社サンプル,active\n"
+    )
+
+
+def test_unreadable_file_exits_2_and_changes_nothing(
+    cli: str, database_url: str, db: Database, tmp_path: Path
+):
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"email,name,company\nhanako@example.com,\x00\x01\x02,\n")
+    before = counts(db)
+    result = run(cli, "subscribers", "import", str(path), database_url=database_url, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "binary" in lines[0]
+    assert lines[0].endswith("Nothing was changed.")
+    assert counts(db) == before
+
+
+def test_malformed_setting_exits_2_with_one_line(cli: str, database_url: str, tmp_path: Path):
+    result = run(
+        cli,
+        "db",
+        "upgrade",
+        database_url=database_url,
+        cwd=tmp_path,
+        extra={"SLACK_BOT_TOKEN": "xoxp-secret-user-token", "TIMEZONE": "Asia/Tokyo"},
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("countersign: Setting SLACK_BOT_TOKEN is malformed")
+    assert "e.g. SLACK_BOT_TOKEN=xoxb-" in lines[0]
+    assert "xoxp-secret" not in result.stderr + result.stdout
+
+
+def test_python_m_bot_help(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--help"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: countersign")
+    for command in ("db", "subscribers", "run"):
+        assert command in result.stdout

@@ -1,0 +1,532 @@
+"""CSV import and export of subscribers (bot.subscribers): an import a list owner can trust."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select, update
+
+from bot.addresses import address_hash
+from bot.clock import FrozenClock
+from bot.installation import address_salt
+from bot.subscribers import ImportReport, UnreadableFile, export_csv, import_csv
+from storage.db import Database
+from storage.models import (
+    ALL_LISTS,
+    AuditEvent,
+    KeyValue,
+    MailingList,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
+
+LIST = "Newsletter"
+HEADER = "email,name,company\n"
+
+
+def write(tmp_path: Path, content: str | bytes, name: str = "subscribers.csv") -> Path:
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8", newline="")
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def run_import(
+    db: Database, path: Path, clock: FrozenClock, *, list_name: str = LIST, chunk: int = 5_000
+) -> ImportReport:
+    return import_csv(db, path, list_name=list_name, actor="U_OWNER", clock=clock, chunk=chunk)
+
+
+def subscribers(db: Database, list_name: str = LIST) -> dict[str, tuple[str, str, str]]:
+    with db.sessions() as session:
+        rows = session.execute(
+            select(Subscriber.email, Subscriber.name, Subscriber.company, Subscriber.status)
+            .join(MailingList, MailingList.id == Subscriber.list_id)
+            .where(MailingList.name == list_name)
+        ).all()
+    return {email: (name, company, status) for email, name, company, status in rows}
+
+
+def event_counts(db: Database) -> dict[str, int]:
+    with db.sessions() as session:
+        rows = session.execute(
+            select(AuditEvent.action, func.count()).group_by(AuditEvent.action)
+        ).all()
+    return {action: count for action, count in rows}
+
+
+def snapshot(db: Database) -> dict[str, Any]:
+    """Everything an import could touch."""
+    with db.sessions() as session:
+        return {
+            "lists": session.execute(select(MailingList.id, MailingList.name)).all(),
+            "subscribers": session.execute(
+                select(
+                    Subscriber.id,
+                    Subscriber.list_id,
+                    Subscriber.email,
+                    Subscriber.name,
+                    Subscriber.company,
+                    Subscriber.status,
+                    Subscriber.updated_at,
+                ).order_by(Subscriber.id)
+            ).all(),
+            "audit": session.execute(select(func.count()).select_from(AuditEvent)).scalar(),
+            "installation": session.execute(select(KeyValue.key, KeyValue.value)).all(),
+            "suppressions": session.execute(select(func.count()).select_from(Suppression)).scalar(),
+        }
+
+
+def export(db: Database, list_name: str = LIST) -> str:
+    out = io.StringIO()
+    export_csv(db, out, list_name=list_name)
+    return out.getvalue()
+
+
+def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: after.get(k, 0) - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+
+
+def assert_audited(report: ImportReport, changes: dict[str, int]) -> None:
+    """Each change the report counts is one audit event, and the import itself is one."""
+    assert changes.get("subscriber.added", 0) == report.added
+    assert changes.get("subscriber.updated", 0) == report.updated
+    assert changes.get("subscribers.imported", 0) == 1
+
+
+def suppress(db: Database, clock: FrozenClock, email: str, scope: str) -> None:
+    with db.transaction() as session:
+        salt = address_salt(session)
+        session.add(
+            Suppression(
+                email=email,
+                email_hash=address_hash(salt, email),
+                scope=scope,
+                reason="unsubscribed",
+                origin="slack",
+                actor="U_OPERATOR",
+                created_at=clock.now(),
+            )
+        )
+
+
+# --- good files ----------------------------------------------------------------------------------
+
+
+def test_good_file_is_imported_with_exact_counts(db: Database, clock: FrozenClock, tmp_path):
+    path = write(
+        tmp_path,
+        HEADER
+        + "hanako@example.com,山田花子,株式会社サンプル\n"
+        + "Taro.Suzuki@Example.COM , Taro Suzuki ,Example Ltd\n"
+        + "\n"
+        + "ichiro@example.jp,,\n",
+    )
+    before = event_counts(db)
+    report = run_import(db, path, clock)
+    assert (report.rows, report.added, report.updated, report.rejected_count) == (3, 3, 0, 0)
+    assert (report.unchanged, report.merged, report.skipped_suppressed) == (0, 0, 0)
+    assert subscribers(db) == {
+        "hanako@example.com": ("山田花子", "株式会社サンプル", "active"),
+        "taro.suzuki@example.com": ("Taro Suzuki", "Example Ltd", "active"),
+        "ichiro@example.jp": ("", "", "active"),
+    }
+    assert_audited(report, delta(event_counts(db), before))
+
+
+def test_audit_events_name_addresses_by_hash_only(db: Database, clock: FrozenClock, tmp_path):
+    run_import(db, write(tmp_path, HEADER + "hanako@example.com,山田花子,\n"), clock)
+    with db.sessions() as session:
+        events = session.execute(select(AuditEvent)).scalars().all()
+        salt = address_salt(session)
+    added = [e for e in events if e.action == "subscriber.added"]
+    assert len(added) == 1
+    assert added[0].actor == "U_OWNER"
+    assert added[0].at == clock.now()
+    assert added[0].subject == f"addr:{address_hash(salt, 'hanako@example.com')[:16]}"
+    assert added[0].detail == {"list": LIST, "line": 2}
+    everything = repr([(e.subject, e.detail) for e in events])
+    assert "hanako" not in everything
+    assert "山田" not in everything
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["plain", "bom"])
+def test_utf8_with_and_without_bom(db: Database, clock: FrozenClock, tmp_path, bom: bytes):
+    content = bom + (HEADER + "hanako@example.com,山田花子,株式会社サンプル\n").encode()
+    report = run_import(db, write(tmp_path, content), clock)
+    assert report.added == 1
+    assert report.rejected_count == 0
+    assert subscribers(db)["hanako@example.com"][:2] == ("山田花子", "株式会社サンプル")
+
+
+def test_japanese_text_survives_export_byte_for_byte(db: Database, clock: FrozenClock, tmp_path):
+    line = "hanako@example.com,山田花子,株式会社サンプル・東京支店（本社）"
+    also = 'taro@example.jp,"鈴木 太郎, 次長",サンプル商事株式会社'
+    run_import(db, write(tmp_path, f"{HEADER}{line}\n{also}\n"), clock)
+    exported = export(db).encode("utf-8").splitlines()
+    assert exported[0] == b"email,name,company,status"
+    assert exported[1] == (line + ",active").encode("utf-8")
+    assert exported[2] == (also + ",active").encode("utf-8")
+
+
+def test_columns_in_any_order_and_optional(db: Database, clock: FrozenClock, tmp_path):
+    path = write(tmp_path, "Company, EMAIL\n株式会社サンプル,hanako@example.com\n")
+    report = run_import(db, path, clock)
+    assert report.added == 1
+    assert subscribers(db)["hanako@example.com"][:2] == ("", "株式会社サンプル")
+
+
+def test_header_only_file_imports_nothing(db: Database, clock: FrozenClock, tmp_path):
+    report = run_import(db, write(tmp_path, HEADER), clock)
+    assert (report.rows, report.added) == (0, 0)
+    assert subscribers(db) == {}
+
+
+# --- duplicates and updates ---------------------------------------------------------------------
+
+DUPLICATES = (
+    HEADER
+    + "hanako@example.com,山田花子,\n"  # 2
+    + "taro@example.com,,\n"  # 3
+    + "HANAKO@example.com,別の名前,株式会社サンプル\n"  # 4: fills company only
+    + "ichiro@example.jp,Ichiro,\n"  # 5
+    + "taro@EXAMPLE.com,Taro,Example Ltd\n"  # 6: fills both
+    + "hanako@example.com,三人目,株式会社その他\n"  # 7: nothing left to fill
+)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 5_000])
+def test_duplicates_merge_first_row_wins_later_rows_fill(
+    db: Database, clock: FrozenClock, tmp_path, chunk: int
+):
+    before = event_counts(db)
+    report = run_import(db, write(tmp_path, DUPLICATES), clock, chunk=chunk)
+    assert subscribers(db) == {
+        "hanako@example.com": ("山田花子", "株式会社サンプル", "active"),
+        "taro@example.com": ("Taro", "Example Ltd", "active"),
+        "ichiro@example.jp": ("Ichiro", "", "active"),
+    }
+    # The counts do not depend on where chunks end.
+    assert (report.rows, report.added, report.updated, report.merged) == (6, 3, 0, 3)
+    assert report.unchanged == 0
+    assert_audited(report, delta(event_counts(db), before))
+
+
+@pytest.mark.parametrize("chunk", [1, 5_000])
+def test_duplicates_of_a_stored_subscriber_only_fill_empty_fields(
+    db: Database, clock: FrozenClock, tmp_path, chunk: int
+):
+    run_import(db, write(tmp_path, HEADER + "hanako@example.com,山田花子,\n", "a.csv"), clock)
+    before = event_counts(db)
+    second = write(
+        tmp_path,
+        HEADER
+        + "hanako@example.com,,\n"  # unchanged: empty fields never erase
+        + "hanako@example.com,別の名前,株式会社サンプル\n",  # fills the company only
+        "b.csv",
+    )
+    report = run_import(db, second, clock, chunk=chunk)
+    assert subscribers(db)["hanako@example.com"][:2] == ("山田花子", "株式会社サンプル")
+    assert (report.unchanged, report.merged, report.updated, report.added) == (1, 1, 0, 0)
+    changes = delta(event_counts(db), before)
+    assert_audited(report, changes)
+    assert changes.get("subscriber.merged") == 1
+
+
+def test_an_empty_field_never_erases(db: Database, clock: FrozenClock, tmp_path):
+    run_import(
+        db, write(tmp_path, HEADER + "hanako@example.com,山田花子,株式会社サンプル\n", "a"), clock
+    )
+    before = event_counts(db)
+    report = run_import(db, write(tmp_path, HEADER + "hanako@example.com,,\n", "b"), clock)
+    assert (report.unchanged, report.updated) == (1, 0)
+    assert subscribers(db)["hanako@example.com"][:2] == ("山田花子", "株式会社サンプル")
+    only_email = run_import(db, write(tmp_path, "email\nhanako@example.com\n", "c"), clock)
+    assert only_email.unchanged == 1
+    assert subscribers(db)["hanako@example.com"][:2] == ("山田花子", "株式会社サンプル")
+    assert delta(event_counts(db), before) == {"subscribers.imported": 2}
+
+
+def test_a_new_value_updates_and_is_audited(db: Database, clock: FrozenClock, tmp_path):
+    run_import(db, write(tmp_path, HEADER + "hanako@example.com,山田花子,\n", "a"), clock)
+    before = event_counts(db)
+    report = run_import(
+        db, write(tmp_path, HEADER + "hanako@example.com,,株式会社サンプル\n", "b"), clock
+    )
+    assert (report.updated, report.unchanged) == (1, 0)
+    assert subscribers(db)["hanako@example.com"][:2] == ("山田花子", "株式会社サンプル")
+    assert_audited(report, delta(event_counts(db), before))
+    with db.sessions() as session:
+        event = session.execute(
+            select(AuditEvent).where(AuditEvent.action == "subscriber.updated")
+        ).scalar_one()
+    assert event.detail["fields"] == ["company"]
+
+
+# --- suppressed and unsubscribed addresses ------------------------------------------------------
+
+
+@pytest.mark.parametrize("scope", [ALL_LISTS, LIST])
+def test_suppressed_address_is_skipped_and_never_resubscribed(
+    db: Database, clock: FrozenClock, tmp_path, scope: str
+):
+    suppress(db, clock, "hanako@example.com", scope)
+    path = write(
+        tmp_path,
+        HEADER + "Hanako@Example.com,山田花子,\nhanako@example.com,,\ntaro@example.com,Taro,\n",
+    )
+    for _ in range(2):
+        before = event_counts(db)
+        report = run_import(db, path, clock, chunk=1)
+        assert report.skipped_suppressed == 2
+        assert "hanako@example.com" not in subscribers(db)
+        assert_audited(report, delta(event_counts(db), before))
+        assert delta(event_counts(db), before).get("subscriber.import_skipped") == 1
+    assert set(subscribers(db)) == {"taro@example.com"}
+
+
+def test_suppression_on_another_list_does_not_apply(db: Database, clock: FrozenClock, tmp_path):
+    suppress(db, clock, "hanako@example.com", "Other list")
+    report = run_import(db, write(tmp_path, HEADER + "hanako@example.com,山田花子,\n"), clock)
+    assert (report.added, report.skipped_suppressed) == (1, 0)
+
+
+@pytest.mark.parametrize("status", [SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.INACTIVE])
+def test_unsubscribed_subscriber_is_never_reactivated(
+    db: Database, clock: FrozenClock, tmp_path, status: str
+):
+    run_import(db, write(tmp_path, HEADER + "hanako@example.com,山田花子,\n", "a"), clock)
+    with db.transaction() as session:
+        session.execute(update(Subscriber).values(status=status))
+    before = event_counts(db)
+    report = run_import(
+        db, write(tmp_path, HEADER + "HANAKO@example.com,新しい名前,株式会社サンプル\n", "b"), clock
+    )
+    assert (report.skipped_suppressed, report.updated, report.added) == (1, 0, 0)
+    assert subscribers(db)["hanako@example.com"] == ("山田花子", "", status)
+    assert_audited(report, delta(event_counts(db), before))
+
+
+# --- rejected rows ------------------------------------------------------------------------------
+
+
+def test_each_rejected_row_is_reported_with_its_line_and_reason(
+    db: Database, clock: FrozenClock, tmp_path
+):
+    path = write(
+        tmp_path,
+        HEADER
+        + "hanako@example.com,山田花子,株式会社サンプル\n"  # 2 ok
+        + "not-an-address,Someone,\n"  # 3
+        + "taro@example.com,Taro\n"  # 4 too few fields
+        + "\n"  # 5 blank, ignored
+        + "jiro@example.com,Jiro,Example,extra\n"  # 6 too many fields
+        + ",No Address,\n"  # 7
+        + "saburo@example.com,"
+        + "長" * 201
+        + ",\n"  # 8 too long
+        + 'shiro@example.com,"Shiro\nSecond line",\n'  # 9-10 ok (quoted newline)
+        + "goro@@example.com,,\n",  # 11
+    )
+    report = run_import(db, path, clock)
+    assert report.rows == 8
+    assert report.added == 2
+    assert report.rejected_count == 6
+    lines = {r.line: r.reason for r in report.rejected}
+    assert set(lines) == {3, 4, 6, 7, 8, 11}
+    assert lines[3].startswith("invalid address:")
+    assert lines[4] == "expected 3 fields, found 2"
+    assert lines[6] == "expected 3 fields, found 4"
+    assert "empty" in lines[7]
+    assert "longer than 200" in lines[8]
+    assert lines[11].startswith("invalid address:")
+    assert set(subscribers(db)) == {"hanako@example.com", "shiro@example.com"}
+
+
+# --- unreadable files change nothing ------------------------------------------------------------
+
+
+def _many_rows(count: int, start: int = 0) -> str:
+    return "".join(
+        f"user{i}@example.com,山田花子{i},株式会社サンプル\n" for i in range(start, count)
+    )
+
+
+UNREADABLE: dict[str, Any] = {
+    "empty": (b"", "empty"),
+    "only white space": (b"\xef\xbb\xbf \r\n\n", "empty"),
+    "wrong header": ((b"mail,name,company\nhanako@example.com,x,y\n"), "expected header"),
+    "unknown column": (b"email,name,phone\nhanako@example.com,x,y\n", "expected header"),
+    "column twice": (b"email,name,email\nhanako@example.com,x,y\n", "twice"),
+    "binary": (b"email,name\x00,company\n\x00\x01\x02\xff", "binary"),
+    "shift_jis after 8 KB": (
+        (HEADER + _many_rows(300)).encode()
+        + "sjis@example.com,山田花子,株式会社サンプル\n".encode("shift_jis")
+        + _many_rows(310, 300).encode(),
+        "not UTF-8",
+    ),
+    "truncated in a quoted field": (
+        (HEADER + _many_rows(300) + 'last@example.com,"山田').encode(),
+        "truncated",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE), ids=list(UNREADABLE))
+def test_unreadable_file_raises_and_changes_nothing(
+    db: Database, clock: FrozenClock, tmp_path, case: str
+):
+    content, message = UNREADABLE[case]
+    # Data already there, which a half-done import could damage.
+    run_import(db, write(tmp_path, HEADER + _many_rows(5) + "user299@example.com,,\n", "a"), clock)
+    before = snapshot(db)
+    path = write(tmp_path, content, "bad.csv")
+    if case in {"shift_jis after 8 KB", "truncated in a quoted field"}:
+        assert len(content) > 8192  # the damage is only met mid-stream
+    with pytest.raises(UnreadableFile) as caught:
+        run_import(db, path, clock, chunk=7, list_name="Fresh list")
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert snapshot(db) == before
+    with pytest.raises(UnreadableFile):
+        run_import(db, path, clock, chunk=7)
+    assert snapshot(db) == before
+
+
+def test_a_missing_file_is_unreadable(db: Database, clock: FrozenClock, tmp_path):
+    before = snapshot(db)
+    with pytest.raises(UnreadableFile, match="cannot open"):
+        run_import(db, tmp_path / "missing.csv", clock)
+    assert snapshot(db) == before
+
+
+def test_not_utf8_error_names_the_line(db: Database, clock: FrozenClock, tmp_path):
+    content, _ = UNREADABLE["shift_jis after 8 KB"]
+    with pytest.raises(UnreadableFile, match=r"near line \d+"):
+        run_import(db, write(tmp_path, content), clock, chunk=10)
+
+
+# --- importing twice; export -------------------------------------------------------------------
+
+_POOL = [f"{name}@example.com" for name in ("hanako", "taro", "ichiro", "sakura", "kenta")] + [
+    "yamada.hanako@example.jp",
+    "info+news@example.net",
+]
+_TEXT = st.text(
+    st.sampled_from(list("山田花子株式会社サンプル太郎鈴木 ,\"'-ABCxyz"))
+    | st.characters(codec="utf-8"),
+    max_size=12,
+).filter(lambda s: "\x00" not in s)
+_ROWS = st.lists(
+    st.tuples(
+        st.sampled_from(_POOL).flatmap(
+            lambda e: st.sampled_from([e, e.upper(), f" {e.title()} ", "not-an-address"])
+        ),
+        _TEXT,
+        _TEXT,
+    ),
+    max_size=14,
+)
+_list_numbers = itertools.count()
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(rows=_ROWS, chunk=st.sampled_from([1, 3, 5_000]))
+def test_importing_the_same_file_twice_changes_nothing(
+    db: Database, clock: FrozenClock, tmp_path_factory, rows: list[tuple[str, str, str]], chunk: int
+):
+    # A list of its own per example, so examples share the test's database safely.
+    list_name = f"property {next(_list_numbers)}"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)  # \r\n, as spreadsheets write it
+    writer.writerow(("email", "name", "company"))
+    writer.writerows(rows)
+    path = tmp_path_factory.mktemp("idempotent") / "list.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+
+    before = event_counts(db)
+    first = run_import(db, path, clock, list_name=list_name, chunk=chunk)
+    assert_audited(first, delta(event_counts(db), before))
+    assert first.rows == len(rows)
+    assert first.rows == (
+        first.added
+        + first.updated
+        + first.unchanged
+        + first.merged
+        + first.skipped_suppressed
+        + first.rejected_count
+    )
+    exported = export(db, list_name)
+
+    before = event_counts(db)
+    second = run_import(db, path, clock, list_name=list_name, chunk=chunk)
+    assert (second.added, second.updated) == (0, 0)
+    assert second.unchanged == first.added
+    assert second.rejected == first.rejected
+    assert export(db, list_name) == exported
+    assert delta(event_counts(db), before) == {"subscribers.imported": 1}
+
+
+def test_export_round_trip(db: Database, clock: FrozenClock, tmp_path):
+    run_import(
+        db,
+        write(
+            tmp_path,
+            HEADER
+            + "hanako@example.com,山田花子,株式会社サンプル\n"
+            + 'taro@example.jp,"Suzuki, Taro","Sample ""Quoted"" Co."\n'
+            + "ichiro@example.net,,\n",
+        ),
+        clock,
+    )
+    exported = export(db)
+    assert exported.splitlines()[0] == "email,name,company,status"
+    path = write(tmp_path, exported, "exported.csv")
+    report = run_import(db, path, clock, list_name="Copy")
+    assert (report.added, report.rejected_count) == (3, 0)
+    assert export(db, "Copy") == exported
+    again = run_import(db, path, clock)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 3)
+
+
+def test_export_quotes_a_bare_carriage_return(db: Database, clock: FrozenClock, tmp_path):
+    path = write(tmp_path, HEADER + 'hanako@example.com,"山田\r花子",\n')
+    assert run_import(db, path, clock).added == 1
+    exported = export(db)
+    assert list(csv.reader(io.StringIO(exported)))[1:] == [
+        ["hanako@example.com", "山田\r花子", "", "active"]
+    ]
+    again = run_import(db, write(tmp_path, exported, "again.csv"), clock, list_name="Copy")
+    assert again.added == 1
+    assert export(db, "Copy") == exported
+
+
+def test_export_of_an_unknown_list_is_just_the_header(db: Database):
+    out = io.StringIO()
+    assert export_csv(db, out, list_name="Nobody") == 0
+    assert out.getvalue() == "email,name,company,status\n"
+
+
+def test_export_leaves_out_forgotten_people(db: Database, clock: FrozenClock, tmp_path):
+    run_import(
+        db, write(tmp_path, HEADER + "hanako@example.com,山田花子,\ntaro@example.com,,\n"), clock
+    )
+    with db.transaction() as session:
+        session.execute(
+            update(Subscriber).where(Subscriber.email == "taro@example.com").values(email=None)
+        )
+    assert export(db).splitlines()[1:] == ["hanako@example.com,山田花子,,active"]
