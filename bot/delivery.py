@@ -1,0 +1,658 @@
+"""The delivery engine's public face: starting, halting, resuming and finishing sends.
+
+A send starts from an approved request (`start_approved`): the approval is
+re-checked (still approved, the version's hash recomputed and equal to the
+approved hash, the audience within `AUDIENCE_DRIFT` percent of the approved
+count), Postmark's suppressions are synced in, and the audience is frozen
+into one ledger row per recipient in the same transaction that moves the
+issue to `sending`. Any failed check refuses the start with a channel notice,
+voids the approval and returns the issue to draft (a new approval is needed).
+
+The work itself — batches through Postmark, retries, reconciliation, crash
+recovery, progress — is done by the `Engine` threads in `bot.delivery_engine`,
+started as a background duty (`background(desk)`). They find work in the
+database, so a start (from Slack, the scheduler or a restart) only has to
+commit a `sending` send and wake them.
+
+`halt_all` is the kill switch (invariant 6): every sending send is halted;
+each engine stops before its next batch (batches already in flight finish and
+are recorded). `request_resume` (bot.approvals) plus a fresh approval lead to
+`resume_approved`, which continues the same ledger exactly where it stopped.
+
+Notices (kinds the Slack front end renders, never with addresses):
+`send.started`, `send.progress`, `send.finished`, `send.halted`,
+`send.resumed`, `send.refused`, `send.start_failed`, `send.unknown`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot import audience, audit, issues, states, suppressions
+from bot import delivery_ledger as ledger
+from bot.desk import Desk, Notice
+from bot.postmark import PostmarkError
+from bot.refusal import Refusal
+from storage.models import (
+    ApprovalRequest,
+    ApprovalState,
+    Issue,
+    IssueState,
+    IssueVersion,
+    MailingList,
+    Send,
+    SendState,
+)
+
+if TYPE_CHECKING:
+    from bot.delivery_engine import Engine, EngineOptions
+
+log = logging.getLogger(__name__)
+
+# Engines running in this process, woken when new work is committed.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+_ENGINES_LOCK = threading.Lock()
+
+
+def register_engine(engine: Engine) -> None:
+    with _ENGINES_LOCK:
+        _ENGINES.add(engine)
+
+
+def wake_engines() -> None:
+    with _ENGINES_LOCK:
+        engines = list(_ENGINES)
+    for engine in engines:
+        engine.wake()
+
+
+# --- start ---------------------------------------------------------------------------------
+
+
+def _send_of_approval(session: Session, request_id: int) -> int | None:
+    return session.execute(
+        select(Send.id).where(Send.approval_id == request_id).limit(1)
+    ).scalar_one_or_none()
+
+
+def start_approved(desk: Desk, request_id: int) -> int | None:
+    """Start the send an approved request allows; return its id, or None when refused.
+
+    Idempotent: a request that already started a send returns that send's id.
+    A `resume` request continues its halted send instead (`resume_approved`).
+    """
+    with desk.db.sessions() as session:
+        request = session.get(ApprovalRequest, request_id)
+        if request is None:
+            return None
+        if request.kind == "resume":
+            return resume_approved(desk, request_id)
+        existing = _send_of_approval(session, request_id)
+        issue_id = request.issue_id
+    if existing is not None:
+        return existing
+    if not _sync_suppressions(desk, issue_id, request_id):
+        return None
+    now = desk.clock.now()
+    try:
+        with desk.db.transaction() as session:
+            request = _lock_request(session, request_id)
+            existing = _send_of_approval(session, request_id)
+            if existing is not None:
+                return existing
+            if request.state != ApprovalState.APPROVED:
+                raise Refusal("approval_not_valid", state=request.state)
+            issue = issues.load(session, request.issue_id, lock=True)
+            version = session.get(IssueVersion, request.version_id)
+            assert version is not None
+            _check_content(desk, issue, version, request)
+            if issue.state not in (IssueState.APPROVED, IssueState.SCHEDULED):
+                raise Refusal("issue_not_approved", state=issue.state)
+            mailing_list = session.get(MailingList, request.list_id)
+            assert mailing_list is not None
+            send = Send(
+                issue_id=issue.id,
+                version_id=version.id,
+                approval_id=request.id,
+                state=SendState.SENDING,
+                total=0,
+                created_at=now,
+                started_at=now,
+                last_progress_at=now,
+                halt_reason="",
+            )
+            session.add(send)
+            session.flush()
+            total = ledger.freeze(session, send, mailing_list, now)
+            drift = audience.drift_percent(request.recipient_count, total)
+            if drift > desk.settings.AUDIENCE_DRIFT:
+                # Raising rolls the frozen rows and the send back with everything else.
+                raise Refusal(
+                    "audience_drift",
+                    approved=request.recipient_count,
+                    now=total,
+                    drift=f"{drift:.1f}",
+                    allowed=f"{desk.settings.AUDIENCE_DRIFT:g}",
+                )
+            send.total = total
+            request.send_id = send.id
+            states.move(
+                session,
+                issue,
+                IssueState.SENDING,
+                actor=audit.SYSTEM,
+                at=now,
+                send=send.id,
+                request=request.id,
+            )
+            audit.record(
+                session,
+                actor=audit.SYSTEM,
+                action="send.started",
+                at=now,
+                issue_id=issue.id,
+                subject=f"send:{send.id}",
+                request=request.id,
+                approved_by=request.decided_by,
+                recipients=total,
+                hash=request.content_hash,
+            )
+            send_id, issue_id = send.id, issue.id
+    except Refusal as refusal:
+        _refuse(desk, request_id, refusal)
+        return None
+    desk.notify(
+        Notice(
+            "send.started",
+            issue_id=issue_id,
+            request_id=request_id,
+            send_id=send_id,
+            params={"total": total},
+        )
+    )
+    wake_engines()
+    return send_id
+
+
+def _lock_request(session: Session, request_id: int) -> ApprovalRequest:
+    return session.execute(
+        select(ApprovalRequest).where(ApprovalRequest.id == request_id).with_for_update()
+    ).scalar_one()
+
+
+def _check_content(
+    desk: Desk, issue: Issue, version: IssueVersion, request: ApprovalRequest
+) -> None:
+    """Invariant 3 at send time: exactly the approved content, on the broadcast stream."""
+    recomputed = issues.verified_hash(version)
+    if recomputed != request.content_hash or (
+        request.kind == "send" and issue.current_version_id != version.id
+    ):
+        raise Refusal("hash_mismatch", approved=request.content_hash[:12], now=recomputed[:12])
+    if version.stream != desk.postmark.broadcast_stream:
+        raise Refusal("stream_changed", approved=version.stream, now=desk.postmark.broadcast_stream)
+
+
+def _sync_suppressions(desk: Desk, issue_id: int, request_id: int) -> bool:
+    """Postmark's suppressions first: a start without them is not attempted."""
+    try:
+        suppressions.sync_from_postmark(desk)
+    except PostmarkError as exc:
+        log.warning("suppression sync before a send failed: %s", type(exc).__name__)
+        desk.notify(
+            Notice(
+                "send.start_failed",
+                issue_id=issue_id,
+                request_id=request_id,
+                params={"reason": type(exc).__name__},
+            )
+        )
+        return False
+    return True
+
+
+def _refuse(desk: Desk, request_id: int, refusal: Refusal) -> None:
+    """The approval no longer holds: void it, put the issue back, tell the channel."""
+    now = desk.clock.now()
+    with desk.db.transaction() as session:
+        request = _lock_request(session, request_id)
+        issue = session.get(Issue, request.issue_id)
+        assert issue is not None
+        if request.state == ApprovalState.APPROVED and (
+            request.kind == "resume" or request.send_id is None
+        ):
+            request.state = ApprovalState.VOID
+            request.decision_note = refusal.code
+        back = IssueState.HALTED if request.kind == "resume" else IssueState.DRAFT
+        if issue.state in (IssueState.APPROVED, IssueState.SCHEDULED) and states.can_move(
+            issue.state, back
+        ):
+            states.move(session, issue, back, actor=audit.SYSTEM, at=now, reason=refusal.code)
+        audit.record(
+            session,
+            actor=audit.SYSTEM,
+            action="send.refused",
+            at=now,
+            issue_id=issue.id,
+            subject=f"request:{request_id}",
+            code=refusal.code,
+            **{k: str(v) for k, v in refusal.params.items()},
+        )
+        issue_id = issue.id
+    desk.notify(
+        Notice(
+            "send.refused",
+            issue_id=issue_id,
+            request_id=request_id,
+            params={"code": refusal.code, **refusal.params},
+        )
+    )
+
+
+# --- resume --------------------------------------------------------------------------------
+
+
+def resume_approved(desk: Desk, request_id: int) -> int | None:
+    """Continue the halted send of an approved `resume` request; return its id.
+
+    The ledger is not frozen again: the rows still pending are sent, the rows
+    already answered (or `unknown`) never are. Suppressions are synced first
+    and re-checked as each batch is claimed.
+    """
+    with desk.db.sessions() as session:
+        request = session.get(ApprovalRequest, request_id)
+        if request is None or request.kind != "resume" or request.send_id is None:
+            return None
+        issue_id, send_id = request.issue_id, request.send_id
+    if not _sync_suppressions(desk, issue_id, request_id):
+        return None
+    now = desk.clock.now()
+    try:
+        with desk.db.transaction() as session:
+            request = _lock_request(session, request_id)
+            send = session.execute(
+                select(Send).where(Send.id == send_id).with_for_update()
+            ).scalar_one()
+            if send.state == SendState.SENDING and send.approval_id == request.id:
+                return send.id
+            if request.state != ApprovalState.APPROVED:
+                raise Refusal("approval_not_valid", state=request.state)
+            if send.state != SendState.HALTED:
+                raise Refusal("send_not_halted", state=send.state)
+            issue = issues.load(session, request.issue_id, lock=True)
+            version = session.get(IssueVersion, send.version_id)
+            assert version is not None
+            if request.version_id != send.version_id:
+                raise Refusal(
+                    "hash_mismatch",
+                    approved=request.content_hash[:12],
+                    now=version.content_hash[:12],
+                )
+            _check_content(desk, issue, version, request)
+            if issue.state != IssueState.APPROVED:
+                raise Refusal("issue_not_approved", state=issue.state)
+            send.state = SendState.SENDING
+            send.approval_id = request.id
+            send.halted_by = None
+            send.halt_reason = ""
+            send.last_progress_at = now
+            states.move(
+                session,
+                issue,
+                IssueState.SENDING,
+                actor=audit.SYSTEM,
+                at=now,
+                send=send.id,
+                request=request.id,
+            )
+            remaining = ledger.counts(session, send.id)
+            audit.record(
+                session,
+                actor=audit.SYSTEM,
+                action="send.resumed",
+                at=now,
+                issue_id=issue.id,
+                subject=f"send:{send.id}",
+                request=request.id,
+                approved_by=request.decided_by,
+                pending=remaining[ledger.D.PENDING],
+            )
+            approver = request.decided_by or ""
+    except Refusal as refusal:
+        _refuse(desk, request_id, refusal)
+        return None
+    desk.notify(
+        Notice(
+            "send.resumed",
+            issue_id=issue_id,
+            request_id=request_id,
+            send_id=send_id,
+            params={"approver": approver, "pending": remaining[ledger.D.PENDING]},
+        )
+    )
+    wake_engines()
+    return send_id
+
+
+# --- halt ----------------------------------------------------------------------------------
+
+
+def _halt(
+    session: Session, send: Send, *, actor: str, reason: str, detail: str, at: datetime
+) -> None:
+    send.state = SendState.HALTED
+    send.halted_by = actor
+    send.halt_reason = f"{reason}: {detail}" if detail else reason
+    issue = session.get(Issue, send.issue_id)
+    assert issue is not None
+    if states.can_move(issue.state, IssueState.HALTED):
+        states.move(
+            session, issue, IssueState.HALTED, actor=actor, at=at, send=send.id, reason=reason
+        )
+    audit.record(
+        session,
+        actor=actor,
+        action="send.halted",
+        at=at,
+        issue_id=send.issue_id,
+        subject=f"send:{send.id}",
+        reason=reason,
+        detail=detail,
+    )
+
+
+def halt_all(desk: Desk, *, actor: str, reason: str = "manual", detail: str = "") -> list[int]:
+    """The kill switch: halt every sending send; return their ids."""
+    now = desk.clock.now()
+    halted: list[tuple[int, int]] = []
+    with desk.db.transaction() as session:
+        sends = (
+            session.execute(
+                select(Send)
+                .where(Send.state == SendState.SENDING)
+                .order_by(Send.id)
+                .with_for_update()
+            )
+            .scalars()
+            .all()
+        )
+        for send in sends:
+            _halt(session, send, actor=actor, reason=reason, detail=detail, at=now)
+            halted.append((send.id, send.issue_id))
+    for send_id, issue_id in halted:
+        _notify_halted(desk, send_id, issue_id, actor, reason, detail)
+    wake_engines()
+    return [send_id for send_id, _ in halted]
+
+
+def halt_send(desk: Desk, send_id: int, *, actor: str, reason: str, detail: str = "") -> bool:
+    """Halt one send (the circuit breaker, a refusal by Postmark); False if not sending."""
+    now = desk.clock.now()
+    with desk.db.transaction() as session:
+        send = session.execute(
+            select(Send).where(Send.id == send_id).with_for_update()
+        ).scalar_one_or_none()
+        if send is None or send.state != SendState.SENDING:
+            return False
+        _halt(session, send, actor=actor, reason=reason, detail=detail, at=now)
+        issue_id = send.issue_id
+    _notify_halted(desk, send_id, issue_id, actor, reason, detail)
+    wake_engines()
+    return True
+
+
+def _notify_halted(
+    desk: Desk, send_id: int, issue_id: int, actor: str, reason: str, detail: str
+) -> None:
+    report = status(desk, send_id=send_id)
+    params: dict[str, Any] = {"actor": actor, "reason": reason, "detail": detail}
+    if report:
+        params.update(report[0].as_params())
+    desk.notify(Notice("send.halted", issue_id=issue_id, send_id=send_id, params=params))
+
+
+# --- finish --------------------------------------------------------------------------------
+
+
+def finish_if_done(desk: Desk, send_id: int) -> bool:
+    """Mark a sending send finished once no row of it is pending or in a batch."""
+    with desk.db.sessions() as session:
+        if ledger.has_open_rows(session, send_id):
+            return False
+    now = desk.clock.now()
+    with desk.db.transaction() as session:
+        send = session.execute(
+            select(Send).where(Send.id == send_id).with_for_update()
+        ).scalar_one_or_none()
+        if (
+            send is None
+            or send.state != SendState.SENDING
+            or ledger.has_open_rows(session, send_id)
+        ):
+            return False
+        send.state = SendState.FINISHED
+        send.finished_at = now
+        issue = session.get(Issue, send.issue_id)
+        assert issue is not None
+        states.move(session, issue, IssueState.SENT, actor=audit.SYSTEM, at=now, send=send.id)
+        counted = ledger.counts(session, send_id)
+        audit.record(
+            session,
+            actor=audit.SYSTEM,
+            action="send.finished",
+            at=now,
+            issue_id=issue.id,
+            subject=f"send:{send.id}",
+            **counted,
+        )
+        issue_id = issue.id
+    report = status(desk, send_id=send_id)
+    desk.notify(
+        Notice(
+            "send.finished",
+            issue_id=issue_id,
+            send_id=send_id,
+            params=report[0].as_params() if report else {},
+        )
+    )
+    return True
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """A send's state and counts: what the channel may see (no addresses)."""
+
+    send_id: int
+    issue_id: int
+    subject: str
+    state: str
+    total: int
+    counts: dict[str, int]
+    started_at: datetime | None
+    finished_at: datetime | None
+    halted_by: str | None
+    halt_reason: str
+
+    @property
+    def sent(self) -> int:
+        return self.counts[ledger.D.SENT]
+
+    @property
+    def failed(self) -> int:
+        return self.counts[ledger.D.FAILED] + self.counts[ledger.D.INVALID]
+
+    @property
+    def suppressed(self) -> int:
+        return self.counts[ledger.D.SUPPRESSED] + self.counts[ledger.D.SKIPPED]
+
+    @property
+    def unknown(self) -> int:
+        return self.counts[ledger.D.UNKNOWN]
+
+    @property
+    def remaining(self) -> int:
+        return self.counts[ledger.D.PENDING] + self.counts[ledger.D.BATCHED]
+
+    @property
+    def done(self) -> int:
+        return self.total - self.remaining
+
+    def as_params(self) -> dict[str, Any]:
+        return {
+            "issue": self.issue_id,
+            "send": self.send_id,
+            "state": self.state,
+            "total": self.total,
+            "sent": self.sent,
+            "failed": self.failed,
+            "invalid": self.counts[ledger.D.INVALID],
+            "suppressed": self.suppressed,
+            "unknown": self.unknown,
+            "remaining": self.remaining,
+            "done": self.done,
+            "halted_by": self.halted_by or "",
+            "halt_reason": self.halt_reason,
+        }
+
+
+def status(
+    desk: Desk, *, issue_id: int | None = None, send_id: int | None = None, limit: int = 5
+) -> list[SendReport]:
+    """Reports of one send, of an issue's sends, or of the latest sends (newest first)."""
+    with desk.db.sessions() as session:
+        query = (
+            select(Send, IssueVersion.subject)
+            .join(IssueVersion, IssueVersion.id == Send.version_id)
+            .order_by(Send.id.desc())
+            .limit(limit)
+        )
+        if send_id is not None:
+            query = query.where(Send.id == send_id)
+        if issue_id is not None:
+            query = query.where(Send.issue_id == issue_id)
+        rows = session.execute(query).all()
+        return [
+            SendReport(
+                send_id=send.id,
+                issue_id=send.issue_id,
+                subject=subject,
+                state=send.state,
+                total=send.total,
+                counts=ledger.counts(session, send.id),
+                started_at=send.started_at,
+                finished_at=send.finished_at,
+                halted_by=send.halted_by,
+                halt_reason=send.halt_reason,
+            )
+            for send, subject in rows
+        ]
+
+
+def stalled_sends(desk: Desk, older_than: timedelta) -> list[int]:
+    """Sending sends with work left that have made no progress for `older_than`
+    (for a watchdog: no engine is running, or every engine is stuck)."""
+    cutoff = desk.clock.now() - older_than
+    with desk.db.sessions() as session:
+        rows = session.execute(
+            select(Send.id)
+            .where(
+                Send.state == SendState.SENDING,
+                func.coalesce(Send.last_progress_at, Send.started_at, Send.created_at) < cutoff,
+            )
+            .order_by(Send.id)
+        ).scalars()
+        return [send_id for send_id in rows if ledger.has_open_rows(session, send_id)]
+
+
+def progress_message(desk: Desk, send_id: int) -> tuple[str | None, str | None]:
+    """(channel, ts) of a send's progress message, if it was posted."""
+    with desk.db.sessions() as session:
+        row = session.execute(
+            select(Send.progress_channel, Send.progress_ts).where(Send.id == send_id)
+        ).one_or_none()
+        return (row[0], row[1]) if row else (None, None)
+
+
+def set_progress_message(desk: Desk, send_id: int, channel: str, ts: str) -> None:
+    with desk.db.transaction() as session:
+        send = session.get(Send, send_id)
+        if send is not None:
+            send.progress_channel, send.progress_ts = channel, ts
+
+
+def unstarted_approvals(desk: Desk) -> list[int]:
+    """Approved, unscheduled send requests whose start never happened (a crash
+    between the approval's commit and the start, or a failed suppression sync)."""
+    with desk.db.sessions() as session:
+        return list(
+            session.execute(
+                select(ApprovalRequest.id)
+                .join(Issue, Issue.id == ApprovalRequest.issue_id)
+                .where(
+                    ApprovalRequest.state == ApprovalState.APPROVED,
+                    ApprovalRequest.kind == "send",
+                    ApprovalRequest.scheduled_at.is_(None),
+                    ApprovalRequest.send_id.is_(None),
+                    Issue.state == IssueState.APPROVED,
+                )
+                .order_by(ApprovalRequest.id)
+            ).scalars()
+        )
+
+
+# --- wiring --------------------------------------------------------------------------------
+
+
+def approval_listener(desk: Desk) -> Callable[[int], None]:
+    """For `desk.approval_listeners`: an approved request without a time starts
+    now; an approved `resume` request continues its send."""
+
+    def on_approved(request_id: int) -> None:
+        try:
+            with desk.db.sessions() as session:
+                request = session.get(ApprovalRequest, request_id)
+                if request is None:
+                    return
+                kind, scheduled = request.kind, request.scheduled_at
+            if kind == "resume":
+                resume_approved(desk, request_id)
+            elif scheduled is None:
+                start_approved(desk, request_id)
+        except Exception:
+            # Never break the approval itself; the engine retries unstarted approvals.
+            log.exception("starting the send of approval request %s failed", request_id)
+
+    return on_approved
+
+
+def background(
+    desk: Desk, options: EngineOptions | None = None
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """A (start, stop) pair for `Bot.background`: the engine's worker threads."""
+    from bot.delivery_engine import Engine
+
+    holder: dict[str, Engine] = {}
+
+    def start() -> None:
+        engine = Engine(desk, options)
+        holder["engine"] = engine
+        engine.start()
+
+    def stop() -> None:
+        engine = holder.pop("engine", None)
+        if engine is not None:
+            engine.stop()
+
+    return start, stop

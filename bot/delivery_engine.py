@@ -1,0 +1,706 @@
+"""The delivery engine's worker threads: claim, render, send, record, recover.
+
+One `Engine` per process (a background duty of the bot). Threads:
+
+- a *preparer* claims the next batch of a sending send (`ledger.claim`, which
+  re-checks suppressions), renders each message from the frozen version and
+  that recipient's row only (invariant 4), and queues it — at most
+  `in_flight` batches wait, so rendering overlaps the network;
+- `in_flight` *senders* each take a prepared batch, mark it in flight (the
+  halt check and a second suppression check), call Postmark's batch endpoint
+  and record one outcome per message;
+- a *supervisor* renews this process's lease, recovers batches whose claimer
+  died (released when nothing was sent, reconciled with Postmark when it may
+  have been), retries approvals whose start never happened, and reports
+  progress at most every `progress_seconds`.
+
+Faults: `NotSent` (429, refused connection) is retried with bounded
+exponential backoff and jitter (tenacity); `FateUnknown` (timeout, reset,
+5xx) is reconciled through `search_outbound(metadata batch_id)` after
+`settle_seconds` — what Postmark has is marked sent and never re-sent; the
+rest is re-sent — and a search that keeps failing leaves the rows `unknown`
+and tells the channel. Postmark refusing a whole request (401, 422) halts
+the send. Retries exhausted halt the send with its unsent rows pending.
+
+Several processes may run engines on one PostgreSQL database: batches are
+claimed with FOR UPDATE SKIP LOCKED, orphans are taken over compare-and-set.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from bot import audit, delivery, issues, suppressions
+from bot import delivery_ledger as ledger
+from bot.delivery_ledger import D, Outcome, Recipient
+from bot.desk import Desk, Notice
+from bot.postmark import BATCH_LIMIT, BroadcastMessage, FateUnknown, NotSent, PostmarkError, Refused
+from bot.rendering import CompiledIssue, RecipientContext, TemplateProblem, render_message
+from storage.models import (
+    BatchState,
+    Delivery,
+    DeliveryBatch,
+    Issue,
+    IssueVersion,
+    Lease,
+    MailingList,
+    PushState,
+    Send,
+    SendState,
+    Subscriber,
+    SubscriberStatus,
+    SuppressionOrigin,
+    SuppressionReason,
+)
+
+log = logging.getLogger(__name__)
+
+LEASE_PREFIX = "delivery:"
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    batch_size: int = BATCH_LIMIT
+    in_flight: int | None = None  # None: settings.SEND_BATCHES_IN_FLIGHT
+    # How long Postmark may still be processing a request we gave up on; the
+    # search that reconciles a batch waits this long (the stand-in is instant).
+    settle_seconds: float = 10.0
+    max_attempts: int = 6
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    reconcile_attempts: int = 4
+    poll_seconds: float = 1.0
+    progress_seconds: float = 3.0
+    lease_seconds: float = 60.0
+    start_retry_seconds: float = 60.0
+    # The circuit breaker: within the first `breaker_window` answered rows, halt
+    # when hard failures reach `breaker_min` and exceed `breaker_ratio` of them.
+    breaker_window: int = 2_500
+    breaker_min: int = 10
+    breaker_ratio: float = 0.2
+
+
+@dataclass(frozen=True)
+class SendContext:
+    """What every message of one send is built from: the frozen version."""
+
+    send_id: int
+    issue_id: int
+    compiled: CompiledIssue
+    list_name: str
+    issue_date: str
+    tag: str
+
+
+@dataclass
+class Prepared:
+    ctx: SendContext
+    batch_id: int
+    recipients: list[Recipient]
+    messages: list[BroadcastMessage]
+    failed: list[Outcome] = field(default_factory=list)
+
+
+class _Stopping(Exception):
+    """The engine is stopping: leave the batch for recovery."""
+
+
+class _TryAgain(Exception):
+    def __init__(self, cause: PostmarkError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Engine:
+    def __init__(self, desk: Desk, options: EngineOptions | None = None) -> None:
+        self.desk = desk
+        self.options = options or EngineOptions()
+        self.in_flight = self.options.in_flight or desk.settings.SEND_BATCHES_IN_FLIGHT
+        self.host = socket.gethostname()
+        self.worker = f"{self.host}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._queue: queue.Queue[Prepared] = queue.Queue(maxsize=self.in_flight)
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        # Batches this process is working on (claimed, queued or sending); the
+        # lock makes "claimed" and "known as ours" one step for the supervisor.
+        self._active: set[int] = set()
+        self._active_lock = threading.Lock()
+        self._contexts: dict[int, SendContext] = {}
+        self._reported: dict[int, tuple[Any, ...]] = {}
+        self._rates: dict[int, tuple[float, int]] = {}
+        self._start_failures: set[int] = set()
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._heartbeat()
+        delivery.register_engine(self)
+        targets = [(self._prepare_loop, "prepare"), (self._supervise_loop, "supervise")]
+        targets += [(self._send_loop, f"send-{i}") for i in range(self.in_flight)]
+        for target, name in targets:
+            thread = threading.Thread(target=target, name=f"delivery-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop claiming; batches on the wire finish; queued ones are released."""
+        self._stopping.set()
+        self._wake.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._release_queued()
+        self._drop_lease()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def _sleep(self, seconds: float) -> None:
+        if self._stopping.wait(max(0.0, seconds)):
+            raise _Stopping
+
+    # --- preparing -----------------------------------------------------------------------
+
+    def _sending(self) -> list[int]:
+        with self.desk.db.sessions() as session:
+            return list(
+                session.execute(
+                    select(Send.id).where(Send.state == SendState.SENDING).order_by(Send.id)
+                ).scalars()
+            )
+
+    def _context(self, send_id: int) -> SendContext:
+        ctx = self._contexts.get(send_id)
+        if ctx is None:
+            with self.desk.db.sessions() as session:
+                send = session.get(Send, send_id)
+                assert send is not None
+                version = session.get(IssueVersion, send.version_id)
+                issue = session.get(Issue, send.issue_id)
+                assert version is not None and issue is not None
+                mailing_list = session.get(MailingList, issue.list_id)
+                assert mailing_list is not None
+                ctx = SendContext(
+                    send_id=send.id,
+                    issue_id=issue.id,
+                    compiled=issues.compiled_of(version),
+                    list_name=mailing_list.name,
+                    issue_date=issues.issue_date(version, self.desk.settings.tz),
+                    tag=f"countersign-issue-{issue.id}",
+                )
+            self._contexts[send_id] = ctx
+        return ctx
+
+    def _prepare_loop(self) -> None:
+        while not self.stopping:
+            try:
+                worked = self._prepare_round()
+            except _Stopping:
+                return
+            except Exception:
+                log.exception("preparing a batch failed")
+                worked = False
+            if not worked:
+                self._wake.wait(self.options.poll_seconds)
+                self._wake.clear()
+
+    def _prepare_round(self) -> bool:
+        worked = False
+        for send_id in self._sending():
+            if self.stopping:
+                return worked
+            ctx = self._context(send_id)
+            with self._active_lock:
+                claimed = ledger.claim(
+                    self.desk.db,
+                    send_id,
+                    list_name=ctx.list_name,
+                    worker=self.worker,
+                    size=self.options.batch_size,
+                    now=self.desk.clock.now(),
+                )
+                if claimed is not None and claimed.batch_id is not None:
+                    self._active.add(claimed.batch_id)
+            if claimed is None:
+                delivery.finish_if_done(self.desk, send_id)
+                continue
+            worked = True
+            if claimed.batch_id is None:
+                continue
+            prepared = self._render(ctx, claimed.batch_id, claimed.recipients)
+            while True:
+                try:
+                    self._queue.put(prepared, timeout=self.options.poll_seconds)
+                    break
+                except queue.Full:
+                    if self.stopping:
+                        self._release(prepared.batch_id, "released: the engine stopped")
+                        raise _Stopping from None
+        return worked
+
+    def _render(self, ctx: SendContext, batch_id: int, recipients: list[Recipient]) -> Prepared:
+        compiled, list_name, issue_date = ctx.compiled, ctx.list_name, ctx.issue_date
+        sender, tag = compiled.sender, ctx.tag
+        send_key, batch_key = str(ctx.send_id), str(batch_id)
+        messages: list[BroadcastMessage] = []
+        kept: list[Recipient] = []
+        failed: list[Outcome] = []
+        for recipient in recipients:
+            try:
+                # Only this recipient's own row and the frozen version (invariant 4).
+                rendered = render_message(
+                    compiled,
+                    RecipientContext(recipient.name, recipient.company, list_name, issue_date),
+                )
+            except TemplateProblem as problem:
+                failed.append(
+                    Outcome(recipient.delivery_id, D.FAILED, error_message=f"render: {problem}")
+                )
+                continue
+            kept.append(recipient)
+            messages.append(
+                BroadcastMessage(
+                    to=recipient.email,
+                    subject=rendered.subject,
+                    html=rendered.html,
+                    text=rendered.text,
+                    sender=sender,
+                    tag=tag,
+                    # Postmark's limits: <= 10 keys, names <= 20 chars, values <= 80.
+                    metadata={
+                        "send_id": send_key,
+                        "batch_id": batch_key,
+                        "delivery_id": str(recipient.delivery_id),
+                    },
+                )
+            )
+        return Prepared(ctx, batch_id, kept, messages, failed)
+
+    # --- sending -------------------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        while True:
+            try:
+                prepared = self._queue.get(timeout=self.options.poll_seconds)
+            except queue.Empty:
+                if self.stopping:
+                    return
+                continue
+            if self.stopping:
+                self._release(prepared.batch_id, "released: the engine stopped")
+                self._forget(prepared.batch_id)
+                continue
+            try:
+                self._deliver(prepared)
+            except _Stopping:
+                pass  # in flight when stopping: the next start reconciles it
+            except Exception:
+                log.exception("delivering batch %s failed; it will be recovered", prepared.batch_id)
+            finally:
+                self._forget(prepared.batch_id)
+
+    def _forget(self, batch_id: int) -> None:
+        with self._active_lock:
+            self._active.discard(batch_id)
+
+    def _wait(self, state: RetryCallState) -> float:
+        base = wait_exponential_jitter(
+            initial=self.options.backoff_initial, max=self.options.backoff_max
+        )(state)
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        cause = exc.cause if isinstance(exc, _TryAgain) else None
+        retry_after = cause.retry_after if isinstance(cause, NotSent) else None
+        return max(base, min(retry_after or 0.0, self.options.backoff_max))
+
+    def _deliver(self, prepared: Prepared) -> None:
+        ctx, batch_id = prepared.ctx, prepared.batch_id
+        go, dropped = ledger.mark_in_flight(
+            self.desk.db, batch_id, list_name=ctx.list_name, now=self.desk.clock.now()
+        )
+        if not go:
+            return
+        pairs = [
+            (r, m)
+            for r, m in zip(prepared.recipients, prepared.messages, strict=True)
+            if r.delivery_id not in dropped
+        ]
+        retrying = Retrying(
+            stop=stop_after_attempt(self.options.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(_TryAgain),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        results = None
+        try:
+            for attempt in retrying:
+                with attempt:
+                    try:
+                        results = self.desk.postmark.send_broadcast_batch([m for _, m in pairs])
+                    except NotSent as exc:
+                        raise _TryAgain(exc) from None
+                    except FateUnknown as exc:
+                        remaining = self._reconcile(ctx, batch_id)
+                        if remaining is None:
+                            self._unknown(ctx, batch_id, str(exc))
+                            return
+                        if not remaining:
+                            ledger.record(
+                                self.desk.db, batch_id, prepared.failed, now=self.desk.clock.now()
+                            )
+                            self._after_batch(ctx)
+                            return
+                        wanted = set(remaining)
+                        pairs = [(r, m) for r, m in pairs if r.delivery_id in wanted]
+                        raise _TryAgain(exc) from None
+        except _TryAgain as exc:
+            # Retries exhausted: what was not sent goes back to pending (a
+            # reconciliation preceded every re-send), and the send halts.
+            self._release(batch_id, f"released after {self.options.max_attempts} attempts")
+            delivery.halt_send(
+                self.desk,
+                ctx.send_id,
+                actor=audit.SYSTEM,
+                reason="postmark_unavailable",
+                detail=str(exc.cause)[:200],
+            )
+            return
+        except Refused as exc:
+            self._release(batch_id, f"released: Postmark refused the batch [{exc.code}]")
+            delivery.halt_send(
+                self.desk,
+                ctx.send_id,
+                actor=audit.SYSTEM,
+                reason="postmark_refused",
+                detail=f"[{exc.code}] {exc.message}"[:200],
+            )
+            return
+        assert results is not None
+        self._record(ctx, batch_id, pairs, results, prepared.failed)
+        self._after_batch(ctx)
+
+    def _record(
+        self,
+        ctx: SendContext,
+        batch_id: int,
+        pairs: list[tuple[Recipient, BroadcastMessage]],
+        results: list[Any],
+        failed: list[Outcome],
+    ) -> None:
+        outcomes = list(failed)
+        inactive: list[str] = []
+        invalid: list[int] = []
+        for (recipient, _), result in zip(pairs, results, strict=True):
+            code = result.error_code
+            if code == 0:
+                outcomes.append(Outcome(recipient.delivery_id, D.SENT, result.message_id))
+            elif code == 406:
+                # Postmark has the address as inactive: a fact about the recipient,
+                # not an error of the send.
+                outcomes.append(
+                    Outcome(recipient.delivery_id, D.SUPPRESSED, None, code, result.message)
+                )
+                inactive.append(recipient.email)
+            elif code == 300:
+                outcomes.append(
+                    Outcome(recipient.delivery_id, D.INVALID, None, code, result.message)
+                )
+                invalid.append(recipient.delivery_id)
+            else:
+                outcomes.append(
+                    Outcome(recipient.delivery_id, D.FAILED, None, code, result.message)
+                )
+        now = self.desk.clock.now()
+
+        def extra(session: Session) -> None:
+            for email in inactive:
+                suppressions.add(
+                    session,
+                    email=email,
+                    reason=SuppressionReason.HARD_BOUNCE,
+                    origin=SuppressionOrigin.POSTMARK_SEND,
+                    actor="postmark",
+                    at=now,
+                    note=f"ErrorCode 406 in send {ctx.send_id}",
+                    push_state=PushState.NOT_NEEDED,
+                )
+            if invalid:
+                subscriber_ids = select(Delivery.subscriber_id).where(Delivery.id.in_(invalid))
+                session.execute(
+                    update(Subscriber)
+                    .where(
+                        Subscriber.id.in_(subscriber_ids),
+                        Subscriber.status == SubscriberStatus.ACTIVE,
+                    )
+                    .values(status=SubscriberStatus.INVALID, updated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                audit.record(
+                    session,
+                    actor="postmark",
+                    action="subscriber.status",
+                    at=now,
+                    issue_id=ctx.issue_id,
+                    subject=f"send:{ctx.send_id}",
+                    status=str(SubscriberStatus.INVALID),
+                    subscribers=len(invalid),
+                )
+
+        ledger.record(
+            self.desk.db,
+            batch_id,
+            outcomes,
+            now=now,
+            extra=extra if inactive or invalid else None,
+        )
+
+    def _after_batch(self, ctx: SendContext) -> None:
+        self._circuit_breaker(ctx)
+        delivery.finish_if_done(self.desk, ctx.send_id)
+
+    def _circuit_breaker(self, ctx: SendContext) -> None:
+        options = self.options
+        with self.desk.db.sessions() as session:
+            hard, answered = ledger.hard_failures(session, ctx.send_id)
+        if answered > options.breaker_window + options.batch_size * self.in_flight:
+            return  # past the first batches: failures are reported, not halted on
+        if hard >= options.breaker_min and hard > options.breaker_ratio * answered:
+            delivery.halt_send(
+                self.desk,
+                ctx.send_id,
+                actor=audit.SYSTEM,
+                reason="circuit_breaker",
+                detail=f"{hard} of the first {answered} messages failed",
+            )
+
+    # --- reconciliation ------------------------------------------------------------------
+
+    def _reconcile(self, ctx: SendContext, batch_id: int) -> list[int] | None:
+        """Ask Postmark what it has of a batch; mark that sent; return the rest
+        (safe to re-send), or None when Postmark could not be asked."""
+        self._sleep(self.options.settle_seconds)
+        found_messages: list[dict[str, Any]] | None = None
+        for attempt in range(self.options.reconcile_attempts):
+            try:
+                found_messages = self.desk.postmark.search_outbound(
+                    metadata={"batch_id": str(batch_id)},
+                    stream=self.desk.postmark.broadcast_stream,
+                )
+                break
+            except PostmarkError as exc:
+                log.warning(
+                    "reconciling batch %s: search failed (%s)", batch_id, type(exc).__name__
+                )
+                self._sleep(
+                    min(self.options.backoff_max, self.options.backoff_initial * 2**attempt)
+                )
+        if found_messages is None:
+            return None
+        found: dict[int, str] = {}
+        for message in found_messages:
+            metadata = message.get("Metadata") or {}
+            if str(metadata.get("send_id")) != str(ctx.send_id):
+                continue
+            try:
+                found[int(metadata["delivery_id"])] = str(message["MessageID"])
+            except (KeyError, ValueError, TypeError):
+                continue
+        ledger.settle_found(self.desk.db, batch_id, found, now=self.desk.clock.now())
+        return ledger.open_rows(self.desk.db, batch_id)
+
+    def _unknown(self, ctx: SendContext, batch_id: int, why: str) -> None:
+        count = ledger.mark_unknown(
+            self.desk.db,
+            batch_id,
+            now=self.desk.clock.now(),
+            why=f"Postmark could not be asked about this batch: {why}",
+        )
+        self.desk.notify(
+            Notice(
+                "send.unknown",
+                issue_id=ctx.issue_id,
+                send_id=ctx.send_id,
+                params={"batch": batch_id, "count": count, "tag": ctx.tag},
+            )
+        )
+        delivery.finish_if_done(self.desk, ctx.send_id)
+
+    def _release(self, batch_id: int, why: str) -> None:
+        ledger.release(self.desk.db, batch_id, now=self.desk.clock.now(), why=why)
+
+    def _release_queued(self) -> None:
+        while True:
+            try:
+                prepared = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._release(prepared.batch_id, "released: the engine stopped")
+            except Exception:
+                log.exception("could not release batch %s", prepared.batch_id)
+            self._forget(prepared.batch_id)
+
+    # --- supervision ---------------------------------------------------------------------
+
+    def _supervise_loop(self) -> None:
+        last_heartbeat = last_progress = 0.0
+        last_starts = -1e9
+        while not self.stopping:
+            now = time.monotonic()
+            try:
+                if now - last_heartbeat >= self.options.lease_seconds / 4:
+                    self._heartbeat()
+                    last_heartbeat = now
+                self._recover()
+                if now - last_starts >= self.options.start_retry_seconds:
+                    self._start_unstarted()
+                    last_starts = now
+                if now - last_progress >= self.options.progress_seconds:
+                    self._report_progress()
+                    last_progress = now
+            except _Stopping:
+                return
+            except Exception:
+                log.exception("delivery supervision failed; trying again")
+            self._stopping.wait(min(self.options.poll_seconds, self.options.progress_seconds))
+
+    def _heartbeat(self) -> None:
+        expires = self.desk.clock.now() + timedelta(seconds=self.options.lease_seconds)
+        with self.desk.db.transaction() as session:
+            lease = session.get(Lease, LEASE_PREFIX + self.worker)
+            if lease is None:
+                session.add(
+                    Lease(name=LEASE_PREFIX + self.worker, holder=self.worker, expires_at=expires)
+                )
+            else:
+                lease.expires_at = expires
+
+    def _drop_lease(self) -> None:
+        try:
+            with self.desk.db.transaction() as session:
+                lease = session.get(Lease, LEASE_PREFIX + self.worker)
+                if lease is not None:
+                    session.delete(lease)
+        except Exception:
+            log.exception("could not drop the delivery lease")
+
+    def _alive(self, worker: str, leases: dict[str, Any]) -> bool:
+        if worker == self.worker:
+            return True
+        host, _, rest = worker.partition(":")
+        pid_text = rest.partition(":")[0]
+        if host == self.host and pid_text.isdigit():
+            pid = int(pid_text)
+            # Same machine: a dead process (kill -9) is known at once.
+            if pid == os.getpid() or not _pid_alive(pid):
+                return False
+        expires = leases.get(worker)
+        return expires is not None and expires > self.desk.clock.now()
+
+    def _recover(self) -> None:
+        with self.desk.db.sessions() as session:
+            leases = dict(
+                session.execute(
+                    select(Lease.holder, Lease.expires_at).where(
+                        Lease.name.like(LEASE_PREFIX + "%")
+                    )
+                ).all()
+            )
+            with self._active_lock:
+                open_batches = ledger.open_batches(session)
+                mine = set(self._active)
+        for batch_id, _state, claimer in open_batches:
+            if self.stopping:
+                return
+            if claimer == self.worker:
+                if batch_id in mine:
+                    continue  # being worked on here
+            elif self._alive(claimer, leases):
+                continue
+            taken = ledger.take_over(self.desk.db, batch_id, was=claimer, worker=self.worker)
+            if taken is None:
+                continue
+            log.info("recovering batch %s (%s) of a worker that is gone", batch_id, taken)
+            if taken == BatchState.CLAIMED:
+                self._release(batch_id, "released: its worker was gone before sending")
+                continue
+            send_id = self._batch_send(batch_id)
+            ctx = self._context(send_id)
+            remaining = self._reconcile(ctx, batch_id)
+            if remaining is None:
+                self._unknown(ctx, batch_id, "its worker was gone while it was in flight")
+                continue
+            # What Postmark does not have after the settle time was never taken.
+            self._release(batch_id, "reconciled after its worker was gone")
+            delivery.finish_if_done(self.desk, send_id)
+            self.wake()
+
+    def _batch_send(self, batch_id: int) -> int:
+        with self.desk.db.sessions() as session:
+            return int(
+                session.execute(
+                    select(DeliveryBatch.send_id).where(DeliveryBatch.id == batch_id)
+                ).scalar_one()
+            )
+
+    def _start_unstarted(self) -> None:
+        for request_id in delivery.unstarted_approvals(self.desk):
+            if self.stopping:
+                return
+            delivery.start_approved(self.desk, request_id)
+
+    def _report_progress(self) -> None:
+        for send_id in self._sending():
+            reports = delivery.status(self.desk, send_id=send_id)
+            if not reports:
+                continue
+            report = reports[0]
+            key = (report.state, tuple(sorted(report.counts.items())))
+            if self._reported.get(send_id) == key:
+                continue
+            self._reported[send_id] = key
+            now = time.monotonic()
+            first_at, first_done = self._rates.setdefault(send_id, (now, report.done))
+            elapsed = now - first_at
+            rate = (report.done - first_done) / elapsed if elapsed > 0 else 0.0
+            eta = int(report.remaining / rate) if rate > 0 else None
+            params = report.as_params()
+            params.update({"rate": round(rate, 1), "eta_seconds": eta})
+            self.desk.notify(
+                Notice("send.progress", issue_id=report.issue_id, send_id=send_id, params=params)
+            )

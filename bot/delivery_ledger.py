@@ -1,0 +1,459 @@
+"""The delivery ledger: every database step of a send, each one short transaction.
+
+Owned here (and used by the engine in `bot.delivery`):
+
+- `freeze()` — the audience becomes one `deliveries` row per recipient, in
+  bulk (INSERT … SELECT) inside the caller's transaction;
+- `claim()` — the next batch of pending rows of a send, with suppressions and
+  unsubscribes re-checked at that moment (invariant 7); rows that no longer
+  qualify are marked `skipped`. On PostgreSQL the rows are taken with
+  `FOR UPDATE SKIP LOCKED`, so several processes claim disjoint batches; on
+  SQLite the BEGIN IMMEDIATE transactions serialise claims;
+- `mark_in_flight()` — committed *before* the request leaves, so that after a
+  crash a batch is either `claimed` (nothing sent: safe to release) or
+  `in_flight` (reconcile with Postmark before anything is re-sent);
+- `record()` — per-message outcomes in one executemany;
+- `settle_found()`, `release()`, `mark_unknown()` — the reconciliation's writes.
+
+Nothing here talks to Postmark or Slack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import (
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from bot import audience, audit
+from storage.db import Database
+from storage.models import (
+    ALL_LISTS,
+    BatchState,
+    Delivery,
+    DeliveryBatch,
+    DeliveryStatus,
+    MailingList,
+    Send,
+    SendState,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    UTCDateTime,
+)
+
+D = DeliveryStatus
+_deliveries: Table = Delivery.__table__  # type: ignore[assignment]
+
+# Statuses a recipient can still move out of by the engine's own work.
+OPEN_STATUSES = (D.PENDING, D.BATCHED)
+# Failures that say something is wrong with the send (the circuit breaker's count).
+HARD_FAILURES = (D.FAILED, D.INVALID)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One claimed row: what its message may be built from (invariant 4)."""
+
+    delivery_id: int
+    email: str
+    name: str
+    company: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    send_id: int
+    batch_id: int | None  # None: every row looked at was skipped
+    recipients: list[Recipient]
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What Postmark said about one message."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    message_id: str | None = None
+    error_code: int | None = None
+    error_message: str = ""
+
+
+def freeze(session: Session, send: Send, mailing_list: MailingList, now: datetime) -> int:
+    """Insert one pending delivery row per eligible recipient; return how many."""
+    ids = audience.eligible(mailing_list).subquery()
+    rows = select(
+        literal(send.id),
+        ids.c.id,
+        literal(str(D.PENDING)),
+        literal(""),
+        literal(now, UTCDateTime()),
+    )
+    result = session.execute(
+        insert(Delivery).from_select(
+            ["send_id", "subscriber_id", "status", "error_message", "updated_at"], rows
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _not_eligible(list_name: str) -> object:
+    suppressed = exists().where(
+        Suppression.email == Subscriber.email, Suppression.scope.in_((ALL_LISTS, list_name))
+    )
+    return or_(Subscriber.status != SubscriberStatus.ACTIVE, Subscriber.email.is_(None), suppressed)
+
+
+def claim(
+    db: Database,
+    send_id: int,
+    *,
+    list_name: str,
+    worker: str,
+    size: int,
+    now: datetime,
+) -> Claim | None:
+    """Take up to `size` pending rows of a sending send as a new batch.
+
+    Returns None when the send is not sending or has no pending rows.
+    """
+    with db.transaction() as session:
+        state = session.execute(select(Send.state).where(Send.id == send_id)).scalar_one_or_none()
+        if state != SendState.SENDING:
+            return None
+        query = (
+            select(
+                Delivery.id,
+                Subscriber.email,
+                Subscriber.name,
+                Subscriber.company,
+                _not_eligible(list_name).label("excluded"),  # type: ignore[attr-defined]
+            )
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.send_id == send_id, Delivery.status == D.PENDING)
+            .limit(size)
+        )
+        if db.is_sqlite:
+            query = query.order_by(Delivery.id)  # free on SQLite: the index walks in rowid order
+        else:
+            query = query.with_for_update(skip_locked=True, of=Delivery)
+        rows = session.execute(query).all()
+        if not rows:
+            return None
+        recipients = [
+            Recipient(row[0], row[1] or "", row[2] or "", row[3] or "")
+            for row in rows
+            if not row[4] and row[1]
+        ]
+        skipped = [row[0] for row in rows if row[4] or not row[1]]
+        if skipped:
+            _set_status(session, skipped, D.SKIPPED, now, "suppressed or unsubscribed at claim")
+        if not recipients:
+            return Claim(send_id, None, [], len(skipped))
+        batch = DeliveryBatch(
+            send_id=send_id,
+            state=BatchState.CLAIMED,
+            size=len(recipients),
+            attempts=0,
+            claimed_by=worker,
+            claimed_at=now,
+            error="",
+        )
+        session.add(batch)
+        session.flush()
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([r.delivery_id for r in recipients]))
+            .values(status=D.BATCHED, batch_id=batch.id, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return Claim(send_id, batch.id, recipients, len(skipped))
+
+
+def _set_status(
+    session: Session, ids: Sequence[int], status: DeliveryStatus, now: datetime, why: str = ""
+) -> None:
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(list(ids)))
+        .values(status=status, updated_at=now, error_message=why)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mark_in_flight(
+    db: Database, batch_id: int, *, list_name: str, now: datetime
+) -> tuple[bool, set[int]]:
+    """Just before the request: (go ahead?, delivery ids dropped since the claim).
+
+    Refuses (and releases the batch) when its send is no longer sending: a
+    halt stops every send before its next batch. Rows whose recipient was
+    suppressed or unsubscribed since the claim are dropped here as well.
+    """
+    with db.transaction() as session:
+        batch = session.get(DeliveryBatch, batch_id)
+        assert batch is not None
+        # A shared lock on the send row on PostgreSQL: a halt (an UPDATE of that
+        # row) waits for this commit, and once it commits no batch starts.
+        state = session.execute(
+            select(Send.state).where(Send.id == batch.send_id).with_for_update(read=True)
+        ).scalar_one()
+        if state != SendState.SENDING:
+            _release(session, batch, now, "released: the send was halted")
+            return False, set()
+        dropped = set(
+            session.execute(
+                select(Delivery.id)
+                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .where(
+                    Delivery.batch_id == batch_id,
+                    Delivery.status == D.BATCHED,
+                    _not_eligible(list_name),  # type: ignore[arg-type]
+                )
+            ).scalars()
+        )
+        if dropped:
+            _set_status(session, sorted(dropped), D.SKIPPED, now, "suppressed or unsubscribed")
+            batch.size -= len(dropped)
+        if batch.size <= 0:
+            batch.state = BatchState.DONE
+            batch.finished_at = now
+            return False, dropped
+        batch.state = BatchState.IN_FLIGHT
+        batch.attempts += 1
+        return True, dropped
+
+
+def back_to_claimed(db: Database, batch_id: int) -> None:
+    """Postmark certainly did not take the request: the batch is unsent again."""
+    with db.transaction() as session:
+        session.execute(
+            update(DeliveryBatch)
+            .where(DeliveryBatch.id == batch_id)
+            .values(state=BatchState.CLAIMED)
+        )
+
+
+_record_stmt = (
+    update(_deliveries)
+    .where(_deliveries.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        message_id=bindparam("b_message_id"),
+        error_code=bindparam("b_code"),
+        error_message=bindparam("b_message"),
+        updated_at=bindparam("b_at", type_=UTCDateTime()),
+    )
+)
+
+
+def _write_outcomes(session: Session, outcomes: Iterable[Outcome], now: datetime) -> None:
+    params = [
+        {
+            "b_id": o.delivery_id,
+            "b_status": str(o.status),
+            "b_message_id": o.message_id,
+            "b_code": o.error_code,
+            "b_message": o.error_message[:2000],
+            "b_at": now,
+        }
+        for o in outcomes
+    ]
+    if params:
+        session.execute(_record_stmt, params)
+
+
+def record(
+    db: Database,
+    batch_id: int,
+    outcomes: Sequence[Outcome],
+    *,
+    now: datetime,
+    done: bool = True,
+    error: str = "",
+    extra: Callable[[Session], None] | None = None,
+) -> None:
+    """Write per-message outcomes (and `extra`'s writes) in one transaction;
+    the batch is done unless `done` is False."""
+    with db.transaction() as session:
+        _write_outcomes(session, outcomes, now)
+        if extra is not None:
+            extra(session)
+        batch = session.get(DeliveryBatch, batch_id)
+        assert batch is not None
+        if done:
+            batch.state = BatchState.DONE
+            batch.finished_at = now
+        batch.error = error[:2000]
+        session.execute(update(Send).where(Send.id == batch.send_id).values(last_progress_at=now))
+
+
+def open_rows(db: Database, batch_id: int) -> list[int]:
+    """Delivery ids of a batch not yet settled (still `batched`)."""
+    with db.sessions() as session:
+        return list(
+            session.execute(
+                select(Delivery.id)
+                .where(Delivery.batch_id == batch_id, Delivery.status == D.BATCHED)
+                .order_by(Delivery.id)
+            ).scalars()
+        )
+
+
+def recipients_of(db: Database, delivery_ids: Sequence[int]) -> list[Recipient]:
+    with db.sessions() as session:
+        rows = session.execute(
+            select(Delivery.id, Subscriber.email, Subscriber.name, Subscriber.company)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.id.in_(list(delivery_ids)))
+            .order_by(Delivery.id)
+        ).all()
+    return [Recipient(r[0], r[1] or "", r[2] or "", r[3] or "") for r in rows]
+
+
+def settle_found(db: Database, batch_id: int, found: dict[int, str], *, now: datetime) -> int:
+    """Rows of the batch that Postmark has (delivery id -> MessageID) become sent."""
+    if not found:
+        return 0
+    with db.transaction() as session:
+        open_ids = set(
+            session.execute(
+                select(Delivery.id).where(
+                    Delivery.batch_id == batch_id, Delivery.status == D.BATCHED
+                )
+            ).scalars()
+        )
+        outcomes = [
+            Outcome(delivery_id, D.SENT, message_id)
+            for delivery_id, message_id in found.items()
+            if delivery_id in open_ids
+        ]
+        _write_outcomes(session, outcomes, now)
+        return len(outcomes)
+
+
+def _release(session: Session, batch: DeliveryBatch, now: datetime, why: str) -> int:
+    released = session.execute(
+        update(Delivery)
+        .where(Delivery.batch_id == batch.id, Delivery.status == D.BATCHED)
+        .values(status=D.PENDING, batch_id=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    batch.state = BatchState.DONE
+    batch.finished_at = now
+    batch.error = why
+    return int(released or 0)
+
+
+def release(db: Database, batch_id: int, *, now: datetime, why: str) -> int:
+    """Rows of the batch known NOT to be at Postmark go back to pending."""
+    with db.transaction() as session:
+        batch = session.get(DeliveryBatch, batch_id)
+        assert batch is not None
+        return _release(session, batch, now, why)
+
+
+def mark_unknown(db: Database, batch_id: int, *, now: datetime, why: str) -> int:
+    """Reconciliation failed: the open rows become `unknown` and are never re-sent."""
+    with db.transaction() as session:
+        batch = session.get(DeliveryBatch, batch_id)
+        assert batch is not None
+        count = session.execute(
+            update(Delivery)
+            .where(Delivery.batch_id == batch_id, Delivery.status == D.BATCHED)
+            .values(status=D.UNKNOWN, updated_at=now, error_message=why[:2000])
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        batch.state = BatchState.UNKNOWN
+        batch.finished_at = now
+        batch.error = why[:2000]
+        audit.record(
+            session,
+            actor=audit.SYSTEM,
+            action="send.batch_unknown",
+            at=now,
+            subject=f"send:{batch.send_id}",
+            batch=batch_id,
+            recipients=int(count or 0),
+            reason=why[:200],
+        )
+        return int(count or 0)
+
+
+def counts(session: Session, send_id: int) -> dict[str, int]:
+    """Rows of a send by status (every status present, zero when none)."""
+    found = dict(
+        session.execute(
+            select(Delivery.status, func.count())
+            .where(Delivery.send_id == send_id)
+            .group_by(Delivery.status)
+        ).all()
+    )
+    return {str(status): int(found.get(str(status), 0)) for status in DeliveryStatus}
+
+
+def has_open_rows(session: Session, send_id: int) -> bool:
+    return (
+        session.execute(
+            select(Delivery.id)
+            .where(Delivery.send_id == send_id, Delivery.status.in_(OPEN_STATUSES))
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def hard_failures(session: Session, send_id: int) -> tuple[int, int]:
+    """(hard failures, rows Postmark answered for) of a send so far."""
+    answered = (D.SENT, D.SUPPRESSED, D.FAILED, D.INVALID)
+    rows = dict(
+        session.execute(
+            select(Delivery.status, func.count())
+            .where(Delivery.send_id == send_id, Delivery.status.in_(answered))
+            .group_by(Delivery.status)
+        ).all()
+    )
+    hard = sum(int(rows.get(str(s), 0)) for s in HARD_FAILURES)
+    return hard, sum(int(v) for v in rows.values())
+
+
+def open_batches(session: Session) -> list[tuple[int, str, str]]:
+    """(id, state, claimed_by) of every batch still claimed or in flight."""
+    rows = session.execute(
+        select(DeliveryBatch.id, DeliveryBatch.state, DeliveryBatch.claimed_by).where(
+            DeliveryBatch.state.in_((BatchState.CLAIMED, BatchState.IN_FLIGHT))
+        )
+    ).all()
+    return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+def take_over(db: Database, batch_id: int, *, was: str, worker: str) -> str | None:
+    """Become the claimer of an orphaned batch (compare-and-set); return its state."""
+    with db.transaction() as session:
+        changed = session.execute(
+            update(DeliveryBatch)
+            .where(
+                DeliveryBatch.id == batch_id,
+                DeliveryBatch.claimed_by == was,
+                DeliveryBatch.state.in_((BatchState.CLAIMED, BatchState.IN_FLIGHT)),
+            )
+            .values(claimed_by=worker)
+        ).rowcount  # type: ignore[attr-defined]
+        if not changed:
+            return None
+        return session.execute(
+            select(DeliveryBatch.state).where(DeliveryBatch.id == batch_id)
+        ).scalar_one()
