@@ -14,7 +14,6 @@ click (`bot.approvals.approve`).
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,9 +24,8 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from sqlalchemy import func, select
 
-from bot import approvals
+from bot import approvals, schedule
 from bot.desk import Desk, DirectoryError
-from bot.settings import Settings
 from bot.subscribers import counts_by_status
 from handlers import blocks, texts
 from handlers.texts import t
@@ -112,27 +110,8 @@ class HomeSummary:
 
 
 def next_due(desk: Desk) -> datetime | None:
-    """When the next issue is due: `bot.schedule` decides when it exists."""
-    try:
-        schedule: Any = importlib.import_module("bot.schedule")
-    except ImportError:
-        schedule = None
-    finder = getattr(schedule, "next_due", None)
-    if callable(finder):
-        try:
-            found = finder(desk)
-            if found is None or isinstance(found, datetime):
-                return found
-        except Exception:  # the Home tab must open even if the scheduler is unwell
-            log.exception("bot.schedule.next_due failed; computing from ISSUE_SCHEDULE")
-    return next_due_from_cron(desk.settings, desk.clock.now())
-
-
-def next_due_from_cron(settings: Settings, now: datetime) -> datetime | None:
-    from apscheduler.triggers.cron import CronTrigger
-
-    trigger = CronTrigger.from_crontab(settings.ISSUE_SCHEDULE, timezone=settings.tz)
-    return trigger.get_next_fire_time(None, now.astimezone(settings.tz))
+    """When the next issue is due, as the scheduler counts it (`bot.schedule`)."""
+    return schedule.due_at_or_after(desk.settings, desk.clock.now())
 
 
 def _may_approve(desk: Desk, viewer: str, card: approvals.Card) -> str:

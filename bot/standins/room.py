@@ -168,7 +168,13 @@ class RehearsalRoom(SlackStandIn):
             code_blocks.append(match.group(1))
             return f"\x00{len(code_blocks) - 1}\x00"
 
+        def keep_inline(match: re.Match[str]) -> str:
+            code_blocks.append(match.group(1))
+            return f"\x01{len(code_blocks) - 1}\x01"
+
+        # Code is set aside first so that no other markup applies inside it.
         source = re.sub(r"```(.*?)```", keep_code, source, flags=re.S)
+        source = re.sub(r"`([^`\n]+)`", keep_inline, source)
         out = html.escape(source, quote=False)
         out = re.sub(r"&lt;@([UW][A-Z0-9]+)&gt;", lambda m: "@" + self._name(m.group(1)), out)
         out = re.sub(
@@ -185,7 +191,6 @@ class RehearsalRoom(SlackStandIn):
         out = re.sub(
             r"&lt;(https?://[^&]+)&gt;", r'<a href="\1" target="_blank" rel="noopener">\1</a>', out
         )
-        out = re.sub(r"`([^`\n]+)`", r"<code>\1</code>", out)
         out = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"<b>\1</b>", out)
         out = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"<i>\1</i>", out)
         out = re.sub(r"(?<![\w~])~([^~\n]+)~(?![\w~])", r"<s>\1</s>", out)
@@ -195,6 +200,11 @@ class RehearsalRoom(SlackStandIn):
         out = re.sub(
             "\x00(\\d+)\x00",
             lambda m: "<pre>" + html.escape(code_blocks[int(m.group(1))], quote=False) + "</pre>",
+            out,
+        )
+        out = re.sub(
+            "\x01(\\d+)\x01",
+            lambda m: "<code>" + html.escape(code_blocks[int(m.group(1))], quote=False) + "</code>",
             out,
         )
         return Markup(out)  # noqa: S704 - built from escaped text above
