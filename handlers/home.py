@@ -132,9 +132,12 @@ def summary(desk: Desk, viewer: str) -> HomeSummary:
     now = desk.clock.now()
     list_name = desk.settings.NEWSLETTER_NAME
     with desk.db.sessions() as session:
-        by_state = dict(
-            session.execute(select(Issue.state, func.count()).group_by(Issue.state)).tuples().all()
-        )
+        by_state: dict[str, int] = {
+            state: n
+            for state, n in session.execute(
+                select(Issue.state, func.count()).group_by(Issue.state)
+            ).all()
+        }
         open_requests = (
             session.execute(
                 select(ApprovalRequest)
@@ -151,15 +154,14 @@ def summary(desk: Desk, viewer: str) -> HomeSummary:
         last = session.execute(select(Send).order_by(Send.id.desc()).limit(1)).scalar_one_or_none()
         last_send = None
         if last is not None:
-            counts = dict(
-                session.execute(
+            counts: dict[str, int] = {
+                status: n
+                for status, n in session.execute(
                     select(Delivery.status, func.count())
                     .where(Delivery.send_id == last.id)
                     .group_by(Delivery.status)
-                )
-                .tuples()
-                .all()
-            )
+                ).all()
+            }
             last_send = LastSend(
                 issue_id=last.issue_id,
                 state=last.state,
