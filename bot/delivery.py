@@ -94,10 +94,11 @@ def start_approved(desk: Desk, request_id: int) -> int | None:
         request = session.get(ApprovalRequest, request_id)
         if request is None:
             return None
-        if request.kind == "resume":
-            return resume_approved(desk, request_id)
+        kind, issue_id = request.kind, request.issue_id
         existing = _send_of_approval(session, request_id)
-        issue_id = request.issue_id
+    # (Sessions are never nested: on SQLite each one holds the write lock.)
+    if kind == "resume":
+        return resume_approved(desk, request_id)
     if existing is not None:
         return existing
     if not _sync_suppressions(desk, issue_id, request_id):

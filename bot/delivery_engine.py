@@ -339,7 +339,9 @@ class Engine:
 
     def _wait(self, state: RetryCallState) -> float:
         base = wait_exponential_jitter(
-            initial=self.options.backoff_initial, max=self.options.backoff_max
+            multiplier=self.options.backoff_initial,
+            max=self.options.backoff_max,
+            jitter=self.options.backoff_initial,
         )(state)
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
@@ -633,7 +635,9 @@ class Engine:
         return expires is not None and expires > self.desk.clock.now()
 
     def _recover(self) -> None:
-        with self.desk.db.sessions() as session:
+        # The lock first, then the database: on SQLite every transaction takes
+        # the write lock, and the preparer claims while holding `_active_lock`.
+        with self._active_lock, self.desk.db.sessions() as session:
             leases = dict(
                 session.execute(
                     select(Lease.holder, Lease.expires_at).where(
@@ -641,9 +645,8 @@ class Engine:
                     )
                 ).all()
             )
-            with self._active_lock:
-                open_batches = ledger.open_batches(session)
-                mine = set(self._active)
+            open_batches = ledger.open_batches(session)
+            mine = set(self._active)
         for batch_id, _state, claimer in open_batches:
             if self.stopping:
                 return

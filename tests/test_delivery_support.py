@@ -126,7 +126,10 @@ def add_subscribers(
             session.execute(insert(Subscriber), rows)
 
 
-BODY = "Hello {{ subscriber.name }} of {{ subscriber.company }}.\n\nThis month: news ({{ issue_date }})."
+BODY = (
+    "Hello {{ subscriber.name }} of {{ subscriber.company }}.\n\n"
+    "This month: news ({{ issue_date }})."
+)
 
 
 def approved_request(
