@@ -17,13 +17,15 @@ What it starts:
 - the sample list (`bot.sample_data`, 3,000 made-up readers at example.com and
   example.jp), imported with the ordinary importer.
 
-It lives in `handlers` because it builds the Slack front end; nothing leaves
+The page's port is 8025 (`countersign rehearse --port N`, or REHEARSAL_PORT for
+`make run`). It lives in `handlers` because it builds the Slack front end; nothing leaves
 the machine (every URL points at 127.0.0.1).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import signal
 import sys
@@ -85,6 +87,9 @@ class Rehearsal:
 
     def stop(self) -> None:
         self.bot.stop_background()
+        if self.room.driver is not None:
+            # Its keep-alive connection would hold waitress's shutdown up for seconds.
+            self.room.driver.session.close()
         self.server.stop()
         self.room.stop()
         self.postmark.stop()
@@ -174,10 +179,12 @@ def start_rehearsal(
 
 
 def main(
-    settings: Settings | None = None, *, port: int = ROOM_PORT, out: TextIO | None = None
+    settings: Settings | None = None, *, port: int | None = None, out: TextIO | None = None
 ) -> int:
     """Run the rehearsal room until Ctrl-C (or SIGTERM)."""
     out = out or sys.stdout
+    if port is None:
+        port = int(os.environ.get("REHEARSAL_PORT") or ROOM_PORT)
     started = time.monotonic()
     try:
         rehearsal = start_rehearsal(settings, room_port=port)

@@ -1,0 +1,246 @@
+"""The rehearsal room end to end, over HTTP as a browser would use the page
+(form posts, redirects, polls); and the sample list it starts with."""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot import sample_data
+from bot.standins.room import RehearsalRoom
+from bot.standins.slack import APPROVER_1, EDITOR
+from bot.subscribers import counts_by_status
+from handlers.rehearsal import Rehearsal, start_rehearsal
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def rehearsal(tmp_path: Path) -> Iterator[Rehearsal]:
+    running = start_rehearsal(directory=tmp_path, room_port=0, sample_size=300)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def post(rehearsal: Rehearsal, route: str, **form: str) -> requests.Response:
+    reply = requests.post(f"{rehearsal.url}room/{route}", data=form, timeout=10)
+    assert reply.status_code == 200  # after the 303 back to the page
+    return reply
+
+
+def page(rehearsal: Rehearsal, **params: str) -> str:
+    reply = requests.get(rehearsal.url, params=params, timeout=10)
+    assert reply.status_code == 200
+    return reply.text
+
+
+def test_it_starts_with_the_team_the_list_and_a_fresh_database(rehearsal: Rehearsal, tmp_path):
+    assert rehearsal.database == tmp_path / "rehearsal.db"
+    with rehearsal.bot.desk.db.sessions() as session:
+        assert counts_by_status(session, "Newsletter") == {"active": 300}
+    text = page(rehearsal)
+    for name in ("山田花子", "Alice Example", "佐藤太郎"):
+        assert name in text
+    # Every address the bot and stand-ins use is local.
+    for url in (rehearsal.settings.SLACK_API_URL, rehearsal.settings.POSTMARK_API_URL):
+        assert url.startswith("http://127.0.0.1:")
+    assert requests.get(f"{rehearsal.server.url}/healthz", timeout=5).json() == {"ok": True}
+
+
+def test_a_second_start_begins_afresh(tmp_path: Path):
+    first = start_rehearsal(directory=tmp_path, room_port=0, sample_size=10)
+    first.stop()
+    second = start_rehearsal(directory=tmp_path, room_port=0, sample_size=20)
+    try:
+        with second.bot.desk.db.sessions() as session:
+            assert counts_by_status(session, "Newsletter") == {"active": 20}
+    finally:
+        second.stop()
+
+
+def test_a_slash_command_typed_on_the_page_reaches_the_bot(rehearsal: Rehearsal):
+    text = post(rehearsal, "command", **{"as": EDITOR, "text": "/newsletter help"}).text
+    assert "Only visible to you" in text
+    assert "/newsletter new" in html.unescape(text)
+    # Another person does not see the editor's ephemeral reply.
+    assert "Only visible to you" not in page(rehearsal, **{"as": APPROVER_1})
+
+
+def test_an_unknown_command_is_explained_not_sent(rehearsal: Rehearsal):
+    text = post(rehearsal, "command", **{"as": EDITOR, "text": "/giphy cats"}).text
+    assert "is not a command of this app" in html.unescape(text)
+    assert rehearsal.room.driver is not None and not rehearsal.room.driver.sent
+
+
+def test_the_draft_modal_shows_validation_errors_then_saves(rehearsal: Rehearsal):
+    text = post(rehearsal, "command", **{"as": EDITOR, "text": "/newsletter new"}).text
+    view_id = re.search(r'name="view_id" value="(V\w+)"', text)
+    assert view_id, "the draft modal is not on the page"
+    bad = post(
+        rehearsal,
+        "submit",
+        **{
+            "as": EDITOR,
+            "view_id": view_id.group(1),
+            "v:subject:value": "November",
+            "v:body:value": "Hello {{ subscriber.nmae }",
+        },
+    ).text
+    assert 'class="error"' in bad  # the bot's error, under the field, modal still open
+    assert 'id="modal"' in bad
+    good = post(
+        rehearsal,
+        "submit",
+        **{
+            "as": EDITOR,
+            "view_id": view_id.group(1),
+            "v:subject:value": "November",
+            "v:body:value": "Hello {{ subscriber.name }}",
+        },
+    ).text
+    assert 'id="modal"' not in good
+    dm = page(rehearsal, **{"as": EDITOR, "tab": "dm"})
+    assert "Saved issue #1, version 1" in html.unescape(dm)
+
+
+def test_buttons_click_through_to_the_bot_and_the_server_refuses_the_editor(
+    rehearsal: Rehearsal,
+):
+    desk = rehearsal.bot.desk
+    from bot import issues
+
+    issues.create(desk, actor=EDITOR, subject="November", body="Hello {{ subscriber.name }}")
+    text = post(rehearsal, "command", **{"as": EDITOR, "text": "/newsletter submit 1"}).text
+    card = re.search(
+        r'name="action_id" value="approve">\s*<input type="hidden" name="block_id" value="([^"]*)">'
+        r'\s*<input type="hidden" name="channel" value="(\w+)"><input type="hidden" name="ts" '
+        r'value="([\d.]+)">',
+        text,
+    )
+    assert card, "no Approve button on the page"
+    block_id, channel, ts = card.groups()
+    form = {"action_id": "approve", "block_id": block_id, "channel": channel, "ts": ts}
+    refused = post(rehearsal, "click", **{"as": EDITOR, **form}).text
+    assert "Only approvers may approve" in html.unescape(refused)
+    approved = post(rehearsal, "click", **{"as": APPROVER_1, **form}).text
+    assert "Approved by @Alice" in html.unescape(approved)
+
+
+def test_the_home_tab_is_drawn_from_the_bot(rehearsal: Rehearsal):
+    text = html.unescape(page(rehearsal, **{"as": APPROVER_1, "tab": "home"}))
+    assert "The next issue is due" in text
+    assert "Newsletter: 300 active" in text
+
+
+def test_the_outbox_shows_a_message_as_its_recipient_sees_it(rehearsal: Rehearsal):
+    from bot import issues
+
+    issues.create(
+        rehearsal.bot.desk, actor=EDITOR, subject="Test me", body="Hello {{ subscriber.name }}"
+    )
+    post(rehearsal, "command", **{"as": EDITOR, "text": "/newsletter test 1"})
+    rehearsal.room.wait_for(lambda: rehearsal.postmark.messages())
+    sent = rehearsal.postmark.messages()[0]
+    text = html.unescape(page(rehearsal, **{"as": EDITOR, "tab": "outbox"}))
+    assert "hanako@example.com" in text
+    assert f'<td id="detail-stream">{sent.MessageStream}</td>' in text
+    assert "Postmark outbox (1)" in text
+    body = requests.get(f"{rehearsal.url}room/outbox/{sent.MessageID}/html", timeout=5)
+    assert body.status_code == 200
+    assert body.headers["Content-Security-Policy"].startswith("sandbox")
+    assert body.text == sent.HtmlBody
+    assert 'sandbox="allow-popups"' in text  # the iframe cannot run script either
+
+
+def test_the_poll_changes_when_something_happens(rehearsal: Rehearsal):
+    before = requests.get(f"{rehearsal.url}room/poll", timeout=5).json()["version"]
+    assert requests.get(f"{rehearsal.url}room/poll", timeout=5).json()["version"] == before
+    post(rehearsal, "command", **{"as": EDITOR, "text": "/newsletter help"})
+    assert requests.get(f"{rehearsal.url}room/poll", timeout=5).json()["version"] != before
+
+
+_ALLOWED_TAG = re.compile(
+    r"</?(?:b|i|s|code|pre|br|blockquote)>|<a href=\"https?://[^\"<>]*\" target=\"_blank\" "
+    r"rel=\"noopener\">|</a>"
+)
+
+
+@given(st.text(max_size=200))
+def test_mrkdwn_never_lets_markup_through(text: str):
+    out = str(RehearsalRoom().mrkdwn(text))
+    assert "<" not in _ALLOWED_TAG.sub("", out)
+
+
+# --- the sample list ----------------------------------------------------------------------
+
+
+def test_the_sample_is_deterministic_and_made_up():
+    first = list(sample_data.sample_subscribers())
+    assert first == list(sample_data.sample_subscribers())
+    assert len(first) == sample_data.SAMPLE_SIZE == 3000
+    assert len({p.email for p in first}) == 3000
+    assert all(p.email.endswith(("@example.com", "@example.jp")) for p in first)
+    japanese = sum(1 for p in first if re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", p.name))
+    english = sum(1 for p in first if re.fullmatch(r"[A-Za-z]+ [A-Za-z]+", p.name))
+    assert japanese > 1000 and english > 1000
+    assert any(p.company == "" for p in first) and any(p.name == "" for p in first)
+
+
+def test_the_sample_csv_reads_back():
+    out = io.StringIO()
+    assert sample_data.write_csv(out, count=5) == 5
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "email,name,company" and len(lines) == 6
+
+
+# --- the commands ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", [["rehearse", "--port", "0"], ["run"]])
+def test_the_command_prints_the_address_and_stops_cleanly(tmp_path: Path, argv: list[str]):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "POSTMARK_"))}
+    env["SLACK_BOT_TOKEN"] = ""  # `run` without tokens is the rehearsal too (make run)
+    env["REHEARSAL_PORT"] = "0"  # any free port, for `run`; `rehearse` gets --port 0
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", *argv],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "Stop with Ctrl-C" in line:
+                break
+        output = "".join(lines)
+        url = re.search(r"rehearsal room is open: (http://127\.0\.0\.1:\d+/)", output)
+        assert url, output + (process.stderr.read() if process.stderr else "")
+        assert "rehearsal room" in requests.get(url.group(1), timeout=5).text
+        assert (tmp_path / "rehearsal.db").exists()
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=20)
+        assert process.returncode == 0
+        assert "The rehearsal room is closed." in rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
