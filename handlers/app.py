@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot import scheduler
+from bot import delivery, scheduler
 from bot.clock import Clock, SystemClock
 from bot.desk import Desk, gateway_from
 from bot.settings import Settings
@@ -22,6 +22,7 @@ from handlers import (
     home,
     newsletter,
     schedule,
+    sending,
     subscribers,
     unsubscribe,
     webhooks,
@@ -78,15 +79,21 @@ def build(settings: Settings, *, db: Database | None = None, clock: Clock | None
         approval,
         home,
         schedule,
+        sending,
         subscribers,
         unsubscribe,
         webhooks,
     ):
         module.register(bolt, desk)
+    desk.approval_listeners.append(delivery.approval_listener(desk))
     return Bot(
         desk=desk,
         bolt=bolt,
         client=client,
         web=WebApp(desk, bolt),
-        background=[scheduler.background(desk), webhooks.push_duty(desk)],
+        background=[
+            scheduler.background(desk),
+            webhooks.push_duty(desk),
+            delivery.background(desk),
+        ],
     )

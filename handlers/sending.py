@@ -1,0 +1,316 @@
+"""The Slack side of sending: `/newsletter status [ID]`, `/newsletter halt`,
+`/newsletter resume ID`, the Halt button, and how the delivery engine's
+notices appear in the newsletter channel.
+
+One progress message per send (posted on the first notice, then updated:
+sent / total, failed, suppressed, rate, time left, a Halt button), a final
+summary, and notices for halts, refused starts and batches whose fate is
+unknown. Channel messages carry counts only, never addresses (invariant 9).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot import approvals, delivery
+from bot.desk import Desk, Notice
+from handlers import blocks
+from handlers.ids import Action, Block
+from handlers.newsletter import Invocation, post_card, refresh_card, subcommand
+from handlers.notifier import SlackNotifier, on_notice
+from handlers.replies import ephemeral
+from handlers.texts import register as register_texts
+from handlers.texts import t
+
+log = logging.getLogger(__name__)
+
+register_texts(
+    {
+        "send.progress.title": "Sending issue #{issue}",
+        "send.progress.counts": (
+            "*{done} of {total}* handled: {sent} sent, {failed} failed, "
+            "{suppressed} suppressed or unsubscribed, {unknown} unknown."
+        ),
+        "send.progress.rate": "{rate} messages per second; about {eta} left.",
+        "send.progress.rate_unknown": "Measuring the rate…",
+        "send.progress.halt": "Halt every send",
+        "send.progress.state.halted": (
+            ":octagonal_sign: Halted ({reason}). {remaining} not yet sent."
+        ),
+        "send.progress.state.finished": ":white_check_mark: Finished.",
+        "send.summary": (
+            "Issue #{issue} is sent: {sent} of {total} delivered to Postmark, {failed} failed, "
+            "{suppressed} suppressed or unsubscribed, {unknown} unknown."
+        ),
+        "send.summary.unknown_hint": (
+            "{unknown} recipient(s) are in an unknown state and will not be sent again "
+            "automatically; see the notice above for what to do."
+        ),
+        "send.halted": (
+            "Issue #{issue} is halted ({reason_text}). Batches already on their way finish; "
+            "{remaining} recipient(s) are not sent. To continue, `/newsletter resume {issue}` "
+            "asks for a new approval."
+        ),
+        "send.halted.by": "Halted by <@{actor}>.",
+        "send.halt_reason.manual": "halted by hand",
+        "send.halt_reason.circuit_breaker": "the circuit breaker tripped: {detail}",
+        "send.halt_reason.postmark_refused": "Postmark refused the batch: {detail}",
+        "send.halt_reason.postmark_unavailable": "Postmark kept failing: {detail}",
+        "send.resumed": (
+            "Issue #{issue} resumes after approval by <@{approver}>: {pending} recipient(s) "
+            "left, none of those already sent will get it again."
+        ),
+        "send.refused.hash_mismatch": (
+            "Issue #{issue} was NOT sent: its content (hash `{now}`) is not what was approved "
+            "(`{approved}`). The approval is void; submit it again."
+        ),
+        "send.refused.audience_drift": (
+            "Issue #{issue} was NOT sent: the audience changed from {approved} to {now} "
+            "recipients ({drift} %, more than the allowed {allowed} %). The approval is void; "
+            "check the list, then submit it again."
+        ),
+        "send.refused.stream_changed": (
+            "Issue #{issue} was NOT sent: it was approved for the stream `{approved}` but the "
+            "bot now sends on `{now}`. The approval is void; submit it again."
+        ),
+        "send.refused.approval_not_valid": (
+            "Issue #{issue} was NOT sent: its approval is {state}. Submit it again."
+        ),
+        "send.refused.issue_not_approved": (
+            "Issue #{issue} was NOT sent: it is {state}, not approved."
+        ),
+        "send.refused.send_not_halted": (
+            "Issue #{issue} was not resumed: its send is {state}, not halted."
+        ),
+        "send.start_failed": (
+            "Issue #{issue} has not started yet: I could not fetch Postmark's suppression list "
+            "({reason}). I will try again in a minute; nothing was sent."
+        ),
+        "send.unknown": (
+            ":warning: {count} recipient(s) of issue #{issue} are in an unknown state: a batch "
+            "reached Postmark or did not, and Postmark could not be asked. They will NOT be "
+            "sent again automatically. In Postmark's Activity, filter by tag `{tag}` and "
+            "metadata `batch_id` = {batch} to see who got it."
+        ),
+        "status.none": "No sends yet.",
+        "status.line": (
+            "#{issue} {subject} · *{state}* · {sent} of {total} sent, {failed} failed, "
+            "{suppressed} suppressed, {unknown} unknown, {remaining} remaining"
+        ),
+        "status.halted_by": "Halted by <@{who}>: {reason}",
+        "halt.done": "Halted {count} send(s): {issues}. Batches already in flight finish.",
+        "halt.nothing": "Nothing is being sent right now, so there was nothing to halt.",
+        "resume.asked": (
+            "Asked for approval to resume issue #{issue} in <#{channel}> "
+            "({recipients} recipients on the list)."
+        ),
+    }
+)
+
+_progress_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _reason_text(params: dict[str, Any]) -> str:
+    reason = str(params.get("reason") or "manual")
+    return t(f"send.halt_reason.{reason}", detail=params.get("detail", ""))
+
+
+def progress_blocks(params: dict[str, Any], *, final: bool = False) -> blocks.Blocks:
+    """The progress message: counts, rate, time left, and the Halt button."""
+    issue = params.get("issue", "?")
+    out: blocks.Blocks = [
+        blocks.header(t("send.progress.title", issue=issue)),
+        blocks.section(t("send.progress.counts", **params)),
+    ]
+    state = params.get("state")
+    if state == "halted":
+        out.append(
+            blocks.section(
+                t(
+                    "send.progress.state.halted",
+                    reason=_reason_text({"reason": params.get("halt_reason", "").split(":")[0]}),
+                    remaining=params.get("remaining", 0),
+                )
+            )
+        )
+    elif state == "finished" or final:
+        out.append(blocks.section(t("send.progress.state.finished")))
+    else:
+        rate = params.get("rate")
+        out.append(
+            blocks.context(
+                t("send.progress.rate", rate=rate, eta=_duration(params.get("eta_seconds")))
+                if rate
+                else t("send.progress.rate_unknown")
+            )
+        )
+        out.append(
+            {
+                "type": "actions",
+                "block_id": Block.PROGRESS_ACTIONS,
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": Action.HALT,
+                        "style": "danger",
+                        "text": {"type": "plain_text", "text": t("send.progress.halt")},
+                        "value": str(params.get("send", "")),
+                    }
+                ],
+            }
+        )
+    return out
+
+
+def _show_progress(notifier: SlackNotifier, notice: Notice, params: dict[str, Any]) -> None:
+    """Post the send's one progress message, or update it."""
+    desk = notifier.desk
+    assert desk is not None and notice.send_id is not None
+    text = t("send.progress.counts", **params)
+    message_blocks = progress_blocks(params)
+    with _progress_locks[notice.send_id]:
+        channel, ts = delivery.progress_message(desk, notice.send_id)
+        if channel and ts:
+            notifier.update(channel, ts, text, message_blocks)
+            return
+        posted = notifier.post(text, message_blocks)
+        if posted:
+            delivery.set_progress_message(
+                desk, notice.send_id, desk.settings.NEWSLETTER_CHANNEL, posted
+            )
+
+
+def _report_params(desk: Desk, send_id: int) -> dict[str, Any]:
+    reports = delivery.status(desk, send_id=send_id)
+    return reports[0].as_params() if reports else {}
+
+
+@on_notice("send.started")
+@on_notice("send.progress")
+def show_progress(notifier: SlackNotifier, notice: Notice) -> None:
+    assert notifier.desk is not None and notice.send_id is not None
+    params = (
+        notice.params if "sent" in notice.params else _report_params(notifier.desk, notice.send_id)
+    )
+    _show_progress(notifier, notice, params)
+
+
+@on_notice("send.finished")
+def show_finished(notifier: SlackNotifier, notice: Notice) -> None:
+    _show_progress(notifier, notice, notice.params)
+    text = t("send.summary", **notice.params)
+    summary = [blocks.section(text)]
+    if notice.params.get("unknown"):
+        summary.append(blocks.context(t("send.summary.unknown_hint", **notice.params)))
+    notifier.post(text, summary)
+
+
+@on_notice("send.halted")
+def show_halted(notifier: SlackNotifier, notice: Notice) -> None:
+    params = dict(notice.params)
+    _show_progress(notifier, notice, params)
+    text = t(
+        "send.halted",
+        issue=notice.issue_id,
+        reason_text=_reason_text(params),
+        remaining=params.get("remaining", 0),
+    )
+    message = [blocks.section(text)]
+    if params.get("reason") == "manual":
+        message.append(blocks.context(t("send.halted.by", actor=params.get("actor", ""))))
+    notifier.post(text, message)
+
+
+@on_notice("send.resumed")
+def show_resumed(notifier: SlackNotifier, notice: Notice) -> None:
+    assert notifier.desk is not None and notice.send_id is not None
+    text = t("send.resumed", issue=notice.issue_id, **notice.params)
+    notifier.post(text, blocks.message(text))
+    _show_progress(notifier, notice, _report_params(notifier.desk, notice.send_id))
+
+
+@on_notice("send.refused")
+def show_refused(notifier: SlackNotifier, notice: Notice) -> None:
+    params = {k: v for k, v in notice.params.items() if k != "code"}
+    text = t(f"send.refused.{notice.params.get('code')}", issue=notice.issue_id, **params)
+    notifier.post(text, blocks.message(text))
+    if notifier.desk is not None and notice.request_id is not None:
+        refresh_card(notifier.desk, notifier.client, notice.request_id)
+
+
+@on_notice("send.start_failed")
+def show_start_failed(notifier: SlackNotifier, notice: Notice) -> None:
+    text = t("send.start_failed", issue=notice.issue_id, **notice.params)
+    notifier.post(text, blocks.message(text))
+
+
+@on_notice("send.unknown")
+def show_unknown(notifier: SlackNotifier, notice: Notice) -> None:
+    text = t("send.unknown", issue=notice.issue_id, **notice.params)
+    notifier.post(text, blocks.message(text))
+
+
+# --- commands and the button -------------------------------------------------------------
+
+
+def _halt_reply(desk: Desk, actor: str) -> str:
+    halted = delivery.halt_all(desk, actor=actor)
+    if not halted:
+        return t("halt.nothing")
+    issues = ", ".join(f"#{r.issue_id}" for s in halted for r in delivery.status(desk, send_id=s))
+    return t("halt.done", count=len(halted), issues=issues)
+
+
+@subcommand("halt")
+def halt(inv: Invocation) -> None:
+    inv.reply(_halt_reply(inv.desk, inv.user))
+
+
+@subcommand("status")
+def status(inv: Invocation) -> None:
+    reports = delivery.status(inv.desk, issue_id=inv.parsed.issue_id)
+    if not reports:
+        inv.reply(t("status.none"))
+        return
+    lines = []
+    for report in reports:
+        lines.append(t("status.line", subject=report.subject, **report.as_params()))
+        if report.state == "halted":
+            lines.append(t("status.halted_by", who=report.halted_by, reason=report.halt_reason))
+    inv.reply(lines[0], [blocks.section("\n".join(lines))])
+
+
+@subcommand("resume")
+def resume(inv: Invocation) -> None:
+    assert inv.parsed.issue_id is not None
+    card = approvals.request_resume(inv.desk, inv.parsed.issue_id, actor=inv.user)
+    post_card(inv.desk, inv.client, card)
+    inv.reply(
+        t(
+            "resume.asked",
+            issue=card.issue_id,
+            channel=inv.desk.settings.NEWSLETTER_CHANNEL,
+            recipients=card.recipients,
+        )
+    )
+
+
+def register(app: App, desk: Desk) -> None:
+    @app.action(Action.HALT)
+    def halt_button(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        # Anyone on the team may halt (the access middleware checked that).
+        ephemeral(respond, _halt_reply(desk, body["user"]["id"]))
