@@ -1,0 +1,95 @@
+"""Sending end to end: approval through signed Slack requests starts the send,
+the progress message and its Halt button, resume after a second person's
+approval, and what the channel is (and is not) shown."""
+
+from __future__ import annotations
+
+import re
+
+from bot.standins.slack import APPROVER_2, EDITOR, NEWSLETTER_CHANNEL
+from handlers.ids import Action
+from storage.models import Send
+from tests.e2e.helpers import cards, create_issue, current_card, issue_state, submit
+from tests.fixtures.bot import Harness
+from tests.test_delivery_support import (
+    FAST,
+    add_subscribers,
+    assert_exactly_once,
+    ledger_rows,
+    running,
+    send_state,
+    wait_until,
+)
+
+ADDRESS = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+
+
+def _send_id(harness: Harness, issue_id: int) -> int | None:
+    with harness.desk.db.sessions() as session:
+        send = session.query(Send).filter(Send.issue_id == issue_id).one_or_none()
+        return send.id if send else None
+
+
+def _progress_message(harness: Harness):
+    for message in harness.slack.channel_messages(NEWSLETTER_CHANNEL):
+        for block in message.blocks or []:
+            for element in block.get("elements", []) or []:
+                if isinstance(element, dict) and element.get("action_id") == Action.HALT:
+                    return message
+    return None
+
+
+def test_send_halt_by_button_and_resume_after_a_second_approval(harness: Harness):
+    desk = harness.desk
+    add_subscribers(desk, 500)
+    harness.postmark.latency = 0.12
+    issue_id = create_issue(
+        harness, harness.editor, "12月号", "{{ subscriber.name }} 様、今月のお知らせです。"
+    )
+    card = submit(harness, harness.editor, issue_id)
+    with running(desk, FAST):
+        harness.approver.click(Action.APPROVE, message=current_card(harness, card))
+        wait_until(lambda: _send_id(harness, issue_id) is not None)
+        send_id = _send_id(harness, issue_id)
+        assert send_id is not None
+        wait_until(lambda: _progress_message(harness) is not None)
+        wait_until(lambda: any(s == "sent" for _, s, _, _ in ledger_rows(desk, send_id)))
+        # Anyone on the team presses Halt on the progress message.
+        harness.editor.click(Action.HALT, message=_progress_message(harness))
+        wait_until(lambda: send_state(desk, send_id) == "halted")
+        wait_until(lambda: not any(s == "batched" for _, s, _, _ in ledger_rows(desk, send_id)))
+    halted = assert_exactly_once(desk, harness.postmark, send_id, allow_open=True)
+    assert halted["pending"] > 0
+    assert issue_state(harness, issue_id) == "halted"
+    assert any("is halted" in text for text in harness.channel_texts())
+    assert any("Halted 1 send" in text for text in harness.wait_for_ephemeral(EDITOR))
+
+    # Resume: asked for in Slack, approved by a second person in Slack.
+    before = len(cards(harness))
+    harness.editor.command("/newsletter", f"resume {issue_id}")
+    resume_card = harness.slack.wait_for(
+        lambda: cards(harness)[-1] if len(cards(harness)) > before else None
+    )
+    with running(desk, FAST):
+        harness.approver2.click(Action.APPROVE, message=current_card(harness, resume_card))
+        wait_until(lambda: send_state(desk, send_id) == "finished")
+        wait_until(lambda: any("is sent" in text for text in harness.channel_texts()))
+    assert assert_exactly_once(desk, harness.postmark, send_id) == {"sent": 500}
+    assert issue_state(harness, issue_id) == "sent"
+    # One progress message for the send, and not one address in the channel.
+    progress = [
+        m
+        for m in harness.slack.channel_messages(NEWSLETTER_CHANNEL)
+        if "Sending issue" in str(m.blocks)
+    ]
+    assert len(progress) == 1
+    for text in harness.channel_texts():
+        assert not ADDRESS.search(text), text
+    harness.as_user(APPROVER_2).command("/newsletter", f"status {issue_id}")
+    status = harness.wait_for_ephemeral(APPROVER_2)[-1]
+    assert "500 of 500 sent" in status and "finished" in status
+
+
+def test_slash_halt_with_nothing_sending(harness: Harness):
+    harness.editor.command("/newsletter", "halt")
+    assert "nothing to halt" in harness.wait_for_ephemeral(EDITOR)[-1]
