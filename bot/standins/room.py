@@ -64,6 +64,9 @@ ROLES = {
     APPROVER_2: "approver",
     OUTSIDER: "not on the team",
 }
+MULTI_VALUE = frozenset(
+    {"checkboxes", "multi_static_select", "multi_users_select", "multi_conversations_select"}
+)
 OUTBOX_PAGE = 50
 ANSWER_WAIT = 3.0  # seconds to wait for the bot's answer before redrawing the page
 EMOJI = {
@@ -111,6 +114,9 @@ class RehearsalRoom(SlackStandIn):
         self.postmark = postmark
         self.driver: SlackDriver | None = None
         self._notes: dict[str, list[str]] = {}
+        # What was typed into each modal, so that a form answered with errors keeps it (as
+        # Slack's client does) instead of going back to the initial values.
+        self._typed: dict[str, dict[str, Any]] = {}
         self._jinja = Environment(
             loader=FileSystemLoader(str(_TEMPLATES)),
             autoescape=select_autoescape(["html"]),
@@ -234,12 +240,16 @@ class RehearsalRoom(SlackStandIn):
                 "/room/submit",
                 "/room/close",
             ):
-                form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8")).items()}
+                lists = parse_qs(request.body.decode("utf-8"))
+                form = {k: v[0] for k, v in lists.items()}
                 user = form.get("as") or EDITOR
                 if user not in self.users:
                     return Reply.html("<p>Unknown person.</p>", 400)
                 before = self.version()
-                getattr(self, "_post_" + path.rsplit("/", 1)[1])(user, form)
+                if path == "/room/submit":
+                    self._post_submit(user, form, lists)
+                else:
+                    getattr(self, "_post_" + path.rsplit("/", 1)[1])(user, form)
                 self._settle(before)
                 return _redirect(
                     {"as": user, "tab": form.get("tab") or "channel", "msg": form.get("msg", "")}
@@ -306,20 +316,26 @@ class RehearsalRoom(SlackStandIn):
         if response.status_code != 200:
             self._note(user, f"The button failed: the app answered HTTP {response.status_code}.")
 
-    def _post_submit(self, user: str, form: dict[str, str]) -> None:
+    def _post_submit(self, user: str, form: dict[str, str], lists: dict[str, list[str]]) -> None:
         view = self.get_view(form.get("view_id", ""))
         if view is None:
             raise LookupError("That view is no longer open.")
         values: dict[str, dict[str, Any]] = {}
-        for key, value in form.items():
-            if key.startswith("v:"):
-                _, block_id, action_id = key.split(":", 2)
-                values.setdefault(block_id, {})[action_id] = value
-        # An empty field is absent from the form post; Slack sends it as null.
         for block in view.get("blocks", []):
             element = block.get("element") if block.get("type") == "input" else None
-            if element and element.get("action_id"):
-                values.setdefault(block["block_id"], {}).setdefault(element["action_id"], None)
+            if not element or not element.get("action_id"):
+                continue
+            given = lists.get(f"v:{block['block_id']}:{element['action_id']}")
+            value: Any
+            if element.get("type") in MULTI_VALUE:
+                value = list(given or [])
+            else:
+                # An empty field is absent from the form post; Slack sends it as null.
+                value = given[0] if given and given[0] != "" else None
+            values.setdefault(block["block_id"], {})[element["action_id"]] = value
+        self._typed[view["id"]] = {
+            f"v:{b}:{a}": v for b, fields in values.items() for a, v in fields.items()
+        }
         response = self._require_driver().as_user(user).submit_view(view, values)
         if response.status_code != 200:
             self._note(user, f"Submitting failed: the app answered HTTP {response.status_code}.")
@@ -367,6 +383,7 @@ class RehearsalRoom(SlackStandIn):
             top = stack[-1]
             context["modal"] = top
             context["modal_errors"] = self.view_errors(top["id"])
+            context["modal_typed"] = self._typed.get(top["id"], {})
         if tab == "channel":
             context["entries"] = self.timeline(user, NEWSLETTER_CHANNEL)
         elif tab == "dm":

@@ -1,0 +1,184 @@
+"""The rehearsal, walked in a real browser: headless Chromium (Debian's
+`chromium` package, which .ci/run installs) driven by Playwright for Python.
+
+The editor drafts an issue in the modal, tries to approve it and is refused;
+an approver approves; the outbox shows the messages as recipients see them;
+the editor halts a second send midway; an unsubscribe is processed.
+Screenshots go to SCREENSHOT_DIR when it is set (docs/screenshots holds two,
+for the README), else to the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.sample_data import sample_subscribers
+from bot.settings import Settings
+from bot.standins.slack import APPROVER_1, EDITOR
+from bot.subscribers import counts_by_status
+from handlers.rehearsal import Rehearsal, start_rehearsal
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium; "
+        ".ci/run installs it in CI)",
+    ),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
+expect = sync_api.expect
+WAIT = 20_000  # ms
+
+
+@pytest.fixture
+def rehearsal(tmp_path: Path) -> Iterator[Rehearsal]:
+    # One batch in flight at a time, so that a halt lands between batches.
+    base = Settings(_env_file=None, SEND_BATCHES_IN_FLIGHT=1)  # type: ignore[call-arg]
+    running = start_rehearsal(base, directory=tmp_path, room_port=0)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def page(rehearsal: Rehearsal) -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": 1100, "height": 820})
+            tab.set_default_timeout(WAIT)
+            yield tab
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def become(page: Any, rehearsal: Rehearsal, user: str, tab: str = "channel") -> None:
+    page.goto(f"{rehearsal.url}?as={user}&tab={tab}")
+    expect(page.locator(f'a.me[data-user="{user}"]')).to_be_visible()
+
+
+def command(page: Any, text: str) -> None:
+    page.fill("#command", text)
+    page.press("#command", "Enter")
+    page.wait_for_load_state()
+
+
+def draft(page: Any, subject: str, body: str) -> None:
+    command(page, "/newsletter new")
+    expect(page.locator("#modal")).to_be_visible()
+    page.fill("#f-subject", subject)
+    page.fill("#f-body", body)
+    page.click("#modal-submit")
+    expect(page.locator("#modal")).to_have_count(0)
+
+
+def test_the_whole_workflow_by_hand(rehearsal: Rehearsal, page: Any, shots: Path):
+    postmark = rehearsal.postmark
+    become(page, rehearsal, EDITOR)
+
+    # The editor drafts issue 1 in the modal; a template mistake is answered in the form.
+    command(page, "/newsletter new")
+    page.fill("#f-subject", "11月号 November news")
+    page.fill("#f-body", "こんにちは {{ subscriber.nmae }} さん")
+    page.click("#modal-submit")
+    expect(page.locator("#modal .error")).to_be_visible()
+    page.fill(
+        "#f-body",
+        "こんにちは {{ subscriber.name }} さん。\n\nThis month: *three* new guides.",
+    )
+    page.screenshot(path=str(shots / "rehearsal-draft.png"))
+    page.click("#modal-submit")
+    expect(page.locator("#modal")).to_have_count(0)
+    page.click("#tab-dm")
+    expect(page.locator("main")).to_contain_text("Saved issue #1, version 1")
+    page.click("#tab-channel")
+
+    # The editor submits it and tries to approve their own request: refused.
+    command(page, "/newsletter submit 1")
+    approve = page.locator('[data-action="approve"]')
+    expect(approve).to_be_visible()
+    approve.click()
+    expect(page.locator(".msg.ephemeral").last).to_contain_text("Only approvers may approve")
+    assert not postmark.messages("broadcast")
+
+    # An approver sees it waiting on the Home tab, and approves on the card.
+    become(page, rehearsal, APPROVER_1, "home")
+    expect(page.locator("#home")).to_contain_text("You may approve this one")
+    become(page, rehearsal, APPROVER_1)
+    page.locator('[data-action="approve"]').click()
+    expect(page.locator("#timeline")).to_contain_text("Approved by @Alice")
+
+    # The send goes out: all 3,000 readers, on the broadcast stream.
+    rehearsal.room.wait_for(lambda: len(postmark.messages("broadcast")) == 3000, timeout=60)
+    expect(page.locator("#timeline")).to_contain_text("Finished", timeout=30_000)
+    page.screenshot(path=str(shots / "rehearsal-channel.png"), full_page=True)
+    page.click("#tab-outbox")
+    expect(page.locator("#tab-outbox")).to_contain_text("3000")
+    expect(page.locator("#detail-stream")).to_have_text("broadcast")
+    expect(page.locator("#detail-metadata")).to_contain_text("send_id=")
+    expect(page.locator("#detail-text")).to_contain_text("This month: *three* new guides.")
+    frame = page.frame_locator("#outbox-detail iframe")
+    expect(frame.locator("body")).to_contain_text("こんにちは")
+    page.screenshot(path=str(shots / "rehearsal-outbox.png"))
+    # Each message is the recipient's own: their name, nobody else's (invariant 4).
+    people = {p.email: p.name for p in sample_subscribers()}
+    first, *others = [m for m in postmark.messages("broadcast") if people[m.Recipients[0]]][:3]
+    assert first.TextBody is not None and people[first.Recipients[0]] in first.TextBody
+    for other in others:
+        if people[other.Recipients[0]] != people[first.Recipients[0]]:
+            assert people[other.Recipients[0]] not in first.TextBody
+
+    # A second issue; its send is slowed down so that the editor can halt it midway.
+    become(page, rehearsal, EDITOR)
+    draft(page, "Extra edition", "Hello {{ subscriber.name }}, a short extra.")
+    command(page, "/newsletter submit 2")
+    become(page, rehearsal, APPROVER_1)
+    postmark.latency = 1.0
+    page.locator('[data-action="approve"]').last.click()
+    rehearsal.room.wait_for(lambda: len(postmark.messages("broadcast")) > 3000, timeout=30)
+    become(page, rehearsal, EDITOR)
+    command(page, "/newsletter halt")
+    expect(page.locator("#timeline")).to_contain_text("is halted", timeout=30_000)
+    postmark.latency = 0.0
+    second = len(postmark.messages("broadcast")) - 3000
+    assert 0 < second < 3000, second
+    page.screenshot(path=str(shots / "rehearsal-halted.png"), full_page=True)
+
+    # An unsubscribe, typed by the editor: processed, and the list counts show it.
+    reader = first.Recipients[0]
+    command(page, f"/unsubscribe {reader} asked by phone")
+    expect(page.locator(".msg.ephemeral").last).to_contain_text("is unsubscribed")
+    with rehearsal.bot.desk.db.sessions() as session:
+        assert counts_by_status(session, "Newsletter").get("unsubscribed") == 1
+    # The address is shown only to the editor, never in the channel (invariant 9).
+    channel_text = page.locator("#timeline .msg:not(.ephemeral)").all_inner_texts()
+    assert not any(reader in text for text in channel_text)
+    become(page, rehearsal, EDITOR, "home")
+    expect(page.locator("#home")).to_contain_text(re.compile(r"1 unsubscribed"))
