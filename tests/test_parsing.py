@@ -29,7 +29,12 @@ TOKYO = ZoneInfo("Asia/Tokyo")
         ("submit 3", Parsed("submit", issue_id=3)),
         (
             'submit 3 at 2026-12-01 10:00 override "社長の確認済み"',
-            Parsed("submit", issue_id=3, at=datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO), override="社長の確認済み"),
+            Parsed(
+                "submit",
+                issue_id=3,
+                at=datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO),
+                override="社長の確認済み",
+            ),
         ),
         ("subscribers find 山田", Parsed("subscribers", args=("find", "山田"))),
     ],

@@ -21,18 +21,29 @@ INDEX = PersonalDataIndex.from_values(
         ("company", "株式会社サンプル"),
         ("address", "hanako@example.com"),
         ("name", "Alice Example"),
-        ("company", "Acme"),  # too short to match as ASCII (fewer than 4 letters? no: 4) — see below
+        (
+            "company",
+            "Acme",
+        ),  # too short to match as ASCII (fewer than 4 letters? no: 4) — see below
     ]
 )
 
 
-def check(body: str, subject: str = "12月号", index: PersonalDataIndex = INDEX) -> dict[str, Severity]:
-    compiled = compile_issue(subject, body, sender=SENDER, stream="broadcast", list_name="Newsletter")
+def check(
+    body: str, subject: str = "12月号", index: PersonalDataIndex = INDEX
+) -> dict[str, Severity]:
+    compiled = compile_issue(
+        subject, body, sender=SENDER, stream="broadcast", list_name="Newsletter"
+    )
     return run(compiled, body, index)
 
 
-def run(compiled: CompiledIssue, body: str, index: PersonalDataIndex = INDEX) -> dict[str, Severity]:
-    findings = preflight(compiled, body_source=body, sender_address=SENDER, index=index, list_name="Newsletter")
+def run(
+    compiled: CompiledIssue, body: str, index: PersonalDataIndex = INDEX
+) -> dict[str, Severity]:
+    findings = preflight(
+        compiled, body_source=body, sender_address=SENDER, index=index, list_name="Newsletter"
+    )
     return {f.code: f.severity for f in findings}
 
 
@@ -42,7 +53,10 @@ def test_a_clean_issue_has_no_findings():
 
 def test_empty_subject_blocks():
     compiled = compile_issue("x", "本文", sender=SENDER, stream="broadcast", list_name="Newsletter")
-    assert run(dataclasses.replace(compiled, subject=" "), "本文")["subject_empty"] is Severity.BLOCKING
+    assert (
+        run(dataclasses.replace(compiled, subject=" "), "本文")["subject_empty"]
+        is Severity.BLOCKING
+    )
 
 
 def test_multiline_subject_blocks():
@@ -89,8 +103,15 @@ def test_email_addresses_other_than_the_senders_block():
 
 @pytest.mark.parametrize(
     "phone",
-    ["03-1234-5678", "090-1234-5678", "０９０－１２３４－５６７８", "+81 3 1234 5678", "+1 415 555 0100",
-     "(03) 1234-5678", "09012345678"],
+    [
+        "03-1234-5678",
+        "090-1234-5678",
+        "０９０－１２３４－５６７８",
+        "+81 3 1234 5678",
+        "+1 415 555 0100",
+        "(03) 1234-5678",
+        "09012345678",
+    ],
 )
 def test_phone_numbers_block(phone: str):
     assert check(f"お電話は {phone} へ")["personal_phone"] is Severity.BLOCKING
@@ -101,7 +122,9 @@ def test_dates_and_ordinary_numbers_are_not_phone_numbers(text: str):
     assert "personal_phone" not in check(text)
 
 
-@pytest.mark.parametrize("text", ["山田花子さんから", "株式会社サンプル様", "HANAKO@EXAMPLE.COM", "alice example"])
+@pytest.mark.parametrize(
+    "text", ["山田花子さんから", "株式会社サンプル様", "HANAKO@EXAMPLE.COM", "alice example"]
+)
 def test_subscriber_data_in_the_body_blocks(text: str):
     assert check(f"お知らせ: {text}")["subscriber_data"] is Severity.BLOCKING
 
@@ -119,17 +142,31 @@ def test_ascii_names_match_whole_words_only():
 
 
 def test_findings_params_never_quote_the_personal_data():
-    compiled = compile_issue("x", "山田花子 hanako@example.com 03-1234-5678", sender=SENDER,
-                             stream="broadcast", list_name="Newsletter")
-    findings = preflight(compiled, body_source="山田花子 hanako@example.com 03-1234-5678",
-                         sender_address=SENDER, index=INDEX, list_name="Newsletter")
+    compiled = compile_issue(
+        "x",
+        "山田花子 hanako@example.com 03-1234-5678",
+        sender=SENDER,
+        stream="broadcast",
+        list_name="Newsletter",
+    )
+    findings = preflight(
+        compiled,
+        body_source="山田花子 hanako@example.com 03-1234-5678",
+        sender_address=SENDER,
+        index=INDEX,
+        list_name="Newsletter",
+    )
     for finding in findings:
         shown = " ".join(str(v) for v in finding.params.values())
         assert "山田" not in shown and "hanako" not in shown and "1234" not in shown
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.text(alphabet="山田花子株式会社サンプル太郎 abc", min_size=2, max_size=6).filter(lambda s: s.strip()))
+@given(
+    st.text(alphabet="山田花子株式会社サンプル太郎 abc", min_size=2, max_size=6).filter(
+        lambda s: s.strip()
+    )
+)
 def test_any_indexed_name_is_found_inside_japanese_prose(name: str):
     index = PersonalDataIndex.from_values([("name", name.strip())])
     if index.size == 0:
@@ -144,14 +181,32 @@ def test_cache_rebuilds_when_subscribers_or_requests_change(db: Database, clock:
         lst = MailingList(name="Newsletter", created_at=now)
         session.add(lst)
         session.flush()
-        session.add(Subscriber(list_id=lst.id, email="a@example.com", name="佐藤太郎", company="",
-                               status="active", created_at=now, updated_at=now))
+        session.add(
+            Subscriber(
+                list_id=lst.id,
+                email="a@example.com",
+                name="佐藤太郎",
+                company="",
+                status="active",
+                created_at=now,
+                updated_at=now,
+            )
+        )
     first = cache.get(db)
     assert first.find("佐藤太郎です")
     assert cache.get(db) is first  # nothing changed: the same index
     with db.transaction() as session:
-        session.add(UnsubscribeRequest(email="b@example.com", email_hash="0" * 64, given_name="鈴木一郎",
-                                       given_company="有限会社テスト", note="", actor="U1", created_at=now))
+        session.add(
+            UnsubscribeRequest(
+                email="b@example.com",
+                email_hash="0" * 64,
+                given_name="鈴木一郎",
+                given_company="有限会社テスト",
+                note="",
+                actor="U1",
+                created_at=now,
+            )
+        )
     second = cache.get(db)
     assert second is not first
     assert second.find("鈴木一郎さん") and second.find("有限会社テストより")

@@ -23,13 +23,18 @@ def compile_(subject: str = "11月号のお知らせ", body: str = "本文です
 
 
 def recipient(name: str = "山田花子", company: str = "株式会社サンプル") -> RecipientContext:
-    return RecipientContext(name=name, company=company, list_name="Newsletter", issue_date="2026-12-01")
+    return RecipientContext(
+        name=name, company=company, list_name="Newsletter", issue_date="2026-12-01"
+    )
 
 
 def test_markdown_becomes_html_with_inlined_css_and_a_text_part():
     compiled = compile_issue(
-        "Hello", "# 見出し\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n**太字** [link](https://example.com/)",
-        sender=SENDER, stream="broadcast", list_name="Newsletter",
+        "Hello",
+        "# 見出し\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n**太字** [link](https://example.com/)",
+        sender=SENDER,
+        stream="broadcast",
+        list_name="Newsletter",
     )
     message = render_message(compiled, recipient())
     assert "<h1" in message.html and "見出し" in message.html
@@ -46,8 +51,13 @@ def test_every_message_carries_postmarks_unsubscribe_placeholder_in_both_parts()
 
 
 def test_recipient_fields_are_escaped_in_html_and_never_interpreted():
-    compiled = compile_issue("{{ subscriber.name }}様", "こんにちは {{ subscriber.name }} ({{ subscriber.company }})",
-                             sender=SENDER, stream="broadcast", list_name="Newsletter")
+    compiled = compile_issue(
+        "{{ subscriber.name }}様",
+        "こんにちは {{ subscriber.name }} ({{ subscriber.company }})",
+        sender=SENDER,
+        stream="broadcast",
+        list_name="Newsletter",
+    )
     message = render_message(compiled, recipient(name="<script>x</script>", company="{{ 7*7 }}"))
     assert "<script>x</script>" not in message.html
     assert "&lt;script&gt;" in message.html
@@ -137,14 +147,18 @@ def test_any_body_either_compiles_or_is_refused_with_a_problem(body: str):
 
 @settings(max_examples=40, deadline=None)
 @given(
-    st.text(alphabet="山田花子株式会社サンプルあいうえおabcXYZ <>&\"'{}%#", min_size=1, max_size=30),
+    st.text(
+        alphabet="山田花子株式会社サンプルあいうえおabcXYZ <>&\"'{}%#", min_size=1, max_size=30
+    ),
     st.text(alphabet="山田花子株式会社サンプルあいうえおabcXYZ <>&\"'{}%#", max_size=30),
 )
 def test_japanese_subject_and_body_round_trip_exactly(subject: str, body: str):
     subject = subject.strip() or "件名"
     if "{" in subject or "{" in body or "#" in body:
         return  # template syntax and Markdown headings are covered elsewhere
-    compiled = compile_issue(subject, body, sender=SENDER, stream="broadcast", list_name="Newsletter")
+    compiled = compile_issue(
+        subject, body, sender=SENDER, stream="broadcast", list_name="Newsletter"
+    )
     message = render_message(compiled, recipient())
     assert message.subject == subject
     assert message.text.startswith(body.rstrip())
