@@ -102,12 +102,17 @@ def freeze(session: Session, send: Send, mailing_list: MailingList, now: datetim
         literal(""),
         literal(now, UTCDateTime()),
     )
-    result = session.execute(
+    session.execute(
         insert(Delivery).from_select(
             ["send_id", "subscriber_id", "status", "error_message", "updated_at"], rows
         )
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    # Counted, not taken from rowcount: psycopg reports -1 for INSERT … SELECT.
+    return int(
+        session.execute(
+            select(func.count()).select_from(Delivery).where(Delivery.send_id == send.id)
+        ).scalar_one()
+    )
 
 
 def _not_eligible(list_name: str) -> object:

@@ -1,0 +1,109 @@
+"""THE test: a sending process killed with SIGKILL at random moments, again
+and again, against the Postmark stand-in in this process; afterwards the
+stand-in's store is compared with the ledger: nobody got two copies, nobody
+was skipped.
+
+Run as a module (`python -m tests.test_delivery_crash DB_URL POSTMARK_URL`)
+it is the sending process: an engine that runs until the send is finished.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot import delivery
+from bot.clock import FrozenClock, SystemClock
+from bot.delivery_engine import Engine, EngineOptions
+from storage.db import connect
+from storage.models import DeliveryBatch
+from tests.test_delivery_support import (
+    add_subscribers,
+    approved_request,
+    assert_exactly_once,
+    make_desk,
+    send_state,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+CRASHY = EngineOptions(
+    batch_size=40,
+    in_flight=3,
+    settle_seconds=0.3,
+    backoff_initial=0.02,
+    backoff_max=0.2,
+    poll_seconds=0.05,
+    progress_seconds=5.0,
+)
+
+
+def _worker(database_url: str, postmark_url: str, send_id: int) -> int:
+    db = connect(database_url)
+    desk = make_desk(db, postmark_url, SystemClock())
+    engine = Engine(desk, CRASHY)
+    engine.start()
+    try:
+        while send_state(desk, send_id) != "finished":
+            time.sleep(0.05)
+    finally:
+        engine.stop()
+    return 0
+
+
+def _spawn(database_url: str, postmark_url: str, send_id: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.test_delivery_crash",
+            database_url,
+            postmark_url,
+            str(send_id),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+@pytest.mark.slow
+def test_killed_at_random_moments_nobody_gets_two_copies_and_nobody_is_skipped(
+    db, database_url, postmark
+):
+    desk = make_desk(db, postmark.url, FrozenClock())
+    add_subscribers(desk, 2_000)
+    send_id = delivery.start_approved(desk, approved_request(desk))
+    assert send_id is not None
+    postmark.latency = 0.04  # requests are on the wire when the kill comes
+    rng = random.Random(20261102)
+    kills = 0
+    for _ in range(12):
+        if send_state(desk, send_id) == "finished":
+            break
+        process = _spawn(database_url, postmark.url, send_id)
+        time.sleep(rng.uniform(0.6, 1.6))
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            kills += 1
+        process.wait(timeout=10)  # reaped: a zombie would look alive
+    final = _spawn(database_url, postmark.url, send_id)
+    assert final.wait(timeout=60) == 0
+    assert kills >= 5
+    assert assert_exactly_once(desk, postmark, send_id) == {"sent": 2_000}
+    with desk.db.sessions() as session:
+        notes = list(session.execute(select(DeliveryBatch.error)).scalars())
+    # The kills did land in the middle of things: batches claimed by a dead
+    # process were released, and batches on the wire were reconciled.
+    assert any("gone before sending" in note for note in notes)
+    assert any("reconciled after its worker was gone" in note for note in notes)
+
+
+if __name__ == "__main__":
+    raise SystemExit(_worker(sys.argv[1], sys.argv[2], int(sys.argv[3])))
