@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import json
 import logging
@@ -133,7 +134,13 @@ class Server:
         from waitress.server import create_server
 
         self._server = create_server(
-            app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=True
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            clear_untrusted_proxy_headers=True,
+            # Wake the loop often enough that stop() returns promptly.
+            asyncore_loop_timeout=0.1,
         )
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -164,5 +171,10 @@ class Server:
     def stop(self) -> None:
         self._stopping = True
         self._server.close()
+        # waitress keeps looping while any client connection is open (keep-alive);
+        # a stopping server closes them rather than wait for their timeout.
+        for channel in list(getattr(self._server, "_map", {}).values()):
+            with contextlib.suppress(OSError):
+                channel.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
