@@ -30,9 +30,10 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -61,32 +62,80 @@ _LOOKBACK_MAX = timedelta(days=8 * 366 + 2)
 # --- due dates and reminder slots (pure) ------------------------------------------------
 
 
-def trigger(settings: Settings) -> CronTrigger:
-    """The due-date cron, in TIMEZONE (the same parse settings validated)."""
-    return CronTrigger.from_crontab(settings.ISSUE_SCHEDULE, timezone=settings.tz)
+class Cadence(Protocol):
+    """What the due-date arithmetic needs; `Settings` is one."""
+
+    @property
+    def ISSUE_SCHEDULE(self) -> str: ...
+
+    @property
+    def tz(self) -> ZoneInfo: ...
+
+    @property
+    def remind_days_before(self) -> tuple[int, ...]: ...
 
 
-def due_at_or_after(settings: Settings, moment: datetime) -> datetime | None:
+@dataclass(frozen=True)
+class FixedCadence:
+    """A picklable Cadence (for the reminder trigger in the job store)."""
+
+    ISSUE_SCHEDULE: str
+    zone: str
+    days: tuple[int, ...]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.zone)
+
+    @property
+    def remind_days_before(self) -> tuple[int, ...]:
+        return self.days
+
+    @classmethod
+    def of(cls, settings: Settings) -> FixedCadence:
+        return cls(settings.ISSUE_SCHEDULE, settings.TIMEZONE, settings.remind_days_before)
+
+
+def trigger(settings: Cadence) -> CronTrigger:
+    """The due-date cron on the local wall clock: the same parse that settings
+    validated, evaluated in UTC on naive local times. APScheduler 3.11's own
+    zone handling skips a month when asked on a spring-forward day before the
+    change (e.g. "0 0 1 * *" from 29 March 00:00 in Berlin gives 1 May)."""
+    return CronTrigger.from_crontab(settings.ISSUE_SCHEDULE, timezone=UTC)
+
+
+def _wall(moment: datetime, tz: ZoneInfo) -> datetime:
+    return moment.astimezone(tz).replace(tzinfo=UTC)
+
+
+def _real(wall: datetime, tz: ZoneInfo) -> datetime:
+    return wall.replace(tzinfo=tz).astimezone(UTC)
+
+
+def dues_between(settings: Cadence, start: datetime, end: datetime) -> Iterator[datetime]:
+    """Due times (UTC) in [start, end), in order."""
+    cron, tz = trigger(settings), settings.tz
+    fire = cron.get_next_fire_time(None, _wall(start, tz))
+    while fire is not None:
+        real = _real(fire, tz)
+        if real >= end:
+            return
+        if real >= start:  # a repeated wall time resolves to its first occurrence
+            yield real
+        fire = cron.get_next_fire_time(fire, fire + timedelta(seconds=1))
+
+
+def due_at_or_after(settings: Cadence, moment: datetime) -> datetime | None:
     """The first due time at or after `moment` (UTC), or None if the cron never fires."""
-    fire = trigger(settings).get_next_fire_time(None, moment.astimezone(settings.tz))
-    return fire.astimezone(UTC) if fire else None
+    return next(dues_between(settings, moment, moment + _LOOKBACK_MAX), None)
 
 
-def due_after(settings: Settings, moment: datetime) -> datetime | None:
+def due_after(settings: Cadence, moment: datetime) -> datetime | None:
     """The first due time strictly after `moment`."""
     return due_at_or_after(settings, moment + timedelta(microseconds=1))
 
 
-def dues_between(settings: Settings, start: datetime, end: datetime) -> Iterator[datetime]:
-    """Due times in [start, end), in order."""
-    cron = trigger(settings)
-    fire = cron.get_next_fire_time(None, start.astimezone(settings.tz))
-    while fire is not None and fire < end:
-        yield fire.astimezone(UTC)
-        fire = cron.get_next_fire_time(fire, fire + timedelta(seconds=1))
-
-
-def due_before(settings: Settings, moment: datetime) -> datetime | None:
+def due_before(settings: Cadence, moment: datetime) -> datetime | None:
     """The last due time strictly before `moment` (cron has no reverse: look back)."""
     for span in (*_LOOKBACK, _LOOKBACK_MAX):
         found = None
@@ -125,14 +174,14 @@ class Slot:
         return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
-def slots_for(settings: Settings, due: datetime) -> list[Slot]:
+def slots_for(settings: Cadence, due: datetime) -> list[Slot]:
     return [
         Slot(due=due, days=n, at=local_days_before(due, n, settings.tz))
         for n in settings.remind_days_before
     ]
 
 
-def reminder_due(settings: Settings, now: datetime) -> Slot | None:
+def reminder_due(settings: Cadence, now: datetime) -> Slot | None:
     """The reminder to post at `now`: the latest slot that has come and whose
     local day is still today. None if there is none (or no reminders are set)."""
     if not settings.remind_days_before:
@@ -147,9 +196,51 @@ def reminder_due(settings: Settings, now: datetime) -> Slot | None:
     return max(candidates, key=lambda s: (s.at, -s.days), default=None)
 
 
-def upcoming_slots(settings: Settings, now: datetime, due: datetime) -> list[Slot]:
+def upcoming_slots(settings: Cadence, now: datetime, due: datetime) -> list[Slot]:
     """Reminders for `due` still to come after `now`."""
     return sorted((s for s in slots_for(settings, due) if s.at > now), key=lambda s: s.at)
+
+
+def next_slot(settings: Cadence, moment: datetime) -> Slot | None:
+    """The first reminder slot at or after `moment`."""
+    if not settings.remind_days_before:
+        return None
+    reach = timedelta(days=max(settings.remind_days_before))
+    due = due_at_or_after(settings, moment)
+    while due is not None:
+        found = [s for s in slots_for(settings, due) if s.at >= moment]
+        if found:
+            return min(found, key=lambda s: s.at)
+        if due - reach > moment + _LOOKBACK_MAX:
+            return None
+        due = due_after(settings, due)
+    return None
+
+
+class ReminderTrigger(BaseTrigger):
+    """Fires at each reminder slot (an APScheduler trigger, pickled into the job store)."""
+
+    def __init__(self, cadence: FixedCadence) -> None:
+        self.cadence = cadence
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        # Walk on from the previous fire (APScheduler collects missed runs so).
+        start = now
+        if previous_fire_time is not None:
+            start = previous_fire_time + timedelta(microseconds=1)
+        slot = next_slot(self.cadence, start.astimezone(UTC))
+        return slot.at.astimezone(self.cadence.tz) if slot else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"version": 1, "cadence": self.cadence}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.cadence = state["cadence"]
+
+    def __str__(self) -> str:
+        return f"reminders[{self.cadence.ISSUE_SCHEDULE} {self.cadence.zone} {self.cadence.days}]"
 
 
 class Decision(enum.StrEnum):
@@ -218,7 +309,7 @@ class MonthStatus:
     excluded_approvers: frozenset[str] = field(default_factory=frozenset)
 
 
-def _nearest_due_window(settings: Settings, due: datetime) -> tuple[datetime, datetime]:
+def _nearest_due_window(settings: Cadence, due: datetime) -> tuple[datetime, datetime]:
     """The moments nearer to `due` than to its neighbouring due dates."""
     before = due_before(settings, due)
     after = due_after(settings, due)

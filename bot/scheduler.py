@@ -13,8 +13,9 @@ Jobs (fixed ids, registered with `replace_existing=True` before the scheduler
 starts, so a restart or a takeover replaces the stored ones with this
 process's):
 
-- `reminders`: daily at ISSUE_SCHEDULE's minute and hour, in TIMEZONE, and
-  `reminders-at-start` once at start. coalesce=True, misfire_grace_time=None
+- `reminders`: at each reminder slot (`bot.schedule.ReminderTrigger`: the due
+  date's local wall time N calendar days before), and `reminders-at-start`
+  once at start. coalesce=True, misfire_grace_time=None
   (any lateness): the duty itself decides (`bot.schedule.reminder_due`) — the
   latest reminder, on its own local day only; missed fires collapse to one run.
 - `scheduled-sends`: every minute at second 0, and once at start.
@@ -186,11 +187,6 @@ def job_stalled_sends(key: str) -> None:
         watch_stalls(runner.desk, runner.stalled_sends)
 
 
-def _reminder_trigger(desk: Desk) -> CronTrigger:
-    minute, hour = desk.settings.ISSUE_SCHEDULE.split()[:2]
-    return CronTrigger(minute=minute, hour=hour, timezone=desk.settings.tz)
-
-
 def register_jobs(scheduler: BackgroundScheduler, desk: Desk, key: str) -> list[str]:
     """Add every job with its fixed id; return the ids."""
     tz = desk.settings.tz
@@ -198,7 +194,7 @@ def register_jobs(scheduler: BackgroundScheduler, desk: Desk, key: str) -> list[
     common: dict[str, Any] = {"args": (key,), "replace_existing": True, "max_instances": 1}
     scheduler.add_job(
         job_reminders,
-        _reminder_trigger(desk),
+        schedule.ReminderTrigger(schedule.FixedCadence.of(desk.settings)),
         id="reminders",
         coalesce=True,
         misfire_grace_time=None,
