@@ -13,7 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot import approvals, issues, schedule
@@ -343,3 +345,29 @@ def test_scheduled_issue_is_reported_with_its_time(db: Database) -> None:
     out = schedule.outlook(desk)
     assert [s.request_id for s in out.scheduled] == [request_id]
     assert [s.days for s in out.reminders] == [3, 1]
+
+
+def test_due_dates_do_not_skip_a_month_on_a_spring_forward_day() -> None:
+    # APScheduler 3.11's zone-aware cron answers 1 May here; we must say 1 April.
+    s = make_settings(TIMEZONE="Europe/Berlin", ISSUE_SCHEDULE="0 0 1 * *")
+    assert schedule.due_at_or_after(s, local("Europe/Berlin", 2026, 3, 29, 0)) == local(
+        "Europe/Berlin", 2026, 4, 1, 0
+    )
+
+
+def test_reminder_trigger_walks_the_slots_and_survives_pickling() -> None:
+    import pickle
+
+    s = make_settings(TIMEZONE="Europe/Berlin")
+    trig = pickle.loads(pickle.dumps(schedule.ReminderTrigger(schedule.FixedCadence.of(s))))  # noqa: S301 - our own bytes
+    fires, previous = [], None
+    now = utc(2026, 3, 20)
+    for _ in range(4):
+        previous = trig.get_next_fire_time(previous, now)
+        fires.append(previous)
+    assert fires == [
+        local("Europe/Berlin", 2026, 3, 25, 10),
+        local("Europe/Berlin", 2026, 3, 29, 10),
+        local("Europe/Berlin", 2026, 3, 31, 10),
+        local("Europe/Berlin", 2026, 4, 24, 10),
+    ]
