@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
 from slack_bolt import App
@@ -106,14 +107,7 @@ def _json(
     headers: dict[str, str] | None = None,
 ) -> Iterable[bytes]:
     data = json.dumps(body).encode("utf-8")
-    reason = {
-        200: "OK",
-        400: "Bad Request",
-        401: "Unauthorized",
-        404: "Not Found",
-        501: "Not Implemented",
-        503: "Service Unavailable",
-    }.get(status, "OK")
+    reason = HTTPStatus(status).phrase
     start_response(
         f"{status} {reason}",
         [

@@ -210,3 +210,30 @@ def test_cache_rebuilds_when_subscribers_or_requests_change(db: Database, clock:
     second = cache.get(db)
     assert second is not first
     assert second.find("鈴木一郎さん") and second.find("有限会社テストより")
+
+
+def test_cache_forgets_a_forgotten_person(db: Database, clock: FrozenClock):
+    """Erasing fields in place (as `subscribers forget` does) must rebuild the index,
+    even when the clock has not moved."""
+    cache = PersonalDataCache()
+    now = clock.now()
+    with db.transaction() as session:
+        lst = MailingList(name="Newsletter", created_at=now)
+        session.add(lst)
+        session.flush()
+        person = Subscriber(
+            list_id=lst.id,
+            email="c@example.com",
+            name="高橋次郎",
+            company="",
+            status="active",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(person)
+    assert cache.get(db).find("高橋次郎です")
+    with db.transaction() as session:
+        row = session.get(Subscriber, person.id)
+        assert row is not None
+        row.email, row.name = None, ""
+    assert cache.get(db).find("高橋次郎です") == []
