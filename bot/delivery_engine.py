@@ -118,6 +118,7 @@ class Prepared:
     recipients: list[Recipient]
     messages: list[BroadcastMessage]
     failed: list[Outcome] = field(default_factory=list)
+    suppressions_seen: int = -1
 
 
 class _Stopping(Exception):
@@ -158,7 +159,7 @@ class Engine:
         self._contexts: dict[int, SendContext] = {}
         self._reported: dict[int, tuple[Any, ...]] = {}
         self._rates: dict[int, tuple[float, int]] = {}
-        self._start_failures: set[int] = set()
+        self._breaker_done: set[int] = set()
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -262,6 +263,7 @@ class Engine:
             if claimed.batch_id is None:
                 continue
             prepared = self._render(ctx, claimed.batch_id, claimed.recipients)
+            prepared.suppressions_seen = claimed.suppressions_seen
             while True:
                 try:
                     self._queue.put(prepared, timeout=self.options.poll_seconds)
@@ -352,7 +354,11 @@ class Engine:
     def _deliver(self, prepared: Prepared) -> None:
         ctx, batch_id = prepared.ctx, prepared.batch_id
         go, dropped = ledger.mark_in_flight(
-            self.desk.db, batch_id, list_name=ctx.list_name, now=self.desk.clock.now()
+            self.desk.db,
+            batch_id,
+            list_name=ctx.list_name,
+            now=self.desk.clock.now(),
+            suppressions_seen=prepared.suppressions_seen,
         )
         if not go:
             return
@@ -497,10 +503,15 @@ class Engine:
 
     def _circuit_breaker(self, ctx: SendContext) -> None:
         options = self.options
+        if ctx.send_id in self._breaker_done:
+            return
         with self.desk.db.sessions() as session:
             hard, answered = ledger.hard_failures(session, ctx.send_id)
         if answered > options.breaker_window + options.batch_size * self.in_flight:
-            return  # past the first batches: failures are reported, not halted on
+            # Past the first batches: failures are reported, not halted on (and
+            # the count, which grows with the send, is not taken again).
+            self._breaker_done.add(ctx.send_id)
+            return
         if hard >= options.breaker_min and hard > options.breaker_ratio * answered:
             delivery.halt_send(
                 self.desk,

@@ -26,7 +26,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     Table,
-    bindparam,
     exists,
     func,
     insert,
@@ -79,6 +78,7 @@ class Claim:
     batch_id: int | None  # None: every row looked at was skipped
     recipients: list[Recipient]
     skipped: int
+    suppressions_seen: int = 0  # the newest suppression id when claimed
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +158,7 @@ def claim(
         rows = session.execute(query).all()
         if not rows:
             return None
+        seen = _newest_suppression(session)
         recipients = [
             Recipient(row[0], row[1] or "", row[2] or "", row[3] or "")
             for row in rows
@@ -167,7 +168,7 @@ def claim(
         if skipped:
             _set_status(session, skipped, D.SKIPPED, now, "suppressed or unsubscribed at claim")
         if not recipients:
-            return Claim(send_id, None, [], len(skipped))
+            return Claim(send_id, None, [], len(skipped), seen)
         batch = DeliveryBatch(
             send_id=send_id,
             state=BatchState.CLAIMED,
@@ -185,7 +186,7 @@ def claim(
             .values(status=D.BATCHED, batch_id=batch.id, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        return Claim(send_id, batch.id, recipients, len(skipped))
+        return Claim(send_id, batch.id, recipients, len(skipped), seen)
 
 
 def _set_status(
@@ -199,8 +200,12 @@ def _set_status(
     )
 
 
+def _newest_suppression(session: Session) -> int:
+    return int(session.execute(select(func.coalesce(func.max(Suppression.id), 0))).scalar_one())
+
+
 def mark_in_flight(
-    db: Database, batch_id: int, *, list_name: str, now: datetime
+    db: Database, batch_id: int, *, list_name: str, now: datetime, suppressions_seen: int = -1
 ) -> tuple[bool, set[int]]:
     """Just before the request: (go ahead?, delivery ids dropped since the claim).
 
@@ -219,17 +224,21 @@ def mark_in_flight(
         if state != SendState.SENDING:
             _release(session, batch, now, "released: the send was halted")
             return False, set()
-        dropped = set(
-            session.execute(
-                select(Delivery.id)
-                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-                .where(
-                    Delivery.batch_id == batch_id,
-                    Delivery.status == D.BATCHED,
-                    _not_eligible(list_name),  # type: ignore[arg-type]
-                )
-            ).scalars()
-        )
+        dropped: set[int] = set()
+        # Any suppression recorded since the claim (every unsubscribe, bounce and
+        # complaint adds one) means the batch is checked again, row by row.
+        if _newest_suppression(session) != suppressions_seen:
+            dropped = set(
+                session.execute(
+                    select(Delivery.id)
+                    .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                    .where(
+                        Delivery.batch_id == batch_id,
+                        Delivery.status == D.BATCHED,
+                        _not_eligible(list_name),  # type: ignore[arg-type]
+                    )
+                ).scalars()
+            )
         if dropped:
             _set_status(session, sorted(dropped), D.SKIPPED, now, "suppressed or unsubscribed")
             batch.size -= len(dropped)
@@ -252,33 +261,27 @@ def back_to_claimed(db: Database, batch_id: int) -> None:
         )
 
 
-_record_stmt = (
-    update(_deliveries)
-    .where(_deliveries.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("b_status"),
-        message_id=bindparam("b_message_id"),
-        error_code=bindparam("b_code"),
-        error_message=bindparam("b_message"),
-        updated_at=bindparam("b_at", type_=UTCDateTime()),
-    )
+_RECORD_QMARK = (
+    "UPDATE deliveries SET status = ?, message_id = ?, error_code = ?, "
+    "error_message = ?, updated_at = ? WHERE id = ?"
 )
+_RECORD_FORMAT = _RECORD_QMARK.replace("?", "%s")
 
 
 def _write_outcomes(session: Session, outcomes: Iterable[Outcome], now: datetime) -> None:
-    params = [
-        {
-            "b_id": o.delivery_id,
-            "b_status": str(o.status),
-            "b_message_id": o.message_id,
-            "b_code": o.error_code,
-            "b_message": o.error_message[:2000],
-            "b_at": now,
-        }
+    """One executemany straight on the driver: this runs for every recipient, and
+    SQLAlchemy's per-row parameter processing cost more than the UPDATE itself."""
+    connection = session.connection()
+    dialect = connection.dialect
+    at_processor = UTCDateTime().bind_processor(dialect)
+    at = at_processor(now) if at_processor else now
+    rows = [
+        (str(o.status), o.message_id, o.error_code, o.error_message[:2000], at, o.delivery_id)
         for o in outcomes
     ]
-    if params:
-        session.execute(_record_stmt, params)
+    if rows:
+        statement = _RECORD_QMARK if dialect.paramstyle == "qmark" else _RECORD_FORMAT
+        connection.exec_driver_sql(statement, rows)
 
 
 def record(

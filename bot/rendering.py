@@ -26,7 +26,7 @@ from functools import lru_cache
 from importlib import resources
 
 import css_inline
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markdown_it import MarkdownIt
@@ -235,15 +235,40 @@ def compile_issue(
 
 
 @lru_cache(maxsize=64)
-def _compiled(source: str, html: bool) -> object:
+def _compiled(source: str, html: bool) -> Template:
     return (_HTML_ENV if html else _TEXT_ENV).from_string(source)
+
+
+@lru_cache(maxsize=64)
+def _reads_subscriber(source: str) -> bool:
+    """Whether a template's output can depend on the recipient's own row."""
+    return "subscriber" in meta.find_undeclared_variables(_TEXT_ENV.parse(source))
+
+
+def _run(source: str, html: bool, context: dict[str, object]) -> str:
+    # Template.render() minus its per-call dict copy; errors propagate unchanged.
+    template = _compiled(source, html)
+    return "".join(template.root_render_func(template.new_context(context, shared=True)))
+
+
+@lru_cache(maxsize=256)
+def _run_shared(source: str, html: bool, list_name: str, issue_date: str, url: str) -> str:
+    """A template that reads nothing of the recipient renders alike for all of a
+    send's recipients (a subject, usually): render it once."""
+    context: dict[str, object] = {
+        "subscriber": {"name": "", "company": ""},
+        "list_name": list_name,
+        "issue_date": issue_date,
+        "unsubscribe_url": Markup(url),  # noqa: S704 - one of two fixed strings of ours
+    }
+    return _run(source, html, context)
 
 
 def render_message(
     compiled: CompiledIssue, recipient: RecipientContext, *, field_errors: bool = False
 ) -> RenderedMessage:
     """One recipient's message. Raises TemplateProblem if the templates fail."""
-    context = {
+    context: dict[str, object] = {
         "subscriber": {"name": recipient.name, "company": recipient.company},
         "list_name": recipient.list_name,
         "issue_date": recipient.issue_date,
@@ -257,7 +282,16 @@ def render_message(
         ("text", compiled.text, False),
     ):
         try:
-            out[field] = _compiled(source, html).render(context)  # type: ignore[attr-defined]
+            if _reads_subscriber(source):
+                out[field] = _run(source, html, context)
+            else:
+                out[field] = _run_shared(
+                    source,
+                    html,
+                    recipient.list_name,
+                    recipient.issue_date,
+                    recipient.unsubscribe_url,
+                )
         except (UndefinedError, SecurityError, TypeError) as exc:
             raise TemplateProblem(
                 "subject" if field == "subject" else "body", f"the template failed: {exc}"

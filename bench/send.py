@@ -1,0 +1,358 @@
+"""Benchmark the delivery engine against the Postmark stand-in with 200 ms per call.
+
+    .venv/bin/python bench/send.py                        # 10k, 100k and 1M, plus the plain script
+    .venv/bin/python bench/send.py --sizes 10000,100000   # a subset
+    .venv/bin/python bench/send.py --no-plain             # skip the plain-script comparison
+
+Every part runs in a process of its own, so each figure is that part's alone:
+
+- the Postmark stand-in (`keep_bodies=False`, `latency=0.2`) in a child
+  process, so its CPU never counts as the sender's;
+- the set-up (a fresh SQLite database, N subscribers, an issue written,
+  submitted and approved through `bot` services) in a child process;
+- the send in a child process: `bot.delivery.start_approved` (suppression
+  sync, the re-checks, freezing the audience) and the engine's threads until
+  the send is finished. Its wall time, `resource.getrusage` CPU (user + system)
+  and peak RSS (`ru_maxrss`) are reported;
+- for comparison, "what a user would write": the same messages rendered the
+  same way and sent sequentially with postmarker's `emails.send_batch`, 500 at
+  a time, no ledger.
+
+The wire bound is batches × latency ÷ batches in flight: no sender can beat
+it with that many requests open at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
+LATENCY = 0.2
+IN_FLIGHT = 4
+BATCH = 500
+TOKEN = "bench-server-token"  # noqa: S105 - the stand-in's token
+FAMILY = ["山田", "佐藤", "鈴木", "高橋", "田中", "Smith", "Jones", "Taylor", "Brown", "Wilson"]
+GIVEN = ["花子", "太郎", "美咲", "健太", "Alice", "Bob", "Carol", "David", "Emma", "Frank"]
+COMPANY = ["株式会社サンプル", "サンプル商事株式会社", "例示工業株式会社", "Example Ltd", "Northwind", ""]
+SUBJECT = "【ニュースレター】{{ list_name }} {{ issue_date }}号"
+BODY = """{{ subscriber.name }} 様（{{ subscriber.company }}）
+
+いつもご愛読ありがとうございます。今月の特集をお届けします。
+
+## 今月の特集
+
+- 新製品のご案内：**Countersign 2.0**
+- 展示会のお知らせ（東京ビッグサイト、12月）
+- [ブログ](https://example.com/blog) を更新しました
+
+| 日程 | 内容 |
+|---|---|
+| 12/1 | 受付開始 |
+| 12/15 | 締切 |
+
+Thank you for reading. See you next month.
+"""
+
+
+# --- the stand-in process --------------------------------------------------------------
+
+
+def run_standin() -> int:
+    from bot.standins.postmark import PostmarkStandIn
+
+    standin = PostmarkStandIn(server_token=TOKEN, keep_bodies=False).start()
+    standin.latency = LATENCY
+    print(standin.url, flush=True)
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "count":
+            messages = standin.messages(stream="broadcast")
+            distinct = len({m.Recipients[0] for m in messages if m.Recipients})
+            print(json.dumps({"messages": len(messages), "distinct": distinct}), flush=True)
+        elif command == "reset":
+            standin.store.reset()
+            print("{}", flush=True)
+        elif command == "quit":
+            break
+    standin.stop()
+    return 0
+
+
+class StandIn:
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--standin"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+
+    def ask(self, command: str) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return dict(json.loads(self.process.stdout.readline()))
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write("quit\n")
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+# --- the desk ------------------------------------------------------------------------------
+
+
+def _desk(database_url: str, postmark_url: str) -> Any:
+    from bot.clock import SystemClock
+    from bot.desk import CollectingNotifier, Desk, gateway_from
+    from bot.settings import Settings
+    from storage.db import connect
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        DATABASE_URL=database_url,
+        POSTMARK_SERVER_TOKEN=TOKEN,
+        POSTMARK_API_URL=postmark_url,
+        NEWSLETTER_NAME="Newsletter",
+        NEWSLETTER_FROM="Countersign News <news@example.com>",
+        APPROVERS="U0APPROV1",
+        SEND_BATCHES_IN_FLIGHT=IN_FLIGHT,
+    )
+
+    class Directory:
+        def is_team_member(self, user_id: str) -> bool:
+            return True
+
+        def is_approver(self, user_id: str) -> bool:
+            return user_id == "U0APPROV1"
+
+        def approvers(self) -> frozenset[str]:
+            return frozenset({"U0APPROV1"})
+
+        def email_of(self, user_id: str) -> str | None:
+            return None
+
+    return Desk(
+        settings=settings,
+        db=connect(database_url),
+        clock=SystemClock(),
+        postmark=gateway_from(settings),
+        directory=Directory(),
+        notifier=CollectingNotifier(),
+    )
+
+
+# --- set-up, send, plain script (each in its own process) --------------------------------
+
+
+def run_setup(database_url: str, postmark_url: str, size: int) -> int:
+    from sqlalchemy import insert
+
+    from bot import approvals, issues
+    from bot.subscribers import get_or_create_list
+    from storage import migrate
+    from storage.models import Subscriber
+
+    desk = _desk(database_url, postmark_url)
+    migrate.upgrade(desk.db.engine)
+    now = desk.clock.now()
+    with desk.db.transaction() as session:
+        list_id = get_or_create_list(session, "Newsletter", now).id
+    chunk = 50_000
+    for start in range(0, size, chunk):
+        rows = [
+            {
+                "list_id": list_id,
+                "email": f"reader{i}@corp{i % 997}.example.com",
+                "name": f"{FAMILY[i % 10]} {GIVEN[(i // 10) % 10]}",
+                "company": COMPANY[i % len(COMPANY)],
+                "status": "active",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in range(start, min(size, start + chunk))
+        ]
+        with desk.db.transaction() as session:
+            session.execute(insert(Subscriber), rows)
+    saved = issues.create(desk, actor="U0EDITOR1", subject=SUBJECT, body=BODY)
+    card = approvals.submit(desk, saved.issue_id, actor="U0EDITOR1")
+    approvals.approve(desk, card.request_id, actor="U0APPROV1")
+    print(json.dumps({"request_id": card.request_id}), flush=True)
+    return 0
+
+
+def _usage() -> tuple[float, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux: KiB
+
+
+def run_send(database_url: str, postmark_url: str, request_id: int) -> int:
+    from bot import delivery
+    from bot.delivery_engine import Engine, EngineOptions
+    from storage.models import Send
+
+    desk = _desk(database_url, postmark_url)
+    cpu0, _ = _usage()
+    t0 = time.perf_counter()
+    send_id = delivery.start_approved(desk, request_id)
+    assert send_id is not None, desk.notifier.notices
+    engine = Engine(desk, EngineOptions(batch_size=BATCH, in_flight=IN_FLIGHT))
+    engine.start()
+    while True:
+        with desk.db.sessions() as session:
+            send = session.get(Send, send_id)
+            assert send is not None
+            if send.state != "sending":
+                break
+        time.sleep(0.1)
+    wall = time.perf_counter() - t0
+    engine.stop()
+    cpu1, rss = _usage()
+    report = delivery.status(desk, send_id=send_id)[0]
+    print(
+        json.dumps(
+            {"wall": wall, "cpu": cpu1 - cpu0, "rss_mb": rss, "state": send.state,
+             "sent": report.sent, "total": report.total}
+        ),
+        flush=True,
+    )
+    return 0
+
+
+def run_plain(database_url: str, postmark_url: str) -> int:
+    """What a user would write instead: render, then send_batch, 500 at a time."""
+    from postmarker.core import PostmarkClient
+    from sqlalchemy import select
+
+    from bot import issues
+    from bot.rendering import RecipientContext, render_message
+    from storage.models import Issue, Subscriber
+
+    desk = _desk(database_url, postmark_url)
+    client = PostmarkClient(server_token=TOKEN, root_api_url=postmark_url, timeout=30)
+    with desk.db.sessions() as session:
+        issue = session.execute(select(Issue)).scalars().first()
+        assert issue is not None
+        version = issues.current_version(session, issue)
+        compiled = issues.compiled_of(version)
+        date = issues.issue_date(version, desk.settings.tz)
+        people = session.execute(
+            select(Subscriber.email, Subscriber.name, Subscriber.company)
+        ).all()
+    cpu0, _ = _usage()
+    t0 = time.perf_counter()
+    for start in range(0, len(people), BATCH):
+        batch = []
+        for email, name, company in people[start : start + BATCH]:
+            message = render_message(compiled, RecipientContext(name, company, "Newsletter", date))
+            batch.append(
+                {
+                    "From": compiled.sender,
+                    "To": email,
+                    "Subject": message.subject,
+                    "HtmlBody": message.html,
+                    "TextBody": message.text,
+                    "MessageStream": "broadcast",
+                }
+            )
+        client.emails.send_batch(*batch)
+    wall = time.perf_counter() - t0
+    cpu1, rss = _usage()
+    print(json.dumps({"wall": wall, "cpu": cpu1 - cpu0, "rss_mb": rss}), flush=True)
+    return 0
+
+
+def _child(*args: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True, cwd=ROOT
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES))
+    parser.add_argument("--no-plain", action="store_true")
+    parser.add_argument("--standin", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--setup", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--send", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--plain", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.standin:
+        return run_standin()
+    if args.setup:
+        return run_setup(args.setup[0], args.setup[1], int(args.setup[2]))
+    if args.send:
+        return run_send(args.send[0], args.send[1], int(args.send[2]))
+    if args.plain:
+        return run_plain(args.plain[0], args.plain[1])
+
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    print(
+        f"Postmark stand-in: {LATENCY * 1000:.0f} ms per call, {IN_FLIGHT} batches in flight, "
+        f"{BATCH} per batch, SQLite"
+    )
+    header = (
+        f"{'recipients':>10} {'wall s':>8} {'msg/s':>8} {'wire s':>7} {'ratio':>6} "
+        f"{'CPU µs/rcpt':>11} {'peak RSS MB':>11}  check"
+    )
+    print(header)
+    plain_db: str | None = None
+    with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp:
+        for size in sizes:
+            standin = StandIn()
+            try:
+                url = f"sqlite:///{tmp}/send-{size}.db"
+                setup = _child("--setup", url, standin.url, str(size))
+                result = _child("--send", url, standin.url, str(setup["request_id"]))
+                stored = standin.ask("count")
+            finally:
+                standin.close()
+            batches = -(-size // BATCH)
+            wire = batches * LATENCY / IN_FLIGHT
+            ok = stored["messages"] == stored["distinct"] == result["sent"] == size
+            print(
+                f"{size:>10,} {result['wall']:>8.1f} {size / result['wall']:>8,.0f} "
+                f"{wire:>7.1f} {result['wall'] / wire:>6.2f} "
+                f"{result['cpu'] * 1e6 / size:>11.1f} {result['rss_mb']:>11.1f}  "
+                f"{'each once' if ok else 'MISMATCH ' + json.dumps(stored)}",
+                flush=True,
+            )
+            if size == 100_000:
+                plain_db = url
+                engine_wall = result["wall"]
+            if size == 100_000 and not args.no_plain:
+                standin = StandIn()
+                try:
+                    plain = _child("--plain", url, standin.url)
+                finally:
+                    standin.close()
+                print(
+                    f"plain script (postmarker send_batch, sequential), 100,000: "
+                    f"{plain['wall']:.1f} s, {100_000 / plain['wall']:,.0f} msg/s, "
+                    f"CPU {plain['cpu'] * 1e6 / 100_000:.1f} µs/rcpt; "
+                    f"the engine is {plain['wall'] / engine_wall:.1f}× faster",
+                    flush=True,
+                )
+    del plain_db
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
