@@ -7,7 +7,6 @@ exercise the schedule's side only.
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -102,16 +101,3 @@ def test_a_failed_start_is_retried_while_in_grace(setup, db: Database) -> None:
     start = StartDouble()
     clock.advance(timedelta(minutes=1))
     assert schedule.run_scheduled_sends(desk, start)["started"] == [request_id]
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("bot.delivery") is not None,
-    reason="the delivery engine exists now",
-)
-def test_without_the_delivery_engine_the_job_fails_loudly(setup, db: Database) -> None:
-    desk, clock, _, request_id = setup
-    clock.set(AT)
-    with pytest.raises(ImportError):
-        schedule.run_scheduled_sends(desk)
-    with db.sessions() as session:
-        assert session.get(OnceMarker, f"scheduled-send:{request_id}") is None
