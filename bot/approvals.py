@@ -135,36 +135,17 @@ def submit(
             raise Refusal("use_resume", issue=issue_id)
         superseded = issues.void_requests(session, issue, actor=actor, at=now, reason="resubmitted")
         states.move(session, issue, IssueState.AWAITING_APPROVAL, actor=actor, at=now)
-        mailing_list = session.get(MailingList, issue.list_id)
-        assert mailing_list is not None
-        request = ApprovalRequest(
-            issue_id=issue.id,
-            version_id=version.id,
-            content_hash=issues.verified_hash(version),
+        request = _open(
+            session,
+            desk,
+            issue,
+            version,
+            actor=actor,
+            now=now,
             kind="send",
-            list_id=mailing_list.id,
-            audience_rule=audience.RULE,
-            recipient_count=audience.count(session, mailing_list),
             scheduled_at=scheduled_at,
             override_reason=override_reason.strip() if blocking and override_reason else None,
-            overridden_findings={"codes": [f.code for f in blocking]},
-            requester=actor,
-            created_at=now,
-            expires_at=now + timedelta(hours=desk.settings.APPROVAL_TTL_HOURS),
-        )
-        session.add(request)
-        session.flush()
-        audit.record(
-            session,
-            actor=actor,
-            action="approval.requested",
-            at=now,
-            issue_id=issue.id,
-            subject=f"request:{request.id}",
-            version=version.number,
-            hash=request.content_hash,
-            recipients=request.recipient_count,
-            scheduled_at=scheduled_at.isoformat() if scheduled_at else None,
+            overridden=[f.code for f in blocking],
             superseded=superseded,
         )
         if request.override_reason:
@@ -206,37 +187,64 @@ def request_resume(desk: Desk, issue_id: int, *, actor: str) -> Card:
         states.move(
             session, issue, IssueState.AWAITING_APPROVAL, actor=actor, at=now, resume=send.id
         )
-        mailing_list = session.get(MailingList, issue.list_id)
-        assert mailing_list is not None
-        request = ApprovalRequest(
-            issue_id=issue.id,
-            version_id=version.id,
-            content_hash=issues.verified_hash(version),
-            kind="resume",
-            send_id=send.id,
-            list_id=mailing_list.id,
-            audience_rule=audience.RULE,
-            recipient_count=audience.count(session, mailing_list),
-            scheduled_at=None,
-            override_reason=None,
-            overridden_findings={"codes": []},
-            requester=actor,
-            created_at=now,
-            expires_at=now + timedelta(hours=desk.settings.APPROVAL_TTL_HOURS),
-        )
-        session.add(request)
-        session.flush()
-        audit.record(
-            session,
-            actor=actor,
-            action="approval.requested",
-            at=now,
-            issue_id=issue.id,
-            subject=f"request:{request.id}",
-            kind="resume",
-            send=send.id,
+        request = _open(
+            session, desk, issue, version, actor=actor, now=now, kind="resume", send_id=send.id
         )
         return _card(session, request)
+
+
+def _open(
+    session: Session,
+    desk: Desk,
+    issue: Issue,
+    version: IssueVersion,
+    *,
+    actor: str,
+    now: datetime,
+    kind: str,
+    send_id: int | None = None,
+    scheduled_at: datetime | None = None,
+    override_reason: str | None = None,
+    overridden: list[str] | None = None,
+    superseded: list[int] | None = None,
+) -> ApprovalRequest:
+    """A new open request bound to `version`'s recomputed hash and today's audience."""
+    mailing_list = session.get(MailingList, issue.list_id)
+    assert mailing_list is not None
+    request = ApprovalRequest(
+        issue_id=issue.id,
+        version_id=version.id,
+        content_hash=issues.verified_hash(version),
+        kind=kind,
+        send_id=send_id,
+        list_id=mailing_list.id,
+        audience_rule=audience.RULE,
+        recipient_count=audience.count(session, mailing_list),
+        scheduled_at=scheduled_at,
+        override_reason=override_reason,
+        overridden_findings={"codes": overridden or []},
+        requester=actor,
+        created_at=now,
+        expires_at=now + timedelta(hours=desk.settings.APPROVAL_TTL_HOURS),
+    )
+    session.add(request)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="approval.requested",
+        at=now,
+        issue_id=issue.id,
+        subject=f"request:{request.id}",
+        kind=kind,
+        version=version.number,
+        hash=request.content_hash,
+        recipients=request.recipient_count,
+        scheduled_at=scheduled_at.isoformat() if scheduled_at else None,
+        send=send_id,
+        superseded=superseded or [],
+    )
+    return request
 
 
 def _has_send(session: Session, issue_id: int) -> bool:
