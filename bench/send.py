@@ -45,7 +45,14 @@ BATCH = 500
 TOKEN = "bench-server-token"  # noqa: S105 - the stand-in's token
 FAMILY = ["山田", "佐藤", "鈴木", "高橋", "田中", "Smith", "Jones", "Taylor", "Brown", "Wilson"]
 GIVEN = ["花子", "太郎", "美咲", "健太", "Alice", "Bob", "Carol", "David", "Emma", "Frank"]
-COMPANY = ["株式会社サンプル", "サンプル商事株式会社", "例示工業株式会社", "Example Ltd", "Northwind", ""]
+COMPANY = [
+    "株式会社サンプル",
+    "サンプル商事株式会社",
+    "例示工業株式会社",
+    "Example Ltd",
+    "Northwind",
+    "",
+]
 SUBJECT = "【ニュースレター】{{ list_name }} {{ issue_date }}号"
 BODY = """{{ subscriber.name }} 様（{{ subscriber.company }}）
 
@@ -227,8 +234,14 @@ def run_send(database_url: str, postmark_url: str, request_id: int) -> int:
     report = delivery.status(desk, send_id=send_id)[0]
     print(
         json.dumps(
-            {"wall": wall, "cpu": cpu1 - cpu0, "rss_mb": rss, "state": send.state,
-             "sent": report.sent, "total": report.total}
+            {
+                "wall": wall,
+                "cpu": cpu1 - cpu0,
+                "rss_mb": rss,
+                "state": send.state,
+                "sent": report.sent,
+                "total": report.total,
+            }
         ),
         flush=True,
     )
@@ -313,7 +326,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{'CPU µs/rcpt':>11} {'peak RSS MB':>11}  check"
     )
     print(header)
-    plain_db: str | None = None
     with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp:
         for size in sizes:
             standin = StandIn()
@@ -335,7 +347,6 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             if size == 100_000:
-                plain_db = url
                 engine_wall = result["wall"]
             if size == 100_000 and not args.no_plain:
                 standin = StandIn()
@@ -350,7 +361,6 @@ def main(argv: list[str] | None = None) -> int:
                     f"the engine is {plain['wall'] / engine_wall:.1f}× faster",
                     flush=True,
                 )
-    del plain_db
     return 0
 
 
