@@ -122,13 +122,16 @@ def test_test_copy_goes_to_the_callers_address_through_the_transactional_stream_
     assert "pm:unsubscribe" not in message.HtmlBody  # a test copy's link leads nowhere harmful
     assert "unsubscribe.invalid" in message.HtmlBody
     assert harness.postmark.messages(stream="broadcast") == []
-    with harness.desk.db.sessions() as session:
-        actions = (
-            session.execute(select(AuditEvent.action).where(AuditEvent.issue_id == issue_id))
-            .scalars()
-            .all()
-        )
-    assert "issue.test_copy" in actions
+
+    def audited() -> list[str]:
+        with harness.desk.db.sessions() as session:
+            query = select(AuditEvent.action).where(
+                AuditEvent.issue_id == issue_id, AuditEvent.action == "issue.test_copy"
+            )
+            return list(session.execute(query).scalars())
+
+    assert harness.slack.wait_for(audited) == ["issue.test_copy"]
+    assert "Sent a [TEST] copy" in harness.wait_for_ephemeral(EDITOR)[-1]
 
 
 def test_test_copy_refused_outside_the_allowed_domains(harness_factory):
