@@ -18,48 +18,26 @@ from sqlalchemy import select
 
 from bot import approvals, issues
 from bot.clock import FrozenClock
-from bot.desk import CollectingNotifier, Desk, gateway_from
+from bot.desk import Desk
 from bot.refusal import Refusal
 from bot.rendering import TemplateProblem
-from bot.settings import Settings
 from storage.db import connect
 from storage.models import ApprovalRequest, ApprovalState, Issue, IssueState, IssueVersion
 from tests.fixtures.database import fresh_database_url
+from tests.fixtures.desk import FixedDirectory, build_desk
 
 EDITOR, A1, A2, A3 = "U0EDITOR1", "U0APPROV1", "U0APPROV2", "U0APPROV3"
 USERS = (EDITOR, A1, A2, A3)
 APPROVERS = frozenset({A1, A2, A3})
 
 
-class FixedDirectory:
-    def is_team_member(self, user_id: str) -> bool:
-        return user_id in USERS
-
-    def is_approver(self, user_id: str) -> bool:
-        return user_id in APPROVERS
-
-    def approvers(self) -> frozenset[str]:
-        return APPROVERS
-
-    def email_of(self, user_id: str) -> str | None:
-        return None
-
-
 def make_desk(url: str, clock: FrozenClock) -> Desk:
-    settings = Settings(
-        _env_file=None,
+    return build_desk(
+        connect(url),
+        clock,
+        directory=FixedDirectory(APPROVERS),
         DATABASE_URL=url,
-        APPROVERS=",".join(sorted(APPROVERS)),  # type: ignore[call-arg]
-        NEWSLETTER_FROM="News <news@example.com>",
-        POSTMARK_API_URL="http://127.0.0.1:9/",
-    )
-    return Desk(
-        settings=settings,
-        db=connect(url),
-        clock=clock,
-        postmark=gateway_from(settings),
-        directory=FixedDirectory(),
-        notifier=CollectingNotifier(),
+        APPROVERS=",".join(sorted(APPROVERS)),
     )
 
 

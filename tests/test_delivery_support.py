@@ -16,16 +16,12 @@ from sqlalchemy import insert, select
 from bot import approvals, issues
 from bot.clock import Clock
 from bot.delivery_engine import Engine, EngineOptions
-from bot.desk import CollectingNotifier, Desk
-from bot.postmark import PostmarkGateway
-from bot.settings import Settings
+from bot.desk import Desk
 from bot.standins.postmark import PostmarkStandIn
 from bot.subscribers import get_or_create_list
 from storage.db import Database
 from storage.models import Delivery, DeliveryStatus, Subscriber
-
-EDITOR = "U0EDITOR1"
-APPROVER = "U0APPROV1"
+from tests.fixtures.desk import APPROVER, EDITOR, build_desk
 
 FAST = EngineOptions(
     batch_size=50,
@@ -39,37 +35,6 @@ FAST = EngineOptions(
 )
 
 
-class StubDirectory:
-    def __init__(self, approvers: frozenset[str] = frozenset({APPROVER, "U0APPROV2"})) -> None:
-        self._approvers = approvers
-
-    def is_team_member(self, user_id: str) -> bool:
-        return True
-
-    def is_approver(self, user_id: str) -> bool:
-        return user_id in self._approvers
-
-    def approvers(self) -> frozenset[str]:
-        return self._approvers
-
-    def email_of(self, user_id: str) -> str | None:
-        return f"{user_id.lower()}@example.com"
-
-
-def make_settings(database_url: str, postmark_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "DATABASE_URL": database_url,
-        "POSTMARK_SERVER_TOKEN": "standin-server-token",
-        "POSTMARK_API_URL": postmark_url,
-        "NEWSLETTER_NAME": "Newsletter",
-        "NEWSLETTER_FROM": "Countersign News <news@example.com>",
-        "APPROVERS": f"{APPROVER},U0APPROV2",
-        "TIMEZONE": "Asia/Tokyo",
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
 def make_desk(
     db: Database,
     postmark_url: str,
@@ -78,21 +43,13 @@ def make_desk(
     read_timeout: float = 1.0,
     **overrides: Any,
 ) -> Desk:
-    settings = make_settings(str(db.engine.url.render_as_string(False)), postmark_url, **overrides)
-    gateway = PostmarkGateway(
-        server_token=settings.POSTMARK_SERVER_TOKEN,
-        api_url=settings.POSTMARK_API_URL,
-        broadcast_stream=settings.POSTMARK_BROADCAST_STREAM,
-        transactional_stream=settings.POSTMARK_TRANSACTIONAL_STREAM,
+    return build_desk(
+        db,
+        clock,
         read_timeout=read_timeout,
-    )
-    return Desk(
-        settings=settings,
-        db=db,
-        clock=clock,
-        postmark=gateway,
-        directory=StubDirectory(),
-        notifier=CollectingNotifier(),
+        DATABASE_URL=db.engine.url.render_as_string(False),
+        POSTMARK_API_URL=postmark_url,
+        **overrides,
     )
 
 

@@ -20,55 +20,21 @@ from sqlalchemy import select
 
 from bot import approvals, issues, schedule
 from bot.clock import Clock, FrozenClock
-from bot.desk import CollectingNotifier, Desk, gateway_from
+from bot.desk import CollectingNotifier, Desk
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import Issue, IssueState, OnceMarker, Send, SendState
+from tests.fixtures.desk import APPROVER, APPROVER_2, EDITOR, build_desk, desk_settings
 
-EDITOR, APPROVER, APPROVER_2 = "U0EDITOR1", "U0APPROV1", "U0APPROV2"
 BODY = "Hello {{ subscriber.name }}, here is the news of the month."
 
 
-class FakeDirectory:
-    def __init__(self, approvers: frozenset[str] = frozenset({APPROVER, APPROVER_2})) -> None:
-        self._approvers = approvers
-
-    def is_team_member(self, user_id: str) -> bool:
-        return True
-
-    def is_approver(self, user_id: str) -> bool:
-        return user_id in self._approvers
-
-    def approvers(self) -> frozenset[str]:
-        return self._approvers
-
-    def email_of(self, user_id: str) -> str | None:
-        return f"{user_id.lower()}@example.com"
-
-
 def make_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "NEWSLETTER_FROM": "News <news@example.com>",
-        "NEWSLETTER_CHANNEL": "C0NEWS0001",
-        "APPROVERS": f"{APPROVER},{APPROVER_2}",
-        "TIMEZONE": "Asia/Tokyo",
-        "ISSUE_SCHEDULE": "0 10 1 * *",
-        "REMIND_DAYS_BEFORE": "7,3,1",
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return desk_settings(**overrides)
 
 
 def make_desk(db: Database, clock: Clock, **overrides: Any) -> Desk:
-    settings = make_settings(**overrides)
-    return Desk(
-        settings=settings,
-        db=db,
-        clock=clock,
-        postmark=gateway_from(settings),
-        directory=FakeDirectory(),
-        notifier=CollectingNotifier(),
-    )
+    return build_desk(db, clock, **overrides)
 
 
 def notices(desk: Desk) -> list[Any]:

@@ -14,10 +14,9 @@ from sqlalchemy import func, select
 from bot import suppressions, unsubscribe
 from bot.addresses import address_hash
 from bot.clock import FrozenClock
-from bot.desk import CollectingNotifier, Desk, gateway_from
+from bot.desk import Desk
 from bot.installation import address_salt
 from bot.refusal import Refusal
-from bot.settings import Settings
 from bot.standins.postmark import PostmarkStandIn
 from bot.subscribers import get_or_create_list, import_csv
 from storage.db import Database
@@ -31,46 +30,21 @@ from storage.models import (
     SuppressionReason,
     UnsubscribeRequest,
 )
+from tests.fixtures.desk import APPROVER, EDITOR, FixedDirectory, build_desk
 
-APPROVER = "U0APPROV1"
-EDITOR = "U0EDITOR1"
 SUPPRESSIONS_ENDPOINT = "/message-streams/{stream}/suppressions"
 
 
-class Directory:
-    def __init__(self, approvers: frozenset[str] = frozenset({APPROVER})) -> None:
-        self._approvers = approvers
-
-    def is_team_member(self, user_id: str) -> bool:
-        return True
-
-    def is_approver(self, user_id: str) -> bool:
-        return user_id in self._approvers
-
-    def approvers(self) -> frozenset[str]:
-        return self._approvers
-
-    def email_of(self, user_id: str) -> str | None:
-        return None
-
-
 def make_desk(db: Database, clock: FrozenClock, postmark: PostmarkStandIn) -> Desk:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        DATABASE_URL="sqlite://",
+    return build_desk(
+        db,
+        clock,
+        directory=FixedDirectory(frozenset({APPROVER}), emails=False),
         POSTMARK_SERVER_TOKEN=postmark.server_token or "standin-server-token",
         POSTMARK_API_URL=postmark.url,
         NEWSLETTER_NAME="ナビゲート通信",
         NEWSLETTER_FROM="Navigate <news@example.com>",
         APPROVERS=APPROVER,
-    )
-    return Desk(
-        settings=settings,
-        db=db,
-        clock=clock,
-        postmark=gateway_from(settings),
-        directory=Directory(),
-        notifier=CollectingNotifier(),
     )
 
 
