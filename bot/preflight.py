@@ -20,6 +20,8 @@ import threading
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
 
 import ahocorasick
 from sqlalchemy import func, select
@@ -84,12 +86,17 @@ def _fold(text: str) -> str:
 
 @dataclass
 class PersonalDataIndex:
-    """Every subscriber's and unsubscribe requester's name, company and address."""
+    """Every subscriber's and unsubscribe requester's name, company and address.
+
+    An Aho-Corasick automaton over the bulk, plus `extra`: the few needles
+    added since the automaton was built (see `PersonalDataCache`), scanned
+    directly so that a change costs milliseconds, not a rebuild.
+    """
 
     automaton: ahocorasick.Automaton | None = None
     size: int = 0
     fingerprint: tuple[object, ...] = ()
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    extra: dict[str, str] = field(default_factory=dict)
 
     MIN_CHARS_WIDE = 2  # a Japanese family name plus given name is 2+ characters
     MIN_CHARS_ASCII = 4
@@ -99,12 +106,7 @@ class PersonalDataIndex:
         """Build from (kind, text) pairs; kind is "name", "company" or "address"."""
         automaton = ahocorasick.Automaton()
         size = 0
-        for kind, raw in values:
-            if not raw:
-                continue
-            needle = _fold(raw.strip())
-            if not _worth_matching(needle):
-                continue
+        for kind, needle in _needles(values):
             if needle not in automaton:
                 automaton.add_word(needle, (kind, needle))
                 size += 1
@@ -112,18 +114,42 @@ class PersonalDataIndex:
             automaton.make_automaton()
         return cls(automaton=automaton if size else None, size=size)
 
+    def with_extra(
+        self, values: Iterable[tuple[str, str]], fingerprint: tuple[object, ...]
+    ) -> PersonalDataIndex:
+        """The same automaton, plus `values` scanned directly."""
+        extra = dict(self.extra)
+        for kind, needle in _needles(values):
+            if self.automaton is None or needle not in self.automaton:
+                extra.setdefault(needle, kind)
+        return PersonalDataIndex(self.automaton, self.size, fingerprint, extra)
+
     def find(self, text: str) -> list[tuple[str, str]]:
         """(kind, matched text) for each distinct personal datum in `text`."""
-        if self.automaton is None:
-            return []
         hay = _fold(text)
         found: dict[str, str] = {}
-        for end, (kind, needle) in self.automaton.iter(hay):
-            start = end - len(needle) + 1
-            if needle.isascii() and not _word_bounded(hay, start, end):
-                continue
-            found.setdefault(needle, kind)
+        if self.automaton is not None:
+            for end, (kind, needle) in self.automaton.iter(hay):
+                start = end - len(needle) + 1
+                if needle.isascii() and not _word_bounded(hay, start, end):
+                    continue
+                found.setdefault(needle, kind)
+        for needle, kind in self.extra.items():
+            start = hay.find(needle)
+            while start >= 0:
+                if not needle.isascii() or _word_bounded(hay, start, start + len(needle) - 1):
+                    found.setdefault(needle, kind)
+                    break
+                start = hay.find(needle, start + 1)
         return [(kind, needle) for needle, kind in found.items()]
+
+
+def _needles(values: Iterable[tuple[str, str]]) -> Iterable[tuple[str, str]]:
+    for kind, raw in values:
+        if raw:
+            needle = _fold(raw.strip())
+            if _worth_matching(needle):
+                yield kind, needle
 
 
 def _worth_matching(needle: str) -> bool:
@@ -138,15 +164,39 @@ def _word_bounded(hay: str, start: int, end: int) -> bool:
     return not (before.isalnum() or after.isalnum())
 
 
+class Fingerprint(NamedTuple):
+    """Cheap facts that change whenever personal data changes."""
+
+    subscribers: int
+    newest_update: datetime | None
+    max_id: int | None
+    erased: int
+    requests: int
+    max_request: int | None
+    erased_requests: int
+
+
 class PersonalDataCache:
-    """One index per database, rebuilt when subscribers or requests change."""
+    """One index per database, kept fresh cheaply.
+
+    A fingerprint query (counts, newest ids and update time, erased rows)
+    tells whether anything changed. New or edited rows since the automaton
+    was built are added as `extra` needles (a small query, no rebuild); the
+    automaton is rebuilt only when many rows changed or when a person was
+    forgotten (so that their erased data leaves memory too). An edited row's
+    old values stay in the automaton until then, which can only add findings,
+    never hide one.
+    """
+
+    MAX_EXTRA = 2_000
 
     def __init__(self) -> None:
         self._index = PersonalDataIndex()
+        self._built: Fingerprint | None = None  # when the automaton was built
         self._lock = threading.Lock()
 
     @staticmethod
-    def _fingerprint(session: Session) -> tuple[object, ...]:
+    def _fingerprint(session: Session) -> Fingerprint:
         # Inserts move the max id, edits the newest update time; forgetting a
         # person erases fields in place, which the counts of erased rows catch.
         subs = session.execute(
@@ -164,19 +214,58 @@ class PersonalDataCache:
                 func.count(UnsubscribeRequest.id).filter(UnsubscribeRequest.email.is_(None)),
             )
         ).one()
-        return (*subs, *reqs)
+        return Fingerprint(*subs, *reqs)
 
     def get(self, db: Database) -> PersonalDataIndex:
         with db.sessions() as session:
             fingerprint = self._fingerprint(session)
             with self._lock:
-                if fingerprint == self._index.fingerprint and self._index.fingerprint:
-                    return self._index
-            index = PersonalDataIndex.from_values(_personal_values(session))
-            index.fingerprint = fingerprint
+                index, built = self._index, self._built
+            if index.fingerprint and fingerprint == index.fingerprint:
+                return index
+            delta = self._delta(session, built, fingerprint) if built is not None else None
+            if delta is not None:
+                index = index.with_extra(delta, fingerprint)
+            else:
+                index = PersonalDataIndex.from_values(_personal_values(session))
+                index.fingerprint = built = fingerprint
         with self._lock:
-            self._index = index
+            self._index, self._built = index, built
         return index
+
+    def _delta(
+        self, session: Session, built: Fingerprint, now: Fingerprint
+    ) -> list[tuple[str, str]] | None:
+        """Values of rows added or edited since `built`, or None if a rebuild is due."""
+        if (
+            (now.erased, now.erased_requests) != (built.erased, built.erased_requests)
+            or now.subscribers < built.subscribers
+            or now.requests < built.requests
+        ):
+            return None  # someone was forgotten (or rows vanished): rebuild from scratch
+        changed = Subscriber.id > (built.max_id or 0)
+        if built.newest_update is not None:
+            changed = changed | (Subscriber.updated_at > built.newest_update)
+        subs = session.execute(
+            select(Subscriber.email, Subscriber.name, Subscriber.company)
+            .where(changed)
+            .limit(self.MAX_EXTRA + 1)
+        ).all()
+        reqs = session.execute(
+            select(
+                UnsubscribeRequest.email,
+                UnsubscribeRequest.given_name,
+                UnsubscribeRequest.given_company,
+            )
+            .where(UnsubscribeRequest.id > (built.max_request or 0))
+            .limit(self.MAX_EXTRA + 1)
+        ).all()
+        if len(subs) + len(reqs) > self.MAX_EXTRA:
+            return None
+        values: list[tuple[str, str]] = []
+        for email, name, company in [*subs, *reqs]:
+            values += [("address", email or ""), ("name", name), ("company", company)]
+        return values
 
 
 def _personal_values(session: Session) -> Iterable[tuple[str, str]]:

@@ -5,6 +5,7 @@ the desk it serves, and how it is started (Socket Mode or HTTP).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -92,8 +93,21 @@ def build(settings: Settings, *, db: Database | None = None, clock: Clock | None
         client=client,
         web=WebApp(desk, bolt),
         background=[
+            _warm_personal_data(desk),
             scheduler.background(desk),
             webhooks.push_duty(desk),
             delivery.background(desk),
         ],
     )
+
+
+def _warm_personal_data(desk: Desk) -> tuple[Callable[[], None], Callable[[], None]]:
+    """Build the preflight's personal-data index at start-up, in the background,
+    so that the first `/newsletter show` or `submit` does not pay for it."""
+
+    def start() -> None:
+        threading.Thread(
+            target=lambda: desk.personal_data.get(desk.db), name="warm-preflight", daemon=True
+        ).start()
+
+    return start, lambda: None

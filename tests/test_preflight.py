@@ -237,3 +237,58 @@ def test_cache_forgets_a_forgotten_person(db: Database, clock: FrozenClock):
         assert row is not None
         row.email, row.name = None, ""
     assert cache.get(db).find("高橋次郎です") == []
+
+
+def test_cache_adds_new_people_without_rebuilding_the_automaton(db: Database, clock: FrozenClock):
+    cache = PersonalDataCache()
+    now = clock.now()
+    with db.transaction() as session:
+        lst = MailingList(name="Newsletter", created_at=now)
+        session.add(lst)
+        session.flush()
+        session.add(
+            Subscriber(
+                list_id=lst.id,
+                email="d@example.com",
+                name="伊藤一郎",
+                company="",
+                status="active",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    first = cache.get(db)
+    with db.transaction() as session:
+        session.add(
+            Subscriber(
+                list_id=lst.id,
+                email="e@example.com",
+                name="中村さくら",
+                company="Northwind Trading",
+                status="active",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.add(
+            UnsubscribeRequest(
+                email="f@example.com",
+                email_hash="1" * 64,
+                given_name="渡辺翔太",
+                given_company="",
+                note="",
+                actor="U1",
+                created_at=now,
+            )
+        )
+    second = cache.get(db)
+    assert second.automaton is first.automaton  # no rebuild for a few new rows
+    text = "伊藤一郎と中村さくら、northwind trading、渡辺翔太、e@example.com"
+    assert {needle for _, needle in second.find(text)} == {
+        "伊藤一郎",
+        "中村さくら",
+        "northwind trading",
+        "渡辺翔太",
+        "e@example.com",
+    }
+    assert second.find("Northwind Tradings") == []  # whole words only for ASCII, in extra too
