@@ -54,7 +54,19 @@ class Bot:
             stop()
 
 
+# Loggers of the Slack libraries write request and reply bodies (addresses,
+# message text) at DEBUG. Invariant 9: logs never contain tokens or bodies, so
+# they are held at INFO whatever level the operator chooses for the rest.
+BODY_LOGGERS = ("slack_sdk", "slack_bolt", "urllib3")
+
+
+def quiet_body_loggers() -> None:
+    for name in BODY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 def build(settings: Settings, *, db: Database | None = None, clock: Clock | None = None) -> Bot:
+    quiet_body_loggers()
     client = WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL)
     notifier = SlackNotifier(client=client, settings=settings)
     desk = Desk(
