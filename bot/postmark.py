@@ -19,13 +19,16 @@ logged or put in messages.
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin
 
 import requests
-from postmarker.core import PostmarkClient
+from postmarker.core import USER_AGENT, PostmarkClient
 from postmarker.exceptions import ClientError
 
 from bot.addresses import normalise
@@ -124,22 +127,29 @@ class PostmarkGateway:
         return client
 
     def _call(self, method: str, endpoint: str, data: Any = None, **params: Any) -> Any:
-        try:
+        with _classified():
             return self._client.call(method, endpoint, data=data, **params)
-        except ClientError as exc:
-            response = getattr(exc.__cause__, "response", None)
-            message = str(exc).split("] ", 1)[-1]
-            raise _classify(response, exc.error_code, message) from None
-        except requests.HTTPError as exc:
-            raise _classify(exc.response, 0, "no JSON in the reply") from None
-        except (requests.ConnectTimeout, requests.exceptions.SSLError) as exc:
-            raise NotSent(f"could not connect: {type(exc).__name__}") from None
-        except requests.ConnectionError as exc:
-            if _refused_before_sending(exc):
-                raise NotSent("connection refused") from None
-            raise FateUnknown(f"connection lost: {type(exc).__name__}") from None
-        except (requests.Timeout, requests.exceptions.ChunkedEncodingError, ValueError) as exc:
-            raise FateUnknown(f"no complete reply: {type(exc).__name__}") from None
+
+    def _post_encoded(self, endpoint: str, body: bytes) -> Any:
+        """POST an already JSON-encoded body through postmarker's own session and
+        response check (what `PostmarkClient.call` does, minus encoding the body
+        again and decoding the reply twice for its debug log)."""
+        client = self._client
+        with _classified():
+            response = client.session.request(
+                "POST",
+                urljoin(client.root_api_url, endpoint),
+                data=body,
+                headers={
+                    "Accept": "application/json",
+                    "Content-Type": "application/json",
+                    "User-Agent": USER_AGENT,
+                    "X-Postmark-Server-Token": client.server_token,
+                },
+                timeout=self.timeout,
+            )
+            client.check_response(response)
+            return response.json()
 
     # --- the transactional pipe ------------------------------------------------------
 
@@ -184,9 +194,12 @@ class PostmarkGateway:
         """One `/email/batch` call on the broadcast stream; one result per message."""
         if not 0 < len(messages) <= BATCH_LIMIT:
             raise ValueError(f"a batch holds 1 to {BATCH_LIMIT} messages")
-        reply = self._call(
-            "POST", "/email/batch", data=[m.wire(self.broadcast_stream) for m in messages]
-        )
+        stream = self.broadcast_stream
+        # Encoded once, compactly. ASCII escapes are kept: measured, json's C encoder
+        # plus str.encode is ~30 % slower with ensure_ascii=False on Japanese bodies
+        # (UTF-8 would be ~20 % fewer bytes; the CPU is what limits the engine).
+        body = json.dumps([m.wire(stream) for m in messages], separators=(",", ":")).encode()
+        reply = self._post_encoded("/email/batch", body)
         if not isinstance(reply, list) or len(reply) != len(messages):
             raise FateUnknown("Postmark's batch reply does not match the batch")
         return [
@@ -221,9 +234,6 @@ class PostmarkGateway:
     def stream_type(self, stream: str) -> str:
         return str(self._call("GET", f"/message-streams/{stream}")["MessageStreamType"])
 
-    def server_name(self) -> str:
-        return str(self._call("GET", "/server").get("Name", ""))
-
     def dump_suppressions(self, stream: str | None = None) -> list[dict[str, Any]]:
         stream = stream or self.broadcast_stream
         reply = self._call("GET", f"/message-streams/{stream}/suppressions/dump")
@@ -248,6 +258,27 @@ class PostmarkGateway:
                 f"/message-streams/{stream}/suppressions/delete",
                 data={"Suppressions": [{"EmailAddress": a} for a in chunk]},
             )
+
+
+@contextmanager
+def _classified() -> Iterator[None]:
+    """Turn what requests and postmarker raise into NotSent / FateUnknown / Refused."""
+    try:
+        yield
+    except ClientError as exc:
+        response = getattr(exc.__cause__, "response", None)
+        message = str(exc).split("] ", 1)[-1]
+        raise _classify(response, exc.error_code, message) from None
+    except requests.HTTPError as exc:
+        raise _classify(exc.response, 0, "no JSON in the reply") from None
+    except (requests.ConnectTimeout, requests.exceptions.SSLError) as exc:
+        raise NotSent(f"could not connect: {type(exc).__name__}") from None
+    except requests.ConnectionError as exc:
+        if _refused_before_sending(exc):
+            raise NotSent("connection refused") from None
+        raise FateUnknown(f"connection lost: {type(exc).__name__}") from None
+    except (requests.Timeout, requests.exceptions.ChunkedEncodingError, ValueError) as exc:
+        raise FateUnknown(f"no complete reply: {type(exc).__name__}") from None
 
 
 def _classify(response: requests.Response | None, code: int, message: str) -> PostmarkError:
