@@ -21,10 +21,28 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, cast
 
-from sqlalchemy import Column, MetaData, String, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from bot import audit
 from bot.addresses import InvalidAddress, address_hash, normalise
@@ -45,6 +63,10 @@ IGNORED_COLUMNS = ("status",)  # written by export; an import never changes stat
 FIELD_LIMIT = 200
 CHUNK = 5_000
 REJECTED_KEPT = 1_000  # reasons kept for the report; the count is always exact
+
+_SUBSCRIBERS = cast(Table, Subscriber.__table__)
+_SUPPRESSIONS = cast(Table, Suppression.__table__)
+_AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
 
 
 class UnreadableFile(Exception):
@@ -81,14 +103,6 @@ class ImportReport:
         self.rejected_count += 1
         if len(self.rejected) < REJECTED_KEPT:
             self.rejected.append(RejectedRow(line, reason))
-
-
-@dataclass(frozen=True)
-class _Row:
-    line: int
-    email: str
-    name: str
-    company: str
 
 
 def get_or_create_list(session: Session, name: str, now: datetime) -> MailingList:
@@ -136,11 +150,12 @@ def _import_stream(
             header = _read_header(reader, label)
             mailing_list = get_or_create_list(session, list_name, now)
             salt = address_salt(session)
-            lookups = _Lookups(session, mailing_list)
-            writer = _Writer(session, mailing_list, actor, now)
-            for rows in _chunks(reader, header, report, label, chunk):
-                _apply_chunk(session, rows, writer, salt, lookups, report)
-            lookups.drop()
+            staging = _Staging(session)
+            for rows in _chunks(reader, header, report, salt, chunk):
+                staging.load(rows)
+            # Only now, with the whole file read without error, is anything merged.
+            _Merge(session, staging, mailing_list, actor, now).run(report)
+            staging.drop()
             audit.record(
                 session,
                 actor=actor,
@@ -182,40 +197,6 @@ def _read_header(reader: Any, label: str) -> dict[str, int]:
     if len(set(names)) != len(names):
         raise UnreadableFile(f"{label} names a column twice in its header")
     return {name: index for index, name in enumerate(names)}
-
-
-def _chunks(
-    reader: Any, header: dict[str, int], report: ImportReport, label: str, size: int
-) -> Iterator[list[_Row]]:
-    width = len(header)
-    email_at = header["email"]
-    name_at = header.get("name")
-    company_at = header.get("company")
-    rows: list[_Row] = []
-    for cells in reader:
-        line = reader.line_num
-        if not cells or (len(cells) == 1 and not cells[0].strip()):
-            continue  # blank line
-        report.rows += 1
-        if len(cells) != width:
-            report.reject(line, f"expected {width} fields, found {len(cells)}")
-            continue
-        try:
-            email = normalise(cells[email_at])
-        except InvalidAddress as exc:
-            report.reject(line, f"invalid address: {exc.reason}")
-            continue
-        name = cells[name_at].strip() if name_at is not None else ""
-        company = cells[company_at].strip() if company_at is not None else ""
-        if len(name) > FIELD_LIMIT or len(company) > FIELD_LIMIT:
-            report.reject(line, f"name or company longer than {FIELD_LIMIT} characters")
-            continue
-        rows.append(_Row(line, email, name, company))
-        if len(rows) >= size:
-            yield rows
-            rows = []
-    if rows:
-        yield rows
 
 
 class _BulkInsert:
@@ -274,106 +255,396 @@ class _BulkInsert:
         self.session.connection().exec_driver_sql(self.sql, params)
 
 
-class _Lookups:
-    """What the database already knows about a chunk's addresses.
+Staged = tuple[int, str, str, str, str]  # line, email, email_hash, name, company
 
-    The chunk's addresses go into a temporary table, joined against the
-    subscribers, the suppressions and the addresses already met in this file
-    (a second temporary table, so memory stays flat on a file of a million
-    rows). Fixed statements with a few parameters, rather than IN lists of
-    thousands: cheaper to build, and prepared once.
+
+def _chunks(
+    reader: Any, header: dict[str, int], report: ImportReport, salt: bytes, size: int
+) -> Iterator[list[Staged]]:
+    """The file's valid rows, normalised and hashed, `size` at a time; every
+    other row is counted and rejected here with its line number."""
+    width = len(header)
+    email_at = header["email"]
+    name_at = header.get("name")
+    company_at = header.get("company")
+    rows: list[Staged] = []
+    # A chunk's duplicate addresses are hashed once.
+    hashes: dict[str, str] = {}
+    for cells in reader:
+        line = reader.line_num
+        if not cells or (len(cells) == 1 and not cells[0].strip()):
+            continue  # blank line
+        report.rows += 1
+        if len(cells) != width:
+            report.reject(line, f"expected {width} fields, found {len(cells)}")
+            continue
+        try:
+            email = normalise(cells[email_at])
+        except InvalidAddress as exc:
+            report.reject(line, f"invalid address: {exc.reason}")
+            continue
+        name = cells[name_at].strip() if name_at is not None else ""
+        company = cells[company_at].strip() if company_at is not None else ""
+        if len(name) > FIELD_LIMIT or len(company) > FIELD_LIMIT:
+            report.reject(line, f"name or company longer than {FIELD_LIMIT} characters")
+            continue
+        email_hash = hashes.get(email)
+        if email_hash is None:
+            email_hash = hashes[email] = address_hash(salt, email)
+        rows.append((line, email, email_hash, name, company))
+        if len(rows) >= size:
+            yield rows
+            rows = []
+            hashes = {}
+    if rows:
+        yield rows
+
+
+class _json_object(FunctionElement[Any]):
+    """A JSON object built in SQL from key, value, key, value...: SQLite's
+    `json_object`, PostgreSQL's `json_build_object`."""
+
+    type = JSON()
+    name = "json_object"
+    inherit_cache = True
+
+
+@compiles(_json_object)
+def _json_object_sql(element: _json_object, compiler: Any, **kw: Any) -> str:
+    return f"json_object({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_json_object, "postgresql")
+def _json_build_object_sql(element: _json_object, compiler: Any, **kw: Any) -> str:
+    return f"json_build_object({compiler.process(element.clauses, **kw)})"
+
+
+# What the import does with an address, decided once for all its rows.
+NEW, OLD, SKIP = "n", "o", "s"  # add it; merge into the stored subscriber; leave it alone
+PAGE = 2_000  # stored subscribers whose fields may change, read this many at a time
+
+
+class _Staging:
+    """The file's valid rows in a temporary table, then merged in SQL.
+
+    `import_rows` holds every valid row (keyed by line, loaded by one
+    executemany per chunk). Once the file has been read to its end without
+    error, `import_groups` gets one row per address: its first line, how
+    many rows it has, the stored subscriber, and what to do (NEW, OLD, SKIP).
+    New subscribers and their audit events are then written by INSERT ...
+    SELECT, skipped addresses' events likewise; only the stored subscribers
+    whose fields may change (a different value, or duplicates that may fill
+    an empty field) pass through Python, a page at a time. Because the merge
+    sees the whole file at once, its result never depends on chunk size.
     """
 
-    def __init__(self, session: Session, mailing_list: MailingList) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
         metadata = MetaData()
-        self.seen = Table(
-            "import_seen",
+        self.rows = Table(
+            "import_rows",
             metadata,
-            Column("email", String(320), primary_key=True),
+            Column("line", Integer, primary_key=True, autoincrement=False),
+            Column("email", String(320), nullable=False),
+            Column("email_hash", String(64), nullable=False),
+            Column("name", String(FIELD_LIMIT), nullable=False),
+            Column("company", String(FIELD_LIMIT), nullable=False),
             prefixes=["TEMPORARY"],
         )
-        # No index on the chunk: the planner must walk the chunk and look each
-        # address up in the big tables' indexes, never the other way round.
-        self.chunk = Table(
-            "import_chunk",
+        self.groups = Table(
+            "import_groups",
             metadata,
-            Column("email", String(320)),
-            Column("email_hash", String(64)),
+            Column("line", Integer, primary_key=True, autoincrement=False),
+            Column("email", String(320), nullable=False),
+            Column("email_hash", String(64), nullable=False),
+            Column("rows", Integer, nullable=False),
+            Column("subscriber_id", Integer),
+            Column("state", String(1), nullable=False),
             prefixes=["TEMPORARY"],
         )
         connection = session.connection()
-        for table in (self.seen, self.chunk):
+        for table in (self.rows, self.groups):
             table.drop(connection, checkfirst=True)
             table.create(connection)
-        self.fill = _BulkInsert(session, self.chunk, ("email", "email_hash"))
-        chunk, seen = self.chunk.c, self.seen.c
-        self.earlier = select(chunk.email).join(self.seen, seen.email == chunk.email)
-        met = select(seen.email).where(seen.email == chunk.email).exists()
-        self.remember = insert(self.seen).from_select(["email"], select(chunk.email).where(~met))
-        self.suppressed = (
-            select(Suppression.email_hash)
-            .join(self.chunk, chunk.email_hash == Suppression.email_hash)
-            .where(Suppression.scope.in_((ALL_LISTS, mailing_list.name)))
+        self.load = _BulkInsert(
+            session, self.rows, ("line", "email", "email_hash", "name", "company")
         )
-        self.existing = (
-            select(
-                Subscriber.id,
-                Subscriber.email,
-                Subscriber.name,
-                Subscriber.company,
-                Subscriber.status,
-            )
-            .join(self.chunk, chunk.email == Subscriber.email)
-            .where(Subscriber.list_id == mailing_list.id)
-        )
-        self.clear = self.chunk.delete()
-
-    def __call__(self, hashes: dict[str, str]) -> tuple[set[str], set[str], dict[str, Any]]:
-        """For these addresses (email -> hash): those met earlier in the file,
-        the suppressed hashes, and the stored subscribers by email. Each call
-        remembers its addresses as met."""
-        connection = self.session.connection()
-        self.fill(list(hashes.items()))
-        earlier = set(connection.execute(self.earlier).scalars())
-        suppressed = set(connection.execute(self.suppressed).scalars())
-        existing = {row.email: row for row in connection.execute(self.existing)}
-        connection.execute(self.remember)
-        connection.execute(self.clear)
-        return earlier, suppressed, existing
 
     def drop(self) -> None:
         connection = self.session.connection()
-        for table in (self.chunk, self.seen):
+        for table in (self.groups, self.rows):
             table.drop(connection)
 
 
-class _Writer:
-    """What one import writes: subscribers and their audit events."""
+class _Merge:
+    """The set-based half of an import: staged rows into subscribers and audit events."""
 
     def __init__(
-        self, session: Session, mailing_list: MailingList, actor: str, now: datetime
+        self,
+        session: Session,
+        staging: _Staging,
+        mailing_list: MailingList,
+        actor: str,
+        now: datetime,
     ) -> None:
-        self.list_name = mailing_list.name
+        self.session = session
+        self.staging = staging
         self.list_id = mailing_list.id
+        self.list_name = mailing_list.name
+        self.actor = actor
         self.now = now
-        self.subscribers = _BulkInsert(
-            session,
-            Subscriber.__table__,  # type: ignore[arg-type]
-            ("email", "name", "company"),
-            {
-                "list_id": mailing_list.id,
-                "status": SubscriberStatus.ACTIVE.value,
-                "created_at": now,
-                "updated_at": now,
-            },
+
+    def run(self, report: ImportReport) -> None:
+        connection = self.session.connection()
+        # Built after loading: one sort instead of a million index insertions.
+        connection.exec_driver_sql("CREATE INDEX import_rows_by_email ON import_rows (email, line)")
+        if connection.dialect.name == "postgresql":
+            # Autovacuum never analyses temporary tables; the planner needs their size.
+            connection.exec_driver_sql("ANALYZE import_rows")
+        connection.execute(self._classify())
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("ANALYZE import_groups")
+        groups = self.staging.groups.c
+        tally = {
+            state: (count, rows)
+            for state, count, rows in connection.execute(
+                select(groups.state, func.count(), func.sum(groups.rows)).group_by(groups.state)
+            )
+        }
+        new_groups, new_rows = tally.get(NEW, (0, 0))
+        old_groups, old_rows = tally.get(OLD, (0, 0))
+        report.skipped_suppressed += tally.get(SKIP, (0, 0))[1]
+        report.added += new_groups
+        report.merged += (new_rows - new_groups) + (old_rows - old_groups)
+        connection.execute(self._events(SKIP, "subscriber.import_skipped", reason="suppressed"))
+        self._merge_stored(report)
+        report.unchanged += old_groups - report.updated
+        # The events first: both statements select the same NEW addresses.
+        connection.execute(self._events(NEW, "subscriber.added"))
+        connection.execute(self._insert_new())
+
+    def _classify(self) -> Any:
+        rows, groups = self.staging.rows.c, self.staging.groups
+        subscribers = _SUBSCRIBERS
+        stored = subscribers.c
+        kept = _SUPPRESSIONS.c
+        first = (
+            select(
+                func.min(rows.line).label("line"),
+                rows.email,
+                # Every row of an address has the same hash.
+                func.min(rows.email_hash).label("email_hash"),
+                func.count().label("rows"),
+            )
+            .group_by(rows.email)
+            .subquery("first")
         )
-        self.events = _BulkInsert(
-            session,
-            AuditEvent.__table__,  # type: ignore[arg-type]
+        suppressed = (
+            select(kept.id)
+            .where(
+                kept.email_hash == first.c.email_hash,
+                kept.scope.in_((ALL_LISTS, self.list_name)),
+            )
+            .exists()
+        )
+        state = case(
+            (suppressed, SKIP),
+            (stored.id.is_(None), NEW),
+            (stored.status != SubscriberStatus.ACTIVE.value, SKIP),
+            else_=OLD,
+        )
+        query = (
+            select(
+                first.c.line,
+                first.c.email,
+                first.c.email_hash,
+                first.c.rows,
+                stored.id,
+                state,
+            )
+            .select_from(
+                first.outerjoin(
+                    subscribers,
+                    and_(stored.list_id == self.list_id, stored.email == first.c.email),
+                )
+            )
+            .order_by(first.c.line)
+        )
+        return insert(groups).from_select(
+            ["line", "email", "email_hash", "rows", "subscriber_id", "state"], query
+        )
+
+    def _constant(self, column: Any, value: Any) -> Any:
+        return literal(value, column.type)
+
+    def _events(self, state: str, action: str, **extra: str) -> Any:
+        groups = self.staging.groups.c
+        events = _AUDIT_EVENTS
+        pairs: list[Any] = [literal("list"), literal(self.list_name), literal("line"), groups.line]
+        for key, value in extra.items():
+            pairs += [literal(key), literal(value)]
+        query = (
+            select(
+                self._constant(events.c.at, self.now),
+                self._constant(events.c.actor, self.actor),
+                self._constant(events.c.action, action),
+                # bot.audit.address_ref, in SQL.
+                literal("addr:") + func.substr(groups.email_hash, 1, 16),
+                _json_object(*pairs),
+            )
+            .where(groups.state == state)
+            .order_by(groups.line)
+        )
+        return insert(events).from_select(["at", "actor", "action", "subject", "detail"], query)
+
+    def _insert_new(self) -> Any:
+        rows, groups = self.staging.rows.c, self.staging.groups.c
+        later = self.staging.rows.alias("later")
+        subscribers = _SUBSCRIBERS
+        stored = subscribers.c
+
+        def merged(field: str) -> Any:
+            # First row wins; a later row fills the field only if it is still empty.
+            own = rows[field]
+            filler = (
+                select(later.c[field])
+                .where(later.c.email == rows.email, later.c.line > rows.line, later.c[field] != "")
+                .order_by(later.c.line)
+                .limit(1)
+                .scalar_subquery()
+            )
+            return case((or_(own != "", groups.rows == 1), own), else_=func.coalesce(filler, ""))
+
+        query = (
+            select(
+                self._constant(stored.list_id, self.list_id),
+                rows.email,
+                merged("name"),
+                merged("company"),
+                self._constant(stored.status, SubscriberStatus.ACTIVE.value),
+                self._constant(stored.created_at, self.now),
+                self._constant(stored.updated_at, self.now),
+            )
+            .select_from(self.staging.groups.join(self.staging.rows, rows.line == groups.line))
+            .where(groups.state == NEW)
+            .order_by(groups.line)
+        )
+        return insert(subscribers).from_select(
+            ["list_id", "email", "name", "company", "status", "created_at", "updated_at"], query
+        )
+
+    def _merge_stored(self, report: ImportReport) -> None:
+        """Stored, active subscribers whose fields may change: in Python, a page at a time."""
+        connection = self.session.connection()
+        rows, groups = self.staging.rows.c, self.staging.groups.c
+        later = self.staging.rows.alias("later")
+        subscribers = _SUBSCRIBERS
+        stored = subscribers.c
+        page = (
+            select(
+                groups.line,
+                groups.rows,
+                groups.email_hash,
+                rows.email,
+                rows.name,
+                rows.company,
+                stored.id,
+                stored.name.label("stored_name"),
+                stored.company.label("stored_company"),
+            )
+            .select_from(
+                self.staging.groups.join(self.staging.rows, rows.line == groups.line).join(
+                    subscribers, stored.id == groups.subscriber_id
+                )
+            )
+            .where(
+                groups.state == OLD,
+                groups.line > bindparam("after"),
+                or_(
+                    and_(rows.name != "", rows.name != stored.name),
+                    and_(rows.company != "", rows.company != stored.company),
+                    groups.rows > 1,
+                ),
+            )
+            .order_by(groups.line)
+            .limit(PAGE)
+        )
+        duplicates = (
+            select(later.c.line, later.c.name, later.c.company)
+            .where(later.c.email == bindparam("email"), later.c.line > bindparam("line"))
+            .order_by(later.c.line)
+        )
+        change = (
+            update(subscribers)
+            .where(stored.id == bindparam("sid"))
+            .values(
+                name=bindparam("name"),
+                company=bindparam("company"),
+                updated_at=bindparam("updated_at"),
+            )
+        )
+        events = _BulkInsert(
+            self.session,
+            _AUDIT_EVENTS,
             ("action", "subject", "detail"),
-            {"at": now, "actor": actor, "issue_id": None},
+            {"at": self.now, "actor": self.actor, "issue_id": None},
         )
+        after = 0
+        while True:
+            found = connection.execute(page, {"after": after}).all()
+            if not found:
+                return
+            after = found[-1].line
+            updates: list[dict[str, Any]] = []
+            audited: list[tuple[str, str, dict[str, Any]]] = []
+            for row in found:
+                ref = audit.address_ref(row.email_hash)
+                current = (row.stored_name, row.stored_company)
+                # An empty field never erases what is stored.
+                base = (row.name or row.stored_name, row.company or row.stored_company)
+                if base == current:
+                    pass  # counted as unchanged by the caller
+                else:
+                    report.updated += 1
+                    audited.append(
+                        (
+                            "subscriber.updated",
+                            ref,
+                            {
+                                "list": self.list_name,
+                                "line": row.line,
+                                "fields": _changed(_Fields(*current), base),
+                            },
+                        )
+                    )
+                name, company = base
+                merged_from = []
+                if row.rows > 1 and (not name or not company):
+                    for dup in connection.execute(
+                        duplicates, {"email": row.email, "line": row.line}
+                    ):
+                        if (not name and dup.name) or (not company and dup.company):
+                            merged_from.append(dup.line)
+                            name, company = name or dup.name, company or dup.company
+                if merged_from:
+                    audited.append(
+                        (
+                            "subscriber.merged",
+                            ref,
+                            {
+                                "list": self.list_name,
+                                "lines": merged_from,
+                                "fields": _changed(_Fields(*base), (name, company)),
+                            },
+                        )
+                    )
+                if (name, company) != current:
+                    updates.append(
+                        {"sid": row.id, "name": name, "company": company, "updated_at": self.now}
+                    )
+            if updates:
+                connection.execute(change, updates)
+            events(audited)
 
 
 class _Fields(NamedTuple):
@@ -384,119 +655,6 @@ class _Fields(NamedTuple):
 def _changed(old: Any, new: tuple[str, str]) -> list[str]:
     pairs = zip(("name", "company"), (old.name, old.company), new, strict=True)
     return [f for f, a, b in pairs if a != b]
-
-
-def _apply_chunk(
-    session: Session,
-    rows: list[_Row],
-    writer: _Writer,
-    salt: bytes,
-    lookups: _Lookups,
-    report: ImportReport,
-) -> None:
-    # Duplicates inside this chunk are applied after the first row for their
-    # address, exactly as if they had come in a later chunk: they only fill
-    # fields still empty. So the result never depends on where chunks end.
-    first: dict[str, _Row] = {}
-    later: dict[str, list[_Row]] = {}
-    for row in rows:
-        if row.email in first:
-            later.setdefault(row.email, []).append(row)
-        else:
-            first[row.email] = row
-    hashes = {email: address_hash(salt, email) for email in first}
-    earlier, suppressed, existing = lookups(hashes)
-    inserts: list[tuple[str, str, str]] = []
-    updates: list[dict[str, Any]] = []
-    events: list[tuple[str, str, dict[str, Any]]] = []
-    list_name = writer.list_name
-
-    for email, row in first.items():
-        current = existing.get(email)
-        is_dup = email in earlier
-        dups = later.get(email, ())
-        if hashes[email] in suppressed or (
-            current is not None and current.status != SubscriberStatus.ACTIVE
-        ):
-            report.skipped_suppressed += 1 + len(dups)
-            if not is_dup:
-                events.append(
-                    (
-                        "subscriber.import_skipped",
-                        audit.address_ref(hashes[email]),
-                        {"list": list_name, "line": row.line, "reason": "suppressed"},
-                    )
-                )
-            continue
-        report.merged += len(dups)
-        if current is None:
-            name, company = row.name, row.company
-            for dup in dups:
-                name, company = name or dup.name, company or dup.company
-            inserts.append((email, name, company))
-            report.added += 1
-            events.append(
-                (
-                    "subscriber.added",
-                    audit.address_ref(hashes[email]),
-                    {"list": list_name, "line": row.line},
-                )
-            )
-            continue
-        ref = audit.address_ref(hashes[email])
-        if is_dup:  # met in an earlier chunk: its first row has already been applied
-            report.merged += 1
-            base = (current.name, current.company)
-            fillers: list[_Row] = [row, *dups]
-        else:
-            base = (row.name or current.name, row.company or current.company)
-            fillers = list(dups)
-            if base == (current.name, current.company):
-                report.unchanged += 1
-            else:
-                report.updated += 1
-                events.append(
-                    (
-                        "subscriber.updated",
-                        ref,
-                        {"list": list_name, "line": row.line, "fields": _changed(current, base)},
-                    )
-                )
-        name, company = base
-        merged_from = []
-        for dup in fillers:
-            if (not name and dup.name) or (not company and dup.company):
-                merged_from.append(dup.line)
-                name, company = name or dup.name, company or dup.company
-        if merged_from:
-            events.append(
-                (
-                    "subscriber.merged",
-                    ref,
-                    {
-                        "list": list_name,
-                        "lines": merged_from,
-                        "fields": _changed(_Fields(*base), (name, company)),
-                    },
-                )
-            )
-        if (name, company) != (current.name, current.company):
-            updates.append(
-                {"sid": current.id, "name": name, "company": company, "updated_at": writer.now}
-            )
-    writer.subscribers(inserts)
-    if updates:
-        session.connection().execute(
-            update(Subscriber.__table__)  # type: ignore[arg-type]
-            .where(Subscriber.__table__.c.id == bindparam("sid"))
-            .values(
-                name=bindparam("name"),
-                company=bindparam("company"),
-                updated_at=bindparam("updated_at"),
-            ),
-            updates,
-        )
-    writer.events(events)
 
 
 def export_csv(db: Database, out: IO[str], *, list_name: str) -> int:
