@@ -13,10 +13,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
-from bot.addresses import address_hash
+import bot.subscribers as subscribers_module
+from bot.addresses import address_hash, address_hasher
 from bot.clock import FrozenClock
 from bot.installation import address_salt
-from bot.subscribers import ImportReport, UnreadableFile, export_csv, import_csv
+from bot.subscribers import (
+    ImportReport,
+    UnreadableFile,
+    export_csv,
+    get_or_create_list,
+    import_csv,
+)
 from storage.db import Database
 from storage.models import (
     ALL_LISTS,
@@ -530,3 +537,176 @@ def test_export_leaves_out_forgotten_people(db: Database, clock: FrozenClock, tm
             update(Subscriber).where(Subscriber.email == "taro@example.com").values(email=None)
         )
     assert export(db).splitlines()[1:] == ["hanako@example.com,山田花子,,active"]
+
+
+# --- the set-based merge: a reference model, chunk sizes, pages ----------------------------------
+
+
+@settings(max_examples=200)
+@given(salt=st.binary(min_size=1, max_size=64), address=st.text(max_size=80))
+def test_address_hasher_is_address_hash(salt: bytes, address: str):
+    assert address_hasher(salt)(address) == address_hash(salt, address)
+
+
+def _expected(
+    stored: dict[str, tuple[str, str, str]], rows: list[tuple[str, str, str]], suppressed: set[str]
+) -> tuple[dict[str, tuple[str, str, str]], dict[str, int]]:
+    """The import's rules, written as plainly as possible: what the list holds
+    after importing `rows` (already valid, normalised addresses) onto `stored`."""
+    result = dict(stored)
+    counts = dict.fromkeys(("added", "updated", "unchanged", "merged", "skipped"), 0)
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for email, name, company in rows:
+        groups.setdefault(email, []).append((name.strip(), company.strip()))
+    for email, group in groups.items():
+        current = stored.get(email)
+        if email in suppressed or (current is not None and current[2] != "active"):
+            counts["skipped"] += len(group)
+            continue
+        counts["merged"] += len(group) - 1
+        (name, company), later = group[0], group[1:]
+        if current is None:
+            counts["added"] += 1
+        else:
+            name, company = name or current[0], company or current[1]
+            counts["unchanged" if (name, company) == current[:2] else "updated"] += 1
+        for other_name, other_company in later:
+            name, company = name or other_name, company or other_company
+        result[email] = (name, company, "active")
+    return result, counts
+
+
+_ADDRESSES = [f"reader{i}@example.jp" for i in range(6)]
+_SHORT = st.sampled_from(["", "", "山田花子", "Taro", "株式会社サンプル", " Acme "])
+_FILE = st.lists(st.tuples(st.sampled_from(_ADDRESSES), _SHORT, _SHORT), max_size=12)
+_STORED = st.dictionaries(
+    st.sampled_from(_ADDRESSES),
+    st.tuples(
+        st.sampled_from(["", "山田花子", "Jiro"]),
+        st.sampled_from(["", "例示工業株式会社"]),
+        st.sampled_from(["active", "active", "unsubscribed", "inactive"]),
+    ),
+    max_size=4,
+)
+
+
+def _csv(rows: list[tuple[str, str, str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("email", "name", "company"))
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _store(db: Database, clock: FrozenClock, list_name: str, stored: dict[str, Any]) -> None:
+    with db.transaction() as session:
+        mailing_list = get_or_create_list(session, list_name, clock.now())
+        for email, (name, company, status) in stored.items():
+            session.add(
+                Subscriber(
+                    list_id=mailing_list.id,
+                    email=email,
+                    name=name,
+                    company=company,
+                    status=status,
+                    created_at=clock.now(),
+                    updated_at=clock.now(),
+                )
+            )
+
+
+def _list_events(db: Database, list_name: str) -> list[tuple[str, str, Any]]:
+    with db.sessions() as session:
+        events = session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars().all()
+        return sorted(
+            (e.action, e.subject, sorted(e.detail.items()))
+            for e in events
+            if e.detail.get("list") == list_name and e.action != "subscribers.imported"
+        )
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(stored=_STORED, rows=_FILE, suppressed=st.sets(st.sampled_from(_ADDRESSES), max_size=2))
+def test_import_matches_the_rules_whatever_the_chunk_size(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path_factory,
+    stored: dict[str, tuple[str, str, str]],
+    rows: list[tuple[str, str, str]],
+    suppressed: set[str],
+):
+    """Every chunk size gives the list the model predicts, the same counts,
+    and the very same audit events (ids apart)."""
+    expected, counts = _expected(stored, rows, suppressed)
+    path = tmp_path_factory.mktemp("model") / "list.csv"
+    path.write_text(_csv(rows), encoding="utf-8", newline="")
+    number = next(_list_numbers)
+    trails = []
+    for chunk in (1, 3, 5_000):
+        list_name = f"model {number} chunk {chunk}"
+        _store(db, clock, list_name, stored)
+        for email in suppressed:
+            suppress(db, clock, email, list_name)
+        report = run_import(db, path, clock, list_name=list_name, chunk=chunk)
+        assert subscribers(db, list_name) == expected
+        assert {
+            "added": report.added,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "merged": report.merged,
+            "skipped": report.skipped_suppressed,
+        } == counts
+        trails.append(
+            [(a, s, [kv for kv in d if kv[0] != "list"]) for a, s, d in _list_events(db, list_name)]
+        )
+    assert trails[0] == trails[1] == trails[2]
+
+
+def test_stored_subscribers_are_merged_page_by_page(
+    db: Database, clock: FrozenClock, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(subscribers_module, "PAGE", 2)
+    first = "".join(f"reader{i}@example.jp,,\n" for i in range(7))
+    run_import(db, write(tmp_path, HEADER + first, "a.csv"), clock)
+    before = event_counts(db)
+    second = "".join(
+        f"reader{i}@example.jp,名前{i},\nreader{i}@example.jp,,会社{i}\n" for i in range(7)
+    )
+    report = run_import(
+        db, write(tmp_path, HEADER + "reader0@example.jp,,\n" + second, "b.csv"), clock
+    )
+    assert (report.updated, report.unchanged, report.merged) == (6, 1, 8)
+    assert subscribers(db) == {
+        f"reader{i}@example.jp": (f"名前{i}", f"会社{i}", "active") for i in range(7)
+    }
+    changes = delta(event_counts(db), before)
+    assert_audited(report, changes)
+    assert changes["subscriber.merged"] == 7
+
+
+def test_a_failed_import_leaves_nothing_behind_for_the_next(
+    db: Database, clock: FrozenClock, tmp_path
+):
+    content, _ = UNREADABLE["truncated in a quoted field"]
+    with pytest.raises(UnreadableFile):
+        run_import(db, write(tmp_path, content, "bad.csv"), clock, chunk=7)
+    report = run_import(db, write(tmp_path, HEADER + _many_rows(20), "good.csv"), clock, chunk=7)
+    assert (report.added, report.rejected_count) == (20, 0)
+    assert len(subscribers(db)) == 20
+
+
+def test_staged_rows_are_merged_only_after_the_whole_file_was_read(
+    db: Database, clock: FrozenClock, tmp_path
+):
+    """A file that breaks after many chunks leaves even an earlier list untouched
+    and audits nothing (the merge runs once, after the last chunk)."""
+    run_import(db, write(tmp_path, HEADER + _many_rows(50), "a.csv"), clock)
+    before = snapshot(db)
+    broken = HEADER + _many_rows(400).replace(",株式会社サンプル", ",新会社") + 'x@example.com,"'
+    with pytest.raises(UnreadableFile, match="truncated"):
+        run_import(db, write(tmp_path, broken, "b.csv"), clock, chunk=10)
+    assert snapshot(db) == before
