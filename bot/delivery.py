@@ -90,7 +90,7 @@ def start_approved(desk: Desk, request_id: int) -> int | None:
     Idempotent: a request that already started a send returns that send's id.
     A `resume` request continues its halted send instead (`resume_approved`).
     """
-    with desk.db.sessions() as session:
+    with ledger.reading(desk.db) as session:
         request = session.get(ApprovalRequest, request_id)
         if request is None:
             return None
@@ -105,7 +105,7 @@ def start_approved(desk: Desk, request_id: int) -> int | None:
         return None
     now = desk.clock.now()
     try:
-        with desk.db.transaction() as session:
+        with ledger.transaction(desk.db) as session:
             request = _lock_request(session, request_id)
             existing = _send_of_approval(session, request_id)
             if existing is not None:
@@ -224,7 +224,7 @@ def _sync_suppressions(desk: Desk, issue_id: int, request_id: int) -> bool:
 def _refuse(desk: Desk, request_id: int, refusal: Refusal) -> None:
     """The approval no longer holds: void it, put the issue back, tell the channel."""
     now = desk.clock.now()
-    with desk.db.transaction() as session:
+    with ledger.transaction(desk.db) as session:
         request = _lock_request(session, request_id)
         issue = session.get(Issue, request.issue_id)
         assert issue is not None
@@ -269,7 +269,7 @@ def resume_approved(desk: Desk, request_id: int) -> int | None:
     already answered (or `unknown`) never are. Suppressions are synced first
     and re-checked as each batch is claimed.
     """
-    with desk.db.sessions() as session:
+    with ledger.reading(desk.db) as session:
         request = session.get(ApprovalRequest, request_id)
         if request is None or request.kind != "resume" or request.send_id is None:
             return None
@@ -278,7 +278,7 @@ def resume_approved(desk: Desk, request_id: int) -> int | None:
         return None
     now = desk.clock.now()
     try:
-        with desk.db.transaction() as session:
+        with ledger.transaction(desk.db) as session:
             request = _lock_request(session, request_id)
             send = session.execute(
                 select(Send).where(Send.id == send_id).with_for_update()
@@ -375,7 +375,7 @@ def halt_all(desk: Desk, *, actor: str, reason: str = "manual", detail: str = ""
     """The kill switch: halt every sending send; return their ids."""
     now = desk.clock.now()
     halted: list[tuple[int, int]] = []
-    with desk.db.transaction() as session:
+    with ledger.transaction(desk.db) as session:
         sends = (
             session.execute(
                 select(Send)
@@ -398,7 +398,7 @@ def halt_all(desk: Desk, *, actor: str, reason: str = "manual", detail: str = ""
 def halt_send(desk: Desk, send_id: int, *, actor: str, reason: str, detail: str = "") -> bool:
     """Halt one send (the circuit breaker, a refusal by Postmark); False if not sending."""
     now = desk.clock.now()
-    with desk.db.transaction() as session:
+    with ledger.transaction(desk.db) as session:
         send = session.execute(
             select(Send).where(Send.id == send_id).with_for_update()
         ).scalar_one_or_none()
@@ -426,11 +426,11 @@ def _notify_halted(
 
 def finish_if_done(desk: Desk, send_id: int) -> bool:
     """Mark a sending send finished once no row of it is pending or in a batch."""
-    with desk.db.sessions() as session:
+    with ledger.reading(desk.db) as session:
         if ledger.has_open_rows(session, send_id):
             return False
     now = desk.clock.now()
-    with desk.db.transaction() as session:
+    with ledger.transaction(desk.db) as session:
         send = session.execute(
             select(Send).where(Send.id == send_id).with_for_update()
         ).scalar_one_or_none()
@@ -532,7 +532,7 @@ def status(
     desk: Desk, *, issue_id: int | None = None, send_id: int | None = None, limit: int = 5
 ) -> list[SendReport]:
     """Reports of one send, of an issue's sends, or of the latest sends (newest first)."""
-    with desk.db.sessions() as session:
+    with ledger.reading(desk.db) as session:
         query = (
             select(Send, IssueVersion.subject)
             .join(IssueVersion, IssueVersion.id == Send.version_id)
@@ -565,7 +565,7 @@ def stalled_sends(desk: Desk, older_than: timedelta) -> list[int]:
     """Sending sends with work left that have made no progress for `older_than`
     (for a watchdog: no engine is running, or every engine is stuck)."""
     cutoff = desk.clock.now() - older_than
-    with desk.db.sessions() as session:
+    with ledger.reading(desk.db) as session:
         rows = session.execute(
             select(Send.id)
             .where(
@@ -579,7 +579,7 @@ def stalled_sends(desk: Desk, older_than: timedelta) -> list[int]:
 
 def progress_message(desk: Desk, send_id: int) -> tuple[str | None, str | None]:
     """(channel, ts) of a send's progress message, if it was posted."""
-    with desk.db.sessions() as session:
+    with ledger.reading(desk.db) as session:
         row = session.execute(
             select(Send.progress_channel, Send.progress_ts).where(Send.id == send_id)
         ).one_or_none()
@@ -587,7 +587,7 @@ def progress_message(desk: Desk, send_id: int) -> tuple[str | None, str | None]:
 
 
 def set_progress_message(desk: Desk, send_id: int, channel: str, ts: str) -> None:
-    with desk.db.transaction() as session:
+    with ledger.transaction(desk.db) as session:
         send = session.get(Send, send_id)
         if send is not None:
             send.progress_channel, send.progress_ts = channel, ts
@@ -596,7 +596,7 @@ def set_progress_message(desk: Desk, send_id: int, channel: str, ts: str) -> Non
 def unstarted_approvals(desk: Desk) -> list[int]:
     """Approved, unscheduled send requests whose start never happened (a crash
     between the approval's commit and the start, or a failed suppression sync)."""
-    with desk.db.sessions() as session:
+    with ledger.reading(desk.db) as session:
         return list(
             session.execute(
                 select(ApprovalRequest.id)
@@ -622,7 +622,7 @@ def approval_listener(desk: Desk) -> Callable[[int], None]:
 
     def on_approved(request_id: int) -> None:
         try:
-            with desk.db.sessions() as session:
+            with ledger.reading(desk.db) as session:
                 request = session.get(ApprovalRequest, request_id)
                 if request is None:
                     return

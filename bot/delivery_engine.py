@@ -54,7 +54,7 @@ from bot import delivery_ledger as ledger
 from bot.delivery_ledger import D, Outcome, Recipient
 from bot.desk import Desk, Notice
 from bot.postmark import BATCH_LIMIT, BroadcastMessage, FateUnknown, NotSent, PostmarkError, Refused
-from bot.rendering import CompiledIssue, RecipientContext, TemplateProblem, render_message
+from bot.rendering import CompiledIssue, SendRenderer, TemplateProblem
 from storage.models import (
     BatchState,
     Delivery,
@@ -109,6 +109,8 @@ class SendContext:
     list_name: str
     issue_date: str
     tag: str
+    # The send's templates run once; each recipient's fields are spliced in.
+    renderer: SendRenderer
 
 
 @dataclass
@@ -197,7 +199,7 @@ class Engine:
     # --- preparing -----------------------------------------------------------------------
 
     def _sending(self) -> list[int]:
-        with self.desk.db.sessions() as session:
+        with ledger.reading(self.desk.db) as session:
             return list(
                 session.execute(
                     select(Send.id).where(Send.state == SendState.SENDING).order_by(Send.id)
@@ -207,7 +209,7 @@ class Engine:
     def _context(self, send_id: int) -> SendContext:
         ctx = self._contexts.get(send_id)
         if ctx is None:
-            with self.desk.db.sessions() as session:
+            with ledger.reading(self.desk.db) as session:
                 send = session.get(Send, send_id)
                 assert send is not None
                 version = session.get(IssueVersion, send.version_id)
@@ -215,13 +217,16 @@ class Engine:
                 assert version is not None and issue is not None
                 mailing_list = session.get(MailingList, issue.list_id)
                 assert mailing_list is not None
+                compiled = issues.compiled_of(version)
+                issue_date = issues.issue_date(version, self.desk.settings.tz)
                 ctx = SendContext(
                     send_id=send.id,
                     issue_id=issue.id,
-                    compiled=issues.compiled_of(version),
+                    compiled=compiled,
                     list_name=mailing_list.name,
-                    issue_date=issues.issue_date(version, self.desk.settings.tz),
+                    issue_date=issue_date,
                     tag=f"countersign-issue-{issue.id}",
+                    renderer=SendRenderer(compiled, mailing_list.name, issue_date),
                 )
             self._contexts[send_id] = ctx
         return ctx
@@ -275,8 +280,8 @@ class Engine:
         return worked
 
     def _render(self, ctx: SendContext, batch_id: int, recipients: list[Recipient]) -> Prepared:
-        compiled, list_name, issue_date = ctx.compiled, ctx.list_name, ctx.issue_date
-        sender, tag = compiled.sender, ctx.tag
+        render = ctx.renderer.render
+        sender, tag = ctx.compiled.sender, ctx.tag
         send_key, batch_key = str(ctx.send_id), str(batch_id)
         messages: list[BroadcastMessage] = []
         kept: list[Recipient] = []
@@ -284,10 +289,7 @@ class Engine:
         for recipient in recipients:
             try:
                 # Only this recipient's own row and the frozen version (invariant 4).
-                rendered = render_message(
-                    compiled,
-                    RecipientContext(recipient.name, recipient.company, list_name, issue_date),
-                )
+                rendered = render(recipient.name, recipient.company)
             except TemplateProblem as problem:
                 failed.append(
                     Outcome(recipient.delivery_id, D.FAILED, error_message=f"render: {problem}")
@@ -505,7 +507,7 @@ class Engine:
         options = self.options
         if ctx.send_id in self._breaker_done:
             return
-        with self.desk.db.sessions() as session:
+        with ledger.reading(self.desk.db) as session:
             hard, answered = ledger.hard_failures(session, ctx.send_id)
         if answered > options.breaker_window + options.batch_size * self.in_flight:
             # Past the first batches: failures are reported, not halted on (and
@@ -614,7 +616,7 @@ class Engine:
 
     def _heartbeat(self) -> None:
         expires = self.desk.clock.now() + timedelta(seconds=self.options.lease_seconds)
-        with self.desk.db.transaction() as session:
+        with ledger.transaction(self.desk.db) as session:
             lease = session.get(Lease, LEASE_PREFIX + self.worker)
             if lease is None:
                 session.add(
@@ -625,7 +627,7 @@ class Engine:
 
     def _drop_lease(self) -> None:
         try:
-            with self.desk.db.transaction() as session:
+            with ledger.transaction(self.desk.db) as session:
                 lease = session.get(Lease, LEASE_PREFIX + self.worker)
                 if lease is not None:
                     session.delete(lease)
@@ -648,7 +650,7 @@ class Engine:
     def _recover(self) -> None:
         # The lock first, then the database: on SQLite every transaction takes
         # the write lock, and the preparer claims while holding `_active_lock`.
-        with self._active_lock, self.desk.db.sessions() as session:
+        with self._active_lock, ledger.reading(self.desk.db) as session:
             leases = dict(
                 session.execute(
                     select(Lease.holder, Lease.expires_at).where(
@@ -685,7 +687,7 @@ class Engine:
             self.wake()
 
     def _batch_send(self, batch_id: int) -> int:
-        with self.desk.db.sessions() as session:
+        with ledger.reading(self.desk.db) as session:
             return int(
                 session.execute(
                     select(DeliveryBatch.send_id).where(DeliveryBatch.id == batch_id)

@@ -13,16 +13,26 @@ Owned here (and used by the engine in `bot.delivery`):
   crash a batch is either `claimed` (nothing sent: safe to release) or
   `in_flight` (reconcile with Postmark before anything is re-sent);
 - `record()` — per-message outcomes in one executemany;
-- `settle_found()`, `release()`, `mark_unknown()` — the reconciliation's writes.
+- `settle_found()`, `release()`, `mark_unknown()` — the reconciliation's writes;
+- `transaction()` / `reading()` — the sessions every delivery module opens. On
+  SQLite they queue this process's threads on one lock first: every session
+  there takes the database's write lock (BEGIN IMMEDIATE), and SQLite's busy
+  handler polls with sleeps of up to 100 ms, which cost the engine's threads
+  far more time than the transactions themselves.
 
 Nothing here talks to Postmark or Slack.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import sqlite3
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Table,
@@ -34,10 +44,11 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bot import audience, audit
-from storage.db import Database
+from storage.db import SQLITE_BUSY_TIMEOUT_MS, Database
 from storage.models import (
     ALL_LISTS,
     BatchState,
@@ -92,6 +103,40 @@ class Outcome:
     error_message: str = ""
 
 
+_SERIAL: weakref.WeakKeyDictionary[object, threading.RLock] = weakref.WeakKeyDictionary()
+_SERIAL_GUARD = threading.Lock()
+
+
+@contextmanager
+def _serial(db: Database) -> Iterator[None]:
+    if not db.is_sqlite:
+        yield  # PostgreSQL: row locks, no database-wide writer to queue for
+        return
+    with _SERIAL_GUARD:
+        lock = _SERIAL.setdefault(db.engine, threading.RLock())
+    # Bounded like SQLite's own wait: past it, SQLite's busy handler decides.
+    held = lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    try:
+        yield
+    finally:
+        if held:
+            lock.release()
+
+
+@contextmanager
+def transaction(db: Database) -> Iterator[Session]:
+    """`db.transaction()`, queued behind this process's other delivery sessions on SQLite."""
+    with _serial(db), db.transaction() as session:
+        yield session
+
+
+@contextmanager
+def reading(db: Database) -> Iterator[Session]:
+    """`db.sessions()`, queued behind this process's other delivery sessions on SQLite."""
+    with _serial(db), db.sessions() as session:
+        yield session
+
+
 def freeze(session: Session, send: Send, mailing_list: MailingList, now: datetime) -> int:
     """Insert one pending delivery row per eligible recipient; return how many."""
     ids = audience.eligible(mailing_list).subquery()
@@ -135,7 +180,7 @@ def claim(
 
     Returns None when the send is not sending or has no pending rows.
     """
-    with db.transaction() as session:
+    with transaction(db) as session:
         state = session.execute(select(Send.state).where(Send.id == send_id)).scalar_one_or_none()
         if state != SendState.SENDING:
             return None
@@ -180,13 +225,44 @@ def claim(
         )
         session.add(batch)
         session.flush()
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_([r.delivery_id for r in recipients]))
-            .values(status=D.BATCHED, batch_id=batch.id, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        if db.is_sqlite:
+            # The rows were the send's lowest pending ids and this transaction holds
+            # the write lock, so once the skipped ones are marked, the pending rows
+            # up to the last of them are exactly the claimed ones: one range UPDATE
+            # on the (send_id, status) index instead of a 500-value IN list.
+            connection = session.connection()
+            connection.exec_driver_sql(
+                "UPDATE deliveries SET status = ?, batch_id = ?, updated_at = ? "
+                "WHERE send_id = ? AND status = ? AND id BETWEEN ? AND ?",
+                (
+                    str(D.BATCHED),
+                    batch.id,
+                    _driver_time(connection, now),
+                    send_id,
+                    str(D.PENDING),
+                    rows[0][0],
+                    rows[-1][0],
+                ),
+            )
+        else:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_([r.delivery_id for r in recipients]))
+                .values(status=D.BATCHED, batch_id=batch.id, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
         return Claim(send_id, batch.id, recipients, len(skipped), seen)
+
+
+def _driver_time(connection: Connection, now: datetime) -> Any:
+    """`now` as SQLAlchemy would bind it for `updated_at`, converted for the driver
+    once (rather than by sqlite3's adapter for every row of an executemany)."""
+    processor = UTCDateTime().bind_processor(connection.dialect)
+    value = processor(now) if processor else now
+    adapter = sqlite3.adapters.get((type(value), sqlite3.PrepareProtocol))
+    if connection.dialect.name == "sqlite" and adapter is not None:
+        return adapter(value)
+    return value
 
 
 def _set_status(
@@ -213,7 +289,7 @@ def mark_in_flight(
     halt stops every send before its next batch. Rows whose recipient was
     suppressed or unsubscribed since the claim are dropped here as well.
     """
-    with db.transaction() as session:
+    with transaction(db) as session:
         batch = session.get(DeliveryBatch, batch_id)
         assert batch is not None
         # A shared lock on the send row on PostgreSQL: a halt (an UPDATE of that
@@ -253,7 +329,7 @@ def mark_in_flight(
 
 def back_to_claimed(db: Database, batch_id: int) -> None:
     """Postmark certainly did not take the request: the batch is unsent again."""
-    with db.transaction() as session:
+    with transaction(db) as session:
         session.execute(
             update(DeliveryBatch)
             .where(DeliveryBatch.id == batch_id)
@@ -273,8 +349,7 @@ def _write_outcomes(session: Session, outcomes: Iterable[Outcome], now: datetime
     SQLAlchemy's per-row parameter processing cost more than the UPDATE itself."""
     connection = session.connection()
     dialect = connection.dialect
-    at_processor = UTCDateTime().bind_processor(dialect)
-    at = at_processor(now) if at_processor else now
+    at = _driver_time(connection, now)
     rows = [
         (str(o.status), o.message_id, o.error_code, o.error_message[:2000], at, o.delivery_id)
         for o in outcomes
@@ -296,7 +371,7 @@ def record(
 ) -> None:
     """Write per-message outcomes (and `extra`'s writes) in one transaction;
     the batch is done unless `done` is False."""
-    with db.transaction() as session:
+    with transaction(db) as session:
         _write_outcomes(session, outcomes, now)
         if extra is not None:
             extra(session)
@@ -311,7 +386,7 @@ def record(
 
 def open_rows(db: Database, batch_id: int) -> list[int]:
     """Delivery ids of a batch not yet settled (still `batched`)."""
-    with db.sessions() as session:
+    with reading(db) as session:
         return list(
             session.execute(
                 select(Delivery.id)
@@ -322,7 +397,7 @@ def open_rows(db: Database, batch_id: int) -> list[int]:
 
 
 def recipients_of(db: Database, delivery_ids: Sequence[int]) -> list[Recipient]:
-    with db.sessions() as session:
+    with reading(db) as session:
         rows = session.execute(
             select(Delivery.id, Subscriber.email, Subscriber.name, Subscriber.company)
             .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
@@ -336,7 +411,7 @@ def settle_found(db: Database, batch_id: int, found: dict[int, str], *, now: dat
     """Rows of the batch that Postmark has (delivery id -> MessageID) become sent."""
     if not found:
         return 0
-    with db.transaction() as session:
+    with transaction(db) as session:
         open_ids = set(
             session.execute(
                 select(Delivery.id).where(
@@ -368,7 +443,7 @@ def _release(session: Session, batch: DeliveryBatch, now: datetime, why: str) ->
 
 def release(db: Database, batch_id: int, *, now: datetime, why: str) -> int:
     """Rows of the batch known NOT to be at Postmark go back to pending."""
-    with db.transaction() as session:
+    with transaction(db) as session:
         batch = session.get(DeliveryBatch, batch_id)
         assert batch is not None
         return _release(session, batch, now, why)
@@ -376,7 +451,7 @@ def release(db: Database, batch_id: int, *, now: datetime, why: str) -> int:
 
 def mark_unknown(db: Database, batch_id: int, *, now: datetime, why: str) -> int:
     """Reconciliation failed: the open rows become `unknown` and are never re-sent."""
-    with db.transaction() as session:
+    with transaction(db) as session:
         batch = session.get(DeliveryBatch, batch_id)
         assert batch is not None
         count = session.execute(
@@ -450,7 +525,7 @@ def open_batches(session: Session) -> list[tuple[int, str, str]]:
 
 def take_over(db: Database, batch_id: int, *, was: str, worker: str) -> str | None:
     """Become the claimer of an orphaned batch (compare-and-set); return its state."""
-    with db.transaction() as session:
+    with transaction(db) as session:
         changed = session.execute(
             update(DeliveryBatch)
             .where(

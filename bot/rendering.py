@@ -30,7 +30,7 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 # The only names an author may use, and the only attributes of `subscriber`.
 VARIABLES = ("subscriber", "list_name", "issue_date", "unsubscribe_url")
@@ -297,3 +297,129 @@ def render_message(
                 "subject" if field == "subject" else "body", f"the template failed: {exc}"
             ) from None
     return RenderedMessage(subject=out["subject"], html=out["body"], text=out["text"])
+
+
+# --- a send's renderer: the same output as render_message, most of it computed once -------
+
+# Stand-ins for a recipient's name and company while a send's templates are rendered
+# once: NUL never survives into a compiled version (Jinja and Markdown keep it, but no
+# author types it), and a template containing the marker simply takes the slow path.
+_MARK = "\x00countersign:{}\x00"
+_MARKS = {"name": _MARK.format("name"), "company": _MARK.format("company")}
+_SPLIT = re.compile("(" + "|".join(re.escape(m) for m in _MARKS.values()) + ")")
+
+
+def _plain_uses(source: str) -> int | None:
+    """How many times the template prints `subscriber.name`/`.company` bare, when
+    that is the only way it reads the recipient; None for anything else (a filter,
+    a condition, a loop, …), which must go through Jinja for each recipient."""
+    tree = _TEXT_ENV.parse(source)
+    plain: set[int] = set()
+    for output in tree.body:
+        if isinstance(output, nodes.Output):
+            for node in output.nodes:
+                if (
+                    isinstance(node, nodes.Getattr)
+                    and isinstance(node.node, nodes.Name)
+                    and node.node.name == "subscriber"
+                    and node.attr in SUBSCRIBER_FIELDS
+                ):
+                    plain.add(id(node.node))
+    reads = [n for n in tree.find_all(nodes.Name) if n.name == "subscriber"]
+    if any(id(n) not in plain for n in reads):
+        return None
+    return len(reads)
+
+
+class _Piece:
+    """One template of a send: constant text with the recipient's fields spliced in."""
+
+    __slots__ = ("fields", "html", "parts")
+
+    def __init__(self, parts: list[str], fields: list[str], html: bool) -> None:
+        self.parts, self.fields, self.html = parts, fields, html
+
+    def render(self, values: dict[str, str]) -> str:
+        parts, fields = self.parts, self.fields
+        if not fields:
+            return parts[0]
+        # Jinja prints a value as escape(value) with autoescape, str(value) without.
+        if self.html:
+            out = [parts[0]]
+            for field, part in zip(fields, parts[1:], strict=True):
+                out.append(escape(values[field]))
+                out.append(part)
+        else:
+            out = [parts[0]]
+            for field, part in zip(fields, parts[1:], strict=True):
+                out.append(values[field])
+                out.append(part)
+        return "".join(out)
+
+
+def _piece(source: str, html: bool, context: dict[str, object]) -> _Piece | None:
+    if any(mark in source for mark in _MARKS.values()):
+        return None
+    uses = _plain_uses(source)
+    if uses is None:
+        return None
+    try:
+        whole = _run(source, html, context)
+    except (UndefinedError, SecurityError, TypeError):
+        return None  # the slow path raises the same TemplateProblem per recipient
+    split = _SPLIT.split(whole)
+    parts, marks = split[0::2], split[1::2]
+    if len(marks) != uses:
+        return None
+    by_mark = {mark: field for field, mark in _MARKS.items()}
+    return _Piece(parts, [by_mark[m] for m in marks], html)
+
+
+class SendRenderer:
+    """`render(name, company)` returns exactly what `render_message` returns for a
+    `RecipientContext(name, company, list_name, issue_date, unsubscribe_url)`, but
+    the templates run once per send: what does not depend on the recipient is kept,
+    and the recipient's fields are spliced in (escaped as Jinja escapes them).
+    Templates that read the recipient in any other way (filters, conditions) are
+    rendered by Jinja for each recipient, as `render_message` does."""
+
+    def __init__(
+        self,
+        compiled: CompiledIssue,
+        list_name: str,
+        issue_date: str,
+        unsubscribe_url: str = UNSUBSCRIBE_PLACEHOLDER,
+    ) -> None:
+        self.compiled = compiled
+        self.list_name, self.issue_date, self.unsubscribe_url = (
+            list_name,
+            issue_date,
+            unsubscribe_url,
+        )
+        context: dict[str, object] = {
+            "subscriber": dict(_MARKS),
+            "list_name": list_name,
+            "issue_date": issue_date,
+            "unsubscribe_url": Markup(unsubscribe_url),  # noqa: S704 - as in render_message
+        }
+        self._pieces = [
+            _piece(compiled.subject, False, context),
+            _piece(compiled.html, True, context),
+            _piece(compiled.text, False, context),
+        ]
+        self.fast = all(p is not None for p in self._pieces)
+
+    def render(self, name: str, company: str) -> RenderedMessage:
+        """Raises TemplateProblem as render_message does."""
+        subject, html, text = self._pieces
+        if subject is None or html is None or text is None:
+            return render_message(
+                self.compiled,
+                RecipientContext(
+                    name, company, self.list_name, self.issue_date, self.unsubscribe_url
+                ),
+            )
+        values = {"name": name, "company": company}
+        return RenderedMessage(
+            subject=subject.render(values), html=html.render(values), text=text.render(values)
+        )
