@@ -179,6 +179,7 @@ def list_blocks(lines: Sequence[IssueLine]) -> Blocks:
     if not lines:
         return message(t("list.empty"))
     return [
+        section(t("list.title")),
         section(
             "\n".join(
                 t(

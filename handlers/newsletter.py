@@ -131,7 +131,7 @@ def show(inv: Invocation) -> None:
 @subcommand("list")
 def list_(inv: Invocation) -> None:
     lines = issues.list_issues(inv.desk)
-    inv.reply(t("list.empty") if not lines else t("help.title"), blocks.list_blocks(lines))
+    inv.reply(t("list.title") if lines else t("list.empty"), blocks.list_blocks(lines))
 
 
 @subcommand("test")

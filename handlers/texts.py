@@ -98,6 +98,7 @@ EN: dict[str, str] = {
     ),
     # --- list ---------------------------------------------------------------------------
     "list.empty": "No issues yet. Start one with `/newsletter new`.",
+    "list.title": "Issues, newest first:",
     "list.line": "#{issue} · *{state}* · {subject} (version {version})",
     # --- test copy ----------------------------------------------------------------------
     "test.sent": "Sent a [TEST] copy of issue #{issue} to {address}.",
