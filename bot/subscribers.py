@@ -359,9 +359,9 @@ class _Staging:
         self.groups = Table(
             "import_groups",
             metadata,
+            # Narrow on purpose (it is sorted by line): the address and its
+            # hash are read from the group's first row in import_rows.
             Column("line", Integer, primary_key=True, autoincrement=False),
-            Column("email", String(320), nullable=False),
-            Column("email_hash", String(64), nullable=False),
             Column("rows", Integer, nullable=False),
             Column("subscriber_id", Integer),
             Column("state", String(1), nullable=False),
@@ -464,8 +464,6 @@ class _Merge:
         query = (
             select(
                 first.c.line,
-                first.c.email,
-                first.c.email_hash,
                 first.c.rows,
                 stored.id,
                 state,
@@ -478,15 +476,13 @@ class _Merge:
             )
             .order_by(first.c.line)
         )
-        return insert(groups).from_select(
-            ["line", "email", "email_hash", "rows", "subscriber_id", "state"], query
-        )
+        return insert(groups).from_select(["line", "rows", "subscriber_id", "state"], query)
 
     def _constant(self, column: Any, value: Any) -> Any:
         return literal(value, column.type)
 
     def _events(self, state: str, action: str, **extra: str) -> Any:
-        groups = self.staging.groups.c
+        rows, groups = self.staging.rows.c, self.staging.groups.c
         events = _AUDIT_EVENTS
         pairs: list[Any] = [literal("list"), literal(self.list_name), literal("line"), groups.line]
         for key, value in extra.items():
@@ -497,9 +493,10 @@ class _Merge:
                 self._constant(events.c.actor, self.actor),
                 self._constant(events.c.action, action),
                 # bot.audit.address_ref, in SQL.
-                literal("addr:") + func.substr(groups.email_hash, 1, 16),
+                literal("addr:") + func.substr(rows.email_hash, 1, 16),
                 _json_object(*pairs),
             )
+            .select_from(self.staging.groups.join(self.staging.rows, rows.line == groups.line))
             .where(groups.state == state)
             .order_by(groups.line)
         )
@@ -552,7 +549,7 @@ class _Merge:
             select(
                 groups.line,
                 groups.rows,
-                groups.email_hash,
+                rows.email_hash,
                 rows.email,
                 rows.name,
                 rows.company,
