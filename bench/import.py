@@ -106,6 +106,9 @@ def child(csv_path: str, db_path: str) -> None:
             "merged": report.merged,
             "rejected": report.rejected_count,
         }
+        if run == "second" and (report.added or report.updated):
+            # The re-import must change nothing; a figure for one that did is no figure.
+            raise SystemExit(f"the re-import changed the list: {report}")
         figures[f"{run}_peak_rss_mb"] = round(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
         )

@@ -1,11 +1,14 @@
 """Subscriber lists: import from CSV, export to CSV, counts.
 
 An import a list owner can trust:
-- streamed in chunks, so memory stays flat however long the file is;
+- streamed in chunks into a temporary staging table, so memory stays flat
+  however long the file is; the merge into the list is then set-based SQL
+  (see `_Staging`), which is what makes a million rows take seconds;
 - one transaction: a file that turns out unreadable halfway changes nothing;
 - addresses validated (syntax only) and normalised (`bot.addresses`);
 - an address that appears twice in a file is one subscriber: the first row
-  wins, later rows only fill fields the first left empty;
+  wins, later rows only fill fields the first left empty; nothing, audit
+  events included, depends on where chunks end;
 - an empty field never erases a known name or company;
 - a suppressed or unsubscribed address is never resubscribed: it is skipped;
 - each rejected row is reported with its line number and reason;
