@@ -54,7 +54,10 @@ FAMILY = [
 GIVEN = ["花子", "太郎", "一郎", "美咲", "健太", "さくら", "Alice", "Bob", "Carol", "David"]
 BODY = (
     "# 12月号\n\n{{ subscriber.name }}様\n\n"
-    + "本年も大変お世話になりました。新サービスの提供を開始いたしました。詳しくは当社ウェブサイトをご覧ください。\n\n"
+    + (
+        "本年も大変お世話になりました。新サービスの提供を開始いたしました。"
+        "詳しくは当社ウェブサイトをご覧ください。\n\n"
+    )
     * 60
     + "[配信停止]({{ unsubscribe_url }})\n"
 )
@@ -142,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         rebuilt = check()
         print(
-            f"subscribers: {args.subscribers:,} (+1,000 unsubscribe requests); body {len(BODY.encode()):,} bytes"
+            f"subscribers: {args.subscribers:,} (+1,000 unsubscribe requests); "
+            f"body {len(BODY.encode()):,} bytes"
         )
         print(f"index size: {cache.get(db).size:,} names, companies and addresses")
         print(f"first check (builds the index): {first:8.1f} ms")
