@@ -191,7 +191,7 @@ def list_blocks(lines: Sequence[IssueLine]) -> Blocks:
                 )
                 for x in lines
             )
-        )
+        ),
     ]
 
 
