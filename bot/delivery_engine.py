@@ -53,7 +53,15 @@ from bot import audit, delivery, issues, suppressions
 from bot import delivery_ledger as ledger
 from bot.delivery_ledger import D, Outcome, Recipient
 from bot.desk import Desk, Notice
-from bot.postmark import BATCH_LIMIT, BroadcastMessage, FateUnknown, NotSent, PostmarkError, Refused
+from bot.postmark import (
+    BATCH_LIMIT,
+    BroadcastEncoder,
+    FateUnknown,
+    NotSent,
+    PostmarkError,
+    Refused,
+    json_string,
+)
 from bot.rendering import CompiledIssue, SendRenderer, TemplateProblem
 from storage.models import (
     BatchState,
@@ -109,8 +117,10 @@ class SendContext:
     list_name: str
     issue_date: str
     tag: str
-    # The send's templates run once; each recipient's fields are spliced in.
+    # The send's templates run once; each recipient's fields are spliced in,
+    # and the messages' JSON is built the same way (constant parts encoded once).
     renderer: SendRenderer
+    encoder: BroadcastEncoder
 
 
 @dataclass
@@ -118,7 +128,7 @@ class Prepared:
     ctx: SendContext
     batch_id: int
     recipients: list[Recipient]
-    messages: list[BroadcastMessage]
+    bodies: list[bytes]  # each recipient's message, JSON-encoded for the batch endpoint
     failed: list[Outcome] = field(default_factory=list)
     suppressions_seen: int = -1
 
@@ -227,6 +237,9 @@ class Engine:
                     issue_date=issue_date,
                     tag=f"countersign-issue-{issue.id}",
                     renderer=SendRenderer(compiled, mailing_list.name, issue_date),
+                    encoder=self.desk.postmark.broadcast_encoder(
+                        sender=compiled.sender, tag=f"countersign-issue-{issue.id}"
+                    ),
                 )
             self._contexts[send_id] = ctx
         return ctx
@@ -280,39 +293,37 @@ class Engine:
         return worked
 
     def _render(self, ctx: SendContext, batch_id: int, recipients: list[Recipient]) -> Prepared:
-        render = ctx.renderer.render
-        sender, tag = ctx.compiled.sender, ctx.tag
-        send_key, batch_key = str(ctx.send_id), str(batch_id)
-        messages: list[BroadcastMessage] = []
+        render = ctx.renderer.render_json
+        encode = ctx.encoder.encode
+        # Postmark's limits: <= 10 keys, names <= 20 chars, values <= 80. The ids are
+        # digits; the object is json.dumps's {"send_id": …, "batch_id": …, "delivery_id": …}.
+        metadata_head = (
+            f'{{"send_id":{json_string(str(ctx.send_id))},'
+            f'"batch_id":{json_string(str(batch_id))},"delivery_id":"'
+        )
+        bodies: list[bytes] = []
         kept: list[Recipient] = []
         failed: list[Outcome] = []
         for recipient in recipients:
             try:
                 # Only this recipient's own row and the frozen version (invariant 4).
-                rendered = render(recipient.name, recipient.company)
+                subject, html, text = render(recipient.name, recipient.company)
             except TemplateProblem as problem:
                 failed.append(
                     Outcome(recipient.delivery_id, D.FAILED, error_message=f"render: {problem}")
                 )
                 continue
             kept.append(recipient)
-            messages.append(
-                BroadcastMessage(
-                    to=recipient.email,
-                    subject=rendered.subject,
-                    html=rendered.html,
-                    text=rendered.text,
-                    sender=sender,
-                    tag=tag,
-                    # Postmark's limits: <= 10 keys, names <= 20 chars, values <= 80.
-                    metadata={
-                        "send_id": send_key,
-                        "batch_id": batch_key,
-                        "delivery_id": str(recipient.delivery_id),
-                    },
+            bodies.append(
+                encode(
+                    recipient.email,
+                    subject,
+                    html,
+                    text,
+                    f'{metadata_head}{recipient.delivery_id:d}"}}',
                 )
             )
-        return Prepared(ctx, batch_id, kept, messages, failed)
+        return Prepared(ctx, batch_id, kept, bodies, failed)
 
     # --- sending -------------------------------------------------------------------------
 
@@ -366,7 +377,7 @@ class Engine:
             return
         pairs = [
             (r, m)
-            for r, m in zip(prepared.recipients, prepared.messages, strict=True)
+            for r, m in zip(prepared.recipients, prepared.bodies, strict=True)
             if r.delivery_id not in dropped
         ]
         retrying = Retrying(
@@ -381,7 +392,9 @@ class Engine:
             for attempt in retrying:
                 with attempt:
                     try:
-                        results = self.desk.postmark.send_broadcast_batch([m for _, m in pairs])
+                        results = self.desk.postmark.send_broadcast_encoded(
+                            [m for _, m in pairs], [r.email for r, _ in pairs]
+                        )
                     except NotSent as exc:
                         raise _TryAgain(exc) from None
                     except FateUnknown as exc:
@@ -428,7 +441,7 @@ class Engine:
         self,
         ctx: SendContext,
         batch_id: int,
-        pairs: list[tuple[Recipient, BroadcastMessage]],
+        pairs: list[tuple[Recipient, bytes]],
         results: list[Any],
         failed: list[Outcome],
     ) -> None:

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from json.encoder import encode_basestring_ascii
 
 import css_inline
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
@@ -331,13 +332,38 @@ def _plain_uses(source: str) -> int | None:
     return len(reads)
 
 
+def _json(value: str) -> str:
+    """`json.dumps(value)`: a JSON string literal, quotes included, ASCII only."""
+    return str(encode_basestring_ascii(value))
+
+
 class _Piece:
     """One template of a send: constant text with the recipient's fields spliced in."""
 
-    __slots__ = ("fields", "html", "parts")
+    __slots__ = ("fields", "html", "json_parts", "parts")
 
     def __init__(self, parts: list[str], fields: list[str], html: bool) -> None:
         self.parts, self.fields, self.html = parts, fields, html
+        # JSON escapes each character on its own, so the JSON of the whole is the
+        # JSON of its parts joined: the constant parts are escaped once per send.
+        # The opening and closing quotes ride on the first and last part.
+        inner = [_json(part)[1:-1] for part in parts]
+        inner[0] = '"' + inner[0]
+        inner[-1] = inner[-1] + '"'
+        self.json_parts = inner
+
+    def render_json(self, plain: dict[str, str], escaped: dict[str, str]) -> str:
+        """`_json(self.render(values))`, given each field's JSON (without quotes)
+        as printed raw (`plain`) and as HTML-escaped (`escaped`)."""
+        parts, fields = self.json_parts, self.fields
+        if not fields:
+            return parts[0]
+        values = escaped if self.html else plain
+        out = [parts[0]]
+        for field, part in zip(fields, parts[1:], strict=True):
+            out.append(values[field])
+            out.append(part)
+        return "".join(out)
 
     def render(self, values: dict[str, str]) -> str:
         parts, fields = self.parts, self.fields
@@ -422,4 +448,29 @@ class SendRenderer:
         values = {"name": name, "company": company}
         return RenderedMessage(
             subject=subject.render(values), html=html.render(values), text=text.render(values)
+        )
+
+    def render_json(self, name: str, company: str) -> tuple[str, str, str]:
+        """The subject, HTML and text of `render(name, company)`, each as a JSON
+        string literal (exactly `json.dumps` of it, ASCII only): the constant parts
+        were escaped once; only the recipient's fields are escaped here.
+        Raises TemplateProblem as render_message does."""
+        subject, html, text = self._pieces
+        if subject is None or html is None or text is None:
+            rendered = self.render(name, company)
+            return _json(rendered.subject), _json(rendered.html), _json(rendered.text)
+        plain: dict[str, str] = {}
+        escaped: dict[str, str] = {}
+        if subject.fields or text.fields:
+            plain = {"name": _json(name)[1:-1], "company": _json(company)[1:-1]}
+        if html.fields:
+            # Jinja's autoescape prints escape(value); its JSON is taken the same way.
+            escaped = {
+                "name": _json(escape(name))[1:-1],
+                "company": _json(escape(company))[1:-1],
+            }
+        return (
+            subject.render_json(plain, escaped),
+            html.render_json(plain, escaped),
+            text.render_json(plain, escaped),
         )

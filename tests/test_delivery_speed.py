@@ -1,6 +1,7 @@
 """The delivery engine's fast paths give exactly what the slow ones gave: a send's
 renderer against `render_message`, the gateway's pre-encoded batch body against
-the old payload, and the claim's range UPDATE (SQLite) against the rows it claimed."""
+the old payload, the send's pre-encoded message JSON against the old path's
+payload, and the claim's range UPDATE (SQLite) against the rows it claimed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy import select
 
 from bot import delivery, suppressions
 from bot import delivery_ledger as ledger
-from bot.postmark import BroadcastMessage
+from bot.postmark import BroadcastEncoder, BroadcastMessage, PostmarkGateway, json_string
 from bot.rendering import (
     TEST_COPY_UNSUBSCRIBE,
     RecipientContext,
@@ -90,6 +91,78 @@ def test_a_template_that_fails_per_recipient_fails_alike() -> None:
         render_message(broken, RecipientContext("a", "b", "N", "2026-12-01"))
     with pytest.raises(TemplateProblem):
         renderer.render("a", "b")
+
+
+# Japanese names and companies with everything JSON or HTML must escape.
+tricky = st.lists(
+    st.characters(blacklist_categories=("Cs",))
+    | st.sampled_from(
+        ['"', "\\", "\x00", "\x1f", "\n", "\t", "\u2028", "\x7f", "</script>", "🎌", "😀"]
+    )
+    | st.sampled_from([*"山田花子株式会社サンプル商事<>&'", "株式会社「例示」"]),
+    max_size=20,
+).map("".join)
+
+
+@pytest.mark.parametrize(("subject", "body", "fast"), TEMPLATES)
+@settings(max_examples=80, deadline=None)
+@given(name=tricky, company=tricky, delivery_id=st.integers(min_value=1, max_value=10**12))
+def test_the_pre_encoded_message_is_json_equal_to_the_old_payload(
+    subject: str, body: str, fast: bool, name: str, company: str, delivery_id: int
+) -> None:
+    compiled = compile_issue(
+        subject, body, sender=SENDER, stream="broadcast", list_name="ニュース<&>"
+    )
+    renderer = SendRenderer(compiled, "ニュース<&>", "2026-12-01")
+    assert renderer.fast is fast
+    to = f"reader{delivery_id}@example.com"
+    metadata = {"send_id": "7", "batch_id": "42", "delivery_id": str(delivery_id)}
+    rendered = renderer.render(name, company)
+    old = BroadcastMessage(
+        to=to,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        sender=SENDER,
+        tag="countersign-issue-3",
+        metadata=metadata,
+    ).wire("broadcast")
+    literals = renderer.render_json(name, company)
+    # Each literal is exactly json.dumps of the rendered field (ASCII only).
+    assert literals == tuple(json.dumps(v) for v in rendered.__dict__.values())
+    encoder = BroadcastEncoder(sender=SENDER, tag="countersign-issue-3", stream="broadcast")
+    encoded = encoder.encode(to, *literals, json.dumps(metadata, separators=(",", ":")))
+    assert encoded.isascii()
+    assert json.loads(encoded) == old
+
+
+def test_the_encoded_pipe_refuses_what_was_not_encoded_for_its_broadcast_stream(
+    postmark,
+) -> None:
+    gateway = PostmarkGateway(
+        server_token=postmark.server_token or "standin-server-token",
+        api_url=postmark.url,
+        broadcast_stream="broadcast",
+        transactional_stream="outbound",
+    )
+    other = BroadcastEncoder(sender=SENDER, tag="t", stream="outbound")
+    ours = gateway.broadcast_encoder(sender=SENDER, tag="t")
+    args = (json_string("s"), json_string("h"), json_string("t"), "{}")
+    with pytest.raises(ValueError, match="broadcast stream"):
+        gateway.send_broadcast_encoded([other.encode("a@example.com", *args)], ["a@example.com"])
+    with pytest.raises(ValueError):
+        gateway.send_broadcast_encoded([], [])
+    with pytest.raises(ValueError):
+        gateway.send_broadcast_encoded([ours.encode("a@example.com", *args)] * 501, ["a"] * 501)
+    with pytest.raises(ValueError):
+        gateway.send_broadcast_encoded([ours.encode("a@example.com", *args)], [])
+    assert postmark.messages() == []
+    [result] = gateway.send_broadcast_encoded(
+        [ours.encode("a@example.com", *args)], ["a@example.com"]
+    )
+    assert result.error_code == 0 and result.to == "a@example.com"
+    [stored] = postmark.messages()
+    assert (stored.MessageStream, stored.Subject, stored.HtmlBody) == ("broadcast", "s", "h")
 
 
 def _messages(count: int) -> list[BroadcastMessage]:
