@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Table,
@@ -73,9 +73,9 @@ OPEN_STATUSES = (D.PENDING, D.BATCHED)
 HARD_FAILURES = (D.FAILED, D.INVALID)
 
 
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    """One claimed row: what its message may be built from (invariant 4)."""
+class Recipient(NamedTuple):
+    """One claimed row: what its message may be built from (invariant 4).
+    (Tuples: one per recipient, built in a third of a frozen dataclass's time.)"""
 
     delivery_id: int
     email: str
@@ -92,8 +92,7 @@ class Claim:
     suppressions_seen: int = 0  # the newest suppression id when claimed
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What Postmark said about one message."""
 
     delivery_id: int
