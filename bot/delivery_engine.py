@@ -172,6 +172,10 @@ class Engine:
         self._reported: dict[int, tuple[Any, ...]] = {}
         self._rates: dict[int, tuple[float, int]] = {}
         self._breaker_done: set[int] = set()
+        # Sends whose preparer found no pending row at least once: only then can a
+        # finished batch be a send's last, so only then does a sender look (the
+        # preparer looks on every round anyway; this saves a query per batch).
+        self._drained: set[int] = set()
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -275,6 +279,7 @@ class Engine:
                 if claimed is not None and claimed.batch_id is not None:
                     self._active.add(claimed.batch_id)
             if claimed is None:
+                self._drained.add(send_id)
                 delivery.finish_if_done(self.desk, send_id)
                 continue
             worked = True
@@ -514,7 +519,8 @@ class Engine:
 
     def _after_batch(self, ctx: SendContext) -> None:
         self._circuit_breaker(ctx)
-        delivery.finish_if_done(self.desk, ctx.send_id)
+        if ctx.send_id in self._drained:
+            delivery.finish_if_done(self.desk, ctx.send_id)
 
     def _circuit_breaker(self, ctx: SendContext) -> None:
         options = self.options
