@@ -17,7 +17,7 @@ from storage.models import (
     SuppressionOrigin,
     SuppressionReason,
 )
-from tests.test_delivery_support import (
+from tests.fixtures.delivery import (
     FAST,
     add_subscribers,
     approved_request,

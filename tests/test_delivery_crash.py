@@ -25,7 +25,7 @@ from bot.clock import FrozenClock, SystemClock
 from bot.delivery_engine import Engine, EngineOptions
 from storage.db import connect
 from storage.models import DeliveryBatch
-from tests.test_delivery_support import (
+from tests.fixtures.delivery import (
     add_subscribers,
     approved_request,
     assert_exactly_once,

@@ -12,13 +12,13 @@ from bot import delivery
 from bot.clock import FrozenClock
 from storage.models import DeliveryBatch
 from tests.fixtures.database import PG_URL
-from tests.test_delivery_crash import _spawn
-from tests.test_delivery_support import (
+from tests.fixtures.delivery import (
     add_subscribers,
     approved_request,
     assert_exactly_once,
     make_desk,
 )
+from tests.test_delivery_crash import _spawn
 
 
 @pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (TEST_DATABASE_URL)")

@@ -25,7 +25,7 @@ from bot.rendering import (
     render_message,
 )
 from storage.models import Delivery, Subscriber, SuppressionOrigin, SuppressionReason
-from tests.test_delivery_support import add_subscribers, approved_request, make_desk
+from tests.fixtures.delivery import add_subscribers, approved_request, make_desk
 
 SENDER = "Countersign News <news@example.com>"
 

@@ -11,7 +11,7 @@ from handlers.ids import Action
 from storage.models import Send
 from tests.e2e.helpers import cards, create_issue, current_card, issue_state, submit
 from tests.fixtures.bot import Harness
-from tests.test_delivery_support import (
+from tests.fixtures.delivery import (
     FAST,
     add_subscribers,
     assert_exactly_once,
