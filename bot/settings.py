@@ -65,7 +65,11 @@ HELP: dict[str, tuple[str, str]] = {
     "PORT": ("a TCP port number", "3000"),
     "SEND_BATCHES_IN_FLIGHT": ("a whole number from 1 to 32", "4"),
     "SCHEDULED_SEND_GRACE_MINUTES": ("a whole number of minutes", "60"),
+    "LANGUAGE": ("a language code: en or ja", "ja"),
 }
+
+# The languages the Slack front end has a catalogue for (handlers.texts).
+LANGUAGES = ("en", "ja")
 
 # Never echoed back in an error message: logs never contain secrets.
 SECRETS = frozenset(
@@ -159,6 +163,7 @@ class Settings(BaseSettings):
     PORT: int = 3000
     SEND_BATCHES_IN_FLIGHT: int = 4
     SCHEDULED_SEND_GRACE_MINUTES: int = 60
+    LANGUAGE: str = "en"
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -278,6 +283,17 @@ class Settings(BaseSettings):
         if not 1 <= value <= 32:
             raise ValueError(str(value))
         return value
+
+    @field_validator("LANGUAGE")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        # LANGUAGE is also gettext's variable, which many desktops set to a
+        # locale list such as "ja_JP:ja" or "en_US:en": the first entry's
+        # language decides, and an empty value means the default.
+        code = re.split(r"[:_.@-]", value.strip().lower(), maxsplit=1)[0] or "en"
+        if code not in LANGUAGES:
+            raise ValueError(value)
+        return code
 
     # Parsed views of the raw strings ------------------------------------------------
 

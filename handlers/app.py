@@ -25,6 +25,7 @@ from handlers import (
     schedule,
     sending,
     subscribers,
+    texts,
     unsubscribe,
     webhooks,
 )
@@ -67,6 +68,7 @@ def quiet_body_loggers() -> None:
 
 def build(settings: Settings, *, db: Database | None = None, clock: Clock | None = None) -> Bot:
     quiet_body_loggers()
+    texts.use_language(settings.LANGUAGE)
     client = WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL)
     notifier = SlackNotifier(client=client, settings=settings)
     desk = Desk(

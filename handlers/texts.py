@@ -2,12 +2,17 @@
 
 Whole sentences with named placeholders, never assembled from fragments, so
 that a translation (the first users read Japanese) replaces this table and
-nothing else. `t(key, **params)` fills one.
+nothing else. `t(key, **params)` fills one, in the language chosen with
+`use_language()` (the LANGUAGE setting; `handlers.app.build` calls it). The
+Japanese sentences live in `handlers.texts_ja`; a key it lacks falls back to
+English rather than showing the bare key.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from handlers.texts_ja import JA
 
 EN: dict[str, str] = {
     # --- help and usage ---------------------------------------------------------------
@@ -179,7 +184,26 @@ EN: dict[str, str] = {
     "generic.error": "Something went wrong on my side ({error}); nothing was changed. Please try again.",
 }
 
-_CATALOGUE = EN
+# Catalogues by language code. Looked up on every `t()` call, never copied:
+# modules register English sentences at import time, possibly after
+# `use_language()` ran, and a copy would miss them.
+CATALOGUES: dict[str, dict[str, str]] = {"en": EN, "ja": JA}
+
+# One bot per process, so the language is process-wide (set once at start-up).
+_language = "en"
+
+
+def use_language(code: str) -> None:
+    """Show every later sentence in `code` ("en" or "ja")."""
+    global _language
+    if code not in CATALOGUES:
+        raise ValueError(f"no catalogue for language {code!r}")
+    _language = code
+
+
+def language() -> str:
+    """The language `t()` currently answers in."""
+    return _language
 
 
 def register(entries: dict[str, str]) -> None:
@@ -195,7 +219,9 @@ def register(entries: dict[str, str]) -> None:
 
 def t(key: str, **params: Any) -> str:
     """The sentence `key`, filled with `params` (missing ones stay visible as {name})."""
-    template = _CATALOGUE.get(key, key)
+    template = CATALOGUES[_language].get(key)
+    if template is None:  # not translated (yet): English beats a bare key
+        template = EN.get(key, key)
     return template.format_map(_Keep(params))
 
 

@@ -1,0 +1,532 @@
+"""The Japanese catalogue: one sentence for every key of the English one.
+
+`handlers.texts.EN` (with everything the handler modules register) is the
+source; this table mirrors its keys, with the same named placeholders, the
+same Slack mrkdwn (`*bold*`, backticks, `<@{user}>`, `<#{channel}>`, emoji
+codes) and the command names left as they are typed. Polite business
+Japanese (です・ます), whole sentences. `tests/test_texts.py` checks that no
+key is missing and that the placeholders match.
+
+This module imports nothing from `handlers`, so `handlers.texts` can import it.
+"""
+
+from __future__ import annotations
+
+JA: dict[str, str] = {
+    # --- help and usage (handlers.texts) ----------------------------------------------
+    "help.title": "Countersign：ニュースレター配信デスク",
+    "help.body": (
+        "*書く*\n"
+        "`/newsletter new` で下書きフォームを開きます。`/newsletter edit ID` で下書きを"
+        "変更します（変更すると、それまでの承認はすべて無効になります）。\n"
+        "`/newsletter show ID` で、事前チェックの結果と配信対象とともにプレビューを表示します。"
+        "`/newsletter test ID` で、[TEST] 版をご自身のアドレスに送信します。\n"
+        "*送信（2 名で）*\n"
+        '`/newsletter submit ID [at YYYY-MM-DD HH:MM] [override "reason"]` で承認者に'
+        "承認を依頼します。依頼者ご本人と執筆者以外の方が承認する必要があります。\n"
+        "`/newsletter cancel ID` で依頼を取り下げます。`/newsletter status [ID]` で進捗を"
+        "表示します。\n"
+        "`/newsletter halt` ですべての送信をただちに停止します。`/newsletter resume ID` で"
+        "再開の承認を依頼します。\n"
+        "*振り返る*\n"
+        "`/newsletter list`、`/newsletter audit [ID]`、`/newsletter schedule`、"
+        "`/newsletter subscribers` でこれまでの記録や現在の状況を確認できます。\n"
+        "*読者対応*\n"
+        "`/unsubscribe EMAIL [note]` で配信停止の依頼を処理します。`/unsubscribe` だけを"
+        "入力するとフォームが開きます。"
+    ),
+    "usage.unknown": "サブコマンド `{word}` は使えません。使えるコマンドは次のとおりです。",
+    "usage.bad_arguments": "`/newsletter {sub}` には {expected} が必要です。例：`{example}`",
+    "usage.empty_id": "号の番号（例：3）",
+    # --- access -------------------------------------------------------------------------
+    "access.not_team": (
+        "申し訳ありませんが、Countersign はニュースレター担当チームのメンバーのみ利用できます。"
+        "チームの管理者に追加を依頼してください。"
+    ),
+    "access.directory_plan": (
+        "チームのメンバーを確認できませんでした。ユーザーグループの利用には Slack の有料プランが"
+        "必要です。代わりに TEAM と APPROVERS にユーザー ID（U…）の一覧を設定してください。"
+    ),
+    "access.directory_error": (
+        "Slack から `{error}` という応答があったため、チームのメンバーを確認できませんでした。"
+        "1 分ほどしてからもう一度お試しください。"
+    ),
+    # --- drafting -----------------------------------------------------------------------
+    "draft.title_new": "新しい号",
+    "draft.title_edit": "第{issue}号の編集",
+    "draft.submit": "保存",
+    "draft.cancel": "キャンセル",
+    "draft.subject_label": "件名",
+    "draft.body_label": "本文（Markdown）",
+    "draft.body_hint": (
+        "{{{{ subscriber.name }}}}、{{{{ subscriber.company }}}}、{{{{ list_name }}}}、"
+        "{{{{ issue_date }}}}、{{{{ unsubscribe_url }}}} を使えます。"
+        "末尾には配信停止リンクが自動で追加されます。"
+    ),
+    "draft.saved": (
+        "第{issue}号をバージョン {version}（ハッシュ `{hash12}`）として保存しました。"
+        "`/newsletter show {issue}` でプレビューを確認できます。"
+    ),
+    "draft.edit_voided": (
+        "第{issue}号をバージョン {version} として保存しました。保留中または承認済みだった"
+        "承認依頼は無効になりました。準備ができたら、あらためて承認を依頼してください。"
+    ),
+    "draft.no_such_issue": "第{issue}号は存在しません。",
+    # --- template problems --------------------------------------------------------------
+    # The problem text comes from the template engine; nothing to translate around it.
+    "template.problem": "{problem}",
+    # --- preview ------------------------------------------------------------------------
+    "preview.header": "第{issue}号：{subject}",
+    "preview.facts": (
+        "状態 *{state}* · バージョン {version}（執筆：<@{author}>） · ハッシュ `{hash12}` · "
+        "リスト {list_name}：宛先 {recipients} 件"
+    ),
+    "preview.no_findings": "事前チェック：すべての項目に問題はありません。",
+    "preview.findings_title": "事前チェックの指摘事項：",
+    # An emoji before a finding sentence that is itself translated (finding.*).
+    "preview.blocking": ":no_entry: {message}",
+    "preview.warning": ":warning: {message}",
+    "preview.detail": "検出内容：{detail}",
+    # --- preflight findings -------------------------------------------------------------
+    "finding.subject_empty": "件名が空です。",
+    "finding.subject_multiline": "件名が複数行になっています。",
+    "finding.template_error": "テンプレートを展開できません。",
+    "finding.unsubscribe_missing": "HTML 版またはテキスト版に配信停止リンクがありません。",
+    "finding.unresolved_variables": (
+        "置き換えられていないプレースホルダーが {count} 個残っており、"
+        "そのまま読者に届いてしまいます。"
+    ),
+    "finding.size_large": (
+        "HTML 版のサイズが {kilobytes} KB あります。Gmail では 102 KB を超えるメールが"
+        "途中で省略されます。"
+    ),
+    "finding.insecure_link": "http:// のリンクが含まれています。https:// をお勧めします。",
+    "finding.personal_email": "送信元以外のメールアドレスが {count} 件含まれています。",
+    "finding.personal_phone": "電話番号が {count} 件含まれています。",
+    "finding.subscriber_data": (
+        "購読者または配信停止を依頼した方の個人情報が {count} 件含まれています（{kinds}）。"
+    ),
+    # --- list ---------------------------------------------------------------------------
+    "list.empty": "まだ号がありません。`/newsletter new` で作成を始めてください。",
+    "list.title": "号の一覧（新しい順）：",
+    "list.line": "#{issue} · *{state}* · {subject}（バージョン {version}）",
+    # --- test copy ----------------------------------------------------------------------
+    "test.sent": "第{issue}号の [TEST] 版を {address} に送信しました。",
+    "refusal.test_no_email": (
+        "Slack のプロフィールにメールアドレスが見つからなかったため、テスト版は送信していません。"
+    ),
+    "refusal.test_outside_domain": (
+        "{address} にはテスト版を送信できません。テスト版の送信先は {domains} のアドレスに"
+        "限られています。別のドメインを許可するには TEST_RECIPIENT_DOMAINS を設定してください。"
+    ),
+    "refusal.test_failed": (
+        "Postmark がテスト版を受け付けませんでした（{reason}）。何も送信されていません。"
+    ),
+    # --- approval -----------------------------------------------------------------------
+    "card.title": "承認のお願い：第{issue}号",
+    "card.title_resume": "第{issue}号の送信再開の承認のお願い",
+    "card.subject": "*件名：* {subject}",
+    "card.facts": (
+        "*リスト：* {list_name} · *宛先：* {recipients} 件 · *ハッシュ：* `{hash12}` · "
+        "*バージョン：* {version}（執筆：<@{author}>）"
+    ),
+    "card.requested": "依頼者：<@{requester}>。有効期限は {expires} です。",
+    "card.scheduled": "*送信予定：* {when}",
+    "card.now": "*送信：* 承認され次第すぐに送信します",
+    "card.override": ":red_circle: *事前チェックを無視して依頼されています*（{codes}）：{reason}",
+    "card.preview_hint": "`/newsletter show {issue}` でプレビューを確認できます。",
+    "card.approve": "承認する",
+    "card.reject": "却下する",
+    "card.state.approved": ":white_check_mark: {when} に <@{who}> さんが承認しました。",
+    "card.state.rejected": ":x: {when} に <@{who}> さんが却下しました：{note}",
+    "card.state.cancelled": ":heavy_minus_sign: {when} に <@{who}> さんが取り下げました。",
+    "card.state.expired": (
+        ":hourglass: この依頼は {when} に期限切れとなりました。まだ必要であれば、"
+        "あらためて承認を依頼してください。"
+    ),
+    "card.state.void": ":warning: 無効：{note}。以前の承認は適用されません。",
+    "card.void.edited": "この依頼の後に号が編集されました",
+    "card.void.resubmitted": "新しい依頼に置き換えられました",
+    "submit.posted": ("<#{channel}> で第{issue}号の承認を依頼しました（宛先 {recipients} 件）。"),
+    "submit.blocked": (
+        "第{issue}号は承認を依頼できません。事前チェックで送信を妨げる問題が見つかりました"
+        '（{codes}）。問題を修正するか、確信がある場合は `override "reason"` を付けてください。'
+        "無視した旨は赤字で表示されます。"
+    ),
+    "reject.title": "第{issue}号の却下",
+    "reject.label": "却下の理由をご記入ください。依頼者に表示されます。",
+    "reject.submit": "却下する",
+    "cancel.done": "第{issue}号の依頼を取り下げました。",
+    # --- refusals -----------------------------------------------------------------------
+    "refusal.issue_not_found": "第{issue}号は存在しません。",
+    "refusal.issue_has_no_version": "第{issue}号にはまだ保存された内容がありません。",
+    "refusal.issue_not_editable": "第{issue}号は {state} のため、これ以上編集できません。",
+    "refusal.illegal_transition": "第{issue}号は {current} のため、{wanted} にはできません。",
+    "refusal.schedule_in_past": "第{issue}号に指定された日時はすでに過ぎています。",
+    "refusal.preflight_blocked": (
+        "第{issue}号は承認を依頼できません。事前チェックで送信を妨げる問題が見つかりました"
+        '（{codes}）。問題を修正するか、確信がある場合は `override "reason"` を付けてください。'
+        "無視した旨は赤字で表示されます。"
+    ),
+    "refusal.content_changed_during_submit": (
+        "依頼の処理中に第{issue}号が変更されました。もう一度お試しください。"
+    ),
+    "refusal.use_resume": (
+        "第{issue}号はすでに一部が送信されています。`/newsletter resume {issue}` を使ってください。"
+    ),
+    "refusal.not_halted": (
+        "第{issue}号は {state} で、停止中ではないため、再開するものはありません。"
+    ),
+    "refusal.request_not_found": "その承認依頼はもう存在しません。",
+    "refusal.request_not_open": "この依頼はすでに {state} です。何も変更していません。",
+    "refusal.request_expired": (
+        "この依頼は期限切れです。`/newsletter submit` であらためて承認を依頼してください。"
+    ),
+    "refusal.not_an_approver": (
+        "承認・却下ができるのは承認者のみです。あなたは承認者ではないため、何も変更していません。"
+    ),
+    "refusal.self_approval": (
+        "この承認はあなたが依頼したものです。ほかの方に承認してもらう必要があります。"
+    ),
+    "refusal.author_approval": (
+        "この号のバージョン {version} はあなたが執筆したものです。ほかの方に承認してもらう"
+        "必要があります。"
+    ),
+    "refusal.content_changed": ("この依頼の後に号が変更されたため、この依頼は承認できません。"),
+    "refusal.plan_upgrade_required": (
+        "チームのメンバーを確認できませんでした。ユーザーグループの利用には Slack の有料プランが"
+        "必要です。代わりに TEAM と APPROVERS にユーザー ID（U…）の一覧を設定してください。"
+    ),
+    "refusal.slack_error": (
+        "Slack から `{error}` という応答がありました。1 分ほどしてからもう一度お試しください。"
+    ),
+    "refusal.bad_time": (
+        "日時 `{text}` を読み取れませんでした。YYYY-MM-DD HH:MM（{tz}）の形式で入力してください。"
+    ),
+    # --- audit --------------------------------------------------------------------------
+    "audit.empty": "まだ記録はありません。",
+    "audit.title": "監査ログ（新しい順）",
+    "audit.title_issue": "第{issue}号の監査ログ（新しい順）",
+    "audit.line": "{when} · <@{actor}> · `{action}` · {subject} {detail}",
+    # --- notices in the channel ---------------------------------------------------------
+    "notice.approval.voided": (
+        "第{issue}号の承認依頼は無効になりました（{reason_text}）。あらためて承認が必要です。"
+    ),
+    "notice.approval.expired": "第{issue}号の承認依頼は、判断がないまま期限切れとなりました。",
+    "refusal.not_yet_available": "`/newsletter {sub}` はこのバージョンではまだ使えません。",
+    "generic.error": (
+        "こちら側で問題が発生しました（{error}）。何も変更していません。もう一度お試しください。"
+    ),
+    # --- App Home (handlers.home) -------------------------------------------------------
+    "home.title": "Countersign：ニュースレター配信デスク",
+    "home.next_due": "次の号の予定日は *{when}* です（スケジュール `{cron}`）。",
+    "home.next_due_unknown": (
+        "次の予定日はありません。スケジュール `{cron}` ではこの先実行されません。"
+    ),
+    "home.issues_title": "状態別の号",
+    "home.issues_line": "{state}：{count} 件",
+    "home.issues_none": (
+        "まだ号がありません。`/newsletter new` と入力して最初の号の下書きを作成してください。"
+    ),
+    "home.approvals_title": "承認待ち",
+    "home.approvals_none": "承認待ちの依頼はありません。",
+    "home.approval_line": (
+        "*#{issue}* {subject} · 宛先 {recipients} 件 · ハッシュ `{hash12}` · "
+        "依頼者 <@{requester}> · 有効期限 {expires}"
+    ),
+    "home.may_approve": (
+        ":white_check_mark: この依頼はあなたが承認できます"
+        "（チャンネルのカードから承認してください）。"
+    ),
+    "home.not_approver": "あなたは承認者ではないため、この依頼は承認できません。",
+    "home.own_request": (
+        "この承認はあなたが依頼したものです。ほかの方に承認してもらう必要があります。"
+    ),
+    "home.own_version": (
+        "このバージョンはあなたが執筆したものです。ほかの方に承認してもらう必要があります。"
+    ),
+    "home.approver_unknown": "あなたが承認者かどうかを確認できませんでした（{error}）。",
+    "home.last_send_title": "直近の送信",
+    "home.last_send_none": "まだ何も送信していません。",
+    "home.last_send": (
+        "*第{issue}号* · {state} · {total} 件中 {sent} 件送信、{skipped} 件スキップ、"
+        "{failed} 件失敗 · 開始 {started}、終了 {finished}"
+    ),
+    "home.list_title": "リスト",
+    "home.list_counts": (
+        "{list_name}：有効 {active} 件、配信停止 {unsubscribed} 件、無効化 {inactive} 件、"
+        "不正なアドレス {invalid} 件 · 配信抑止 {suppressions} 件"
+    ),
+    "home.footer": (
+        "{when} に更新しました。すべてのコマンドは `/newsletter help` で確認できます。"
+    ),
+    # --- schedule and reminders (handlers.schedule) -------------------------------------
+    "schedule.lead.today": ":calendar: お知らせ：次の号の予定日は本日（{due}）です。",
+    "schedule.lead.tomorrow": ":calendar: お知らせ：次の号の予定日は明日（{due}）です。",
+    "schedule.lead.days": ":calendar: お知らせ：次の号の予定日は {days} 日後（{due}）です。",
+    "schedule.status.none": "まだ下書きがありません。`/newsletter new` で作成を始めてください。",
+    "schedule.status.draft": (
+        "第{issue}号「{subject}」は下書きのままで、まだ承認を依頼していません："
+        "`/newsletter submit {issue}`"
+    ),
+    "schedule.status.rejected": (
+        "第{issue}号「{subject}」は却下されました。`/newsletter edit {issue}` で編集し、"
+        "あらためて承認を依頼してください。"
+    ),
+    "schedule.status.awaiting_approval": (
+        "下書き第{issue}号「{subject}」は承認待ちです。{approvers} が承認できます。"
+    ),
+    "schedule.status.awaiting_approval_anyone": (
+        "下書き第{issue}号「{subject}」は、承認者（依頼者・執筆者を除く）の承認待ちです。"
+    ),
+    "schedule.status.approved": "第{issue}号「{subject}」は承認済みで、まもなく送信されます。",
+    "schedule.status.scheduled": (
+        "第{issue}号「{subject}」は承認済みで、{when} に送信される予定です。"
+    ),
+    "schedule.status.sending": "第{issue}号「{subject}」は現在送信中です。",
+    "schedule.status.halted": (
+        "第{issue}号「{subject}」の送信は停止されました。`/newsletter resume {issue}` で"
+        "再開の承認を依頼できます。"
+    ),
+    "schedule.status.sent": "第{issue}号「{subject}」は送信済みです。これ以上の対応は不要です。",
+    "schedule.title": "今後の予定",
+    "schedule.next_due": "次の号の予定日は {due} です。",
+    "schedule.no_due": "ISSUE_SCHEDULE にはこれ以降の予定日がありません。",
+    "schedule.reminders": "リマインダーは {dates} に <#{channel}> に投稿されます。",
+    "schedule.no_reminders": "この号の前に予定されているリマインダーはもうありません。",
+    "schedule.scheduled_send": "第{issue}号は {when} に送信される予定です。",
+    "schedule.no_scheduled": "予定されている送信はありません。",
+    "schedule.your_zone": "時刻はあなたのタイムゾーン（{tz}）で表示しています。",
+    "schedule.missed": (
+        ":warning: 第{issue}号は {when} に送信される予定でしたが、その時刻に私は稼働して"
+        "いませんでした。{minutes} 分の遅れは許容範囲の {grace} 分を超えているため、送信して"
+        "いません。この号の承認は取り消されました。まだ送信が必要な場合は "
+        "`/newsletter submit {issue}` であらためて承認を依頼してください（新しい日時の指定は"
+        "任意です）。不要な場合は `/newsletter cancel {issue}` で取り下げてください。"
+    ),
+    "schedule.stalled": (
+        ":hourglass: 第{issue}号の送信が {minutes} 分間（{since} 以降）進んでいません。"
+        "`/newsletter status {issue}` で状況を確認できます。`/newsletter halt` で"
+        "すべての送信を停止できます。"
+    ),
+    # --- sending (handlers.sending) -----------------------------------------------------
+    "send.progress.title": "第{issue}号を送信中",
+    "send.progress.counts": (
+        "*{total} 件中 {done} 件* 処理済み：送信 {sent} 件、失敗 {failed} 件、"
+        "配信抑止・配信停止 {suppressed} 件、不明 {unknown} 件。"
+    ),
+    "send.progress.rate": "毎秒 {rate} 通のペースで、残りはおよそ {eta} です。",
+    "send.progress.rate_unknown": "送信ペースを計測しています…",
+    "send.progress.halt": "すべての送信を停止する",
+    "send.progress.state.halted": (
+        ":octagonal_sign: 停止しました（{reason}）。未送信は {remaining} 件です。"
+    ),
+    "send.progress.state.finished": ":white_check_mark: 完了しました。",
+    "send.summary": (
+        "第{issue}号の送信が完了しました：{total} 件中 {sent} 件を Postmark に引き渡し、"
+        "失敗 {failed} 件、配信抑止・配信停止 {suppressed} 件、不明 {unknown} 件でした。"
+    ),
+    "send.summary.unknown_hint": (
+        "{unknown} 件の宛先は状態が不明で、自動では再送されません。対応方法は上のお知らせを"
+        "ご覧ください。"
+    ),
+    "send.halted": (
+        "第{issue}号の送信を停止しました（{reason_text}）。すでに送信中のバッチは最後まで処理"
+        "されます。{remaining} 件の宛先には送信されません。続行するには "
+        "`/newsletter resume {issue}` で新たに承認を依頼してください。"
+    ),
+    "send.halted.by": "<@{actor}> さんが停止しました。",
+    "send.halt_reason.manual": "手動で停止されました",
+    "send.halt_reason.circuit_breaker": "サーキットブレーカーが作動しました：{detail}",
+    "send.halt_reason.postmark_refused": "Postmark がバッチを拒否しました：{detail}",
+    "send.halt_reason.postmark_unavailable": "Postmark でエラーが続きました：{detail}",
+    "send.resumed": (
+        "<@{approver}> さんの承認により、第{issue}号の送信を再開します。残りの宛先は "
+        "{pending} 件です。すでに送信済みの宛先に再び届くことはありません。"
+    ),
+    "send.refused.hash_mismatch": (
+        "第{issue}号は送信されて *いません*。内容（ハッシュ `{now}`）が承認された内容"
+        "（`{approved}`）と一致しません。承認は無効になりました。あらためて承認を依頼してください。"
+    ),
+    "send.refused.audience_drift": (
+        "第{issue}号は送信されて *いません*。配信対象が {approved} 件から {now} 件に変わりました"
+        "（{drift} %、許容範囲の {allowed} % を超えています）。承認は無効になりました。"
+        "リストを確認してから、あらためて承認を依頼してください。"
+    ),
+    "send.refused.stream_changed": (
+        "第{issue}号は送信されて *いません*。ストリーム `{approved}` で承認されましたが、"
+        "現在はストリーム `{now}` で送信する設定になっています。承認は無効になりました。"
+        "あらためて承認を依頼してください。"
+    ),
+    "send.refused.approval_not_valid": (
+        "第{issue}号は送信されて *いません*。承認が {state} です。"
+        "あらためて承認を依頼してください。"
+    ),
+    "send.refused.issue_not_approved": (
+        "第{issue}号は送信されて *いません*。この号は {state} で、承認されていません。"
+    ),
+    "send.refused.send_not_halted": (
+        "第{issue}号は再開されていません。送信は {state} で、停止中ではありません。"
+    ),
+    "send.start_failed": (
+        "第{issue}号の送信はまだ始まっていません。Postmark の配信抑止リストを取得できません"
+        "でした（{reason}）。1 分後にもう一度試します。何も送信されていません。"
+    ),
+    "send.unknown": (
+        ":warning: 第{issue}号の宛先のうち {count} 件は状態が不明です。バッチが Postmark に"
+        "届いたかどうかを Postmark に確認できませんでした。"
+        "これらの宛先には自動では再送 *しません*。"
+        "誰に届いたかは、Postmark の Activity でタグ `{tag}` とメタデータ `batch_id` = {batch} "
+        "で絞り込んで確認してください。"
+    ),
+    "status.none": "まだ送信はありません。",
+    "status.line": (
+        "#{issue} {subject} · *{state}* · {total} 件中 {sent} 件送信、失敗 {failed} 件、"
+        "配信抑止 {suppressed} 件、不明 {unknown} 件、残り {remaining} 件"
+    ),
+    "status.halted_by": "<@{who}> さんが停止しました：{reason}",
+    "halt.done": "{count} 件の送信を停止しました：{issues}。送信中のバッチは最後まで処理されます。",
+    "halt.nothing": "現在送信中のものはないため、停止するものはありませんでした。",
+    "resume.asked": (
+        "<#{channel}> で第{issue}号の送信再開の承認を依頼しました（リストの宛先 {recipients} 件）。"
+    ),
+    # --- subscribers (handlers.subscribers) ---------------------------------------------
+    "subscribers.title": "購読者",
+    "subscribers.no_lists": (
+        "まだリストがありません。`countersign subscribers import` でインポートしてください。"
+    ),
+    "subscribers.list_line": (
+        "*{list_name}*：有効 {active} 件、配信停止 {unsubscribed} 件、無効化 {inactive} 件"
+        "（バウンスまたは苦情）、不正なアドレス {invalid} 件、削除済み {forgotten} 件です。"
+    ),
+    "subscribers.suppressions_line": (
+        "配信抑止：合計 {total} 件（配信停止 {unsubscribed} 件、ハードバウンス {bounced} 件、"
+        "迷惑メール報告 {complaints} 件、その他 {other} 件）です。"
+    ),
+    "subscribers.push_line": (
+        "Postmark への反映：反映済み {pushed} 件、Postmark 由来または 1 つのリストのみに関わる"
+        "もの {not_needed} 件、反映待ち {pending} 件です。"
+    ),
+    "subscribers.push_pending_line": (
+        ":warning: {pending} 件の配信抑止がまだ Postmark に反映されていません（最も古いものは "
+        "{since} から、最大 {attempts} 回試行、直近のエラー：{error}）。こちらではすでに有効です。"
+        "反映は自動で再試行されます。"
+    ),
+    "subscribers.usage": (
+        "`/newsletter subscribers`、`/newsletter subscribers find TEXT`、"
+        "`/newsletter subscribers forget EMAIL`、"
+        "`/newsletter subscribers resubscribe EMAIL reason` のいずれかを使ってください。"
+    ),
+    "subscribers.find_none": "該当する購読者はいません。",
+    "subscribers.find_title": "{total} 件の購読者が該当しました。{shown} 件を表示しています。",
+    "subscribers.find_line": (
+        "{address} · {name} · {company} · リスト {list_name}：{status}{suppressed}"
+    ),
+    # Appended to find_line's status, as the English " (suppressed)" is.
+    "subscribers.find_suppressed": "（配信抑止中）",
+    "subscribers.find_requests_title": "該当する配信停止の依頼（社内用）：",
+    "subscribers.find_request_line": (
+        "{when}（担当 <@{actor}>）：{address} · 申告された氏名 {name} · 申告された会社名 {company}"
+    ),
+    "subscribers.find_forgotten": (
+        "そのアドレスは削除済みの方のものです。ハッシュのみを保持しており、配信抑止は引き続き"
+        "有効です。"
+    ),
+    "subscribers.forgotten": (
+        "{address} を削除しました。購読者 {subscribers} 件と配信停止の依頼 {requests} 件から、"
+        "アドレス・氏名・会社名を消去しました。ソルト付きハッシュのみを保持するため、"
+        "このアドレスは引き続き配信抑止され、インポートで再び追加されることもありません。"
+    ),
+    "subscribers.resubscribed": (
+        "{address} を {subscribers} 件のリストで再び購読状態にしました。{suppressions} 件の"
+        "配信抑止をこちらと Postmark の両方で解除しました。理由は監査ログに記録されています。"
+    ),
+    "subscribers.resubscribed_no_list": (
+        "{address} の配信抑止をこちらと Postmark の両方で解除しましたが、このアドレスは"
+        "どのリストにも登録されていません。今後のインポートで追加される可能性があります。"
+    ),
+    "refusal.find_too_short": "検索するには {chars} 文字以上を入力してください。",
+    "refusal.forget_push_pending": (
+        "{address} は配信抑止されていますが、Postmark に接続できなかったため、Postmark 側には"
+        "まだ記録されていません。消去したアドレスは Postmark に反映できなくなるため、まだ何も"
+        "消去していません。数分後にもう一度お試しください。"
+    ),
+    "refusal.resubscribe_not_approver": (
+        "アドレスを再購読させられるのは承認者のみです。承認者に依頼してください。"
+    ),
+    "refusal.resubscribe_needs_reason": (
+        "再購読には監査ログに残す理由が必要です：`/newsletter subscribers resubscribe EMAIL reason`"
+    ),
+    "refusal.not_suppressed": "{address} は配信抑止されていないため、解除するものはありません。",
+    "refusal.resubscribe_spam_complaint": (
+        "{address} からは迷惑メールの報告がありました。Postmark はそのようなアドレスを再び"
+        "有効にしないため、再購読させることはできません。"
+    ),
+    "refusal.resubscribe_postmark": (
+        "Postmark で配信抑止を解除できなかったため（{error}）、何も変更していません。"
+        "しばらくしてからもう一度お試しください。"
+    ),
+    # --- unsubscribe (handlers.unsubscribe) ---------------------------------------------
+    "unsubscribe.title": "読者の配信停止",
+    "unsubscribe.submit": "配信停止する",
+    "unsubscribe.email_label": "読者のメールアドレス",
+    "unsubscribe.name_label": "読者が申告した氏名（任意）",
+    "unsubscribe.company_label": "読者が申告した会社名（任意）",
+    "unsubscribe.internal_hint": (
+        "チーム内でのみ保持します。確認メールも含め、どのメールにも記載されません。"
+    ),
+    "unsubscribe.note_label": "社内メモ（任意）",
+    "unsubscribe.confirm_label": "確認メール",
+    "unsubscribe.confirm_option": "このアドレスに確認メールを送る",
+    "unsubscribe.confirm_hint": (
+        "日本語と英語の定型文です。このフォームに入力した内容は一切含まれません。"
+    ),
+    "unsubscribe.usage": (
+        "依頼を処理するには `/unsubscribe EMAIL [note]` と入力してください。"
+        "`/unsubscribe` だけを入力するとフォームが開きます。"
+    ),
+    "unsubscribe.done_all": (
+        "{address} の配信を停止しました。{count} 件の購読を終了し、すべてのリストで"
+        "配信抑止しました。"
+    ),
+    "unsubscribe.done_list": "{address} をリスト {list_name} から配信停止し、配信抑止しました。",
+    "unsubscribe.not_on_list": (
+        "{address} はどのリストにも登録されていません。それでも配信抑止として記録したため、"
+        "今後のインポートで追加されることはありません。"
+    ),
+    "unsubscribe.not_on_named_list": (
+        "{address} はリスト {list_name} に登録されていません。それでもこのリストで配信抑止として"
+        "記録したため、今後のインポートで追加されることはありません。"
+    ),
+    "unsubscribe.already": "{address} はすでに配信停止・配信抑止済みです。変更は不要でした。",
+    "unsubscribe.push_pushed": "Postmark の配信抑止リストにも登録されています。",
+    "unsubscribe.push_pending": (
+        "現在 Postmark に接続できません。配信抑止はこちらではすでに有効で、Postmark にも"
+        "自動で反映されます。進み具合は `/newsletter subscribers` で確認できます。"
+    ),
+    "unsubscribe.push_not_needed": (
+        "1 つのリストのみに関わるため、こちらでのみ保持し、Postmark には送りません"
+        "（Postmark の配信抑止はすべてのリストに及ぶためです）。"
+    ),
+    "unsubscribe.confirmation_sent": "{address} に確認メールを送信しました。",
+    "unsubscribe.confirmation_already_sent": (
+        "このアドレスには以前に確認メールを送信済みのため、2 通目は送信していません。"
+    ),
+    "unsubscribe.confirmation_failed": (
+        "確認メールを送信できませんでした（{error}）。配信停止自体は完了しています。"
+        "確認メールの再送は行いません。"
+    ),
+    "unsubscribe.confirmation_uncertain": (
+        "Postmark から時間内に応答がなかったため（{error}）、確認メールが送信されたかどうかは"
+        "不明です。再送は行いません。配信停止自体は完了しています。"
+    ),
+    "unsubscribe.confirmation_none": "確認メールは送信していません。",
+    "refusal.invalid_address": (
+        "`{address}` はメールアドレスではありません（{reason}）。何も変更していません。"
+    ),
+    "refusal.unknown_list": "{list_name} というリストはありません。何も変更していません。",
+    "unsubscribe.failed": (
+        "依頼の処理中に問題が発生しました（{error}）。アドレスが受け付けられていれば、"
+        "配信抑止はすでに有効です。`/newsletter subscribers find` で確認してください。"
+    ),
+}
