@@ -16,7 +16,7 @@ from bot.approvals import Card
 from bot.issues import IssueLine, Preview
 from bot.preflight import Finding
 from handlers.ids import Action, Block, Callback
-from handlers.texts import t
+from handlers.texts import state_name, t
 
 Blocks = list[dict[str, Any]]
 PREVIEW_CHARS = 600
@@ -160,7 +160,7 @@ def preview_blocks(preview: Preview) -> Blocks:
         context(
             t(
                 "preview.facts",
-                state=preview.state,
+                state=state_name(preview.state),
                 version=preview.version_number,
                 author=preview.author,
                 hash12=preview.content_hash[:12],
@@ -185,7 +185,7 @@ def list_blocks(lines: Sequence[IssueLine]) -> Blocks:
                 t(
                     "list.line",
                     issue=x.issue_id,
-                    state=x.state,
+                    state=state_name(x.state),
                     subject=x.subject,
                     version=x.version_number,
                 )

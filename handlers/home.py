@@ -28,7 +28,7 @@ from bot import approvals, schedule
 from bot.desk import Desk, DirectoryError
 from bot.subscribers import counts_by_status
 from handlers import blocks, texts
-from handlers.texts import t
+from handlers.texts import state_name, t
 from storage.models import (
     ApprovalRequest,
     ApprovalState,
@@ -215,7 +215,7 @@ def home_view(home: HomeSummary, tz: ZoneInfo) -> dict[str, Any]:
     if home.issues_by_state:
         order = [s.value for s in IssueState]
         lines = [
-            t("home.issues_line", state=state, count=home.issues_by_state[state])
+            t("home.issues_line", state=state_name(state), count=home.issues_by_state[state])
             for state in sorted(
                 home.issues_by_state, key=lambda s: order.index(s) if s in order else len(order)
             )
@@ -253,7 +253,7 @@ def home_view(home: HomeSummary, tz: ZoneInfo) -> dict[str, Any]:
                 t(
                     "home.last_send",
                     issue=last.issue_id,
-                    state=last.state,
+                    state=state_name(last.state),
                     sent=counts.get("sent", 0),
                     total=last.total,
                     skipped=counts.get("skipped", 0) + counts.get("suppressed", 0),

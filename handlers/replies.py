@@ -8,11 +8,15 @@ from slack_bolt import Respond
 
 from bot.refusal import Refusal
 from handlers import blocks
-from handlers.texts import t
+from handlers.texts import state_name, t
+
+STATE_PARAMS = frozenset({"state", "current", "wanted"})
 
 
 def refusal_text(refusal: Refusal) -> str:
     params = {k: (", ".join(v) if isinstance(v, list) else v) for k, v in refusal.params.items()}
+    for name in STATE_PARAMS & params.keys():
+        params[name] = state_name(str(params[name]))
     return t(f"refusal.{refusal.code}", **params)
 
 

@@ -181,6 +181,22 @@ EN: dict[str, str] = {
     ),
     "notice.approval.expired": "The approval request for issue #{issue} expired without a decision.",
     "refusal.not_yet_available": "`/newsletter {sub}` is not available in this version yet.",
+    # --- state names (issues, approval requests, sends), shown inside sentences ----
+    "state.draft": "draft",
+    "state.awaiting_approval": "awaiting approval",
+    "state.approved": "approved",
+    "state.scheduled": "scheduled",
+    "state.sending": "sending",
+    "state.sent": "sent",
+    "state.halted": "halted",
+    "state.cancelled": "cancelled",
+    "state.rejected": "rejected",
+    "state.open": "open",
+    "state.expired": "expired",
+    "state.void": "void",
+    "state.preparing": "preparing",
+    "state.finished": "finished",
+    "state.refused": "refused",
     "generic.error": "Something went wrong on my side ({error}); nothing was changed. Please try again.",
 }
 
@@ -223,6 +239,12 @@ def t(key: str, **params: Any) -> str:
     if template is None:  # not translated (yet): English beats a bare key
         template = EN.get(key, key)
     return template.format_map(_Keep(params))
+
+
+def state_name(value: str) -> str:
+    """The shown name of a stored state (`awaiting_approval` -> "awaiting approval")."""
+    key = f"state.{value}"
+    return t(key) if key in EN else value
 
 
 class _Keep(dict[str, Any]):

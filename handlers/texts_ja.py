@@ -529,4 +529,20 @@ JA: dict[str, str] = {
         "依頼の処理中に問題が発生しました（{error}）。アドレスが受け付けられていれば、"
         "配信抑止はすでに有効です。`/newsletter subscribers find` で確認してください。"
     ),
+    # --- state names ---
+    "state.draft": "下書き",
+    "state.awaiting_approval": "承認待ち",
+    "state.approved": "承認済み",
+    "state.scheduled": "送信予約済み",
+    "state.sending": "送信中",
+    "state.sent": "送信済み",
+    "state.halted": "停止中",
+    "state.cancelled": "取り消し済み",
+    "state.rejected": "差し戻し",
+    "state.open": "受付中",
+    "state.expired": "期限切れ",
+    "state.void": "無効",
+    "state.preparing": "準備中",
+    "state.finished": "完了",
+    "state.refused": "開始拒否",
 }

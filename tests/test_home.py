@@ -42,7 +42,7 @@ def test_home_shows_approvals_and_who_may_approve_them(harness: Harness):
     editor = home_text(harness, EDITOR)
     approver = home_text(harness, APPROVER_1)
     requester = home_text(harness, APPROVER_2)
-    assert "awaiting_approval: 1" in editor
+    assert "awaiting approval: 1" in editor  # states by their shown names
     assert f"*#{saved.issue_id}* November · 0 recipients · hash `{card.hash12}`" in approver
     assert "You are not an approver" in editor  # the editor is not in the group
     assert "You may approve this one" in approver

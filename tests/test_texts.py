@@ -241,3 +241,15 @@ def test_a_non_approvers_click_is_refused_in_japanese(harness_factory: Any):
 
     replies = harness.slack.wait_for(refused)
     assert not any("Only approvers" in text for text in replies)
+
+
+def test_stored_states_are_shown_by_name_in_each_language():
+    from handlers.texts import state_name, use_language
+
+    assert state_name("awaiting_approval") == "awaiting approval"
+    assert state_name("no_such_state") == "no_such_state"  # unknown values pass through
+    use_language("ja")
+    try:
+        assert state_name("awaiting_approval") == "承認待ち"
+    finally:
+        use_language("en")
