@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from bot.clock import FrozenClock
 from bot.preflight import PersonalDataCache, PersonalDataIndex, Severity, preflight
 from bot.rendering import CompiledIssue, compile_issue
+from bot.subscribers import get_or_create_list
 from storage.db import Database
-from storage.models import MailingList, Subscriber, UnsubscribeRequest
+from storage.models import Subscriber, UnsubscribeRequest
 
 SENDER = "news@example.com"
 INDEX = PersonalDataIndex.from_values(
@@ -174,39 +175,46 @@ def test_any_indexed_name_is_found_inside_japanese_prose(name: str):
     assert [m for m in index.find(f"本日は{name.strip()}についてです") if m[0] == "name"]
 
 
-def test_cache_rebuilds_when_subscribers_or_requests_change(db: Database, clock: FrozenClock):
-    cache = PersonalDataCache()
+def add_person(db: Database, clock: FrozenClock, email: str, name: str, company: str = "") -> int:
     now = clock.now()
     with db.transaction() as session:
-        lst = MailingList(name="Newsletter", created_at=now)
-        session.add(lst)
-        session.flush()
-        session.add(
-            Subscriber(
-                list_id=lst.id,
-                email="a@example.com",
-                name="佐藤太郎",
-                company="",
-                status="active",
-                created_at=now,
-                updated_at=now,
-            )
+        lst = get_or_create_list(session, "Newsletter", now)
+        person = Subscriber(
+            list_id=lst.id,
+            email=email,
+            name=name,
+            company=company,
+            status="active",
+            created_at=now,
+            updated_at=now,
         )
-    first = cache.get(db)
-    assert first.find("佐藤太郎です")
-    assert cache.get(db) is first  # nothing changed: the same index
+        session.add(person)
+        session.flush()
+        return person.id
+
+
+def add_request(db: Database, clock: FrozenClock, email: str, name: str, company: str) -> None:
     with db.transaction() as session:
         session.add(
             UnsubscribeRequest(
-                email="b@example.com",
-                email_hash="0" * 64,
-                given_name="鈴木一郎",
-                given_company="有限会社テスト",
+                email=email,
+                email_hash=email.encode().hex().ljust(64, "0")[:64],
+                given_name=name,
+                given_company=company,
                 note="",
                 actor="U1",
-                created_at=now,
+                created_at=clock.now(),
             )
         )
+
+
+def test_cache_notices_when_subscribers_or_requests_change(db: Database, clock: FrozenClock):
+    cache = PersonalDataCache()
+    add_person(db, clock, "a@example.com", "佐藤太郎")
+    first = cache.get(db)
+    assert first.find("佐藤太郎です")
+    assert cache.get(db) is first  # nothing changed: the same index
+    add_request(db, clock, "b@example.com", "鈴木一郎", "有限会社テスト")
     second = cache.get(db)
     assert second is not first
     assert second.find("鈴木一郎さん") and second.find("有限会社テストより")
@@ -216,24 +224,10 @@ def test_cache_forgets_a_forgotten_person(db: Database, clock: FrozenClock):
     """Erasing fields in place (as `subscribers forget` does) must rebuild the index,
     even when the clock has not moved."""
     cache = PersonalDataCache()
-    now = clock.now()
-    with db.transaction() as session:
-        lst = MailingList(name="Newsletter", created_at=now)
-        session.add(lst)
-        session.flush()
-        person = Subscriber(
-            list_id=lst.id,
-            email="c@example.com",
-            name="高橋次郎",
-            company="",
-            status="active",
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(person)
+    person_id = add_person(db, clock, "c@example.com", "高橋次郎")
     assert cache.get(db).find("高橋次郎です")
     with db.transaction() as session:
-        row = session.get(Subscriber, person.id)
+        row = session.get(Subscriber, person_id)
         assert row is not None
         row.email, row.name = None, ""
     assert cache.get(db).find("高橋次郎です") == []
@@ -241,46 +235,10 @@ def test_cache_forgets_a_forgotten_person(db: Database, clock: FrozenClock):
 
 def test_cache_adds_new_people_without_rebuilding_the_automaton(db: Database, clock: FrozenClock):
     cache = PersonalDataCache()
-    now = clock.now()
-    with db.transaction() as session:
-        lst = MailingList(name="Newsletter", created_at=now)
-        session.add(lst)
-        session.flush()
-        session.add(
-            Subscriber(
-                list_id=lst.id,
-                email="d@example.com",
-                name="伊藤一郎",
-                company="",
-                status="active",
-                created_at=now,
-                updated_at=now,
-            )
-        )
+    add_person(db, clock, "d@example.com", "伊藤一郎")
     first = cache.get(db)
-    with db.transaction() as session:
-        session.add(
-            Subscriber(
-                list_id=lst.id,
-                email="e@example.com",
-                name="中村さくら",
-                company="Northwind Trading",
-                status="active",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.add(
-            UnsubscribeRequest(
-                email="f@example.com",
-                email_hash="1" * 64,
-                given_name="渡辺翔太",
-                given_company="",
-                note="",
-                actor="U1",
-                created_at=now,
-            )
-        )
+    add_person(db, clock, "e@example.com", "中村さくら", "Northwind Trading")
+    add_request(db, clock, "f@example.com", "渡辺翔太", "")
     second = cache.get(db)
     assert second.automaton is first.automaton  # no rebuild for a few new rows
     text = "伊藤一郎と中村さくら、northwind trading、渡辺翔太、e@example.com"
