@@ -136,7 +136,10 @@ def reject_modal(*, request_id: int, issue_id: int, channel: str, ts: str) -> di
 
 
 def finding_text(finding: Finding) -> str:
-    return t(f"finding.{finding.code}", **finding.params)
+    params = dict(finding.params)
+    if "kinds" in params:  # names, companies, addresses: each shown in the reader's language
+        params["kinds"] = ", ".join(t(f"finding.kind.{k}") for k in str(params["kinds"]).split(","))
+    return t(f"finding.{finding.code}", **params)
 
 
 def findings_blocks(findings: Sequence[Finding], *, with_detail: bool) -> Blocks:

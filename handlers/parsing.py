@@ -13,28 +13,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from handlers.texts import t
+
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    # name: (what it expects, an example)
+    # name: (what it expects, as a `usage.expects.*` sentence of the catalogue; an example)
     "help": ("nothing", "/newsletter help"),
     "new": ("nothing", "/newsletter new"),
     "list": ("nothing", "/newsletter list"),
-    "show": ("an issue number", "/newsletter show 3"),
-    "edit": ("an issue number", "/newsletter edit 3"),
-    "test": ("an issue number", "/newsletter test 3"),
-    "submit": (
-        'an issue number, optionally `at YYYY-MM-DD HH:MM` and `override "reason"`',
-        "/newsletter submit 3 at 2026-12-01 10:00",
-    ),
-    "cancel": ("an issue number", "/newsletter cancel 3"),
-    "status": ("an optional issue number", "/newsletter status 3"),
+    "show": ("issue", "/newsletter show 3"),
+    "edit": ("issue", "/newsletter edit 3"),
+    "test": ("issue", "/newsletter test 3"),
+    "submit": ("submit", "/newsletter submit 3 at 2026-12-01 10:00"),
+    "cancel": ("issue", "/newsletter cancel 3"),
+    "status": ("optional_issue", "/newsletter status 3"),
     "halt": ("nothing", "/newsletter halt"),
-    "resume": ("an issue number", "/newsletter resume 3"),
-    "audit": ("an optional issue number", "/newsletter audit 3"),
+    "resume": ("issue", "/newsletter resume 3"),
+    "audit": ("optional_issue", "/newsletter audit 3"),
     "schedule": ("nothing", "/newsletter schedule"),
-    "subscribers": (
-        "nothing, or `find TEXT`, `forget EMAIL`, `resubscribe EMAIL reason`",
-        "/newsletter subscribers find 山田",
-    ),
+    "subscribers": ("subscribers", "/newsletter subscribers find 山田"),
 }
 NEEDS_ID = frozenset({"show", "edit", "test", "submit", "cancel", "resume"})
 OPTIONAL_ID = frozenset({"status", "audit"})
@@ -61,8 +57,10 @@ class Parsed:
 
 
 def _bad(sub: str) -> UsageError:
-    expected, example = SUBCOMMANDS[sub]
-    return UsageError("usage.bad_arguments", sub=sub, expected=expected, example=example)
+    expects, example = SUBCOMMANDS[sub]
+    return UsageError(
+        "usage.bad_arguments", sub=sub, expected=t(f"usage.expects.{expects}"), example=example
+    )
 
 
 def parse(text: str, tz: ZoneInfo) -> Parsed:

@@ -38,7 +38,11 @@ EN: dict[str, str] = {
     ),
     "usage.unknown": "I don't know the subcommand `{word}`. Here is what I can do:",
     "usage.bad_arguments": "`/newsletter {sub}` needs {expected}. For example: `{example}`.",
-    "usage.empty_id": "an issue number, such as 3",
+    "usage.expects.nothing": "nothing after it",
+    "usage.expects.issue": "an issue number",
+    "usage.expects.optional_issue": "an optional issue number",
+    "usage.expects.submit": 'an issue number, optionally `at YYYY-MM-DD HH:MM` and `override "reason"`',
+    "usage.expects.subscribers": "nothing, or `find TEXT`, `forget EMAIL`, `resubscribe EMAIL reason`",
     # --- access -------------------------------------------------------------------------
     "access.not_team": (
         "Sorry, only members of the newsletter team can use Countersign. "
@@ -101,6 +105,9 @@ EN: dict[str, str] = {
         "The message contains {count} piece(s) of personal data of subscribers or of people "
         "who asked to unsubscribe ({kinds})."
     ),
+    "finding.kind.name": "names",
+    "finding.kind.company": "companies",
+    "finding.kind.address": "addresses",
     # --- list ---------------------------------------------------------------------------
     "list.empty": "No issues yet. Start one with `/newsletter new`.",
     "list.title": "Issues, newest first:",

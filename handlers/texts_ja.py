@@ -37,7 +37,6 @@ JA: dict[str, str] = {
     ),
     "usage.unknown": "サブコマンド `{word}` は使えません。使えるコマンドは次のとおりです。",
     "usage.bad_arguments": "`/newsletter {sub}` には {expected} が必要です。例：`{example}`",
-    "usage.empty_id": "号の番号（例：3）",
     # --- access -------------------------------------------------------------------------
     "access.not_team": (
         "申し訳ありませんが、Countersign はニュースレター担当チームのメンバーのみ利用できます。"
@@ -545,4 +544,16 @@ JA: dict[str, str] = {
     "state.preparing": "準備中",
     "state.finished": "完了",
     "state.refused": "開始拒否",
+    # --- usage: what a subcommand expects ---
+    "usage.expects.nothing": "引数なし",
+    "usage.expects.issue": "号の番号",
+    "usage.expects.optional_issue": "号の番号（省略可）",
+    "usage.expects.submit": '号の番号と、必要に応じて `at YYYY-MM-DD HH:MM` と `override "理由"`',
+    "usage.expects.subscribers": (
+        "引数なし、または `find 文字列`・`forget メールアドレス`・`resubscribe メールアドレス 理由`"
+    ),
+    # --- kinds of personal data found by preflight ---
+    "finding.kind.name": "氏名",
+    "finding.kind.company": "会社名",
+    "finding.kind.address": "メールアドレス",
 }

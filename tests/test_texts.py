@@ -253,3 +253,25 @@ def test_stored_states_are_shown_by_name_in_each_language():
         assert state_name("awaiting_approval") == "承認待ち"
     finally:
         use_language("en")
+
+
+def test_usage_errors_and_finding_kinds_speak_the_chosen_language():
+    from zoneinfo import ZoneInfo
+
+    from bot.preflight import Finding, Severity
+    from handlers.blocks import finding_text
+    from handlers.parsing import UsageError, parse
+    from handlers.texts import t, use_language
+
+    finding = Finding("subscriber_data", Severity.BLOCKING, {"count": 2, "kinds": "company,name"})
+    assert "(companies, names)" in finding_text(finding)
+    use_language("ja")
+    try:
+        assert "会社名, 氏名" in finding_text(finding)
+        try:
+            parse("show", ZoneInfo("Asia/Tokyo"))
+        except UsageError as error:
+            sentence = t(error.key, **error.params)
+        assert "号の番号" in sentence and "/newsletter show 3" in sentence
+    finally:
+        use_language("en")
