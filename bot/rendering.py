@@ -223,6 +223,15 @@ def compile_issue(
     )
     html = _restore(_inliner.inline(page), kept)
     text = body.rstrip() + TEXT_FOOTER
+    # What is valid alone may not be once wrapped: an unterminated `{#` at the end
+    # of a body swallows the footer. Check the finished templates as well.
+    for finished in (html, text):
+        try:
+            _check_template(finished, "body")
+        except TemplateProblem as problem:  # its line is the layout's, not the author's
+            raise TemplateProblem(
+                "body", f"{problem.message}: a tag opened in the body is never closed"
+            ) from None
     compiled = CompiledIssue(subject=subject, html=html, text=text, sender=sender, stream=stream)
     sample = RecipientContext(
         name="山田花子", company="株式会社サンプル", list_name=list_name, issue_date="2026-01-01"
@@ -293,7 +302,7 @@ def render_message(
                     recipient.issue_date,
                     recipient.unsubscribe_url,
                 )
-        except (UndefinedError, SecurityError, TypeError) as exc:
+        except (UndefinedError, SecurityError, TypeError, TemplateSyntaxError) as exc:
             raise TemplateProblem(
                 "subject" if field == "subject" else "body", f"the template failed: {exc}"
             ) from None

@@ -162,3 +162,12 @@ def test_japanese_subject_and_body_round_trip_exactly(subject: str, body: str):
     message = render_message(compiled, recipient())
     assert message.subject == subject
     assert message.text.startswith(body.rstrip())
+
+
+@pytest.mark.parametrize("body", ["{#", "本文 {# メモ", "{% raw %}", "{#}"])
+def test_a_tag_left_open_at_the_end_of_the_body_is_refused_at_save_time(body: str):
+    """Found by the fuzz test above: `{#` alone parses, but swallows the footer."""
+    with pytest.raises(TemplateProblem) as problem:
+        compile_(body=body)
+    assert problem.value.field == "body"
+    assert "line 9" not in str(problem.value)  # never a line of the layout
