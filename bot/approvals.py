@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from bot import audience, audit, issues, states
 from bot.desk import Desk, Notice
 from bot.refusal import Refusal
+from bot.typed import storable
 from storage.models import (
     ApprovalRequest,
     ApprovalState,
@@ -120,6 +121,7 @@ def submit(
 ) -> Card:
     """Open an approval request for the issue's current version."""
     now = desk.clock.now()
+    override_reason = storable(override_reason) if override_reason else override_reason
     if scheduled_at is not None and scheduled_at <= now:
         raise Refusal("schedule_in_past", issue=issue_id)
     preview = issues.preview(desk, issue_id)  # preflight outside the write transaction
@@ -323,7 +325,7 @@ def reject(desk: Desk, request_id: int, *, actor: str, reason: str) -> Card:
         issue = issues.load(session, request.issue_id, lock=True)
         request.state = ApprovalState.REJECTED
         request.decided_by, request.decided_at = actor, now
-        request.decision_note = reason.strip()
+        request.decision_note = storable(reason).strip()
         wanted = IssueState.HALTED if request.kind == "resume" else IssueState.REJECTED
         states.move(session, issue, wanted, actor=actor, at=now, request=request.id)
         audit.record(

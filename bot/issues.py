@@ -22,6 +22,7 @@ from bot.preflight import Finding, preflight
 from bot.refusal import Refusal
 from bot.rendering import CompiledIssue, compile_issue
 from bot.subscribers import get_or_create_list
+from bot.typed import storable
 from storage.models import (
     ApprovalRequest,
     ApprovalState,
@@ -110,6 +111,7 @@ def create(
     desk: Desk, *, actor: str, subject: str, body: str, list_name: str | None = None
 ) -> Saved:
     """A new issue in draft. Raises TemplateProblem (nothing saved)."""
+    subject, body = storable(subject), storable(body)
     list_name = list_name or desk.settings.NEWSLETTER_NAME
     compiled = _compile(desk, subject, body, list_name)
     now = desk.clock.now()
@@ -134,6 +136,7 @@ def create(
 
 def save_version(desk: Desk, issue_id: int, *, actor: str, subject: str, body: str) -> Saved:
     """A new version of an existing issue; voids any pending or given approval."""
+    subject, body = storable(subject), storable(body)
     now = desk.clock.now()
     with desk.db.transaction() as session:
         issue = load(session, issue_id, lock=True)

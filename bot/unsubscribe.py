@@ -41,6 +41,7 @@ from bot.installation import address_salt
 from bot.postmark import FateUnknown, PostmarkError
 from bot.refusal import Refusal
 from bot.settings import Settings
+from bot.typed import storable
 from storage.models import (
     ALL_LISTS,
     MailingList,
@@ -116,6 +117,12 @@ class Request:
     note: str = ""
     confirm: bool = False
     list_name: str | None = None  # None: every list
+
+    def __post_init__(self) -> None:
+        for name in ("email", "name", "company", "note"):
+            object.__setattr__(self, name, storable(getattr(self, name)))
+        if self.list_name is not None:
+            object.__setattr__(self, "list_name", storable(self.list_name))
 
 
 class ConfirmationState(enum.StrEnum):
