@@ -35,6 +35,7 @@ from bot.desk import Desk
 from bot.installation import address_salt
 from bot.postmark import PostmarkError
 from bot.refusal import Refusal
+from bot.typed import storable
 from storage.models import (
     ALL_LISTS,
     MailingList,
@@ -473,7 +474,7 @@ def resubscribe(desk: Desk, raw_email: str, *, actor: str, reason: str) -> Resub
     the next send would meet Postmark's suppression and suppress it again)."""
     if not desk.directory.is_approver(actor):
         raise Refusal("resubscribe_not_approver")
-    reason = reason.strip()
+    reason = storable(reason).strip()
     if not reason:
         raise Refusal("resubscribe_needs_reason")
     email = _normalised(raw_email)
@@ -565,7 +566,7 @@ def find(desk: Desk, text: str, *, actor: str, limit: int = FIND_LIMIT) -> Found
     """Subscribers and unsubscribe requests whose address, name or company
     contains `text`. For an ephemeral reply to `actor` only; audited (the
     number of matches, never the text searched for)."""
-    text = text.strip()
+    text = storable(text).strip()
     if len(text) < FIND_MIN_CHARS:
         raise Refusal("find_too_short", chars=FIND_MIN_CHARS)
     pattern = _like(text)
