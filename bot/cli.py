@@ -126,11 +126,6 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     return int(check.main(settings))
 
 
-def cmd_not_yet(settings: Settings, args: argparse.Namespace) -> int:
-    print(f"countersign {args.command}: not available in this version yet.", file=sys.stderr)
-    return EXIT_FAILED
-
-
 def cmd_standin(settings: Settings, args: argparse.Namespace) -> int:
     if args.service == "slack":
         from bot.standins import slack as module

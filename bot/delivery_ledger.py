@@ -326,16 +326,6 @@ def mark_in_flight(
         return True, dropped
 
 
-def back_to_claimed(db: Database, batch_id: int) -> None:
-    """Postmark certainly did not take the request: the batch is unsent again."""
-    with transaction(db) as session:
-        session.execute(
-            update(DeliveryBatch)
-            .where(DeliveryBatch.id == batch_id)
-            .values(state=BatchState.CLAIMED)
-        )
-
-
 _RECORD_QMARK = (
     "UPDATE deliveries SET status = ?, message_id = ?, error_code = ?, "
     "error_message = ?, updated_at = ? WHERE id = ?"
@@ -393,17 +383,6 @@ def open_rows(db: Database, batch_id: int) -> list[int]:
                 .order_by(Delivery.id)
             ).scalars()
         )
-
-
-def recipients_of(db: Database, delivery_ids: Sequence[int]) -> list[Recipient]:
-    with reading(db) as session:
-        rows = session.execute(
-            select(Delivery.id, Subscriber.email, Subscriber.name, Subscriber.company)
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Delivery.id.in_(list(delivery_ids)))
-            .order_by(Delivery.id)
-        ).all()
-    return [Recipient(r[0], r[1] or "", r[2] or "", r[3] or "") for r in rows]
 
 
 def settle_found(db: Database, batch_id: int, found: dict[int, str], *, now: datetime) -> int:

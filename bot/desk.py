@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.clock import Clock
-from bot.postmark import PostmarkGateway
+from bot.postmark import READ_TIMEOUT, PostmarkGateway
 from bot.preflight import PersonalDataCache
 from bot.refusal import Refusal
 from bot.settings import Settings
@@ -88,10 +88,11 @@ class Desk:
         self.notifier.notify(notice)
 
 
-def gateway_from(settings: Settings) -> PostmarkGateway:
+def gateway_from(settings: Settings, *, read_timeout: float = READ_TIMEOUT) -> PostmarkGateway:
     return PostmarkGateway(
         server_token=settings.POSTMARK_SERVER_TOKEN,
         api_url=settings.POSTMARK_API_URL,
         broadcast_stream=settings.POSTMARK_BROADCAST_STREAM,
         transactional_stream=settings.POSTMARK_TRANSACTIONAL_STREAM,
+        read_timeout=read_timeout,
     )

@@ -236,7 +236,7 @@ def compile_issue(
     sample = RecipientContext(
         name="山田花子", company="株式会社サンプル", list_name=list_name, issue_date="2026-01-01"
     )
-    rendered = render_message(compiled, sample, field_errors=True)
+    rendered = render_message(compiled, sample)
     if len(rendered.html.encode("utf-8")) > MAX_HTML_BYTES:
         raise TemplateProblem(
             "body", f"the rendered message is larger than {MAX_HTML_BYTES // 1000} KB"
@@ -274,9 +274,7 @@ def _run_shared(source: str, html: bool, list_name: str, issue_date: str, url: s
     return _run(source, html, context)
 
 
-def render_message(
-    compiled: CompiledIssue, recipient: RecipientContext, *, field_errors: bool = False
-) -> RenderedMessage:
+def render_message(compiled: CompiledIssue, recipient: RecipientContext) -> RenderedMessage:
     """One recipient's message. Raises TemplateProblem if the templates fail."""
     context: dict[str, object] = {
         "subscriber": {"name": recipient.name, "company": recipient.company},

@@ -94,8 +94,3 @@ class SlackDirectory:
         with self._lock:
             self._emails[user_id] = (now, email)
         return email
-
-    def forget_cache(self) -> None:
-        with self._lock:
-            self._groups.clear()
-            self._emails.clear()

@@ -79,7 +79,7 @@ def main(settings: Settings) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if not settings.SLACK_BOT_TOKEN:
+    if not settings.slack_configured:
         # No Slack tokens (in the environment or .env): a newcomer's first `make run`.
         # Show them the whole workflow on local stand-ins instead of failing.
         from handlers import rehearsal

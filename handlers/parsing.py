@@ -32,7 +32,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "schedule": ("nothing", "/newsletter schedule"),
     "subscribers": ("subscribers", "/newsletter subscribers find 山田"),
 }
-NEEDS_ID = frozenset({"show", "edit", "test", "submit", "cancel", "resume"})
 OPTIONAL_ID = frozenset({"status", "audit"})
 NO_ARGS = frozenset({"help", "new", "list", "halt", "schedule"})
 _ID = re.compile(r"^#?(\d{1,9})$")

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,11 @@ from sqlalchemy import select
 
 from bot import delivery
 from bot.clock import FrozenClock, SystemClock
-from bot.delivery_engine import Engine, EngineOptions
+from bot.delivery_engine import Engine
 from storage.db import connect
 from storage.models import DeliveryBatch
 from tests.fixtures.delivery import (
+    FAST,
     add_subscribers,
     approved_request,
     assert_exactly_once,
@@ -34,15 +36,7 @@ from tests.fixtures.delivery import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-CRASHY = EngineOptions(
-    batch_size=40,
-    in_flight=3,
-    settle_seconds=0.3,
-    backoff_initial=0.02,
-    backoff_max=0.2,
-    poll_seconds=0.05,
-    progress_seconds=5.0,
-)
+CRASHY = replace(FAST, batch_size=40, progress_seconds=5.0, start_retry_seconds=60.0)
 
 
 def _worker(database_url: str, postmark_url: str, send_id: int) -> int:

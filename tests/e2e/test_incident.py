@@ -24,13 +24,14 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
 
 from bot import delivery
-from bot.delivery_engine import Engine, EngineOptions
+from bot.delivery_engine import Engine
 from bot.standins.slack import APPROVER_2
 from bot.subscribers import get_or_create_list
 from handlers.ids import Action
@@ -38,6 +39,7 @@ from storage.models import Delivery, DeliveryStatus, Send, SendState, Subscriber
 from tests.e2e.helpers import create_issue, modal_errors, submit
 from tests.e2e.test_unsubscribe import modal_values
 from tests.fixtures.bot import Harness
+from tests.fixtures.delivery import FAST
 
 LIST_SIZE = 3_120
 BATCH_LATENCY = 3.0  # seconds each /email/batch call is held by the stand-in
@@ -64,14 +66,15 @@ NINE = [
 POSITIONS = [3_010 + 12 * i for i in range(len(NINE))]
 VIA_MODAL = 5  # the first five through the modal (with a confirmation), the rest by command
 
-INCIDENT_ENGINE = EngineOptions(
+INCIDENT_ENGINE = replace(
+    FAST,
     batch_size=500,
     in_flight=4,
     settle_seconds=0.5,
     backoff_initial=0.05,
     backoff_max=0.5,
-    poll_seconds=0.05,
     progress_seconds=0.5,
+    start_retry_seconds=60.0,
 )
 
 
