@@ -132,8 +132,10 @@ def test_per_message_errors_in_an_http_200_batch(db, postmark, clock):
 
 def test_a_suppression_added_mid_send_is_honoured_by_the_next_batch(db, postmark, clock):
     desk = make_desk(db, postmark.url, clock)
-    add_subscribers(desk, 400)
-    postmark.latency = 0.15
+    add_subscribers(desk, 800)
+    # 16 batches, 3 in flight, 0.3 s each: the last batch is seconds away when
+    # the suppression lands, even on a loaded machine.
+    postmark.latency = 0.3
     send_id = delivery.start_approved(desk, approved_request(desk))
     assert send_id is not None
     with running(desk):
@@ -141,16 +143,17 @@ def test_a_suppression_added_mid_send_is_honoured_by_the_next_batch(db, postmark
         with desk.db.transaction() as session:
             suppressions.add(
                 session,
-                email="reader399@example.com",
+                email="reader799@example.com",
                 reason=SuppressionReason.UNSUBSCRIBED,
                 origin=SuppressionOrigin.SLACK,
                 actor="U0EDITOR1",
                 at=clock.now(),
             )
+        assert postmark.messages_to("reader799@example.com") == []  # the premise: not yet sent
         wait_until(lambda: send_state(desk, send_id) == "finished")
-    assert postmark.messages_to("reader399@example.com") == []
+    assert postmark.messages_to("reader799@example.com") == []
     statuses = assert_exactly_once(desk, postmark, send_id)
-    assert statuses == {"sent": 399, "skipped": 1}
+    assert statuses == {"sent": 799, "skipped": 1}
 
 
 def test_halt_stops_before_the_next_batch_and_resume_continues_without_duplicates(
