@@ -159,9 +159,11 @@ def _worth_matching(needle: str) -> bool:
 
 
 def _word_bounded(hay: str, start: int, end: int) -> bool:
+    """An ASCII needle must not be part of a longer ASCII word. Japanese text has
+    no spaces, so a kana or kanji next to it ("Smith様") is a boundary."""
     before = hay[start - 1] if start > 0 else " "
     after = hay[end + 1] if end + 1 < len(hay) else " "
-    return not (before.isalnum() or after.isalnum())
+    return not any(c.isascii() and c.isalnum() for c in (before, after))
 
 
 class Fingerprint(NamedTuple):

@@ -138,6 +138,11 @@ def test_the_recipients_own_fields_via_variables_are_not_findings():
     assert "subscriber_data" not in check("{{ subscriber.name }} ({{ subscriber.company }})")
 
 
+def test_ascii_names_next_to_japanese_text_are_found():
+    """Found by the property test below: Japanese has no spaces between words."""
+    assert check("本日はAlice Example様からのお便りです")["subscriber_data"] is Severity.BLOCKING
+
+
 def test_ascii_names_match_whole_words_only():
     assert "subscriber_data" not in check("Alice Examples and XAlice Example")
 
