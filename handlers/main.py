@@ -8,14 +8,11 @@ the scheduler) are started by `Bot.start_background()` hooks.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
 import sys
-import threading
-from types import FrameType
 
 from bot.settings import Settings
+from bot.stopping import stop_on_signals
 from handlers.app import Bot, build
 from storage import migrate
 
@@ -47,8 +44,11 @@ def _socket_mode(bot: Bot, settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     handler = SocketModeHandler(bot.bolt, settings.SLACK_APP_TOKEN)
+    stop = stop_on_signals()
+    handler.connect()  # its own threads; the main thread waits for a stop signal
     print("Countersign is connected to Slack in Socket Mode. Stop with Ctrl-C.", flush=True)
-    handler.start()
+    stop.wait()
+    handler.close()
     return 0
 
 
@@ -56,20 +56,18 @@ def _http(bot: Bot, settings: Settings) -> int:
     from handlers.web import Server
 
     server = Server(bot.web, host="0.0.0.0", port=settings.PORT)  # noqa: S104 - a server listens
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-        server.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = stop_on_signals()
+    # waitress loops in its own thread; a signal only sets the event, and the main
+    # thread closes the sockets afterwards (closing them from a handler that had
+    # interrupted the loop was the `OSError: [Errno 9]` on SIGTERM).
+    server.start()
     print(
         f"Countersign is listening on port {server.port}: Slack at /slack/events, "
         "Postmark at /postmark/webhook, health at /healthz. Stop with Ctrl-C.",
         flush=True,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    stop.wait()
+    server.stop()
     return 0
 
 

@@ -24,16 +24,12 @@ the machine (every URL points at 127.0.0.1).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
 from bot.clock import Clock, SystemClock
@@ -49,6 +45,7 @@ from bot.standins.slack import (
     NEWSLETTER_CHANNEL,
     seed_rehearsal_workspace,
 )
+from bot.stopping import stop_on_signals
 from handlers.app import Bot, build
 from handlers.web import Server
 from storage import migrate
@@ -195,13 +192,7 @@ def main(
             file=sys.stderr,
         )
         return 1
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    with contextlib.suppress(ValueError):  # not in the main thread (tests)
-        signal.signal(signal.SIGTERM, on_signal)
+    stop = stop_on_signals()
     print(
         f"The Countersign rehearsal room is open: {rehearsal.url}\n"
         f"  You can act as the editor (山田花子) or either approver (Alice Example, 佐藤太郎).\n"
@@ -214,8 +205,6 @@ def main(
     )
     try:
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
         rehearsal.stop()
         print("The rehearsal room is closed.", file=out, flush=True)

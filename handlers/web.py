@@ -159,9 +159,6 @@ class Server:
             if not self._stopping:
                 raise  # a real failure; closing the sockets on stop() ends the loop this way
 
-    def serve_forever(self) -> None:
-        self._server.run()
-
     def stop(self) -> None:
         self._stopping = True
         self._server.close()

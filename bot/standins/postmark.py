@@ -84,6 +84,7 @@ import requests
 from bot.standins.postmark_faults import AppliedFault, FaultKind, Faults
 from bot.standins.postmark_store import MessageStore, StoredMessage
 from bot.standins.server import Reply, Request, StandIn
+from bot.stopping import stop_on_signals
 
 __all__ = [
     "DEFAULT_SERVER_TOKEN",
@@ -1115,10 +1116,9 @@ def main(argv: list[str] | None = None) -> int:
         standin.faults.script(_fault_kinds(args.faults.split(",")))
     standin.start(port=args.port, host=args.host)
     print(f"Postmark stand-in listening on {standin.url}", flush=True)
+    stop_on_signals(on_stop=standin.stopping.set)
     try:
         standin.stopping.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
         standin.stop()
     return 0

@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo
 
 from bot.standins.server import Reply, Request, StandIn
 from bot.standins.slack_blocks import MESSAGE_BLOCK_LIMIT, validate_blocks, validate_view
+from bot.stopping import stop_on_signals
 
 T = TypeVar("T")
 
@@ -1584,9 +1585,7 @@ def main(argv: list[str] | None = None) -> int:
     print(standin.url, flush=True)
     print(f"bot token: {standin.bot_token}", file=sys.stderr, flush=True)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        stop_on_signals().wait()
     finally:
         standin.stop()
     return 0

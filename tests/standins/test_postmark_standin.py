@@ -908,6 +908,8 @@ def test_keep_bodies_false_keeps_everything_but_the_bodies():
 
 
 def test_main_prints_its_url_and_stops_on_ctrl_c():
+    # Started the way a background job starts it (SIGINT inherited as ignored):
+    # the stand-in installs its own handler, so Ctrl-C stops it all the same.
     process = subprocess.Popen(
         [
             sys.executable,
@@ -917,6 +919,7 @@ def test_main_prints_its_url_and_stops_on_ctrl_c():
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=ignore_sigint_like_a_background_job,
     )
     try:
         assert process.stdout is not None
@@ -930,6 +933,10 @@ def test_main_prints_its_url_and_stops_on_ctrl_c():
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def ignore_sigint_like_a_background_job() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def test_webhook_delivery_happens_off_the_request_thread(postmark, postmark_client):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -790,8 +791,14 @@ def test_wait_for_times_out(slack: SlackStandIn) -> None:
 
 def test_main_prints_its_url_and_stops_on_ctrl_c() -> None:
     code = "from bot.standins.slack import main; raise SystemExit(main(['--port', '0']))"
+    # SIGINT inherited as ignored, as in a background job: the stand-in's own
+    # handler still stops it.
     process = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         assert process.stdout is not None
@@ -801,7 +808,7 @@ def test_main_prints_its_url_and_stops_on_ctrl_c() -> None:
         assert answer["ok"] is True
         users = requests.get(url + "_standin/state", timeout=5).json()["users"]
         assert EDITOR in [u["id"] for u in users]
-        process.send_signal(__import__("signal").SIGINT)
+        process.send_signal(signal.SIGINT)
         assert process.wait(timeout=5) == 0
     finally:
         if process.poll() is None:
