@@ -54,6 +54,7 @@ DEFAULT_SCOPES: tuple[str, ...] = (
     "chat:write",
     "chat:write.public",
     "commands",
+    "files:read",
     "groups:read",
     "im:read",
     "im:write",
@@ -65,6 +66,12 @@ MESSAGE_TEXT_LIMIT = 40_000
 RESPONSE_URL_TTL = 30 * 60.0  # Slack: up to 5 uses within 30 minutes
 RESPONSE_URL_MAX_USES = 5
 MODAL_STACK_LIMIT = 3
+FILE_INPUT_LIMIT = 10 * 1024 * 1024
+FILES_PREFIX = "/files-pri/"
+SIGN_IN_PAGE = (
+    "<!DOCTYPE html><html><head><title>Sign in | Slack</title></head>"
+    "<body><h1>Sign in to your workspace</h1></body></html>"
+)
 
 # Methods and the bot scope each needs (None: no scope; conversations.* check
 # channels:read / groups:read / im:read themselves, by the kind of channel).
@@ -88,6 +95,7 @@ METHOD_SCOPES: dict[str, str | None] = {
     "conversations.info": None,
     "conversations.members": None,
     "conversations.open": "im:write",
+    "files.info": "files:read",
 }
 JSON_ARGS = ("blocks", "attachments", "view", "metadata")
 
@@ -150,6 +158,20 @@ class Token:
     scopes: tuple[str, ...]
     user_id: str
     bot_id: str | None
+
+
+@dataclass
+class File:
+    """A file a member uploaded (through a modal's `file_input`, say)."""
+
+    id: str
+    name: str
+    content: bytes
+    user: str
+    filetype: str
+    mimetype: str
+    created: int = field(default_factory=lambda: int(time.time()))
+    deleted: bool = False
 
 
 @dataclass
@@ -335,6 +357,7 @@ class SlackStandIn(StandIn):
         self._view_errors: dict[str, dict[str, str]] = {}
         self._modal_stacks: dict[str, list[str]] = {}
         self._home: dict[str, str] = {}
+        self.files: dict[str, File] = {}
         self._last_ts = 0
         self.users[self.bot_user_id] = User(
             id=self.bot_user_id,
@@ -430,6 +453,42 @@ class SlackStandIn(StandIn):
         with self._lock:
             self.channels[id] = channel
         return channel
+
+    def add_file(
+        self,
+        user_id: str,
+        name: str,
+        content: bytes,
+        *,
+        filetype: str | None = None,
+        mimetype: str = "text/csv",
+    ) -> dict[str, Any]:
+        """A file `user_id` uploads, e.g. into a modal's `file_input`; returns
+        the file object as Slack puts it in a view submission's state.
+
+        Slack's `file_input` takes files of at most 10 MB
+        (https://docs.slack.dev/reference/block-kit/block-elements/file-input-element/).
+        """
+        if len(content) > FILE_INPUT_LIMIT:
+            raise ValueError(f"Slack's file_input refuses files over {FILE_INPUT_LIMIT} bytes")
+        if filetype is None:
+            filetype = name.rsplit(".", 1)[-1].lower() if "." in name else "text"
+        with self._lock:
+            file = File(
+                id=f"F{next(self._ids):09d}",
+                name=name,
+                content=bytes(content),
+                user=user_id,
+                filetype=filetype,
+                mimetype=mimetype,
+            )
+            self.files[file.id] = file
+            return self._file_object(file)
+
+    def delete_file(self, file_id: str) -> None:
+        """The uploader deleted the file: files.info answers file_deleted."""
+        with self._lock:
+            self.files[file_id].deleted = True
 
     def issue_token(
         self, scopes: Iterable[str], token: str | None = None, *, user_id: str | None = None
@@ -716,6 +775,8 @@ class SlackStandIn(StandIn):
             return self._handle_response_url(request, path[len("/response/") :])
         if path == "/_standin/state":
             return Reply.json(self.snapshot())
+        if path.startswith(FILES_PREFIX):
+            return self._download(request, path[len(FILES_PREFIX) :])
         method = path[len("/api/") :] if path.startswith("/api/") else path.lstrip("/")
         if method and "/" not in method and "." in method:
             return self._handle_api(request, method)
@@ -1403,6 +1464,68 @@ class SlackStandIn(StandIn):
             out["no_op"] = True
             out["already_open"] = True
         return out
+
+    # -- files -----------------------------------------------------------------
+
+    def _file_object(self, file: File) -> dict[str, Any]:
+        """The documented fields of a file object
+        (https://docs.slack.dev/reference/objects/file-object)."""
+        base = f"{self.url}{FILES_PREFIX}{self.team_id}-{file.id}"
+        return {
+            "id": file.id,
+            "created": file.created,
+            "timestamp": file.created,
+            "name": file.name,
+            "title": file.name,
+            "mimetype": file.mimetype,
+            "filetype": file.filetype,
+            "pretty_type": file.filetype.upper(),
+            "user": file.user,
+            "user_team": self.team_id,
+            "editable": False,
+            "size": len(file.content),
+            "mode": "hosted",
+            "is_external": False,
+            "external_type": "",
+            "is_public": False,
+            "public_url_shared": False,
+            "display_as_bot": False,
+            "url_private": f"{base}/{file.name}",
+            "url_private_download": f"{base}/download/{file.name}",
+            "permalink": f"https://{self.team_domain}.slack.com/files/{file.user}/{file.id}",
+        }
+
+    def _api_files_info(self, grant: Token, args: dict[str, Any]) -> dict[str, Any]:
+        file = self.files.get(str(args.get("file") or ""))
+        if file is None:
+            raise SlackError("file_not_found")
+        if file.deleted:
+            raise SlackError("file_deleted")
+        return {"file": self._file_object(file), "comments": [], "response_metadata": {}}
+
+    def _download(self, request: Request, rest: str) -> Reply:
+        """`url_private(_download)`: the bytes, for a token with files:read.
+
+        These URLs need `Authorization: Bearer` with a files:read token
+        (https://medium.com/slack-developer-blog/important-changes-to-files-in-the-web-api-eb38f2a9c1e7).
+        Without one Slack does not answer 401: it answers 200 with its sign-in
+        page in HTML, so a client that does not look at the content type
+        imports a web page.
+        """
+        auth = request.headers.get("authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        file_ref = rest.split("/", 1)[0]
+        file_id = file_ref.rsplit("-", 1)[-1]
+        with self._lock:
+            grant = self.tokens.get(token)
+            file = self.files.get(file_id)
+            self._record("files.download", {"file": file_id}, 200, {"ok": grant is not None})
+            if grant is None or "files:read" not in grant.scopes:
+                return Reply.html(SIGN_IN_PAGE)
+            if file is None or file.deleted or file_ref != f"{self.team_id}-{file_id}":
+                return Reply(status=404, body=b"Not Found", headers={"Content-Type": "text/plain"})
+            content, mimetype = file.content, file.mimetype
+        return Reply(status=200, body=content, headers={"Content-Type": mimetype})
 
     # -- response_url receiver -----------------------------------------------
 

@@ -449,6 +449,9 @@ def element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
         state["selected_channels"] = list(value or [])
     elif kind == "rich_text_input":
         state["rich_text_value"] = value
+    elif kind == "file_input":
+        # The file objects of what was uploaded (bolt-js #1995, `files`).
+        state["files"] = list(value or [])
     else:  # plain_text_input, email/url/number inputs
         state["value"] = None if value is None else str(value)
     return state

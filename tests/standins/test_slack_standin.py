@@ -813,3 +813,90 @@ def test_main_prints_its_url_and_stops_on_ctrl_c() -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+# --------------------------------------------------------------------------
+# Files: a file_input upload, files.info, the private download URL
+
+
+def test_an_uploaded_file_is_described_by_files_info_and_downloaded_with_the_token(
+    slack: SlackStandIn,
+) -> None:
+    content = "Email Address,First Name\nhanako@example.com,花子\n".encode()
+    uploaded = slack.add_file(EDITOR, "audience.csv", content)
+    info = client(slack).files_info(file=uploaded["id"])
+    assert info["file"] == uploaded
+    assert (uploaded["name"], uploaded["size"], uploaded["filetype"]) == (
+        "audience.csv",
+        len(content),
+        "csv",
+    )
+    url = uploaded["url_private_download"]
+    assert url.startswith(slack.url)
+    got = requests.get(url, headers={"Authorization": f"Bearer {slack.bot_token}"}, timeout=5)
+    assert (got.status_code, got.content) == (200, content)
+    assert got.headers["content-type"] == "text/csv"
+
+
+@pytest.mark.parametrize("token", [None, "xoxb-not-a-token", "no-files-scope"])
+def test_a_download_without_a_files_read_token_gets_the_sign_in_page(
+    slack: SlackStandIn, token: str | None
+) -> None:
+    uploaded = slack.add_file(EDITOR, "audience.csv", b"email\nhanako@example.com\n")
+    if token == "no-files-scope":
+        token = slack.issue_token(["chat:write"])
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    got = requests.get(uploaded["url_private_download"], headers=headers, timeout=5)
+    # Slack's answer is not an error status but its sign-in page.
+    assert got.status_code == 200
+    assert got.headers["content-type"].startswith("text/html")
+    assert b"hanako" not in got.content
+
+
+def test_files_info_errors_and_scope(slack: SlackStandIn) -> None:
+    uploaded = slack.add_file(EDITOR, "list.csv", b"email\n")
+    assert error_of(lambda: client(slack).files_info(file="F000000000"))[1]["error"] == (
+        "file_not_found"
+    )
+    slack.delete_file(uploaded["id"])
+    assert error_of(lambda: client(slack).files_info(file=uploaded["id"]))[1]["error"] == (
+        "file_deleted"
+    )
+    bare = slack.issue_token(["chat:write"])
+    data = error_of(lambda: client(slack, bare).files_info(file=uploaded["id"]))[1]
+    assert (data["error"], data["needed"]) == ("missing_scope", "files:read")
+    got = requests.get(
+        uploaded["url_private_download"],
+        headers={"Authorization": f"Bearer {slack.bot_token}"},
+        timeout=5,
+    )
+    assert got.status_code == 404
+
+
+def test_file_input_refuses_files_over_ten_megabytes(slack: SlackStandIn) -> None:
+    with pytest.raises(ValueError, match="10485760"):
+        slack.add_file(EDITOR, "huge.csv", b"x" * (10 * 1024 * 1024 + 1))
+
+
+def test_a_submitted_file_input_carries_the_file_objects(slack: SlackStandIn, bolt: Bolt) -> None:
+    editor = bolt.driver.as_user(EDITOR)
+    view = {
+        **DRAFT_VIEW,
+        "blocks": [
+            *DRAFT_VIEW["blocks"],
+            {
+                "type": "input",
+                "block_id": "body_file",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "File"},
+                "element": {"type": "file_input", "action_id": "value", "max_files": 1},
+            },
+        ],
+    }
+    assert editor.command("/newsletter", "new").status_code == 200
+    [opened] = slack.wait_for(lambda: slack.open_views(EDITOR))
+    uploaded = slack.add_file(EDITOR, "body.md", b"# Hello", mimetype="text/markdown")
+    current = {**opened, "blocks": view["blocks"]}
+    editor.submit_view(current, {"subject": {"value": "x"}, "body_file": {"value": [uploaded]}})
+    values = bolt.seen["draft"]["state"]["values"]
+    assert values["body_file"]["value"] == {"type": "file_input", "files": [uploaded]}
