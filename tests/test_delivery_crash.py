@@ -44,6 +44,7 @@ def _worker(database_url: str, postmark_url: str, send_id: int) -> int:
     desk = make_desk(db, postmark_url, SystemClock())
     engine = Engine(desk, CRASHY)
     engine.start()
+    print("engine started", flush=True)  # the parent's clock for the kill starts here
     try:
         while send_state(desk, send_id) != "finished":
             time.sleep(0.05)
@@ -64,7 +65,16 @@ def _spawn(database_url: str, postmark_url: str, send_id: int) -> subprocess.Pop
         ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
     )
+
+
+def _wait_until_started(process: subprocess.Popen[bytes]) -> None:
+    """Block until the worker's engine runs: on a loaded machine the interpreter's
+    start-up alone can take longer than the random delay before the kill, and a
+    kill during imports exercises no recovery path at all."""
+    assert process.stdout is not None
+    process.stdout.readline()
 
 
 @pytest.mark.slow
@@ -85,7 +95,8 @@ def test_killed_at_random_moments_nobody_gets_two_copies_and_nobody_is_skipped(
         if send_state(desk, send_id) == "finished" or (kills >= 5 and both_paths_seen(desk)):
             break
         process = _spawn(database_url, postmark.url, send_id)
-        time.sleep(rng.uniform(0.5, 1.4))
+        _wait_until_started(process)
+        time.sleep(rng.uniform(0.2, 1.1))
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
             kills += 1
