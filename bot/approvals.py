@@ -19,12 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from bot import audience, audit, issues, states
+from bot import delivery_ledger as ledger
 from bot.desk import Desk, Notice
 from bot.refusal import Refusal
+from bot.settings import Settings
 from bot.typed import storable
 from storage.models import (
     ApprovalRequest,
@@ -62,13 +64,24 @@ class Card:
     decision_note: str
     card_channel: str | None
     card_ts: str | None
+    # Once approved, the send must start by then or needs a new approval.
+    start_by: datetime
 
     @property
     def hash12(self) -> str:
         return self.content_hash[:12]
 
 
-def _card(session: Session, request: ApprovalRequest) -> Card:
+def start_deadline(request: ApprovalRequest, settings: Settings) -> datetime:
+    """Until when an approved request may start (or resume) its send: a
+    scheduled send's approval holds until its time plus
+    SCHEDULED_SEND_GRACE_MINUTES, any other until the request expires."""
+    if request.scheduled_at is not None and request.kind == "send":
+        return request.scheduled_at + timedelta(minutes=settings.SCHEDULED_SEND_GRACE_MINUTES)
+    return request.expires_at
+
+
+def _card(session: Session, request: ApprovalRequest, settings: Settings) -> Card:
     version = session.get(IssueVersion, request.version_id)
     mailing_list = session.get(MailingList, request.list_id)
     assert version is not None and mailing_list is not None
@@ -93,6 +106,7 @@ def _card(session: Session, request: ApprovalRequest) -> Card:
         decision_note=request.decision_note,
         card_channel=request.card_channel,
         card_ts=request.card_ts,
+        start_by=start_deadline(request, settings),
     )
 
 
@@ -101,7 +115,7 @@ def card(desk: Desk, request_id: int) -> Card:
         request = session.get(ApprovalRequest, request_id)
         if request is None:
             raise Refusal("request_not_found", request=request_id)
-        return _card(session, request)
+        return _card(session, request, desk.settings)
 
 
 def set_card_message(desk: Desk, request_id: int, channel: str, ts: str) -> None:
@@ -133,7 +147,9 @@ def submit(
         version = issues.current_version(session, issue)
         if version.content_hash != preview.content_hash:
             raise Refusal("content_changed_during_submit", issue=issue_id)
-        if issue.state == IssueState.HALTED or _has_send(session, issue.id):
+        # A halted issue whose send never started (the kill switch stopped its
+        # approval) is submitted afresh; one sent in part continues by resume.
+        if _has_send(session, issue.id):
             raise Refusal("use_resume", issue=issue_id)
         superseded = issues.void_requests(session, issue, actor=actor, at=now, reason="resubmitted")
         states.move(session, issue, IssueState.AWAITING_APPROVAL, actor=actor, at=now)
@@ -161,7 +177,7 @@ def submit(
                 codes=[f.code for f in blocking],
                 reason=request.override_reason,
             )
-        result = _card(session, request)
+        result = _card(session, request, desk.settings)
     for request_id in superseded:
         desk.notify(
             Notice(
@@ -175,8 +191,18 @@ def submit(
 
 
 def request_resume(desk: Desk, issue_id: int, *, actor: str) -> Card:
-    """Ask for a fresh two-person approval to continue a halted send."""
+    """Ask for a fresh two-person approval to continue a halted send.
+
+    An issue halted before its send started has nothing to continue: it is
+    submitted again (preflight included), to go out as soon as it is approved.
+    The request's recipient count is what remains of the send, not the list.
+    """
     now = desk.clock.now()
+    with desk.db.sessions() as session:
+        issue = issues.load(session, issue_id)
+        never_started = issue.state == IssueState.HALTED and not _has_send(session, issue.id)
+    if never_started:
+        return submit(desk, issue_id, actor=actor)
     with desk.db.transaction() as session:
         issue = issues.load(session, issue_id, lock=True)
         send = session.execute(
@@ -189,10 +215,19 @@ def request_resume(desk: Desk, issue_id: int, *, actor: str) -> Card:
         states.move(
             session, issue, IssueState.AWAITING_APPROVAL, actor=actor, at=now, resume=send.id
         )
+        remaining = ledger.counts(session, send.id)[ledger.D.PENDING]
         request = _open(
-            session, desk, issue, version, actor=actor, now=now, kind="resume", send_id=send.id
+            session,
+            desk,
+            issue,
+            version,
+            actor=actor,
+            now=now,
+            kind="resume",
+            send_id=send.id,
+            recipients=remaining,
         )
-        return _card(session, request)
+        return _card(session, request, desk.settings)
 
 
 def _open(
@@ -209,8 +244,10 @@ def _open(
     override_reason: str | None = None,
     overridden: list[str] | None = None,
     superseded: list[int] | None = None,
+    recipients: int | None = None,
 ) -> ApprovalRequest:
-    """A new open request bound to `version`'s recomputed hash and today's audience."""
+    """A new open request bound to `version`'s recomputed hash and today's
+    audience (or `recipients`: what is left of a halted send)."""
     mailing_list = session.get(MailingList, issue.list_id)
     assert mailing_list is not None
     request = ApprovalRequest(
@@ -221,7 +258,9 @@ def _open(
         send_id=send_id,
         list_id=mailing_list.id,
         audience_rule=audience.RULE,
-        recipient_count=audience.count(session, mailing_list),
+        recipient_count=(
+            audience.count(session, mailing_list) if recipients is None else recipients
+        ),
         scheduled_at=scheduled_at,
         override_reason=override_reason,
         overridden_findings={"codes": overridden or []},
@@ -310,7 +349,7 @@ def approve(desk: Desk, request_id: int, *, actor: str) -> Card:
             hash=request.content_hash,
             kind=request.kind,
         )
-        result = _card(session, request)
+        result = _card(session, request, desk.settings)
     for listener in desk.approval_listeners:
         listener(result.request_id)
     return result
@@ -337,7 +376,7 @@ def reject(desk: Desk, request_id: int, *, actor: str, reason: str) -> Card:
             subject=f"request:{request.id}",
             reason=request.decision_note,
         )
-        return _card(session, request)
+        return _card(session, request, desk.settings)
 
 
 def cancel(desk: Desk, issue_id: int, *, actor: str) -> list[int]:
@@ -376,16 +415,39 @@ def cancel(desk: Desk, issue_id: int, *, actor: str) -> list[int]:
 
 
 def expire_due(desk: Desk) -> list[Card]:
-    """Mark open requests past their TTL expired (the sweep; approve() checks
-    expiry itself, so correctness never waits for this)."""
+    """Mark requests past their time expired (the sweep; approve() and the
+    send's start check expiry themselves, so correctness never waits for this):
+    open requests past their TTL, and approved ones whose send did not start
+    (or resume) before `start_deadline`. Scheduled sends past their grace are
+    left to the scheduler, which asks the channel about them."""
     now = desk.clock.now()
     with desk.db.transaction() as session:
+        resumable = select(Send.id).where(
+            Send.id == ApprovalRequest.send_id,
+            Send.state == SendState.HALTED,
+            Send.approval_id != ApprovalRequest.id,
+        )
         due = (
             session.execute(
                 select(ApprovalRequest)
                 .where(
-                    ApprovalRequest.state == ApprovalState.OPEN, ApprovalRequest.expires_at <= now
+                    ApprovalRequest.expires_at <= now,
+                    or_(
+                        ApprovalRequest.state == ApprovalState.OPEN,
+                        and_(
+                            ApprovalRequest.state == ApprovalState.APPROVED,
+                            or_(
+                                and_(
+                                    ApprovalRequest.kind == "send",
+                                    ApprovalRequest.send_id.is_(None),
+                                    ApprovalRequest.scheduled_at.is_(None),
+                                ),
+                                and_(ApprovalRequest.kind == "resume", resumable.exists()),
+                            ),
+                        ),
+                    ),
                 )
+                .order_by(ApprovalRequest.id)
                 .with_for_update()
             )
             .scalars()
@@ -393,10 +455,16 @@ def expire_due(desk: Desk) -> list[Card]:
         )
         cards = []
         for request in due:
+            before = request.state
             request.state = ApprovalState.EXPIRED
             issue = session.get(Issue, request.issue_id)
             assert issue is not None
-            if issue.state == IssueState.AWAITING_APPROVAL:
+            waiting = (
+                IssueState.AWAITING_APPROVAL
+                if before == ApprovalState.OPEN
+                else IssueState.APPROVED
+            )
+            if issue.state == waiting:
                 back = IssueState.HALTED if request.kind == "resume" else IssueState.DRAFT
                 if states.can_move(issue.state, back):
                     states.move(session, issue, back, actor=audit.SYSTEM, at=now, reason="expired")
@@ -407,10 +475,16 @@ def expire_due(desk: Desk) -> list[Card]:
                 at=now,
                 issue_id=request.issue_id,
                 subject=f"request:{request.id}",
+                before=str(before),
             )
-            cards.append(_card(session, request))
-    for expired in cards:
+            cards.append((_card(session, request, desk.settings), before))
+    for expired, before in cards:
         desk.notify(
-            Notice("approval.expired", issue_id=expired.issue_id, request_id=expired.request_id)
+            Notice(
+                "approval.expired",
+                issue_id=expired.issue_id,
+                request_id=expired.request_id,
+                params={"approved": before == ApprovalState.APPROVED},
+            )
         )
-    return cards
+    return [expired for expired, _ in cards]

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from bot import audience, audit, issues, states, suppressions
+from bot import approvals, audience, audit, issues, states, suppressions
 from bot import delivery_ledger as ledger
 from bot.desk import Desk, Notice
 from bot.postmark import PostmarkError
@@ -57,6 +57,9 @@ if TYPE_CHECKING:
     from bot.delivery_engine import Engine, EngineOptions
 
 log = logging.getLogger(__name__)
+
+# The decision note of an approval voided by the kill switch.
+HALT_NOTE = "halted"
 
 # Engines running in this process, woken when new work is committed.
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -110,8 +113,9 @@ def start_approved(desk: Desk, request_id: int) -> int | None:
             existing = _send_of_approval(session, request_id)
             if existing is not None:
                 return existing
-            if request.state != ApprovalState.APPROVED:
-                raise Refusal("approval_not_valid", state=request.state)
+            if _voided_by_halt(request):
+                return None  # the kill switch was pressed first: nothing to say again
+            _check_approval(desk, request, now)
             issue = issues.load(session, request.issue_id, lock=True)
             version = session.get(IssueVersion, request.version_id)
             assert version is not None
@@ -190,6 +194,19 @@ def _lock_request(session: Session, request_id: int) -> ApprovalRequest:
     ).scalar_one()
 
 
+def _voided_by_halt(request: ApprovalRequest) -> bool:
+    return request.state == ApprovalState.VOID and request.decision_note == HALT_NOTE
+
+
+def _check_approval(desk: Desk, request: ApprovalRequest, now: datetime) -> None:
+    """Still approved, and not past the time by which its send had to start."""
+    if request.state != ApprovalState.APPROVED:
+        raise Refusal("approval_not_valid", state=request.state)
+    deadline = approvals.start_deadline(request, desk.settings)
+    if now > deadline:
+        raise Refusal("approval_expired", until=deadline)
+
+
 def _check_content(
     desk: Desk, issue: Issue, version: IssueVersion, request: ApprovalRequest
 ) -> None:
@@ -231,8 +248,11 @@ def _refuse(desk: Desk, request_id: int, refusal: Refusal) -> None:
         if request.state == ApprovalState.APPROVED and (
             request.kind == "resume" or request.send_id is None
         ):
-            request.state = ApprovalState.VOID
-            request.decision_note = refusal.code
+            if refusal.code == "approval_expired":
+                request.state = ApprovalState.EXPIRED
+            else:
+                request.state = ApprovalState.VOID
+                request.decision_note = refusal.code
         back = IssueState.HALTED if request.kind == "resume" else IssueState.DRAFT
         if issue.state in (IssueState.APPROVED, IssueState.SCHEDULED) and states.can_move(
             issue.state, back
@@ -285,8 +305,9 @@ def resume_approved(desk: Desk, request_id: int) -> int | None:
             ).scalar_one()
             if send.state == SendState.SENDING and send.approval_id == request.id:
                 return send.id
-            if request.state != ApprovalState.APPROVED:
-                raise Refusal("approval_not_valid", state=request.state)
+            if _voided_by_halt(request):
+                return None
+            _check_approval(desk, request, now)
             if send.state != SendState.HALTED:
                 raise Refusal("send_not_halted", state=send.state)
             issue = issues.load(session, request.issue_id, lock=True)
@@ -371,11 +392,86 @@ def _halt(
     )
 
 
-def halt_all(desk: Desk, *, actor: str, reason: str = "manual", detail: str = "") -> list[int]:
-    """The kill switch: halt every sending send; return their ids."""
+@dataclass(frozen=True)
+class Halted:
+    """What one press of the kill switch stopped (ids only: the channel may see it)."""
+
+    sends: tuple[tuple[int, int], ...] = ()  # (send id, issue id) that were sending
+    approved: tuple[int, ...] = ()  # issues approved whose send had not started
+    scheduled: tuple[tuple[int, datetime], ...] = ()  # (issue id, its time)
+    requests: tuple[int, ...] = ()  # the approvals voided
+
+    @property
+    def send_ids(self) -> list[int]:
+        return [send_id for send_id, _ in self.sends]
+
+    def __bool__(self) -> bool:
+        return bool(self.sends or self.approved or self.scheduled)
+
+
+def _unstarted_approved(session: Session) -> list[ApprovalRequest]:
+    """Approved requests that could still start or resume a send, locked."""
+    resumable = select(Send.id).where(
+        Send.id == ApprovalRequest.send_id,
+        Send.state == SendState.HALTED,
+        Send.approval_id != ApprovalRequest.id,
+    )
+    return list(
+        session.execute(
+            select(ApprovalRequest)
+            .where(
+                ApprovalRequest.state == ApprovalState.APPROVED,
+                or_(
+                    and_(ApprovalRequest.kind == "send", ApprovalRequest.send_id.is_(None)),
+                    and_(ApprovalRequest.kind == "resume", resumable.exists()),
+                ),
+            )
+            .order_by(ApprovalRequest.id)
+            .with_for_update()
+        ).scalars()
+    )
+
+
+def halt_all(desk: Desk, *, actor: str, reason: str = "manual", detail: str = "") -> Halted:
+    """The kill switch (invariant 6): every send that could go out stops.
+
+    Sending sends are halted (each engine stops before its next batch; batches
+    on the wire finish and are recorded). Approvals that have not started their
+    send yet — approved a moment ago, waiting for Postmark's suppression list,
+    scheduled, or a resume not yet continued — are voided, and their issues are
+    halted: nothing reaches the broadcast stream until a new two-person approval.
+    """
     now = desk.clock.now()
-    halted: list[tuple[int, int]] = []
     with ledger.transaction(desk.db) as session:
+        # The requests first, then the sends: a start holding its request's lock
+        # commits its send before this reads the sends, so the send is halted
+        # here; a start that comes after finds its request void.
+        requests = _unstarted_approved(session)
+        approved: list[int] = []
+        scheduled: list[tuple[int, datetime]] = []
+        for request in requests:
+            request.state = ApprovalState.VOID
+            request.decision_note = HALT_NOTE
+            issue = session.get(Issue, request.issue_id)
+            assert issue is not None
+            if issue.state in (IssueState.APPROVED, IssueState.SCHEDULED):
+                states.move(
+                    session, issue, IssueState.HALTED, actor=actor, at=now, request=request.id
+                )
+            audit.record(
+                session,
+                actor=actor,
+                action="approval.voided",
+                at=now,
+                issue_id=request.issue_id,
+                subject=f"request:{request.id}",
+                before=str(ApprovalState.APPROVED),
+                reason=HALT_NOTE,
+            )
+            if request.scheduled_at is not None and request.kind == "send":
+                scheduled.append((request.issue_id, request.scheduled_at))
+            else:
+                approved.append(request.issue_id)
         sends = (
             session.execute(
                 select(Send)
@@ -386,13 +482,29 @@ def halt_all(desk: Desk, *, actor: str, reason: str = "manual", detail: str = ""
             .scalars()
             .all()
         )
+        halted: list[tuple[int, int]] = []
         for send in sends:
             _halt(session, send, actor=actor, reason=reason, detail=detail, at=now)
             halted.append((send.id, send.issue_id))
+        voided = [(r.id, r.issue_id) for r in requests]
     for send_id, issue_id in halted:
         _notify_halted(desk, send_id, issue_id, actor, reason, detail)
+    for request_id, issue_id in voided:
+        desk.notify(
+            Notice(
+                "approval.voided",
+                issue_id=issue_id,
+                request_id=request_id,
+                params={"reason": HALT_NOTE, "actor": actor},
+            )
+        )
     wake_engines()
-    return [send_id for send_id, _ in halted]
+    return Halted(
+        sends=tuple(halted),
+        approved=tuple(approved),
+        scheduled=tuple(scheduled),
+        requests=tuple(r for r, _ in voided),
+    )
 
 
 def halt_send(desk: Desk, send_id: int, *, actor: str, reason: str, detail: str = "") -> bool:

@@ -396,6 +396,18 @@ class Engine:
         try:
             for attempt in retrying:
                 with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        # Every re-send is checked like the first send: a halt since
+                        # the last attempt stops it (the rows go back to pending).
+                        go, dropped = ledger.mark_in_flight(
+                            self.desk.db,
+                            batch_id,
+                            list_name=ctx.list_name,
+                            now=self.desk.clock.now(),
+                        )
+                        if not go:
+                            return
+                        pairs = [(r, m) for r, m in pairs if r.delivery_id not in dropped]
                     try:
                         results = self.desk.postmark.send_broadcast_encoded(
                             [m for _, m in pairs], [r.email for r, _ in pairs]

@@ -104,10 +104,10 @@ def redraw_card(notifier: SlackNotifier, notice: Notice) -> None:
     refresh_card(notifier.desk, notifier.client, notice.request_id)
     if notice.kind == "approval.voided":
         reason = notice.params.get("reason", "")
-        reason_text = (
-            t(f"card.void.{reason}") if reason in ("edited", "resubmitted") else str(reason)
-        )
+        reason_text = t(f"card.void.{reason}") if reason in blocks.VOID_NOTES else str(reason)
         text = t("notice.approval.voided", issue=notice.issue_id, reason_text=reason_text)
+    elif notice.params.get("approved"):
+        text = t("notice.approval.expired_unstarted", issue=notice.issue_id)
     else:
         text = t("notice.approval.expired", issue=notice.issue_id)
     notifier.post(text, blocks.message(text))

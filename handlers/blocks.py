@@ -200,6 +200,9 @@ def list_blocks(lines: Sequence[IssueLine]) -> Blocks:
 
 # --- the approval card -----------------------------------------------------------------
 
+# Why a request was voided, where the catalogue has a sentence for it (`card.void.*`).
+VOID_NOTES = ("edited", "resubmitted", "halted")
+
 
 def approval_card(card: Card, tz: ZoneInfo) -> Blocks:
     title_key = "card.title_resume" if card.kind == "resume" else "card.title"
@@ -217,7 +220,7 @@ def approval_card(card: Card, tz: ZoneInfo) -> Blocks:
             )
         ),
         section(
-            t("card.scheduled", when=when(card.scheduled_at, tz))
+            t("card.scheduled", when=when(card.scheduled_at, tz), until=when(card.start_by, tz))
             if card.scheduled_at
             else t("card.now")
         ),
@@ -264,7 +267,7 @@ def card_state_text(card: Card, tz: ZoneInfo) -> str:
     if card.state == "void":
         note = (
             t(f"card.void.{card.decision_note}")
-            if card.decision_note in ("edited", "resubmitted")
+            if card.decision_note in VOID_NOTES
             else card.decision_note
         )
         return t("card.state.void", note=note)

@@ -150,7 +150,7 @@ def summary(desk: Desk, viewer: str) -> HomeSummary:
             .scalars()
             .all()
         )
-        cards = [approvals._card(session, r) for r in open_requests]
+        cards = [approvals._card(session, r, desk.settings) for r in open_requests]
         last = session.execute(select(Send).order_by(Send.id.desc()).limit(1)).scalar_one_or_none()
         last_send = None
         if last is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -78,6 +79,10 @@ register_texts(
             "Issue #{issue} was NOT sent: it was approved for the stream `{approved}` but the "
             "bot now sends on `{now}`. The approval is void; submit it again."
         ),
+        "send.refused.approval_expired": (
+            "Issue #{issue} was NOT sent: its approval expired at {until} before the send "
+            "could start. Submit it again if it should still go out."
+        ),
         "send.refused.approval_not_valid": (
             "Issue #{issue} was NOT sent: its approval is {state}. Submit it again."
         ),
@@ -103,8 +108,20 @@ register_texts(
             "{suppressed} suppressed, {unknown} unknown, {remaining} remaining"
         ),
         "status.halted_by": "Halted by <@{who}>: {reason}",
-        "halt.done": "Halted {count} send(s): {issues}. Batches already in flight finish.",
-        "halt.nothing": "Nothing is being sent right now, so there was nothing to halt.",
+        "halt.done.sending": (
+            "Halted {count} send(s) in progress: {issues}. Batches already in flight finish."
+        ),
+        "halt.done.approved": (
+            "Stopped {count} approved issue(s) whose send had not started yet: {issues}."
+        ),
+        "halt.done.scheduled": "Unscheduled {count} issue(s): {items}.",
+        "halt.done.scheduled_item": "#{issue} (was due {when})",
+        "halt.done.again": (
+            "Nothing more goes out until a new two-person approval: `/newsletter resume ID`."
+        ),
+        "halt.nothing": (
+            "Nothing is being sent, approved or scheduled right now, so there was nothing to halt."
+        ),
         "resume.asked": (
             "Asked for approval to resume issue #{issue} in <#{channel}> "
             "({recipients} recipients on the list)."
@@ -244,7 +261,12 @@ def show_resumed(notifier: SlackNotifier, notice: Notice) -> None:
 
 @on_notice("send.refused")
 def show_refused(notifier: SlackNotifier, notice: Notice) -> None:
-    params = {k: v for k, v in notice.params.items() if k != "code"}
+    tz = notifier.settings.tz
+    params = {
+        k: blocks.when(v, tz) if isinstance(v, datetime) else v
+        for k, v in notice.params.items()
+        if k != "code"
+    }
     text = t(f"send.refused.{notice.params.get('code')}", issue=notice.issue_id, **params)
     notifier.post(text, blocks.message(text))
     if notifier.desk is not None and notice.request_id is not None:
@@ -267,11 +289,27 @@ def show_unknown(notifier: SlackNotifier, notice: Notice) -> None:
 
 
 def _halt_reply(desk: Desk, actor: str) -> str:
+    """What the kill switch stopped: sends in progress, approvals not yet
+    started, scheduled issues with their times."""
     halted = delivery.halt_all(desk, actor=actor)
     if not halted:
         return t("halt.nothing")
-    issues = ", ".join(f"#{r.issue_id}" for s in halted for r in delivery.status(desk, send_id=s))
-    return t("halt.done", count=len(halted), issues=issues)
+    lines = []
+    if halted.sends:
+        issues = ", ".join(f"#{issue_id}" for _, issue_id in halted.sends)
+        lines.append(t("halt.done.sending", count=len(halted.sends), issues=issues))
+    if halted.approved:
+        issues = ", ".join(f"#{issue_id}" for issue_id in halted.approved)
+        lines.append(t("halt.done.approved", count=len(halted.approved), issues=issues))
+    if halted.scheduled:
+        tz = desk.settings.tz
+        items = ", ".join(
+            t("halt.done.scheduled_item", issue=issue_id, when=blocks.when(at, tz))
+            for issue_id, at in halted.scheduled
+        )
+        lines.append(t("halt.done.scheduled", count=len(halted.scheduled), items=items))
+    lines.append(t("halt.done.again"))
+    return "\n".join(lines)
 
 
 @subcommand("halt")

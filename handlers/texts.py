@@ -129,7 +129,10 @@ EN: dict[str, str] = {
         "*Version:* {version} by <@{author}>"
     ),
     "card.requested": "Requested by <@{requester}>. Expires {expires}.",
-    "card.scheduled": "*Scheduled for:* {when}",
+    "card.scheduled": (
+        "*Scheduled for:* {when}. The approval holds until {until}: a send that has not "
+        "started by then needs a new approval."
+    ),
     "card.now": "*Sends:* as soon as it is approved",
     "card.override": ":red_circle: *Preflight overridden* ({codes}): {reason}",
     "card.preview_hint": "Preview with `/newsletter show {issue}`.",
@@ -142,6 +145,7 @@ EN: dict[str, str] = {
     "card.state.void": ":warning: Void: {note}. Any earlier approval no longer applies.",
     "card.void.edited": "the issue was edited after this request",
     "card.void.resubmitted": "a newer request replaced this one",
+    "card.void.halted": "the kill switch was pressed before the send started",
     "submit.posted": "Asked for approval of issue #{issue} in <#{channel}> ({recipients} recipients).",
     "submit.blocked": (
         "Issue #{issue} cannot be submitted: preflight found blocking problems ({codes}). "
@@ -187,6 +191,10 @@ EN: dict[str, str] = {
         "Approval request for issue #{issue} is void: {reason_text}. It must be approved again."
     ),
     "notice.approval.expired": "The approval request for issue #{issue} expired without a decision.",
+    "notice.approval.expired_unstarted": (
+        "The approval of issue #{issue} expired before its send could start; nothing was "
+        "sent. Submit it again if it should still go out."
+    ),
     "refusal.not_yet_available": "`/newsletter {sub}` is not available in this version yet.",
     # --- state names (issues, approval requests, sends), shown inside sentences ----
     "state.draft": "draft",

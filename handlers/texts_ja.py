@@ -130,7 +130,10 @@ JA: dict[str, str] = {
         "*バージョン：* {version}（執筆：<@{author}>）"
     ),
     "card.requested": "依頼者：<@{requester}>。有効期限は {expires} です。",
-    "card.scheduled": "*送信予定：* {when}",
+    "card.scheduled": (
+        "*送信予定：* {when}。この承認は {until} まで有効です。それまでに送信が始まらなければ、"
+        "改めて承認が必要です。"
+    ),
     "card.now": "*送信：* 承認され次第すぐに送信します",
     "card.override": ":red_circle: *事前チェックを無視して依頼されています*（{codes}）：{reason}",
     "card.preview_hint": "`/newsletter show {issue}` でプレビューを確認できます。",
@@ -146,6 +149,7 @@ JA: dict[str, str] = {
     "card.state.void": ":warning: 無効：{note}。以前の承認は適用されません。",
     "card.void.edited": "この依頼の後に号が編集されました",
     "card.void.resubmitted": "新しい依頼に置き換えられました",
+    "card.void.halted": "送信が始まる前に緊急停止が押されました",
     "submit.posted": ("<#{channel}> で第{issue}号の承認を依頼しました（宛先 {recipients} 件）。"),
     "submit.blocked": (
         "第{issue}号は承認を依頼できません。事前チェックで送信を妨げる問題が見つかりました"
@@ -212,6 +216,10 @@ JA: dict[str, str] = {
         "第{issue}号の承認依頼は無効になりました（{reason_text}）。あらためて承認が必要です。"
     ),
     "notice.approval.expired": "第{issue}号の承認依頼は、判断がないまま期限切れとなりました。",
+    "notice.approval.expired_unstarted": (
+        "第{issue}号の承認は、送信が始まる前に期限切れとなりました。何も送信されていません。"
+        "まだ送る必要があれば、もう一度承認を依頼してください。"
+    ),
     "refusal.not_yet_available": "`/newsletter {sub}` はこのバージョンではまだ使えません。",
     "generic.error": (
         "こちら側で問題が発生しました（{error}）。何も変更していません。もう一度お試しください。"
@@ -357,6 +365,10 @@ JA: dict[str, str] = {
         "現在はストリーム `{now}` で送信する設定になっています。承認は無効になりました。"
         "あらためて承認を依頼してください。"
     ),
+    "send.refused.approval_expired": (
+        "第{issue}号は送信されて *いません*。送信が始まる前に、承認が {until} に期限切れと"
+        "なりました。まだ送る必要があれば、もう一度承認を依頼してください。"
+    ),
     "send.refused.approval_not_valid": (
         "第{issue}号は送信されて *いません*。承認が {state} です。"
         "あらためて承認を依頼してください。"
@@ -384,8 +396,18 @@ JA: dict[str, str] = {
         "配信抑止 {suppressed} 件、不明 {unknown} 件、残り {remaining} 件"
     ),
     "status.halted_by": "<@{who}> さんが停止しました：{reason}",
-    "halt.done": "{count} 件の送信を停止しました：{issues}。送信中のバッチは最後まで処理されます。",
-    "halt.nothing": "現在送信中のものはないため、停止するものはありませんでした。",
+    "halt.done.sending": (
+        "送信中の {count} 件を停止しました：{issues}。すでに送信中のバッチは最後まで処理されます。"
+    ),
+    "halt.done.approved": "承認済みでまだ送信が始まっていない {count} 件を止めました：{issues}。",
+    "halt.done.scheduled": "予約されていた {count} 件の予約を取り消しました：{items}。",
+    "halt.done.scheduled_item": "#{issue}（{when} の予定でした）",
+    "halt.done.again": (
+        "新たに 2 人による承認があるまで、何も送信されません：`/newsletter resume ID`。"
+    ),
+    "halt.nothing": (
+        "現在、送信中・承認済み・予約済みのものはないため、停止するものはありませんでした。"
+    ),
     "resume.asked": (
         "<#{channel}> で第{issue}号の送信再開の承認を依頼しました（リストの宛先 {recipients} 件）。"
     ),

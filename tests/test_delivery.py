@@ -170,7 +170,7 @@ def test_halt_stops_before_the_next_batch_and_resume_continues_without_duplicate
         send_id, issue_id = request.send_id, request.issue_id
     with running(desk) as engine:
         wait_until(lambda: any(s == "sent" for _, s, _, _ in ledger_rows(desk, send_id)))
-        assert delivery.halt_all(desk, actor="U0EDITOR1") == [send_id]
+        assert delivery.halt_all(desk, actor="U0EDITOR1").send_ids == [send_id]
         calls_at_halt = postmark.faults.calls("/email/batch")
         wait_until(lambda: not any(s == "batched" for _, s, _, _ in ledger_rows(desk, send_id)))
         settled = postmark.faults.calls("/email/batch")

@@ -5,6 +5,7 @@ approval, and what the channel is (and is not) shown."""
 from __future__ import annotations
 
 import re
+import time
 
 from bot.standins.slack import APPROVER_2, EDITOR, NEWSLETTER_CHANNEL
 from handlers.ids import Action
@@ -22,6 +23,14 @@ from tests.fixtures.delivery import (
 )
 
 ADDRESS = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+DUMP = "/message-streams/{stream}/suppressions/dump"
+
+
+def _text_of_message(message) -> str:
+    return " ".join(
+        str(part.get("text", {}).get("text", "")) if isinstance(part, dict) else ""
+        for part in message.blocks or []
+    )
 
 
 def _send_id(harness: Harness, issue_id: int) -> int | None:
@@ -93,3 +102,39 @@ def test_send_halt_by_button_and_resume_after_a_second_approval(harness: Harness
 def test_slash_halt_with_nothing_sending(harness: Harness):
     harness.editor.command("/newsletter", "halt")
     assert "nothing to halt" in harness.wait_for_ephemeral(EDITOR)[-1]
+
+
+def test_slash_halt_stops_an_approved_send_waiting_to_start_and_a_scheduled_one(
+    harness: Harness,
+):
+    """The incident: Postmark's suppression dump failing kept an approved send
+    waiting; halt said "nothing is being sent" and then every message went out."""
+    desk = harness.desk
+    add_subscribers(desk, 100)
+    harness.postmark.faults.script(["503"] * 3, endpoint=DUMP)
+    waiting = create_issue(harness, harness.editor, "12月号", "今月のお知らせです。")
+    card = submit(harness, harness.editor, waiting)
+    harness.approver.click(Action.APPROVE, message=current_card(harness, card))
+    harness.slack.wait_for(
+        lambda: any("has not started yet" in text for text in harness.channel_texts()) or None
+    )
+    later = create_issue(harness, harness.editor, "1月号", "来月のお知らせです。")
+    later_card = submit(harness, harness.editor, later, extra="at 2030-01-01 10:00")
+    harness.approver.click(Action.APPROVE, message=current_card(harness, later_card))
+    wait_until(lambda: issue_state(harness, later) == "scheduled")
+
+    before = len(harness.ephemeral_texts(EDITOR))
+    harness.editor.command("/newsletter", "halt")
+
+    reply = harness.wait_for_ephemeral(EDITOR, before + 1)[-1]
+    assert "nothing to halt" not in reply
+    assert f"whose send had not started yet: #{waiting}." in reply
+    assert f"#{later} (was due 2030-01-01 10:00 JST)" in reply
+    assert issue_state(harness, waiting) == "halted" and issue_state(harness, later) == "halted"
+    # Postmark is back; the engine retries unstarted approvals: nothing goes out.
+    with running(desk, FAST):
+        time.sleep(2 * FAST.start_retry_seconds + 0.2)
+    assert harness.postmark.messages(stream="broadcast") == []
+    assert _send_id(harness, waiting) is None and _send_id(harness, later) is None
+    voided = current_card(harness, card)
+    assert "kill switch was pressed" in _text_of_message(voided)
