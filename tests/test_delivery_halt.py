@@ -238,17 +238,19 @@ def test_after_halt_nothing_more_reaches_the_broadcast_stream(db, postmark, cloc
     """Whatever the moment, what Postmark holds once the halt's in-flight
     batches landed never grows again, whatever starts or retries next."""
     desk = make_desk(db, postmark.url, clock)
-    desk.approval_listeners.append(delivery.approval_listener(desk))
+    if moment != "approved":  # "approved": the click committed, the start not yet made
+        desk.approval_listeners.append(delivery.approval_listener(desk))
     add_subscribers(desk, 300)
     postmark.latency = 0.05
-    if moment == "waiting":
-        postmark.faults.script(["503"], endpoint=DUMP)
+    if moment == "waiting":  # until the halt: every start attempt fails
+        postmark.faults.script(["503"] * 10_000, endpoint=DUMP)
     at = clock.now() + timedelta(minutes=5)
     request_id = _scheduled_request(desk, at) if moment == "scheduled" else approved_request(desk)
     with running(desk) as engine:
         if moment == "sending":
             wait_until(lambda: len(postmark.messages(stream="broadcast")) > 0)
         delivery.halt_all(desk, actor=EDITOR)
+        postmark.faults.clear()  # Postmark is well again
         wait_until(lambda: not _batched(desk))
         landed = len(postmark.messages(stream="broadcast"))
         clock.set(at)
