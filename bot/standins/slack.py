@@ -7,16 +7,17 @@ fields of each answer -- so the unmodified `slack_sdk.WebClient(token=...,
 base_url=standin.url)` talks to it over real HTTP. It holds a small workspace
 (team, members, user groups, channels, the bot and its tokens), keeps the
 state Slack would keep (channel messages after updates, ephemeral messages,
-open modals, App Home views) and records every call for tests.
+open modals, App Home views, files -- uploads per `slack_files`) and records
+every call for tests.
 
 Interactions come from the other side: `bot.standins.slack_driver.SlackDriver`
 acts as a workspace member, issues trigger ids and response URLs registered
 here, and posts signed requests into the bot's `/slack/events` endpoint.
 
 Routes: `POST|GET /{method}` (also `/api/{method}`), `POST /response/{token}`
-(response_url receiver), `GET /_standin/state` (a JSON snapshot). Anything
-else is passed to `handle_other`, which subclasses (the rehearsal room page)
-may override.
+(response_url receiver), `POST /upload/v1/{token}` (an upload's bytes),
+`GET /_standin/state` (a JSON snapshot). Anything else is passed to
+`handle_other`, which subclasses (the rehearsal room page) may override.
 
 `seed_rehearsal_workspace(standin)` fills in the workspace every end-to-end
 test and the rehearsal room start from; `main()` runs a seeded stand-in.
@@ -43,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 from bot.standins.server import Reply, Request, StandIn
 from bot.standins.slack_blocks import MESSAGE_BLOCK_LIMIT, validate_blocks, validate_view
+from bot.standins.slack_files import UPLOAD_PATH, FileStore, UploadError
 from bot.stopping import stop_on_signals
 
 T = TypeVar("T")
@@ -55,6 +57,7 @@ DEFAULT_SCOPES: tuple[str, ...] = (
     "chat:write.public",
     "commands",
     "files:read",
+    "files:write",
     "groups:read",
     "im:read",
     "im:write",
@@ -96,6 +99,8 @@ METHOD_SCOPES: dict[str, str | None] = {
     "conversations.members": None,
     "conversations.open": "im:write",
     "files.info": "files:read",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
 }
 JSON_ARGS = ("blocks", "attachments", "view", "metadata")
 
@@ -172,6 +177,8 @@ class File:
     mimetype: str
     created: int = field(default_factory=lambda: int(time.time()))
     deleted: bool = False
+    title: str = ""
+    channels: list[str] = field(default_factory=list)  # where it was shared
 
 
 @dataclass
@@ -192,6 +199,7 @@ class Message:
     edited: bool = False
     deleted: bool = False
     metadata: dict[str, Any] | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)  # shared files' objects
 
     def to_payload(self, team_id: str = "", app_id: str | None = None) -> dict[str, Any]:
         """The message object as Slack puts it in API answers and payloads."""
@@ -214,6 +222,9 @@ class Message:
             out["edited"] = {"user": self.user, "ts": self.ts}
         if self.metadata:
             out["metadata"] = copy.deepcopy(self.metadata)
+        if self.files:
+            out["files"] = copy.deepcopy(self.files)
+            out["upload"] = True
         return out
 
     def elements(self) -> list[tuple[str | None, dict[str, Any]]]:
@@ -358,6 +369,7 @@ class SlackStandIn(StandIn):
         self._modal_stacks: dict[str, list[str]] = {}
         self._home: dict[str, str] = {}
         self.files: dict[str, File] = {}
+        self.file_store = FileStore()
         self._last_ts = 0
         self.users[self.bot_user_id] = User(
             id=self.bot_user_id,
@@ -777,6 +789,8 @@ class SlackStandIn(StandIn):
             return Reply.json(self.snapshot())
         if path.startswith(FILES_PREFIX):
             return self._download(request, path[len(FILES_PREFIX) :])
+        if path.startswith(UPLOAD_PATH) and request.method == "POST":
+            return self._handle_upload(request, path[len(UPLOAD_PATH) :])
         method = path[len("/api/") :] if path.startswith("/api/") else path.lstrip("/")
         if method and "/" not in method and "." in method:
             return self._handle_api(request, method)
@@ -1476,7 +1490,7 @@ class SlackStandIn(StandIn):
             "created": file.created,
             "timestamp": file.created,
             "name": file.name,
-            "title": file.name,
+            "title": file.title or file.name,
             "mimetype": file.mimetype,
             "filetype": file.filetype,
             "pretty_type": file.filetype.upper(),
@@ -1493,6 +1507,8 @@ class SlackStandIn(StandIn):
             "url_private": f"{base}/{file.name}",
             "url_private_download": f"{base}/download/{file.name}",
             "permalink": f"https://{self.team_domain}.slack.com/files/{file.user}/{file.id}",
+            "channels": [c for c in file.channels if not c.startswith("D")],
+            "ims": [c for c in file.channels if c.startswith("D")],
         }
 
     def _api_files_info(self, grant: Token, args: dict[str, Any]) -> dict[str, Any]:
@@ -1526,6 +1542,72 @@ class SlackStandIn(StandIn):
                 return Reply(status=404, body=b"Not Found", headers={"Content-Type": "text/plain"})
             content, mimetype = file.content, file.mimetype
         return Reply(status=200, body=content, headers={"Content-Type": mimetype})
+
+    # files (the three steps of files_upload_v2; the rules live in slack_files)
+
+    def _api_files_getUploadURLExternal(self, grant: Token, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            file_id = f"F{next(self._ids):09d}"
+            return self.file_store.announce(args, grant.user_id, self.url, file_id)
+        except UploadError as err:
+            raise SlackError(err.error, **err.fields) from err
+
+    def _api_files_completeUploadExternal(
+        self, grant: Token, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        refs = [str(args["channel_id"])] if args.get("channel_id") else []
+        refs += [c for c in str(args.get("channels") or "").split(",") if c.strip()]
+        thread_ts = args.get("thread_ts") or None
+        if thread_ts and len(refs) != 1:
+            raise SlackError("invalid_arguments")
+        # Every destination is checked before anything is shared.
+        channels = [self._require_postable(grant, ref.strip()) for ref in refs]
+        comment = str(args.get("initial_comment") or "")
+        if len(comment) > MESSAGE_TEXT_LIMIT:
+            raise SlackError("msg_too_long")
+        try:
+            completed = self.file_store.complete(args.get("files"))
+        except UploadError as err:
+            raise SlackError(err.error, **err.fields) from err
+        stored = []
+        for done in completed:
+            file = File(
+                id=done.id,
+                name=done.filename,
+                content=done.content,
+                user=done.user,
+                filetype=done.filetype,
+                mimetype=done.mimetype,
+                title=done.title,
+                channels=[c.id for c in channels],
+            )
+            self.files[file.id] = file
+            stored.append(file)
+        for channel in channels:
+            self._messages.append(
+                Message(
+                    channel=channel.id,
+                    ts=self._next_ts(),
+                    text=comment,
+                    user=grant.user_id,
+                    bot_id=grant.bot_id,
+                    thread_ts=str(thread_ts) if thread_ts else None,
+                    files=[self._file_object(item) for item in stored],
+                )
+            )
+        return {"files": [{"id": item.id, "title": item.title} for item in stored]}
+
+    def _handle_upload(self, request: Request, token: str) -> Reply:
+        with self._lock:
+            status, text = self.file_store.receive(
+                token, request.body, request.headers.get("content-type", "")
+            )
+        return Reply(status=status, body=text.encode(), headers={"Content-Type": "text/plain"})
+
+    def file_content(self, file_id: str) -> bytes:
+        """The bytes of a file, as a member who may see it would download them."""
+        with self._lock:
+            return self.files[file_id].content
 
     # -- response_url receiver -----------------------------------------------
 
