@@ -1,44 +1,49 @@
-"""The delivery engine's public face: starting, halting, resuming and finishing sends.
+"""The delivery engine's public face: starting, halting and resuming sends.
 
 A send starts from an approved request (`start_approved`): the approval is
-re-checked (still approved, the version's hash recomputed and equal to the
-approved hash, the audience within `AUDIENCE_DRIFT` percent of the approved
-count), Postmark's suppressions are synced in, and the audience is frozen
-into one ledger row per recipient in the same transaction that moves the
-issue to `sending`. Any failed check refuses the start with a channel notice,
-voids the approval and returns the issue to draft (a new approval is needed).
+re-checked (still approved and not past `approvals.start_deadline`, the
+version's hash recomputed and equal to the approved hash, the audience within
+`AUDIENCE_DRIFT` percent of the approved count), Postmark's suppressions are
+synced in, and the audience is frozen into one ledger row per recipient in the
+same transaction that moves the issue to `sending`. Any failed check refuses
+the start with a channel notice, voids (or expires) the approval and returns
+the issue to draft (a new approval is needed).
 
 The work itself — batches through Postmark, retries, reconciliation, crash
-recovery, progress — is done by the `Engine` threads in `bot.delivery_engine`,
-started as a background duty (`background(desk)`). They find work in the
-database, so a start (from Slack, the scheduler or a restart) only has to
-commit a `sending` send and wake them.
+recovery, progress, finishing — is done by the `Engine` threads in
+`bot.delivery_engine`, started as a background duty (`background(desk)`,
+`new_engine(desk)`). They find work in the database, so a start (from Slack,
+the scheduler or a restart) only has to commit a `sending` send and wake them.
+Imports run one way: this module uses the engine and the ledger; the engine
+knows nothing of it (it is handed `start_unstarted` to retry starts).
 
-`halt_all` is the kill switch (invariant 6): every sending send is halted;
-each engine stops before its next batch (batches already in flight finish and
-are recorded). `request_resume` (bot.approvals) plus a fresh approval lead to
-`resume_approved`, which continues the same ledger exactly where it stopped.
+`halt_all` is the kill switch (invariant 6): every send that could go out
+stops — sending sends are halted (each engine stops before its next batch;
+batches already in flight finish and are recorded), approvals not yet started
+(scheduled ones too) are voided and their issues halted. `request_resume`
+(bot.approvals) plus a fresh approval lead to `resume_approved`, which
+continues the same ledger exactly where it stopped.
 
 Notices (kinds the Slack front end renders, never with addresses):
 `send.started`, `send.progress`, `send.finished`, `send.halted`,
-`send.resumed`, `send.refused`, `send.start_failed`, `send.unknown`.
+`send.resumed`, `send.refused`, `send.start_failed`, `send.unknown`,
+`approval.voided` (reason `halted`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot import approvals, audience, audit, issues, states, suppressions
+from bot import delivery_engine as engine
 from bot import delivery_ledger as ledger
+from bot.delivery_engine import Engine, EngineOptions
 from bot.desk import Desk, Notice
 from bot.postmark import PostmarkError
 from bot.refusal import Refusal
@@ -53,30 +58,10 @@ from storage.models import (
     SendState,
 )
 
-if TYPE_CHECKING:
-    from bot.delivery_engine import Engine, EngineOptions
-
 log = logging.getLogger(__name__)
 
 # The decision note of an approval voided by the kill switch.
 HALT_NOTE = "halted"
-
-# Engines running in this process, woken when new work is committed.
-_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
-_ENGINES_LOCK = threading.Lock()
-
-
-def register_engine(engine: Engine) -> None:
-    with _ENGINES_LOCK:
-        _ENGINES.add(engine)
-
-
-def wake_engines() -> None:
-    with _ENGINES_LOCK:
-        engines = list(_ENGINES)
-    for engine in engines:
-        engine.wake()
-
 
 # --- start ---------------------------------------------------------------------------------
 
@@ -184,7 +169,7 @@ def start_approved(desk: Desk, request_id: int) -> int | None:
             params={"total": total},
         )
     )
-    wake_engines()
+    engine.wake_all()
     return send_id
 
 
@@ -361,35 +346,11 @@ def resume_approved(desk: Desk, request_id: int) -> int | None:
             params={"approver": approver, "pending": remaining[ledger.D.PENDING]},
         )
     )
-    wake_engines()
+    engine.wake_all()
     return send_id
 
 
 # --- halt ----------------------------------------------------------------------------------
-
-
-def _halt(
-    session: Session, send: Send, *, actor: str, reason: str, detail: str, at: datetime
-) -> None:
-    send.state = SendState.HALTED
-    send.halted_by = actor
-    send.halt_reason = f"{reason}: {detail}" if detail else reason
-    issue = session.get(Issue, send.issue_id)
-    assert issue is not None
-    if states.can_move(issue.state, IssueState.HALTED):
-        states.move(
-            session, issue, IssueState.HALTED, actor=actor, at=at, send=send.id, reason=reason
-        )
-    audit.record(
-        session,
-        actor=actor,
-        action="send.halted",
-        at=at,
-        issue_id=send.issue_id,
-        subject=f"send:{send.id}",
-        reason=reason,
-        detail=detail,
-    )
 
 
 @dataclass(frozen=True)
@@ -484,11 +445,11 @@ def halt_all(desk: Desk, *, actor: str, reason: str = "manual", detail: str = ""
         )
         halted: list[tuple[int, int]] = []
         for send in sends:
-            _halt(session, send, actor=actor, reason=reason, detail=detail, at=now)
+            ledger.halt_rows(session, send, actor=actor, reason=reason, detail=detail, at=now)
             halted.append((send.id, send.issue_id))
         voided = [(r.id, r.issue_id) for r in requests]
     for send_id, issue_id in halted:
-        _notify_halted(desk, send_id, issue_id, actor, reason, detail)
+        engine.notify_halted(desk, send_id, issue_id, actor, reason, detail)
     for request_id, issue_id in voided:
         desk.notify(
             Notice(
@@ -498,7 +459,7 @@ def halt_all(desk: Desk, *, actor: str, reason: str = "manual", detail: str = ""
                 params={"reason": HALT_NOTE, "actor": actor},
             )
         )
-    wake_engines()
+    engine.wake_all()
     return Halted(
         sends=tuple(halted),
         approved=tuple(approved),
@@ -507,170 +468,16 @@ def halt_all(desk: Desk, *, actor: str, reason: str = "manual", detail: str = ""
     )
 
 
-def halt_send(desk: Desk, send_id: int, *, actor: str, reason: str, detail: str = "") -> bool:
-    """Halt one send (the circuit breaker, a refusal by Postmark); False if not sending."""
-    now = desk.clock.now()
-    with ledger.transaction(desk.db) as session:
-        send = session.execute(
-            select(Send).where(Send.id == send_id).with_for_update()
-        ).scalar_one_or_none()
-        if send is None or send.state != SendState.SENDING:
-            return False
-        _halt(session, send, actor=actor, reason=reason, detail=detail, at=now)
-        issue_id = send.issue_id
-    _notify_halted(desk, send_id, issue_id, actor, reason, detail)
-    wake_engines()
-    return True
-
-
-def _notify_halted(
-    desk: Desk, send_id: int, issue_id: int, actor: str, reason: str, detail: str
-) -> None:
-    report = status(desk, send_id=send_id)
-    params: dict[str, Any] = {"actor": actor, "reason": reason, "detail": detail}
-    if report:
-        params.update(report[0].as_params())
-    desk.notify(Notice("send.halted", issue_id=issue_id, send_id=send_id, params=params))
-
-
-# --- finish --------------------------------------------------------------------------------
-
-
-def finish_if_done(desk: Desk, send_id: int) -> bool:
-    """Mark a sending send finished once no row of it is pending or in a batch."""
-    with ledger.reading(desk.db) as session:
-        if ledger.has_open_rows(session, send_id):
-            return False
-    now = desk.clock.now()
-    with ledger.transaction(desk.db) as session:
-        send = session.execute(
-            select(Send).where(Send.id == send_id).with_for_update()
-        ).scalar_one_or_none()
-        if (
-            send is None
-            or send.state != SendState.SENDING
-            or ledger.has_open_rows(session, send_id)
-        ):
-            return False
-        send.state = SendState.FINISHED
-        send.finished_at = now
-        issue = session.get(Issue, send.issue_id)
-        assert issue is not None
-        states.move(session, issue, IssueState.SENT, actor=audit.SYSTEM, at=now, send=send.id)
-        counted = ledger.counts(session, send_id)
-        audit.record(
-            session,
-            actor=audit.SYSTEM,
-            action="send.finished",
-            at=now,
-            issue_id=issue.id,
-            subject=f"send:{send.id}",
-            **counted,
-        )
-        issue_id = issue.id
-    report = status(desk, send_id=send_id)
-    desk.notify(
-        Notice(
-            "send.finished",
-            issue_id=issue_id,
-            send_id=send_id,
-            params=report[0].as_params() if report else {},
-        )
-    )
-    return True
-
-
 # --- reading -------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class SendReport:
-    """A send's state and counts: what the channel may see (no addresses)."""
-
-    send_id: int
-    issue_id: int
-    subject: str
-    state: str
-    total: int
-    counts: dict[str, int]
-    started_at: datetime | None
-    finished_at: datetime | None
-    halted_by: str | None
-    halt_reason: str
-
-    @property
-    def sent(self) -> int:
-        return self.counts[ledger.D.SENT]
-
-    @property
-    def failed(self) -> int:
-        return self.counts[ledger.D.FAILED] + self.counts[ledger.D.INVALID]
-
-    @property
-    def suppressed(self) -> int:
-        return self.counts[ledger.D.SUPPRESSED] + self.counts[ledger.D.SKIPPED]
-
-    @property
-    def unknown(self) -> int:
-        return self.counts[ledger.D.UNKNOWN]
-
-    @property
-    def remaining(self) -> int:
-        return self.counts[ledger.D.PENDING] + self.counts[ledger.D.BATCHED]
-
-    @property
-    def done(self) -> int:
-        return self.total - self.remaining
-
-    def as_params(self) -> dict[str, Any]:
-        return {
-            "issue": self.issue_id,
-            "send": self.send_id,
-            "state": self.state,
-            "total": self.total,
-            "sent": self.sent,
-            "failed": self.failed,
-            "invalid": self.counts[ledger.D.INVALID],
-            "suppressed": self.suppressed,
-            "unknown": self.unknown,
-            "remaining": self.remaining,
-            "done": self.done,
-            "halted_by": self.halted_by or "",
-            "halt_reason": self.halt_reason,
-        }
+SendReport = ledger.SendReport
 
 
 def status(
     desk: Desk, *, issue_id: int | None = None, send_id: int | None = None, limit: int = 5
 ) -> list[SendReport]:
     """Reports of one send, of an issue's sends, or of the latest sends (newest first)."""
-    with ledger.reading(desk.db) as session:
-        query = (
-            select(Send, IssueVersion.subject)
-            .join(IssueVersion, IssueVersion.id == Send.version_id)
-            .order_by(Send.id.desc())
-            .limit(limit)
-        )
-        if send_id is not None:
-            query = query.where(Send.id == send_id)
-        if issue_id is not None:
-            query = query.where(Send.issue_id == issue_id)
-        rows = session.execute(query).all()
-        return [
-            SendReport(
-                send_id=send.id,
-                issue_id=send.issue_id,
-                subject=subject,
-                state=send.state,
-                total=send.total,
-                counts=ledger.counts(session, send.id),
-                started_at=send.started_at,
-                finished_at=send.finished_at,
-                halted_by=send.halted_by,
-                halt_reason=send.halt_reason,
-            )
-            for send, subject in rows
-        ]
+    return ledger.reports(desk.db, issue_id=issue_id, send_id=send_id, limit=limit)
 
 
 def stalled_sends(desk: Desk, older_than: timedelta) -> list[int]:
@@ -750,22 +557,32 @@ def approval_listener(desk: Desk) -> Callable[[int], None]:
     return on_approved
 
 
+def start_unstarted(desk: Desk) -> None:
+    """Start the approvals whose start never happened (the engine's supervisor
+    calls this every `start_retry_seconds`)."""
+    for request_id in unstarted_approvals(desk):
+        start_approved(desk, request_id)
+
+
+def new_engine(desk: Desk, options: EngineOptions | None = None) -> Engine:
+    """An engine that also retries the starts that never happened."""
+    return Engine(desk, options, retry_starts=lambda: start_unstarted(desk))
+
+
 def background(
     desk: Desk, options: EngineOptions | None = None
 ) -> tuple[Callable[[], None], Callable[[], None]]:
     """A (start, stop) pair for `Bot.background`: the engine's worker threads."""
-    from bot.delivery_engine import Engine
-
     holder: dict[str, Engine] = {}
 
     def start() -> None:
-        engine = Engine(desk, options)
-        holder["engine"] = engine
-        engine.start()
+        running = new_engine(desk, options)
+        holder["engine"] = running
+        running.start()
 
     def stop() -> None:
-        engine = holder.pop("engine", None)
-        if engine is not None:
-            engine.stop()
+        running = holder.pop("engine", None)
+        if running is not None:
+            running.stop()
 
     return start, stop

@@ -11,8 +11,12 @@ One `Engine` per process (a background duty of the bot). Threads:
   and record one outcome per message;
 - a *supervisor* renews this process's lease, recovers batches whose claimer
   died (released when nothing was sent, reconciled with Postmark when it may
-  have been), retries approvals whose start never happened, and reports
-  progress at most every `progress_seconds`.
+  have been), calls `retry_starts` (the service's retry of approvals whose
+  start never happened), and reports progress at most every `progress_seconds`.
+
+A send's end is the engine's to tell: `finish_if_done` and `halt_send` change
+its state through the ledger and post `send.finished` / `send.halted`. This
+module never imports `bot.delivery` (the service that starts sends uses it).
 
 Faults: `NotSent` (429, refused connection) is retried with bounded
 exponential backoff and jitter (tenacity); `FateUnknown` (timeout, reset,
@@ -35,6 +39,8 @@ import secrets
 import socket
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -49,7 +55,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from bot import audit, delivery, issues, suppressions
+from bot import audit, issues, suppressions
 from bot import delivery_ledger as ledger
 from bot.delivery_ledger import D, Outcome, Recipient
 from bot.desk import Desk, Notice
@@ -73,7 +79,6 @@ from storage.models import (
     MailingList,
     PushState,
     Send,
-    SendState,
     Subscriber,
     SubscriberStatus,
     SuppressionOrigin,
@@ -83,6 +88,67 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 LEASE_PREFIX = "delivery:"
+
+# Engines running in this process, woken when new work is committed.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+_ENGINES_LOCK = threading.Lock()
+
+
+def active_engines() -> list[Engine]:
+    """The engines started (and not stopped) in this process."""
+    with _ENGINES_LOCK:
+        return list(_ENGINES)
+
+
+def wake_all() -> None:
+    """Wake this process's engines: a send was started, resumed or halted."""
+    for engine in active_engines():
+        engine.wake()
+
+
+# --- a send's end, as the engine (and the kill switch) tell the channel ----------------
+
+
+def notify_halted(
+    desk: Desk, send_id: int, issue_id: int, actor: str, reason: str, detail: str
+) -> None:
+    """`send.halted`, with the send's counts at this moment (batches on their
+    way are `in_flight`; `pending` is what will not be sent)."""
+    report = ledger.reports(desk.db, send_id=send_id)
+    params: dict[str, Any] = {"actor": actor, "reason": reason, "detail": detail}
+    if report:
+        params.update(report[0].as_params())
+    desk.notify(Notice("send.halted", issue_id=issue_id, send_id=send_id, params=params))
+
+
+def halt_send(desk: Desk, send_id: int, *, actor: str, reason: str, detail: str = "") -> bool:
+    """Halt one send (the circuit breaker, a refusal by Postmark); False if not sending."""
+    issue_id = ledger.halt(
+        desk.db, send_id, actor=actor, reason=reason, detail=detail, now=desk.clock.now()
+    )
+    if issue_id is None:
+        return False
+    notify_halted(desk, send_id, issue_id, actor, reason, detail)
+    wake_all()
+    return True
+
+
+def finish_if_done(desk: Desk, send_id: int) -> bool:
+    """Mark a sending send finished once no row of it is pending or in a batch,
+    and post its summary (the ledger's counts)."""
+    issue_id = ledger.finish(desk.db, send_id, now=desk.clock.now())
+    if issue_id is None:
+        return False
+    report = ledger.reports(desk.db, send_id=send_id)
+    desk.notify(
+        Notice(
+            "send.finished",
+            issue_id=issue_id,
+            send_id=send_id,
+            params=report[0].as_params() if report else {},
+        )
+    )
+    return True
 
 
 @dataclass(frozen=True)
@@ -154,9 +220,24 @@ def _pid_alive(pid: int) -> bool:
 
 
 class Engine:
-    def __init__(self, desk: Desk, options: EngineOptions | None = None) -> None:
+    """The worker threads of one process.
+
+    `retry_starts`, when given, is called by the supervisor every
+    `start_retry_seconds`: the service's way to start approvals whose start
+    never happened (bot.delivery passes its own); the engine itself only
+    sends what is already `sending`.
+    """
+
+    def __init__(
+        self,
+        desk: Desk,
+        options: EngineOptions | None = None,
+        *,
+        retry_starts: Callable[[], object] | None = None,
+    ) -> None:
         self.desk = desk
         self.options = options or EngineOptions()
+        self.retry_starts = retry_starts
         self.in_flight = self.options.in_flight or desk.settings.SEND_BATCHES_IN_FLIGHT
         self.host = socket.gethostname()
         self.worker = f"{self.host}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -181,7 +262,8 @@ class Engine:
 
     def start(self) -> None:
         self._heartbeat()
-        delivery.register_engine(self)
+        with _ENGINES_LOCK:
+            _ENGINES.add(self)
         targets = [(self._prepare_loop, "prepare"), (self._supervise_loop, "supervise")]
         targets += [(self._send_loop, f"send-{i}") for i in range(self.in_flight)]
         for target, name in targets:
@@ -191,6 +273,8 @@ class Engine:
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop claiming; batches on the wire finish; queued ones are released."""
+        with _ENGINES_LOCK:
+            _ENGINES.discard(self)
         self._stopping.set()
         self._wake.set()
         deadline = time.monotonic() + timeout
@@ -211,14 +295,6 @@ class Engine:
             raise _Stopping
 
     # --- preparing -----------------------------------------------------------------------
-
-    def _sending(self) -> list[int]:
-        with ledger.reading(self.desk.db) as session:
-            return list(
-                session.execute(
-                    select(Send.id).where(Send.state == SendState.SENDING).order_by(Send.id)
-                ).scalars()
-            )
 
     def _context(self, send_id: int) -> SendContext:
         ctx = self._contexts.get(send_id)
@@ -263,7 +339,7 @@ class Engine:
 
     def _prepare_round(self) -> bool:
         worked = False
-        for send_id in self._sending():
+        for send_id in ledger.sending(self.desk.db):
             if self.stopping:
                 return worked
             ctx = self._context(send_id)
@@ -280,7 +356,7 @@ class Engine:
                     self._active.add(claimed.batch_id)
             if claimed is None:
                 self._drained.add(send_id)
-                delivery.finish_if_done(self.desk, send_id)
+                finish_if_done(self.desk, send_id)
                 continue
             worked = True
             if claimed.batch_id is None:
@@ -432,7 +508,7 @@ class Engine:
             # Retries exhausted: what was not sent goes back to pending (a
             # reconciliation preceded every re-send), and the send halts.
             self._release(batch_id, f"released after {self.options.max_attempts} attempts")
-            delivery.halt_send(
+            halt_send(
                 self.desk,
                 ctx.send_id,
                 actor=audit.SYSTEM,
@@ -442,7 +518,7 @@ class Engine:
             return
         except Refused as exc:
             self._release(batch_id, f"released: Postmark refused the batch [{exc.code}]")
-            delivery.halt_send(
+            halt_send(
                 self.desk,
                 ctx.send_id,
                 actor=audit.SYSTEM,
@@ -532,7 +608,7 @@ class Engine:
     def _after_batch(self, ctx: SendContext) -> None:
         self._circuit_breaker(ctx)
         if ctx.send_id in self._drained:
-            delivery.finish_if_done(self.desk, ctx.send_id)
+            finish_if_done(self.desk, ctx.send_id)
 
     def _circuit_breaker(self, ctx: SendContext) -> None:
         options = self.options
@@ -546,7 +622,7 @@ class Engine:
             self._breaker_done.add(ctx.send_id)
             return
         if hard >= options.breaker_min and hard > options.breaker_ratio * answered:
-            delivery.halt_send(
+            halt_send(
                 self.desk,
                 ctx.send_id,
                 actor=audit.SYSTEM,
@@ -604,7 +680,7 @@ class Engine:
                 params={"batch": batch_id, "count": count, "tag": ctx.tag},
             )
         )
-        delivery.finish_if_done(self.desk, ctx.send_id)
+        finish_if_done(self.desk, ctx.send_id)
 
     def _release(self, batch_id: int, why: str) -> None:
         ledger.release(self.desk.db, batch_id, now=self.desk.clock.now(), why=why)
@@ -633,8 +709,11 @@ class Engine:
                     self._heartbeat()
                     last_heartbeat = now
                 self._recover()
-                if now - last_starts >= self.options.start_retry_seconds:
-                    self._start_unstarted()
+                if (
+                    self.retry_starts is not None
+                    and now - last_starts >= self.options.start_retry_seconds
+                ):
+                    self.retry_starts()
                     last_starts = now
                 if now - last_progress >= self.options.progress_seconds:
                     self._report_progress()
@@ -714,7 +793,7 @@ class Engine:
                 continue
             # What Postmark does not have after the settle time was never taken.
             self._release(batch_id, "reconciled after its worker was gone")
-            delivery.finish_if_done(self.desk, send_id)
+            finish_if_done(self.desk, send_id)
             self.wake()
 
     def _batch_send(self, batch_id: int) -> int:
@@ -725,15 +804,9 @@ class Engine:
                 ).scalar_one()
             )
 
-    def _start_unstarted(self) -> None:
-        for request_id in delivery.unstarted_approvals(self.desk):
-            if self.stopping:
-                return
-            delivery.start_approved(self.desk, request_id)
-
     def _report_progress(self) -> None:
-        for send_id in self._sending():
-            reports = delivery.status(self.desk, send_id=send_id)
+        for send_id in ledger.sending(self.desk.db):
+            reports = ledger.reports(self.desk.db, send_id=send_id)
             if not reports:
                 continue
             report = reports[0]

@@ -14,6 +14,9 @@ Owned here (and used by the engine in `bot.delivery`):
   `in_flight` (reconcile with Postmark before anything is re-sent);
 - `record()` — per-message outcomes in one executemany;
 - `settle_found()`, `release()`, `mark_unknown()` — the reconciliation's writes;
+- `halt()` / `halt_rows()` and `finish()` — a send's own end states, with its
+  issue's state and the audit trail, in one transaction;
+- `reports()` — a send's state and counts as people may see them (`SendReport`);
 - `transaction()` / `reading()` — the sessions every delivery module opens. On
   SQLite they queue this process's threads on one lock first: every session
   there takes the database's write lock (BEGIN IMMEDIATE), and SQLite's busy
@@ -47,7 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from bot import audience, audit
+from bot import audience, audit, states
 from storage.db import SQLITE_BUSY_TIMEOUT_MS, Database
 from storage.models import (
     ALL_LISTS,
@@ -55,6 +58,9 @@ from storage.models import (
     Delivery,
     DeliveryBatch,
     DeliveryStatus,
+    Issue,
+    IssueState,
+    IssueVersion,
     MailingList,
     Send,
     SendState,
@@ -518,3 +524,189 @@ def take_over(db: Database, batch_id: int, *, was: str, worker: str) -> str | No
         return session.execute(
             select(DeliveryBatch.state).where(DeliveryBatch.id == batch_id)
         ).scalar_one()
+
+
+# --- a send's end states -------------------------------------------------------------
+
+
+def halt_rows(
+    session: Session, send: Send, *, actor: str, reason: str, detail: str, at: datetime
+) -> None:
+    """Halt `send` (locked by the caller) and its issue, audited."""
+    send.state = SendState.HALTED
+    send.halted_by = actor
+    send.halt_reason = f"{reason}: {detail}" if detail else reason
+    issue = session.get(Issue, send.issue_id)
+    assert issue is not None
+    if states.can_move(issue.state, IssueState.HALTED):
+        states.move(
+            session, issue, IssueState.HALTED, actor=actor, at=at, send=send.id, reason=reason
+        )
+    audit.record(
+        session,
+        actor=actor,
+        action="send.halted",
+        at=at,
+        issue_id=send.issue_id,
+        subject=f"send:{send.id}",
+        reason=reason,
+        detail=detail,
+    )
+
+
+def halt(
+    db: Database, send_id: int, *, actor: str, reason: str, detail: str, now: datetime
+) -> int | None:
+    """Halt one sending send; its issue id, or None when it was not sending."""
+    with transaction(db) as session:
+        send = session.execute(
+            select(Send).where(Send.id == send_id).with_for_update()
+        ).scalar_one_or_none()
+        if send is None or send.state != SendState.SENDING:
+            return None
+        halt_rows(session, send, actor=actor, reason=reason, detail=detail, at=now)
+        return send.issue_id
+
+
+def finish(db: Database, send_id: int, *, now: datetime) -> int | None:
+    """Mark a sending send finished (its issue sent) once no row of it is pending
+    or in a batch; its issue id, or None when it is not finished by this call."""
+    with reading(db) as session:
+        if has_open_rows(session, send_id):
+            return None
+    with transaction(db) as session:
+        send = session.execute(
+            select(Send).where(Send.id == send_id).with_for_update()
+        ).scalar_one_or_none()
+        if send is None or send.state != SendState.SENDING or has_open_rows(session, send_id):
+            return None
+        send.state = SendState.FINISHED
+        send.finished_at = now
+        issue = session.get(Issue, send.issue_id)
+        assert issue is not None
+        states.move(session, issue, IssueState.SENT, actor=audit.SYSTEM, at=now, send=send.id)
+        audit.record(
+            session,
+            actor=audit.SYSTEM,
+            action="send.finished",
+            at=now,
+            issue_id=issue.id,
+            subject=f"send:{send.id}",
+            **counts(session, send_id),
+        )
+        return issue.id
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """A send's state and counts: what the channel may see (no addresses)."""
+
+    send_id: int
+    issue_id: int
+    subject: str
+    state: str
+    total: int
+    counts: dict[str, int]
+    started_at: datetime | None
+    finished_at: datetime | None
+    halted_by: str | None
+    halt_reason: str
+
+    @property
+    def sent(self) -> int:
+        return self.counts[D.SENT]
+
+    @property
+    def failed(self) -> int:
+        return self.counts[D.FAILED] + self.counts[D.INVALID]
+
+    @property
+    def suppressed(self) -> int:
+        return self.counts[D.SUPPRESSED] + self.counts[D.SKIPPED]
+
+    @property
+    def unknown(self) -> int:
+        return self.counts[D.UNKNOWN]
+
+    @property
+    def in_flight(self) -> int:
+        """Rows in a batch that is on its way (or being reconciled)."""
+        return self.counts[D.BATCHED]
+
+    @property
+    def pending(self) -> int:
+        """Rows not yet in any batch: after a halt, what is not sent."""
+        return self.counts[D.PENDING]
+
+    @property
+    def remaining(self) -> int:
+        return self.counts[D.PENDING] + self.counts[D.BATCHED]
+
+    @property
+    def done(self) -> int:
+        return self.total - self.remaining
+
+    def as_params(self) -> dict[str, Any]:
+        return {
+            "issue": self.issue_id,
+            "send": self.send_id,
+            "state": self.state,
+            "total": self.total,
+            "sent": self.sent,
+            "failed": self.failed,
+            "invalid": self.counts[D.INVALID],
+            "suppressed": self.suppressed,
+            "unknown": self.unknown,
+            "in_flight": self.in_flight,
+            "pending": self.pending,
+            "remaining": self.remaining,
+            "done": self.done,
+            "halted_by": self.halted_by or "",
+            "halt_reason": self.halt_reason,
+        }
+
+
+def reports(
+    db: Database, *, issue_id: int | None = None, send_id: int | None = None, limit: int = 5
+) -> list[SendReport]:
+    """Reports of one send, of an issue's sends, or of the latest sends (newest first)."""
+    with reading(db) as session:
+        query = (
+            select(Send, IssueVersion.subject)
+            .join(IssueVersion, IssueVersion.id == Send.version_id)
+            .order_by(Send.id.desc())
+            .limit(limit)
+        )
+        if send_id is not None:
+            query = query.where(Send.id == send_id)
+        if issue_id is not None:
+            query = query.where(Send.issue_id == issue_id)
+        rows = session.execute(query).all()
+        return [
+            SendReport(
+                send_id=send.id,
+                issue_id=send.issue_id,
+                subject=subject,
+                state=send.state,
+                total=send.total,
+                counts=counts(session, send.id),
+                started_at=send.started_at,
+                finished_at=send.finished_at,
+                halted_by=send.halted_by,
+                halt_reason=send.halt_reason,
+            )
+            for send, subject in rows
+        ]
+
+
+def sending(db: Database) -> list[int]:
+    """Ids of the sends that are sending, oldest first."""
+    with reading(db) as session:
+        return list(
+            session.execute(
+                select(Send.id).where(Send.state == SendState.SENDING).order_by(Send.id)
+            ).scalars()
+        )

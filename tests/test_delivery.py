@@ -311,3 +311,17 @@ def test_postmark_refusing_the_whole_batch_halts_without_failing_recipients(db, 
     assert {s for _, s, _, _ in ledger_rows(desk, send_id)} == {"pending"}
     halted = [n for n in desk.notifier.notices if n.kind == "send.halted"]  # type: ignore[attr-defined]
     assert halted[0].params["reason"] == "postmark_refused"
+
+
+def test_the_engine_and_the_ledger_can_be_read_without_the_service():
+    """Imports run one way: bot.delivery uses the engine and the ledger; neither
+    of them imports bot.delivery, not even through another module."""
+    import subprocess
+    import sys
+
+    for module in ("bot.delivery_engine", "bot.delivery_ledger"):
+        code = f"import sys, {module}; print('bot.delivery' in sys.modules)"
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == "False", module

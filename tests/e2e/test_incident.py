@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from bot import delivery
+from bot import delivery, delivery_engine
 from bot.delivery_engine import Engine
 from bot.standins.slack import APPROVER_2
 from bot.subscribers import get_or_create_list
@@ -116,8 +116,8 @@ def running_bot(harness: Harness) -> Iterator[Harness]:
         harness.desk.approval_listeners.append(delivery.approval_listener(harness.desk))
     harness.bot.start_background()
     own: Engine | None = None
-    if not list(delivery._ENGINES):
-        own = Engine(harness.desk, INCIDENT_ENGINE)
+    if not delivery_engine.active_engines():
+        own = delivery.new_engine(harness.desk, INCIDENT_ENGINE)
         own.start()
     try:
         yield harness
