@@ -35,6 +35,10 @@ class Directory(Protocol):
 
     def email_of(self, user_id: str) -> str | None: ...
 
+    def locale_of(self, user_id: str) -> str | None:
+        """The person's locale as their chat tool tells it (`ja-JP`), or None."""
+        ...
+
 
 @dataclass(frozen=True)
 class Notice:

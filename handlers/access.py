@@ -13,7 +13,7 @@ from typing import Any
 from slack_bolt import App, BoltContext, BoltResponse, Respond
 
 from bot.desk import Desk, DirectoryError
-from handlers import blocks
+from handlers import blocks, texts
 from handlers.ids import Block
 from handlers.texts import t
 
@@ -32,6 +32,10 @@ def register(app: App, desk: Desk) -> None:
         body: dict[str, Any], context: BoltContext, respond: Respond, next: Callable[[], Any]
     ) -> BoltResponse | None:
         user = context.user_id
+        # Everything answered to this person is in their own Slack language.
+        texts.answer_request_in(
+            texts.language_of_locale(desk.directory.locale_of(user)) if user else None
+        )
         if user is None:
             return next()  # e.g. url_verification, events without a user
         try:

@@ -4,10 +4,13 @@ the desk it serves, and how it is started (Socket Mode or HTTP).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -35,6 +38,7 @@ from handlers.web import WebApp
 from storage.db import Database, connect
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -85,6 +89,7 @@ def build(settings: Settings, *, db: Database | None = None, clock: Clock | None
         signing_secret=settings.SLACK_SIGNING_SECRET or "socket-mode-has-no-signing-secret",
         token_verification_enabled=False,
         process_before_response=False,
+        listener_executor=ContextCopyingExecutor(max_workers=5),
         logger=logging.getLogger("slack_bolt"),
     )
     for module in (
@@ -113,6 +118,16 @@ def build(settings: Settings, *, db: Database | None = None, clock: Clock | None
             delivery.background(desk),
         ],
     )
+
+
+class ContextCopyingExecutor(ThreadPoolExecutor):
+    """Bolt runs each listener on a worker thread; this one runs it in a copy of
+    the submitting thread's context, so the language the access middleware chose
+    for the person (`texts.speaking`) is the one their listener answers in."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        context = contextvars.copy_context()
+        return super().submit(context.run, fn, *args, **kwargs)
 
 
 def _warm_personal_data(desk: Desk) -> tuple[Callable[[], None], Callable[[], None]]:

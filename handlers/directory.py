@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -36,7 +37,7 @@ class SlackDirectory:
         self.ttl = ttl
         self._monotonic = monotonic
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
-        self._emails: dict[str, tuple[float, str | None]] = {}
+        self._users: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def _group_members(self, group: str) -> frozenset[str]:
@@ -79,18 +80,30 @@ class SlackDirectory:
             return frozenset()
         return self._members(approvers)
 
-    def email_of(self, user_id: str) -> str | None:
+    def _user(self, user_id: str) -> dict[str, Any]:
+        """users.info with the locale (one cached call serves email, locale and name)."""
         now = self._monotonic()
         with self._lock:
-            cached = self._emails.get(user_id)
+            cached = self._users.get(user_id)
             if cached and now - cached[0] < self.ttl:
                 return cached[1]
         try:
-            reply = self.client.users_info(user=user_id)
+            # https://docs.slack.dev/reference/methods/users.info: `locale` is in the
+            # user object only when include_locale is true.
+            reply = self.client.users_info(user=user_id, include_locale=True)
         except SlackApiError as exc:
             raise DirectoryError("slack_error", error=str(exc.response.get("error", ""))) from None
-        user = reply.get("user") or {}
-        email = (user.get("profile") or {}).get("email") or None
+        user: dict[str, Any] = dict(reply.get("user") or {})
         with self._lock:
-            self._emails[user_id] = (now, email)
-        return email
+            self._users[user_id] = (now, user)
+        return user
+
+    def email_of(self, user_id: str) -> str | None:
+        return (self._user(user_id).get("profile") or {}).get("email") or None
+
+    def locale_of(self, user_id: str) -> str | None:
+        """The person's Slack locale (`ja-JP`), or None when Slack cannot tell."""
+        try:
+            return self._user(user_id).get("locale") or None
+        except DirectoryError:
+            return None  # the team's language, rather than no answer at all

@@ -21,7 +21,7 @@ from slack_sdk import WebClient
 from bot import approvals, audit, issues, testcopy
 from bot.desk import Desk, DirectoryError
 from bot.refusal import Refusal
-from handlers import access, blocks
+from handlers import access, blocks, texts
 from handlers.ids import Command
 from handlers.parsing import Parsed, UsageError, parse
 from handlers.replies import ephemeral, refusal_text
@@ -167,11 +167,9 @@ def submit(inv: Invocation) -> None:
 
 def post_card(desk: Desk, client: WebClient, card: approvals.Card) -> None:
     channel = desk.settings.NEWSLETTER_CHANNEL
-    reply = client.chat_postMessage(
-        channel=channel,
-        text=blocks.card_fallback(card),
-        blocks=blocks.approval_card(card, desk.settings.tz),
-    )
+    with texts.speaking(None):  # the channel reads the team's language
+        text, card_blocks = blocks.card_fallback(card), blocks.approval_card(card, desk.settings.tz)
+    reply = client.chat_postMessage(channel=channel, text=text, blocks=card_blocks)
     approvals.set_card_message(desk, card.request_id, str(reply["channel"]), str(reply["ts"]))
 
 
@@ -188,11 +186,11 @@ def refresh_card(desk: Desk, client: WebClient, request_id: int) -> None:
     """Redraw an approval card to show its current state."""
     card = approvals.card(desk, request_id)
     if card.card_channel and card.card_ts:
+        with texts.speaking(None):  # the channel reads the team's language
+            text = blocks.card_fallback(card)
+            card_blocks = blocks.approval_card(card, desk.settings.tz)
         client.chat_update(
-            channel=card.card_channel,
-            ts=card.card_ts,
-            text=blocks.card_fallback(card),
-            blocks=blocks.approval_card(card, desk.settings.tz),
+            channel=card.card_channel, ts=card.card_ts, text=text, blocks=card_blocks
         )
 
 

@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.desk import Desk, Notice
 from bot.settings import Settings
+from handlers import texts
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ class SlackNotifier:
             log.warning("no renderer for notice %s", notice.kind)
             return
         try:
-            renderer(self, notice)
+            with texts.speaking(None):  # the channel reads the team's language
+                renderer(self, notice)
         except SlackApiError as exc:
             log.warning("could not tell Slack about %s: %s", notice.kind, exc.response.get("error"))
         except Exception:

@@ -10,6 +10,9 @@ English rather than showing the bare key.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from handlers.texts_ja import JA
@@ -220,21 +223,56 @@ EN: dict[str, str] = {
 # `use_language()` ran, and a copy would miss them.
 CATALOGUES: dict[str, dict[str, str]] = {"en": EN, "ja": JA}
 
-# One bot per process, so the language is process-wide (set once at start-up).
-_language = "en"
+# The team's language (LANGUAGE, set once at start-up): channel posts, and
+# people whose Slack locale has no catalogue. A request from a person whose
+# locale has one answers in it: `speaking()` sets it for the request (the access
+# middleware does, and Bolt's listener threads inherit it; see handlers.app).
+_default = "en"
+_speaking: ContextVar[str | None] = ContextVar("speaking", default=None)
 
 
 def use_language(code: str) -> None:
-    """Show every later sentence in `code` ("en" or "ja")."""
-    global _language
+    """Make `code` ("en" or "ja") the team's language."""
+    global _default
     if code not in CATALOGUES:
         raise ValueError(f"no catalogue for language {code!r}")
-    _language = code
+    _default = code
+
+
+def default_language() -> str:
+    return _default
 
 
 def language() -> str:
     """The language `t()` currently answers in."""
-    return _language
+    return _speaking.get() or _default
+
+
+def language_of_locale(locale: str | None) -> str | None:
+    """The catalogue for a Slack locale (`ja-JP` -> "ja", `en-GB` -> "en"), or None."""
+    code = (locale or "").split("-")[0].split("_")[0].lower()
+    return code if code in CATALOGUES else None
+
+
+def answer_request_in(code: str | None) -> None:
+    """Answer the request being handled in `code` (None: the team's language).
+
+    Bolt runs its global middleware one after another and the listener after all of
+    them, so a block around `next()` would end before the listener runs. The access
+    middleware calls this first thing for every request instead, so no request
+    inherits the previous one's language from a reused thread.
+    """
+    _speaking.set(code if code in CATALOGUES else None)
+
+
+@contextmanager
+def speaking(code: str | None) -> Iterator[None]:
+    """Answer in `code` within the block (None: the team's language)."""
+    token = _speaking.set(code if code in CATALOGUES else None)
+    try:
+        yield
+    finally:
+        _speaking.reset(token)
 
 
 def register(entries: dict[str, str]) -> None:
@@ -250,7 +288,7 @@ def register(entries: dict[str, str]) -> None:
 
 def t(key: str, **params: Any) -> str:
     """The sentence `key`, filled with `params` (missing ones stay visible as {name})."""
-    template = CATALOGUES[_language].get(key)
+    template = CATALOGUES[language()].get(key)
     if template is None:  # not translated (yet): English beats a bare key
         template = EN.get(key, key)
     return template.format_map(_Keep(params))

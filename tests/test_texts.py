@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import handlers
 from bot.settings import HELP, Settings, SettingsError, load
-from bot.standins.slack import EDITOR, OUTSIDER
+from bot.standins.slack import APPROVER_1, APPROVER_2, EDITOR, OUTSIDER
 from handlers import texts
 from handlers.ids import Action, Block
 from handlers.texts_ja import JA
@@ -205,8 +205,15 @@ def test_language_fr_stops_start_up(tmp_path: Path):
 # --- end to end -----------------------------------------------------------------------
 
 
+def japanese_slack(harness: Any) -> None:
+    """A Japanese team: everyone uses Slack in Japanese."""
+    for user in harness.slack.users.values():
+        user.locale = "ja-JP"
+
+
 def test_help_and_an_outsiders_refusal_answer_in_japanese(harness_factory: Any):
     harness = harness_factory(LANGUAGE="ja")
+    japanese_slack(harness)
     harness.editor.command("/newsletter", "help")
     help_text = "\n".join(harness.wait_for_ephemeral(EDITOR))
     assert "Countersign：ニュースレター配信デスク" in help_text
@@ -220,6 +227,7 @@ def test_help_and_an_outsiders_refusal_answer_in_japanese(harness_factory: Any):
 
 def test_a_non_approvers_click_is_refused_in_japanese(harness_factory: Any):
     harness = harness_factory(LANGUAGE="ja")
+    japanese_slack(harness)
     issue_id = create_issue(harness, harness.editor)
     card = submit(harness, harness.editor, issue_id, extra="at 2030-01-01 10:00")
     assert f"承認のお願い：第{issue_id}号" in "\n".join(harness.channel_texts())
@@ -275,3 +283,44 @@ def test_usage_errors_and_finding_kinds_speak_the_chosen_language():
         assert "号の番号" in sentence and "/newsletter show 3" in sentence
     finally:
         use_language("en")
+
+
+def test_each_person_reads_their_own_slack_language_and_the_channel_the_teams(
+    harness_factory: Any,
+):
+    harness = harness_factory(LANGUAGE="en")
+    harness.slack.users[EDITOR].locale = "ja-JP"
+    harness.slack.users[APPROVER_1].locale = "en-GB"
+    harness.slack.users[APPROVER_2].locale = "fr-FR"  # no catalogue: the team's language
+
+    harness.editor.command("/newsletter", "help")
+    assert "Countersign：ニュースレター配信デスク" in "\n".join(harness.wait_for_ephemeral(EDITOR))
+    harness.approver.command("/newsletter", "help")
+    assert "Countersign: the newsletter desk" in "\n".join(harness.wait_for_ephemeral(APPROVER_1))
+    harness.approver2.command("/newsletter", "help")
+    assert "Countersign: the newsletter desk" in "\n".join(harness.wait_for_ephemeral(APPROVER_2))
+
+    # The Japanese editor asks for approval: the card in the channel is in English
+    # (LANGUAGE), the editor's own confirmation in Japanese.
+    issue_id = create_issue(harness, harness.editor)
+    submit(harness, harness.editor, issue_id, extra="at 2030-01-01 10:00")
+    channel = "\n".join(harness.channel_texts())
+    assert f"issue #{issue_id}" in channel and f"第{issue_id}号" not in channel
+    replies = harness.slack.wait_for(
+        lambda: [r for r in harness.ephemeral_texts(EDITOR) if f"第{issue_id}号" in r] or None
+    )
+    assert replies
+
+
+def test_a_locale_names_a_catalogue_or_none():
+    assert texts.language_of_locale("ja-JP") == "ja"
+    assert texts.language_of_locale("en-US") == "en"
+    assert texts.language_of_locale("EN_gb") == "en"
+    assert texts.language_of_locale("fr-FR") is None
+    assert texts.language_of_locale("") is None
+    assert texts.language_of_locale(None) is None
+    with texts.speaking("ja"):
+        assert texts.language() == "ja"
+        with texts.speaking(None):
+            assert texts.language() == texts.default_language()
+    assert texts.language() == texts.default_language()

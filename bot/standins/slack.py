@@ -132,6 +132,7 @@ class User:
     is_bot: bool = False
     deleted: bool = False
     bot_id: str | None = None
+    locale: str = "en-US"  # the Slack language the person chose, e.g. ja-JP
 
 
 @dataclass
@@ -401,6 +402,7 @@ class SlackStandIn(StandIn):
         is_owner: bool = False,
         is_bot: bool = False,
         deleted: bool = False,
+        locale: str = "en-US",
     ) -> User:
         user = User(
             id=id,
@@ -413,6 +415,7 @@ class SlackStandIn(StandIn):
             is_owner=is_owner,
             is_bot=is_bot,
             deleted=deleted,
+            locale=locale,
         )
         with self._lock:
             self.users[id] = user
@@ -1390,7 +1393,12 @@ class SlackStandIn(StandIn):
         if user is None:
             raise SlackError("user_not_found")
         with_email = "users:read.email" in grant.scopes
-        return {"user": self._user_object(user, with_email=with_email)}
+        shown = self._user_object(user, with_email=with_email)
+        # https://docs.slack.dev/reference/methods/users.info: the user's `locale`
+        # is included only when the call asks for it with include_locale=true.
+        if _truthy(args.get("include_locale")):
+            shown["locale"] = user.locale
+        return {"user": shown}
 
     def _api_users_list(self, grant: Token, args: dict[str, Any]) -> dict[str, Any]:
         with_email = "users:read.email" in grant.scopes
@@ -1725,6 +1733,7 @@ def seed_rehearsal_workspace(standin: SlackStandIn) -> SlackStandIn:
     An editor (山田花子), two approvers (Alice Example, 佐藤太郎) in the
     approvers user group, an outsider who is in the workspace but not in
     #newsletter, the #newsletter channel with the team and the bot; paid plan.
+    花子 and 太郎 use Slack in Japanese (locale ja-JP), Alice in English.
     """
     standin.add_user(
         EDITOR,
@@ -1733,6 +1742,7 @@ def seed_rehearsal_workspace(standin: SlackStandIn) -> SlackStandIn:
         display_name="花子",
         email="hanako@example.com",
         is_admin=True,
+        locale="ja-JP",
     )
     standin.add_user(
         APPROVER_1,
@@ -1748,6 +1758,7 @@ def seed_rehearsal_workspace(standin: SlackStandIn) -> SlackStandIn:
         real_name="佐藤太郎",
         display_name="太郎",
         email="taro@example.com",
+        locale="ja-JP",
     )
     standin.add_user(
         OUTSIDER,

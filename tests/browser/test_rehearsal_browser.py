@@ -117,7 +117,9 @@ def test_the_whole_workflow_by_hand(rehearsal: Rehearsal, page: Any, shots: Path
     page.click("#modal-submit")
     expect(page.locator("#modal")).to_have_count(0)
     page.click("#tab-dm")
-    expect(page.locator("main")).to_contain_text("Saved issue #1, version 1")
+    # 山田花子 uses Slack in Japanese, so what is said to her is in Japanese; the
+    # channel reads the team's language (English here).
+    expect(page.locator("main")).to_contain_text("第1号をバージョン 1")
     page.click("#tab-channel")
 
     # The editor submits it and tries to approve their own request: refused.
@@ -125,7 +127,9 @@ def test_the_whole_workflow_by_hand(rehearsal: Rehearsal, page: Any, shots: Path
     approve = page.locator('[data-action="approve"]')
     expect(approve).to_be_visible()
     approve.click()
-    expect(page.locator(".msg.ephemeral").last).to_contain_text("Only approvers may approve")
+    expect(page.locator(".msg.ephemeral").last).to_contain_text(
+        "承認・却下ができるのは承認者のみです"
+    )
     assert not postmark.messages("broadcast")
 
     # An approver sees it waiting on the Home tab, and approves on the card.
@@ -174,11 +178,11 @@ def test_the_whole_workflow_by_hand(rehearsal: Rehearsal, page: Any, shots: Path
     # An unsubscribe, typed by the editor: processed, and the list counts show it.
     reader = first.Recipients[0]
     command(page, f"/unsubscribe {reader} asked by phone")
-    expect(page.locator(".msg.ephemeral").last).to_contain_text("is unsubscribed")
+    expect(page.locator(".msg.ephemeral").last).to_contain_text("の配信を停止しました")
     with rehearsal.bot.desk.db.sessions() as session:
         assert counts_by_status(session, "Newsletter").get("unsubscribed") == 1
     # The address is shown only to the editor, never in the channel (invariant 9).
     channel_text = page.locator("#timeline .msg:not(.ephemeral)").all_inner_texts()
     assert not any(reader in text for text in channel_text)
     become(page, rehearsal, EDITOR, "home")
-    expect(page.locator("#home")).to_contain_text(re.compile(r"1 unsubscribed"))
+    expect(page.locator("#home")).to_contain_text(re.compile(r"配信停止 1 件"))

@@ -114,7 +114,8 @@ def test_the_draft_modal_shows_validation_errors_then_saves(rehearsal: Rehearsal
     ).text
     assert 'id="modal"' not in good
     dm = page(rehearsal, **{"as": EDITOR, "tab": "dm"})
-    assert "Saved issue #1, version 1" in html.unescape(dm)
+    # 山田花子 uses Slack in Japanese: her own replies come in Japanese.
+    assert "第1号をバージョン 1" in html.unescape(dm)
 
 
 def test_buttons_click_through_to_the_bot_and_the_server_refuses_the_editor(
@@ -135,7 +136,7 @@ def test_buttons_click_through_to_the_bot_and_the_server_refuses_the_editor(
     block_id, channel, ts = card.groups()
     form = {"action_id": "approve", "block_id": block_id, "channel": channel, "ts": ts}
     refused = post(rehearsal, "click", **{"as": EDITOR, **form}).text
-    assert "Only approvers may approve" in html.unescape(refused)
+    assert "承認・却下ができるのは承認者のみです。" in html.unescape(refused)  # her language
     approved = post(rehearsal, "click", **{"as": APPROVER_1, **form}).text
     assert "Approved by @Alice" in html.unescape(approved)
 
