@@ -48,9 +48,15 @@ HtmlBody and TextBody becomes ``{url}unsubscribe/{token}``, a link bound to
 the message and its first recipient. GET on it shows a confirmation page with
 a button; POST on it — or GET with ``?confirm=1`` — suppresses that recipient
 on that stream (Origin "Recipient", ManualSuppression) and emits a
-SubscriptionChange webhook. `trigger_bounce`, `trigger_spam_complaint` and
-`unsubscribe` do the same from Python. Every suppression change (also through
-the API) emits a SubscriptionChange, as Postmark does. Webhooks are POSTed as
+SubscriptionChange webhook. `trigger_bounce`, `trigger_soft_bounce`,
+`trigger_spam_complaint`, `trigger_delivery` and `unsubscribe` do the same
+from Python (a spam complaint on a Broadcasts stream is a SubscriptionChange
+only: Postmark's SpamComplaint webhook is for transactional streams). Every
+suppression change (also through the API) emits a SubscriptionChange, as
+Postmark does. `set_outcomes(Outcomes(...))` makes exact shares of the
+broadcast messages accepted from then on deliver, bounce (hard or soft), draw
+a complaint or an unsubscribe, each with its webhooks (payloads and their
+documentation: postmark_webhooks.py). Webhooks are POSTed as
 JSON in a background thread to the configured URL with HTTP basic auth; each
 event and its delivery outcome is kept in `webhook_events`.
 
@@ -81,8 +87,10 @@ from typing import Any
 
 import requests
 
+from bot.standins import postmark_webhooks as webhook_payloads
 from bot.standins.postmark_faults import AppliedFault, FaultKind, Faults
 from bot.standins.postmark_store import MessageStore, StoredMessage
+from bot.standins.postmark_webhooks import Outcomes
 from bot.standins.server import Reply, Request, StandIn
 from bot.stopping import stop_on_signals
 
@@ -91,6 +99,7 @@ __all__ = [
     "AppliedFault",
     "Faults",
     "MessageStore",
+    "Outcomes",
     "PostmarkStandIn",
     "StoredMessage",
     "Suppression",
@@ -329,6 +338,7 @@ class PostmarkStandIn(StandIn):
             webhook_password,
         )
         self._events: list[WebhookEvent] = []
+        self._outcomes: Outcomes | None = None
         self._bounce_ids = 0
         self._generation = 0
         # (reset generation, event, basic-auth credentials): the credentials
@@ -359,6 +369,7 @@ class PostmarkStandIn(StandIn):
             self._suppressions = {sid: {} for sid in streams}
             self._webhook_url, self._webhook_user, self._webhook_password = self._initial_webhook
             self._events = []
+            self._outcomes = None
 
     # ------------------------------------------------------------------ inspection
 
@@ -455,11 +466,17 @@ class PostmarkStandIn(StandIn):
     def trigger_bounce(self, message_id: str, email: str | None = None) -> WebhookEvent:
         """The message hard-bounces for `email` (default its first recipient):
         a Bounce webhook, a HardBounce suppression and a SubscriptionChange."""
-        return self._bounce(message_id, email, spam=False)
+        event = self._bounce(message_id, email, spam=False)
+        assert event is not None  # a Bounce record is always emitted
+        return event
 
-    def trigger_spam_complaint(self, message_id: str, email: str | None = None) -> WebhookEvent:
-        """The recipient marks the message as spam: a SpamComplaint webhook,
-        a SpamComplaint suppression and a SubscriptionChange."""
+    def trigger_spam_complaint(
+        self, message_id: str, email: str | None = None
+    ) -> WebhookEvent | None:
+        """The recipient marks the message as spam: a SpamComplaint suppression and
+        a SubscriptionChange; on a transactional stream a SpamComplaint webhook
+        first. On a broadcast stream the SubscriptionChange (SuppressionReason
+        SpamComplaint) is returned, None when the address was suppressed already."""
         return self._bounce(message_id, email, spam=True)
 
     # ------------------------------------------------------------------ HTTP
@@ -562,6 +579,7 @@ class PostmarkStandIn(StandIn):
         if message is None:
             return Reply.json(result, 422)
         self.store.add_many([message])
+        self._after_accepted([message])
         return Reply.json(result)
 
     def _send_batch(self, request: Request) -> Reply:
@@ -586,6 +604,7 @@ class PostmarkStandIn(StandIn):
                 accepted.append(message)
             results.append(result)
         self.store.add_many(accepted)
+        self._after_accepted(accepted)
         return Reply.json(results)
 
     def _accept(
@@ -932,56 +951,62 @@ class PostmarkStandIn(StandIn):
         message: StoredMessage | None,
         when: datetime,
     ) -> dict[str, Any]:
-        return {
-            "RecordType": "SubscriptionChange",
-            "MessageID": message.MessageID if message else None,
-            "ServerID": self.server_id,
-            "MessageStream": stream_id,
-            "ChangedAt": when.isoformat(),
-            "Recipient": email,
-            "Origin": origin,
-            "SuppressSending": suppress,
-            "SuppressionReason": reason,
-            "Tag": (message.Tag or "") if message else "",
-            "Metadata": dict(message.Metadata or {}) if message else {},
-        }
+        return webhook_payloads.subscription_change(
+            email,
+            stream_id,
+            self.server_id,
+            when,
+            origin=origin,
+            reason=reason,
+            suppress=suppress,
+            message=message,
+        )
 
-    def _bounce(self, message_id: str, email: str | None, spam: bool) -> WebhookEvent:
+    def _next_bounce_id(self) -> int:
+        with self._lock:
+            self._bounce_ids += 1
+            return self._bounce_ids
+
+    def _recipient(self, message_id: str, email: str | None) -> tuple[StoredMessage, str]:
         message = self.store.get(message_id)
         if message is None:
             raise KeyError(f"no message {message_id!r}")
         recipient = (email or (message.Recipients[0] if message.Recipients else "")).lower()
         if not recipient:
             raise ValueError("the message has no recipient")
-        with self._lock:
-            self._bounce_ids += 1
-            bounce_id = self._bounce_ids
+        return message, recipient
+
+    def _bounce(self, message_id: str, email: str | None, spam: bool) -> WebhookEvent | None:
+        message, recipient = self._recipient(message_id, email)
         now = _now()
-        payload: dict[str, Any] = {
-            "RecordType": "SpamComplaint" if spam else "Bounce",
-            "ID": bounce_id,
-            "Type": "SpamComplaint" if spam else "HardBounce",
-            "TypeCode": 512 if spam else 1,
-            "Name": "Spam complaint" if spam else "Hard bounce",
-            "Tag": message.Tag or "",
-            "MessageID": message.MessageID,
-            "Metadata": dict(message.Metadata or {}),
-            "ServerID": self.server_id,
-            "MessageStream": message.MessageStream,
-            "Description": "The subscriber explicitly marked this email as spam."
-            if spam
-            else "The server was unable to deliver your message (ex: unknown user, mailbox not "
-            "found).",
-            "Details": "Stand-in spam complaint" if spam else "Stand-in hard bounce",
-            "Email": recipient,
-            "From": message.From,
-            "BouncedAt": now.isoformat(),
-            "DumpAvailable": False,
-            "Inactive": True,
-            "CanActivate": not spam,
-            "Subject": message.Subject or "",
-            "Content": "",
-        }
+        bounce_id = self._next_bounce_id()
+        if spam and self.stream_type(message.MessageStream) == "Broadcasts":
+            # No SpamComplaint record on a broadcast stream: the complaint is
+            # told as the stream's suppression list changing (see postmark_webhooks).
+            created = self._suppress(
+                recipient, message.MessageStream, "SpamComplaint", "Recipient", message, False
+            )
+            if not created:
+                return None
+            return self._emit(
+                self._subscription_change(
+                    recipient,
+                    message.MessageStream,
+                    "Recipient",
+                    "SpamComplaint",
+                    True,
+                    message,
+                    now,
+                )
+            )
+        if spam:
+            payload = webhook_payloads.spam_complaint(
+                message, recipient, self.server_id, now, bounce_id=bounce_id
+            )
+        else:
+            payload = webhook_payloads.bounce(
+                message, recipient, self.server_id, now, bounce_id=bounce_id
+            )
         event = self._emit(payload)
         self._suppress(
             recipient,
@@ -992,6 +1017,51 @@ class PostmarkStandIn(StandIn):
             True,
         )
         return event
+
+    def trigger_soft_bounce(self, message_id: str, email: str | None = None) -> WebhookEvent:
+        """The message soft-bounces: a Bounce webhook (Inactive false), no suppression."""
+        message, recipient = self._recipient(message_id, email)
+        payload = webhook_payloads.bounce(
+            message, recipient, self.server_id, _now(), bounce_id=self._next_bounce_id(), soft=True
+        )
+        return self._emit(payload)
+
+    def trigger_delivery(self, message_id: str, email: str | None = None) -> WebhookEvent:
+        """The receiving server accepted the message: a Delivery webhook."""
+        message, recipient = self._recipient(message_id, email)
+        return self._emit(webhook_payloads.delivery(message, recipient, self.server_id, _now()))
+
+    def set_outcomes(self, outcomes: Outcomes | None) -> None:
+        """What becomes of each broadcast message accepted from now on (None: nothing,
+        no webhooks — the default, so that a million-message benchmark sends none)."""
+        with self._lock:
+            self._outcomes = outcomes
+
+    def _after_accepted(self, messages: list[StoredMessage]) -> None:
+        """Play the outcome plan for newly accepted messages (after they are stored)."""
+        plan = self._outcomes
+        if plan is None:
+            return
+        planned = [
+            m
+            for m in messages
+            if m.Recipients
+            and self.stream_type(m.MessageStream) == "Broadcasts"
+            and (plan.only_stream is None or m.MessageStream == plan.only_stream)
+        ]
+        for message, outcome in zip(planned, plan.next_batch(len(planned)), strict=True):
+            if outcome == "hard_bounce":
+                self.trigger_bounce(message.MessageID)
+                continue
+            if outcome == "soft_bounce":
+                self.trigger_soft_bounce(message.MessageID)
+                continue
+            if plan.deliver:
+                self.trigger_delivery(message.MessageID)
+            if outcome == "complaint":
+                self.trigger_spam_complaint(message.MessageID)
+            elif outcome == "unsubscribe":
+                self._unsubscribe_message(message)
 
     def _emit(self, payload: dict[str, Any]) -> WebhookEvent:
         with self._lock:

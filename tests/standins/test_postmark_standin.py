@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ from hypothesis import strategies as st
 from postmarker.core import PostmarkClient
 from postmarker.exceptions import ClientError
 
-from bot.standins.postmark import DEFAULT_SERVER_TOKEN, PostmarkStandIn
+from bot.standins.postmark import DEFAULT_SERVER_TOKEN, Outcomes, PostmarkStandIn
 from bot.standins.server import Reply, Request, StandIn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -651,10 +652,11 @@ def test_trigger_bounce_and_spam_complaint(postmark, postmark_client, receiver):
         (e.record_type, e.payload.get("Email") or e.payload.get("Recipient"))
         for e in postmark.webhook_events
     ]
+    # On a broadcast stream a complaint is a SubscriptionChange only: Postmark's
+    # SpamComplaint webhook is for transactional streams.
     assert kinds == [
         ("Bounce", "bounce@example.com"),
         ("SubscriptionChange", "bounce@example.com"),
-        ("SpamComplaint", "spam@example.com"),
         ("SubscriptionChange", "spam@example.com"),
     ]
     assert all(e.status == 200 for e in postmark.webhook_events)
@@ -673,7 +675,13 @@ def test_trigger_bounce_and_spam_complaint(postmark, postmark_client, receiver):
         1,
     )
     assert {"ID", "Name", "Description", "Details", "From", "BouncedAt", "Subject"} <= set(b)
-    assert (spam.payload["Type"], spam.payload["TypeCode"]) == ("SpamComplaint", 512)
+    assert spam is not None
+    assert (spam.record_type, spam.payload["SuppressionReason"], spam.payload["Origin"]) == (
+        "SubscriptionChange",
+        "SpamComplaint",
+        "Recipient",
+    )
+    assert spam.payload["MessageID"] == results[1]["MessageID"]
     reasons = {
         s.EmailAddress: (s.SuppressionReason, s.Origin) for s in postmark.suppressions("broadcast")
     }
@@ -985,3 +993,96 @@ def test_concurrent_readers_do_not_block_writers(postmark):
         stop.set()
         reader.join()
     assert len(postmark.messages()) == 100
+
+
+def test_a_spam_complaint_on_a_transactional_stream_is_a_spam_complaint_record(
+    postmark, postmark_client
+):
+    reply = postmark_client.emails.send(From=FROM, To="t@example.com", TextBody="x")
+    spam = postmark.trigger_spam_complaint(reply["MessageID"])
+    assert spam is not None
+    assert (spam.record_type, spam.payload["Type"], spam.payload["TypeCode"]) == (
+        "SpamComplaint",
+        "SpamComplaint",
+        512,
+    )
+    assert [e.record_type for e in postmark.webhook_events] == [
+        "SpamComplaint",
+        "SubscriptionChange",
+    ]
+    # A second complaint about an address already suppressed changes no list.
+    broadcast = postmark_client.emails.send(
+        From=FROM, To="b@example.com", TextBody="x", MessageStream="broadcast"
+    )
+    assert postmark.trigger_spam_complaint(broadcast["MessageID"]) is not None
+    assert postmark.trigger_spam_complaint(broadcast["MessageID"]) is None
+
+
+def test_delivery_and_soft_bounce_webhooks_carry_the_metadata(postmark, postmark_client):
+    [result] = postmark_client.emails.send_batch(
+        email("r@example.com", "broadcast", Metadata={"send_id": "3", "delivery_id": "9"}, Tag="t")
+    )
+    delivered = postmark.trigger_delivery(result["MessageID"]).payload
+    assert set(delivered) == {
+        "RecordType",
+        "ServerID",
+        "MessageStream",
+        "MessageID",
+        "Recipient",
+        "Tag",
+        "DeliveredAt",
+        "Details",
+        "Metadata",
+    }
+    assert (delivered["RecordType"], delivered["Recipient"], delivered["Metadata"]) == (
+        "Delivery",
+        "r@example.com",
+        {"send_id": "3", "delivery_id": "9"},
+    )
+    soft = postmark.trigger_soft_bounce(result["MessageID"]).payload
+    assert (soft["Type"], soft["TypeCode"], soft["Inactive"]) == ("SoftBounce", 4096, False)
+    assert soft["Metadata"] == {"send_id": "3", "delivery_id": "9"}
+    # A soft bounce suppresses nothing.
+    assert not postmark.is_suppressed("r@example.com", "broadcast")
+
+
+def test_outcomes_make_exact_shares_of_the_broadcasts_bounce(postmark, postmark_client, receiver):
+    postmark.configure_webhook(receiver.url, "hook", "s3cret")
+    postmark.set_outcomes(
+        Outcomes(hard_bounce=0.1, soft_bounce=0.05, complaint=0.05, unsubscribe=0.1)
+    )
+    postmark_client.emails.send_batch(
+        *[email(f"r{i}@example.com", "broadcast", Metadata={"n": str(i)}) for i in range(200)]
+    )
+    # Transactional mail is not part of the plan.
+    postmark_client.emails.send(From=FROM, To="t@example.com", TextBody="x")
+    assert postmark.wait_for_webhooks(timeout=20)
+    events = postmark.webhook_events
+    by_kind = Counter(
+        (e.record_type, e.payload.get("Type") or e.payload.get("SuppressionReason")) for e in events
+    )
+    assert by_kind == {
+        ("Bounce", "HardBounce"): 20,
+        ("SubscriptionChange", "HardBounce"): 20,
+        ("Bounce", "SoftBounce"): 10,
+        # Complaints and unsubscribes follow a delivery; bounces have none.
+        ("Delivery", None): 170,
+        ("SubscriptionChange", "SpamComplaint"): 10,
+        ("SubscriptionChange", "ManualSuppression"): 20,
+    }
+    assert all(e.delivered for e in events)
+    assert all(e.payload["Metadata"] for e in events)
+    bounced = {e.payload["Email"] for e in events if e.record_type == "Bounce"}
+    delivered = {e.payload["Recipient"] for e in events if e.record_type == "Delivery"}
+    assert not bounced & delivered and len(bounced | delivered) == 200
+    assert len([s for s in postmark.suppressions("broadcast")]) == 20 + 10 + 20
+    postmark.set_outcomes(None)
+    postmark_client.emails.send_batch(email("quiet@example.com", "broadcast"))
+    assert len(postmark.webhook_events) == len(events)
+
+
+def test_outcome_shares_are_checked():
+    with pytest.raises(ValueError):
+        Outcomes(hard_bounce=0.7, unsubscribe=0.5)
+    with pytest.raises(ValueError):
+        Outcomes(complaint=-0.1)
