@@ -1,4 +1,4 @@
-"""Postmark's webhooks, turned into suppressions (invariant 7).
+"""Postmark's webhooks: suppressions (invariant 7) and each send's figures.
 
 `handle(desk, payload) -> (HTTP status, JSON body)` is what the
 `/postmark/webhook` endpoint calls once basic auth has passed
@@ -7,18 +7,27 @@ through `bot.suppressions.add()` like every other source:
 
 - `Bounce` that made the address inactive (a hard bounce and its kin): the
   address is suppressed as a hard bounce;
-- `SpamComplaint`: suppressed as a spam complaint;
+- `SpamComplaint` (transactional streams only; on the broadcast stream
+  Postmark tells a complaint as a SubscriptionChange with SuppressionReason
+  `SpamComplaint`): suppressed as a spam complaint;
 - `SubscriptionChange` with `SuppressSending: true` (a reader used Postmark's
-  own unsubscribe link, or Postmark suppressed the address): suppressed the
-  same way an unsubscribe from Slack is. With `SuppressSending: false`
-  (someone lifted Postmark's suppression) nothing is resubscribed here — that
-  takes an approver's `/newsletter subscribers resubscribe` — and a local
-  suppression that still stands is pushed to Postmark again.
+  own unsubscribe link, complained, or Postmark suppressed the address):
+  suppressed the same way an unsubscribe from Slack is. With
+  `SuppressSending: false` (someone lifted Postmark's suppression) nothing is
+  resubscribed here — that takes an approver's `/newsletter subscribers
+  resubscribe` — and a local suppression that still stands is pushed to
+  Postmark again.
+
+Besides, every event whose message carries our Metadata is counted for that
+send's report in the same transaction (`bot.outcomes`): Delivery as
+delivered, hard and soft bounces, complaints, and a reader's unsubscribe
+(ManualSuppression from the Recipient).
 
 Every event is idempotent (Postmark retries; a suppression is one row per
-address). A payload that is not what Postmark sends is refused with 400 and
-changes nothing: it is checked completely before anything is written. Other
-record types (Delivery, Open, Click, …) are acknowledged and ignored.
+address, an event one row per recipient and kind). A payload that is not what
+Postmark sends is refused with 400 and changes nothing: it is checked
+completely before anything is written. Other record types (Open, Click, …)
+are acknowledged and ignored.
 """
 
 from __future__ import annotations
@@ -28,23 +37,29 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bot import audit, suppressions
+from bot import audit, outcomes, suppressions
 from bot.addresses import InvalidAddress, address_hash, normalise
 from bot.desk import Desk
 from bot.installation import address_salt
 from storage.models import (
     ALL_LISTS,
     PushState,
+    SendEventKind,
     Suppression,
     SuppressionOrigin,
     SuppressionReason,
 )
 
 ACTOR = "postmark"
+K = SendEventKind
 # Bounce types after which Postmark deactivates the address.
 INACTIVATING_BOUNCES = frozenset(
     {"HardBounce", "BadEmailAddress", "ManuallyDeactivated", "SpamNotification"}
 )
+# Bounce types that are a failed delivery without deactivating the address
+# (https://postmarkapp.com/developer/api/bounce-api#bounce-types); others
+# (AutoResponder, AddressChange, ChallengeVerification, …) are not bounces.
+SOFT_BOUNCES = frozenset({"SoftBounce", "Transient", "DnsError", "Blocked", "DMARCPolicy"})
 
 
 class Malformed(ValueError):
@@ -56,6 +71,7 @@ class Suppress:
     email: str
     reason: SuppressionReason
     stream: str
+    counted: SendEventKind | None = None  # what it counts as in its send's report
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,7 @@ class Reactivated:
 @dataclass(frozen=True)
 class Ignored:
     why: str
+    counted: SendEventKind | None = None
 
 
 Event = Suppress | Reactivated | Ignored
@@ -109,13 +126,19 @@ def parse(payload: Any) -> Event:
             raise Malformed("Inactive has the wrong type")
         email, stream = _address(payload, "Email"), _stream(payload)
         if kind == "SpamComplaint":
-            return Suppress(email, SuppressionReason.SPAM_COMPLAINT, stream)
+            return Suppress(email, SuppressionReason.SPAM_COMPLAINT, stream, K.COMPLAINT)
         if kind in INACTIVATING_BOUNCES or inactive:
-            return Suppress(email, SuppressionReason.HARD_BOUNCE, stream)
-        return Ignored(f"bounce of type {kind[:40]} does not deactivate the address")
+            return Suppress(email, SuppressionReason.HARD_BOUNCE, stream, K.HARD_BOUNCE)
+        return Ignored(
+            f"bounce of type {kind[:40]} does not deactivate the address",
+            K.SOFT_BOUNCE if kind in SOFT_BOUNCES else None,
+        )
     if record_type == "SpamComplaint":
         return Suppress(
-            _address(payload, "Email"), SuppressionReason.SPAM_COMPLAINT, _stream(payload)
+            _address(payload, "Email"),
+            SuppressionReason.SPAM_COMPLAINT,
+            _stream(payload),
+            K.COMPLAINT,
         )
     if record_type == "SubscriptionChange":
         email, stream = _address(payload, "Recipient"), _stream(payload)
@@ -126,8 +149,19 @@ def parse(payload: Any) -> Event:
         if not suppress:
             return Reactivated(email, stream)
         reason = suppressions.FROM_POSTMARK.get(raw_reason or "", SuppressionReason.UNSUBSCRIBED)
-        return Suppress(email, reason, stream)
+        return Suppress(email, reason, stream, _change_counted(reason, payload.get("Origin")))
+    if record_type == "Delivery":
+        return Ignored("a delivery changes no suppression", K.DELIVERED)
     return Ignored(f"record type {record_type[:40]} is not used")
+
+
+def _change_counted(reason: SuppressionReason, origin: Any) -> SendEventKind | None:
+    if reason == SuppressionReason.HARD_BOUNCE:
+        return K.HARD_BOUNCE
+    if reason == SuppressionReason.SPAM_COMPLAINT:
+        return K.COMPLAINT
+    # A reader's own unsubscribe; a suppression by the team (Customer, Admin) is not.
+    return K.UNSUBSCRIBED if origin == "Recipient" else None
 
 
 def handle(desk: Desk, payload: Any) -> tuple[int, dict[str, Any]]:
@@ -136,17 +170,22 @@ def handle(desk: Desk, payload: Any) -> tuple[int, dict[str, Any]]:
         event = parse(payload)
     except Malformed as exc:
         return 400, {"error": str(exc)}
-    if isinstance(event, Ignored):
-        return 200, {"ok": True, "ignored": event.why}
     broadcast = desk.settings.POSTMARK_BROADCAST_STREAM
     if isinstance(event, Reactivated):
         if event.stream != broadcast:
             return 200, {"ok": True, "ignored": "not the broadcast stream"}
         return 200, {"ok": True, "repushed": _reactivated(desk, event.email)}
+    attributed = outcomes.attribution(payload) if event.counted is not None else None
+    if isinstance(event, Ignored):
+        if attributed is None or event.counted is None:
+            return 200, {"ok": True, "ignored": event.why}
+        return 200, {"ok": True, "counted": _count(desk, attributed, event.counted)}
     if event.reason == SuppressionReason.UNSUBSCRIBED and event.stream != broadcast:
         # A manual suppression on another stream (say, the transactional one)
         # says nothing about the newsletter; bounces and complaints do.
         return 200, {"ok": True, "ignored": "manual suppression on another stream"}
+    counted = False
+    now = desk.clock.now()
     with desk.db.transaction() as session:
         _, created = suppressions.add(
             session,
@@ -154,11 +193,18 @@ def handle(desk: Desk, payload: Any) -> tuple[int, dict[str, Any]]:
             reason=event.reason,
             origin=SuppressionOrigin.POSTMARK_WEBHOOK,
             actor=ACTOR,
-            at=desk.clock.now(),
+            at=now,
             # Postmark already suppresses it on the stream it came from.
             push_state=PushState.NOT_NEEDED if event.stream == broadcast else PushState.PENDING,
         )
-    return 200, {"ok": True, "new": created}
+        if attributed is not None and event.counted is not None:
+            counted = outcomes.record(session, attributed, event.counted, at=now)
+    return 200, {"ok": True, "new": created} | ({"counted": True} if counted else {})
+
+
+def _count(desk: Desk, attributed: outcomes.Attribution, kind: SendEventKind) -> bool:
+    with desk.db.transaction() as session:
+        return outcomes.record(session, attributed, kind, at=desk.clock.now())
 
 
 def _reactivated(desk: Desk, email: str) -> bool:

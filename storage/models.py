@@ -348,6 +348,39 @@ class Delivery(Base):
     updated_at: Mapped[datetime]
 
 
+class SendEventKind(enum.StrEnum):
+    """What Postmark's webhooks said about one recipient's message."""
+
+    DELIVERED = "delivered"
+    HARD_BOUNCE = "hard_bounce"
+    SOFT_BOUNCE = "soft_bounce"
+    COMPLAINT = "complaint"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class SendEvent(Base):
+    """A webhook event attributed to one ledger row through the message's metadata.
+
+    One row per recipient and kind: Postmark retries webhooks, and a hard
+    bounce arrives both as a Bounce and as a SubscriptionChange, yet counts once.
+    """
+
+    __tablename__ = "send_events"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "kind", name="uq_send_events_delivery_kind"),
+        Index("ix_send_events_send_kind", "send_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    send_id: Mapped[int] = mapped_column(ForeignKey("sends.id"))
+    delivery_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("deliveries.id")
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    message_id: Mapped[str | None] = mapped_column(String(100))
+    at: Mapped[datetime]
+
+
 class AuditEvent(Base):
     """Append-only: who did what, when, to which issue or address.
 
