@@ -1,8 +1,8 @@
 """The App Home tab: the desk at a glance, redrawn on every `app_home_opened`.
 
-Owns `summary(desk, viewer)` (what the tab shows, read in one database
-session: the next due date, issues by state, open approval requests and
-whether the viewer may approve each, the last send, list counts),
+Owns `summary(desk, viewer)` (what the tab shows: the next due date, issues
+by state, open approval requests and whether the viewer may approve each,
+the last three issues' figures as in their reports, list counts),
 `home_view(summary, tz)` (pure Block Kit) and the event listener that
 publishes it with `views.publish`.
 
@@ -24,7 +24,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from sqlalchemy import func, select
 
-from bot import approvals, schedule
+from bot import approvals, outcomes, schedule
 from bot.desk import Desk, DirectoryError
 from bot.subscribers import counts_by_status
 from handlers import blocks, texts
@@ -32,14 +32,14 @@ from handlers.texts import state_name, t
 from storage.models import (
     ApprovalRequest,
     ApprovalState,
-    Delivery,
     Issue,
     IssueState,
-    Send,
     Suppression,
 )
 
 log = logging.getLogger(__name__)
+
+RECENT = 3  # issues whose figures the tab shows
 
 texts.register(
     {
@@ -62,12 +62,14 @@ texts.register(
         "home.own_request": "You asked for this approval; someone else must approve it.",
         "home.own_version": "You wrote this version; someone else must approve it.",
         "home.approver_unknown": "I could not check whether you are an approver ({error}).",
-        "home.last_send_title": "The last send",
-        "home.last_send_none": "Nothing has been sent yet.",
-        "home.last_send": (
-            "Issue *#{issue}* · {state} · {sent} of {total} sent, {skipped} skipped, "
-            "{failed} failed · started {started}, finished {finished}"
+        "home.recent_title": "The last three issues",
+        "home.recent_none": "Nothing has been sent yet.",
+        "home.recent_line": (
+            "*#{issue}* {subject} · {state} · {sent} of {total} sent, {failed} failed, "
+            "{suppressed} suppressed · {delivered} delivered, {bounced} bounced, "
+            "{complaints} spam complaints, {unsubscribes} unsubscribed"
         ),
+        "home.recent_when": "Started {started}, finished {finished}. `/newsletter report {issue}`",
         "home.list_title": "The list",
         "home.list_counts": (
             "{list_name}: {active} active, {unsubscribed} unsubscribed, {inactive} inactive, "
@@ -86,16 +88,6 @@ class WaitingApproval:
 
 
 @dataclass(frozen=True)
-class LastSend:
-    issue_id: int
-    state: str
-    total: int
-    by_status: dict[str, int]
-    started_at: datetime | None
-    finished_at: datetime | None
-
-
-@dataclass(frozen=True)
 class HomeSummary:
     viewer: str
     now: datetime
@@ -103,7 +95,7 @@ class HomeSummary:
     schedule: str
     issues_by_state: dict[str, int]
     waiting: list[WaitingApproval] = field(default_factory=list)
-    last_send: LastSend | None = None
+    recent: list[outcomes.Figures] = field(default_factory=list)
     list_name: str = ""
     list_counts: dict[str, int] = field(default_factory=dict)
     suppressions: int = 0
@@ -151,28 +143,10 @@ def summary(desk: Desk, viewer: str) -> HomeSummary:
             .all()
         )
         cards = [approvals._card(session, r, desk.settings) for r in open_requests]
-        last = session.execute(select(Send).order_by(Send.id.desc()).limit(1)).scalar_one_or_none()
-        last_send = None
-        if last is not None:
-            counts: dict[str, int] = {
-                status: n
-                for status, n in session.execute(
-                    select(Delivery.status, func.count())
-                    .where(Delivery.send_id == last.id)
-                    .group_by(Delivery.status)
-                ).all()
-            }
-            last_send = LastSend(
-                issue_id=last.issue_id,
-                state=last.state,
-                total=last.total,
-                by_status=counts,
-                started_at=last.started_at,
-                finished_at=last.finished_at,
-            )
         list_counts = counts_by_status(session, list_name)
         suppressions = int(session.execute(select(func.count(Suppression.id))).scalar_one())
     waiting = [WaitingApproval(card, _may_approve(desk, viewer, card)) for card in cards]
+    recent = outcomes.figures(desk, limit=RECENT)
     return HomeSummary(
         viewer=viewer,
         now=now,
@@ -180,7 +154,7 @@ def summary(desk: Desk, viewer: str) -> HomeSummary:
         schedule=desk.settings.ISSUE_SCHEDULE,
         issues_by_state=by_state,
         waiting=waiting,
-        last_send=last_send,
+        recent=recent,
         list_name=list_name,
         list_counts=list_counts,
         suppressions=suppressions,
@@ -242,26 +216,26 @@ def home_view(home: HomeSummary, tz: ZoneInfo) -> dict[str, Any]:
             )
         )
         out.append(blocks.context(_may_text(item.may_approve)))
-    out += [blocks.divider(), blocks.header(t("home.last_send_title"))]
-    last = home.last_send
-    if last is None:
-        out.append(blocks.section(t("home.last_send_none")))
-    else:
-        counts = last.by_status
+    out += [blocks.divider(), blocks.header(t("home.recent_title"))]
+    if not home.recent:
+        out.append(blocks.section(t("home.recent_none")))
+    for figures in home.recent:
         out.append(
             blocks.section(
                 t(
-                    "home.last_send",
-                    issue=last.issue_id,
-                    state=state_name(last.state),
-                    sent=counts.get("sent", 0),
-                    total=last.total,
-                    skipped=counts.get("skipped", 0) + counts.get("suppressed", 0),
-                    failed=counts.get("failed", 0)
-                    + counts.get("invalid", 0)
-                    + counts.get("unknown", 0),
-                    started=blocks.when(last.started_at, tz),
-                    finished=blocks.when(last.finished_at, tz),
+                    "home.recent_line",
+                    subject=figures.subject,
+                    **{**figures.as_params(), "state": state_name(figures.state)},
+                )
+            )
+        )
+        out.append(
+            blocks.context(
+                t(
+                    "home.recent_when",
+                    issue=figures.issue_id,
+                    started=blocks.when(figures.started_at, tz),
+                    finished=blocks.when(figures.finished_at, tz),
                 )
             )
         )

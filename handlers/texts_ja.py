@@ -253,12 +253,14 @@ JA: dict[str, str] = {
         "このバージョンはあなたが執筆したものです。ほかの方に承認してもらう必要があります。"
     ),
     "home.approver_unknown": "あなたが承認者かどうかを確認できませんでした（{error}）。",
-    "home.last_send_title": "直近の送信",
-    "home.last_send_none": "まだ何も送信していません。",
-    "home.last_send": (
-        "*第{issue}号* · {state} · {total} 件中 {sent} 件送信、{skipped} 件スキップ、"
-        "{failed} 件失敗 · 開始 {started}、終了 {finished}"
+    "home.recent_title": "直近 3 号の結果",
+    "home.recent_none": "まだ何も送信していません。",
+    "home.recent_line": (
+        "*第{issue}号* {subject} · {state} · {total} 件中 {sent} 件送信、{failed} 件失敗、"
+        "{suppressed} 件抑止 · 配達済み {delivered} 件、不達 {bounced} 件、"
+        "迷惑メール報告 {complaints} 件、配信停止 {unsubscribes} 件"
     ),
+    "home.recent_when": "開始 {started}、終了 {finished}。`/newsletter report {issue}`",
     "home.list_title": "リスト",
     "home.list_counts": (
         "{list_name}：有効 {active} 件、配信停止 {unsubscribed} 件、無効化 {inactive} 件、"

@@ -6,10 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot import approvals, issues
+from bot import approvals, delivery, issues, outcomes
 from bot.standins.slack import APPROVER_1, APPROVER_2, EDITOR, OUTSIDER
 from handlers import home
 from tests.fixtures.bot import Harness, _text_of
+from tests.fixtures.delivery import (
+    add_subscribers,
+    approved_request,
+    running,
+    send_state,
+    wait_until,
+)
 
 
 def home_text(harness: Harness, user: str) -> str:
@@ -74,22 +81,38 @@ def test_the_messages_tab_publishes_nothing(harness: Harness):
     assert harness.slack.home_view(EDITOR) is None
 
 
-def test_home_view_draws_the_last_send_and_list_counts():
+def test_home_view_draws_the_last_three_issues_and_list_counts():
     tz = ZoneInfo("Asia/Tokyo")
+
+    def figures(issue: int, subject: str) -> outcomes.Figures:
+        return outcomes.Figures(
+            send_id=issue,
+            issue_id=issue,
+            subject=subject,
+            state="finished",
+            total=3000,
+            sent=2990,
+            delivered=2950,
+            bounced=40,
+            hard_bounces=30,
+            soft_bounces=12,
+            complaints=1,
+            unsubscribes=9,
+            failed=3,
+            suppressed=7,
+            unknown=0,
+            remaining=0,
+            started_at=datetime(2026, 11, 1, 1, 0, tzinfo=UTC),
+            finished_at=datetime(2026, 11, 1, 1, 9, tzinfo=UTC),
+        )
+
     summary = home.HomeSummary(
         viewer=EDITOR,
         now=datetime(2026, 11, 2, 1, 0, tzinfo=UTC),
         next_due=None,
         schedule="0 10 30 2 *",
         issues_by_state={"sent": 2, "draft": 1, "mystery": 4},
-        last_send=home.LastSend(
-            issue_id=7,
-            state="finished",
-            total=3000,
-            by_status={"sent": 2990, "skipped": 6, "suppressed": 1, "failed": 2, "unknown": 1},
-            started_at=datetime(2026, 11, 1, 1, 0, tzinfo=UTC),
-            finished_at=datetime(2026, 11, 1, 1, 9, tzinfo=UTC),
-        ),
+        recent=[figures(9, "十二月号"), figures(8, "November"), figures(7, "October")],
         list_name="Newsletter",
         list_counts={"active": 2990, "unsubscribed": 8, "inactive": 2},
         suppressions=10,
@@ -100,7 +123,22 @@ def test_home_view_draws_the_last_send_and_list_counts():
     assert "never fires again" in text
     # States in the state machine's order; unknown ones last.
     assert text.index("draft: 1") < text.index("sent: 2") < text.index("mystery: 4")
-    assert "2990 of 3000 sent, 7 skipped, 3 failed" in text
-    assert "started 2026-11-01 10:00 JST, finished 2026-11-01 10:09 JST" in text
+    assert text.index("*#9* 十二月号") < text.index("*#8* November") < text.index("*#7*")
+    assert (
+        "2990 of 3000 sent, 3 failed, 7 suppressed · 2950 delivered, 40 bounced, "
+        "1 spam complaints, 9 unsubscribed"
+    ) in text
+    assert "Started 2026-11-01 10:00 JST, finished 2026-11-01 10:09 JST" in text
     assert "2990 active, 8 unsubscribed, 2 inactive, 0 invalid · 10 suppressions" in text
     assert "@" not in text.replace("<@", "")  # counts only: no addresses
+
+
+def test_home_shows_the_figures_of_a_real_send(harness: Harness):
+    desk = harness.desk
+    add_subscribers(desk, 5)
+    send_id = delivery.start_approved(desk, approved_request(desk, subject="Real news"))
+    assert send_id is not None
+    with running(desk):
+        wait_until(lambda: send_state(desk, send_id) == "finished")
+    text = home_text(harness, EDITOR)
+    assert "Real news · finished · 5 of 5 sent, 0 failed, 0 suppressed · 0 delivered" in text
