@@ -15,8 +15,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
+# `countersign run` migrates the database itself; without Slack tokens it is the
+# rehearsal room, which uses rehearsal.db and creates no countersign.db.
 run: $(STAMP)
-	$(BIN)/countersign db upgrade
 	$(BIN)/countersign run
 
 lint: $(STAMP)

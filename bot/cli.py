@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     rehearse.add_argument(
         "--port", type=int, default=8025, help="port of the rehearsal page (default 8025)"
     )
+    rehearse.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep rehearsal.db from the last start (issues, subscribers, audit) instead of "
+        "starting fresh; Slack messages and the outbox still start empty",
+    )
     commands.add_parser("check", help="verify configuration and reachability of Slack and Postmark")
 
     db = commands.add_parser("db", help="database schema").add_subparsers(
@@ -118,7 +124,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_rehearse(settings: Settings, args: argparse.Namespace) -> int:
     # A front end of its own (it builds the Slack app), so reached at run time too.
     rehearsal = importlib.import_module("handlers.rehearsal")
-    return int(rehearsal.main(settings, port=args.port))
+    return int(rehearsal.main(settings, port=args.port, keep=args.keep))
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:

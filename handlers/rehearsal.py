@@ -51,6 +51,7 @@ from handlers.web import Server
 from storage import migrate
 
 DATABASE_FILE = "rehearsal.db"
+WAL_FILES = ("-wal", "-shm")
 SAMPLE_FILE = "rehearsal-sample.csv"
 WEBHOOK_USER = "postmark"
 # Settings a team may tune for the rehearsal too (from the environment or .env);
@@ -128,16 +129,20 @@ def start_rehearsal(
     room_port: int = ROOM_PORT,
     sample_size: int = SAMPLE_SIZE,
     clock: Clock | None = None,
+    keep: bool = False,
 ) -> Rehearsal:
     """Start everything and return it running; `stop()` ends it.
 
     `directory` holds rehearsal.db and the sample CSV (default: the working
-    directory); `room_port` 0 picks a free port (tests).
+    directory); `room_port` 0 picks a free port (tests). `keep` keeps the database
+    of the last start (re-importing the sample changes nothing in it); the
+    stand-ins always start empty, so old approval cards are not on the page.
     """
     folder = directory or Path.cwd()
     database = folder / DATABASE_FILE
-    for stale in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
-        stale.unlink(missing_ok=True)
+    if not keep:
+        for stale in (database, *(database.with_name(database.name + s) for s in WAL_FILES)):
+            stale.unlink(missing_ok=True)
 
     postmark = PostmarkStandIn().start()
     room = RehearsalRoom(postmark=postmark)
@@ -176,7 +181,11 @@ def start_rehearsal(
 
 
 def main(
-    settings: Settings | None = None, *, port: int | None = None, out: TextIO | None = None
+    settings: Settings | None = None,
+    *,
+    port: int | None = None,
+    out: TextIO | None = None,
+    keep: bool = False,
 ) -> int:
     """Run the rehearsal room until Ctrl-C (or SIGTERM)."""
     out = out or sys.stdout
@@ -184,7 +193,7 @@ def main(
         port = int(os.environ.get("REHEARSAL_PORT") or ROOM_PORT)
     started = time.monotonic()
     try:
-        rehearsal = start_rehearsal(settings, room_port=port)
+        rehearsal = start_rehearsal(settings, room_port=port, keep=keep)
     except OSError as exc:
         print(
             f"countersign rehearse: cannot listen on 127.0.0.1:{port} ({exc.strerror}). "
@@ -193,12 +202,14 @@ def main(
         )
         return 1
     stop = stop_on_signals()
+    database = "kept from the last start" if keep else "fresh; --keep keeps it next time"
     print(
         f"The Countersign rehearsal room is open: {rehearsal.url}\n"
-        f"  You can act as the editor (山田花子) or either approver (Alice Example, 佐藤太郎).\n"
+        "  You can act as the editor (山田花子, who uses Slack in Japanese) or either\n"
+        "  approver (Alice Example in English, 佐藤太郎 in Japanese).\n"
         f"  The list holds {rehearsal.subscribers} made-up subscribers; "
         f"nothing leaves this machine.\n"
-        f"  Database: {rehearsal.database} (created fresh on every start).\n"
+        f"  Database: {rehearsal.database} ({database}).\n"
         f"  Ready in {time.monotonic() - started:.1f} s. Stop with Ctrl-C.",
         file=out,
         flush=True,

@@ -72,6 +72,29 @@ def test_a_second_start_begins_afresh(tmp_path: Path):
         second.stop()
 
 
+def test_keep_keeps_the_practice_database_between_starts(tmp_path: Path):
+    from bot import issues
+
+    first = start_rehearsal(directory=tmp_path, room_port=0, sample_size=10)
+    try:
+        issues.create(first.bot.desk, actor=EDITOR, subject="Kept", body="Hello")
+    finally:
+        first.stop()
+    kept = start_rehearsal(directory=tmp_path, room_port=0, sample_size=10, keep=True)
+    try:
+        assert [line.subject for line in issues.list_issues(kept.bot.desk)] == ["Kept"]
+        with kept.bot.desk.db.sessions() as session:
+            # The sample is imported again and changes nothing.
+            assert counts_by_status(session, "Newsletter") == {"active": 10}
+    finally:
+        kept.stop()
+    fresh = start_rehearsal(directory=tmp_path, room_port=0, sample_size=10)
+    try:
+        assert list(issues.list_issues(fresh.bot.desk)) == []
+    finally:
+        fresh.stop()
+
+
 def test_a_slash_command_typed_on_the_page_reaches_the_bot(rehearsal: Rehearsal):
     text = post(rehearsal, "command", **{"as": EDITOR, "text": "/newsletter help"}).text
     assert "Only visible to you" in text
@@ -237,6 +260,7 @@ def test_the_command_prints_the_address_and_stops_cleanly(tmp_path: Path, argv: 
         assert url, output + (process.stderr.read() if process.stderr else "")
         assert "rehearsal room" in requests.get(url.group(1), timeout=5).text
         assert (tmp_path / "rehearsal.db").exists()
+        assert not (tmp_path / "countersign.db").exists()  # nothing unused left behind
         process.send_signal(signal.SIGTERM)
         rest, _ = process.communicate(timeout=20)
         assert process.returncode == 0
