@@ -66,9 +66,11 @@ from bot.postmark import (
     NotSent,
     PostmarkError,
     Refused,
+    batch_count,
     json_string,
 )
 from bot.rendering import CompiledIssue, SendRenderer, TemplateProblem
+from bot.subscribers import FIELD_LIMIT
 from storage.models import (
     BatchState,
     Delivery,
@@ -187,6 +189,34 @@ class SendContext:
     # and the messages' JSON is built the same way (constant parts encoded once).
     renderer: SendRenderer
     encoder: BroadcastEncoder
+    batch_size: int  # recipients per batch: by count and by bytes (batch_size_for)
+
+
+# A recipient whose message is as long as one can be: every stored field at its
+# longest (addresses.MAX_LENGTH, subscribers.FIELD_LIMIT), in a character whose
+# JSON is longest (a control character: 6 bytes, more than any UTF-8 character or
+# HTML entity), the metadata ids at 20 digits. The other probes catch templates
+# that print more when a field is empty (`default`, conditions).
+_LONGEST = "\x01"
+_PROBE_TO = _LONGEST * 254
+_PROBE_METADATA = '{"send_id":"%s","batch_id":"%s","delivery_id":"%s"}' % (("9" * 20,) * 3)
+_PROBES = ((_LONGEST * FIELD_LIMIT, _LONGEST * FIELD_LIMIT), ("", ""), ("ß" * FIELD_LIMIT, ""))
+
+
+def batch_size_for(renderer: SendRenderer, encoder: BroadcastEncoder, limit: int) -> int:
+    """How many recipients one batch of this send holds: at most `limit`, and few
+    enough that the request stays within Postmark's byte limit even if every
+    message were the largest one a recipient could get (`postmark.batch_count`).
+    A message larger than the probes foresaw (a template that grows with a field
+    in a way they miss) is still refused by the gateway before it is sent."""
+    largest = 0
+    for name, company in _PROBES:
+        try:
+            literals = renderer.render_json(name, company)
+        except TemplateProblem:
+            continue  # such a recipient fails alone, at render time
+        largest = max(largest, len(encoder.encode(_PROBE_TO, *literals, _PROBE_METADATA)))
+    return batch_count(largest or 1, count=limit)
 
 
 @dataclass
@@ -309,6 +339,10 @@ class Engine:
                 assert mailing_list is not None
                 compiled = issues.compiled_of(version)
                 issue_date = issues.issue_date(version, self.desk.settings.tz)
+                renderer = SendRenderer(compiled, mailing_list.name, issue_date)
+                encoder = self.desk.postmark.broadcast_encoder(
+                    sender=compiled.sender, tag=f"countersign-issue-{issue.id}"
+                )
                 ctx = SendContext(
                     send_id=send.id,
                     issue_id=issue.id,
@@ -316,10 +350,9 @@ class Engine:
                     list_name=mailing_list.name,
                     issue_date=issue_date,
                     tag=f"countersign-issue-{issue.id}",
-                    renderer=SendRenderer(compiled, mailing_list.name, issue_date),
-                    encoder=self.desk.postmark.broadcast_encoder(
-                        sender=compiled.sender, tag=f"countersign-issue-{issue.id}"
-                    ),
+                    renderer=renderer,
+                    encoder=encoder,
+                    batch_size=batch_size_for(renderer, encoder, self.options.batch_size),
                 )
             self._contexts[send_id] = ctx
         return ctx
@@ -349,7 +382,7 @@ class Engine:
                     send_id,
                     list_name=ctx.list_name,
                     worker=self.worker,
-                    size=self.options.batch_size,
+                    size=ctx.batch_size,
                     now=self.desk.clock.now(),
                 )
                 if claimed is not None and claimed.batch_id is not None:

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from json.encoder import encode_basestring_ascii
+from json.encoder import encode_basestring
 
 import css_inline
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
@@ -340,8 +340,9 @@ def _plain_uses(source: str) -> int | None:
 
 
 def _json(value: str) -> str:
-    """`json.dumps(value)`: a JSON string literal, quotes included, ASCII only."""
-    return str(encode_basestring_ascii(value))
+    """`json.dumps(value, ensure_ascii=False)`: a JSON string literal, quotes
+    included, non-ASCII characters kept (the request is UTF-8)."""
+    return str(encode_basestring(value))
 
 
 class _Piece:
@@ -461,7 +462,7 @@ class SendRenderer:
 
     def render_json(self, name: str, company: str) -> tuple[str, str, str]:
         """The subject, HTML and text of `render(name, company)`, each as a JSON
-        string literal (exactly `json.dumps` of it, ASCII only): the constant parts
+        string literal (exactly `json.dumps(…, ensure_ascii=False)` of it): the constant parts
         were escaped once; only the recipient's fields are escaped here.
         Raises TemplateProblem as render_message does."""
         subject, html, text = self._pieces
@@ -472,14 +473,14 @@ class SendRenderer:
         escaped: dict[str, str] = {}
         if subject.fields or text.fields:
             plain = {
-                "name": encode_basestring_ascii(name)[1:-1],
-                "company": encode_basestring_ascii(company)[1:-1],
+                "name": encode_basestring(name)[1:-1],
+                "company": encode_basestring(company)[1:-1],
             }
         if html.fields:
             # Jinja's autoescape prints escape(value); its JSON is taken the same way.
             escaped = {
-                "name": encode_basestring_ascii(escape(name))[1:-1],
-                "company": encode_basestring_ascii(escape(company))[1:-1],
+                "name": encode_basestring(escape(name))[1:-1],
+                "company": encode_basestring(escape(company))[1:-1],
             }
         return (
             subject.render_json(plain, escaped),

@@ -128,12 +128,13 @@ def test_the_pre_encoded_message_is_json_equal_to_the_old_payload(
         metadata=metadata,
     ).wire("broadcast")
     literals = renderer.render_json(name, company)
-    # Each literal is exactly json.dumps of the rendered field (ASCII only).
-    assert literals == tuple(json.dumps(v) for v in rendered.__dict__.values())
+    # Each literal is exactly json.dumps of the rendered field, non-ASCII kept.
+    assert literals == tuple(json.dumps(v, ensure_ascii=False) for v in rendered.__dict__.values())
     encoder = BroadcastEncoder(sender=SENDER, tag="countersign-issue-3", stream="broadcast")
     encoded = encoder.encode(to, *literals, json.dumps(metadata, separators=(",", ":")))
-    assert encoded.isascii()
     assert json.loads(encoded) == old
+    # Byte for byte what json.dumps gives as UTF-8: no \uXXXX escapes for Japanese.
+    assert encoded == json.dumps(old, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def test_the_encoded_pipe_refuses_what_was_not_encoded_for_its_broadcast_stream(

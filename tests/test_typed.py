@@ -25,6 +25,15 @@ def test_storable_keeps_everything_but_control_characters(text: str):
     ]
 
 
+@given(st.text(alphabet=st.one_of(st.integers(0xD800, 0xDFFF).map(chr), st.characters())))
+def test_storable_text_can_always_be_written_as_utf8(text: str):
+    # A lone surrogate (JSON spells it "\\ud800") can never be written as UTF-8:
+    # not to PostgreSQL, not into an email, not into a Postmark request.
+    cleaned = storable(text)
+    assert cleaned.encode("utf-8").decode("utf-8") == cleaned
+    assert cleaned == storable("".join(c for c in text if not 0xD800 <= ord(c) <= 0xDFFF))
+
+
 def test_nul_and_controls_in_typed_text_are_dropped_before_storing(
     db: Database, clock: FrozenClock
 ):
