@@ -24,10 +24,11 @@ missing token is HTTP 401 with ErrorCode 10):
   HTTP 413.
 - ``POST /email/batch`` — up to 500 messages and 50 MB (more: HTTP 422
   ErrorCode 410, or HTTP 413 before the body is read as JSON); HTTP 200 with
-  one result per message, in order. The size of every batch request is kept
-  in `batch_sizes` (bytes, messages), for tests of how senders split. A failed message's result is ``{"ErrorCode", "Message"}`` only, as
-  Postmark's is; an accepted one has ErrorCode 0, Message "OK", MessageID,
-  SubmittedAt and To.
+  one result per message, in order. A failed message's result is
+  ``{"ErrorCode", "Message"}`` only, as Postmark's is; an accepted one has
+  ErrorCode 0, Message "OK", MessageID, SubmittedAt and To. The size of every
+  batch request is kept in `batch_sizes` (bytes, messages), for tests of how
+  senders split.
 - ``GET /message-streams`` (``MessageStreamType`` filter) and
   ``GET /message-streams/{id}`` (unknown: 422 ErrorCode 1226).
 - ``GET /message-streams/{stream}/suppressions/dump`` (filters
