@@ -55,6 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     exp = subs.add_parser("export", help="write the list as CSV to standard output")
     exp.add_argument("--list", dest="list_name", help="list name (default NEWSLETTER_NAME)")
 
+    sends = commands.add_parser("sends", help="what went out").add_subparsers(
+        dest="sends_command", metavar="ACTION", required=True
+    )
+    sends_export = sends.add_parser(
+        "export", help="who received issue ID, as CSV to standard output (audited)"
+    )
+    sends_export.add_argument("issue_id", type=int, metavar="ID")
+
     standin = commands.add_parser("standin", help="run a local stand-in for Slack or Postmark")
     standin.add_argument("service", choices=("slack", "postmark"))
     standin.add_argument("rest", nargs=argparse.REMAINDER)
@@ -110,6 +118,28 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sends_export(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import recipients
+    from bot.refusal import Refusal
+    from storage import migrate
+
+    db = _database(settings)
+    migrate.upgrade(db.engine)
+    try:
+        done = recipients.export(
+            db, SystemClock(), args.issue_id, sys.stdout, actor="cli", via="cli"
+        )
+    except Refusal as refusal:
+        why = (
+            "it was never sent" if refusal.code == "issue_never_sent" else "there is no such issue"
+        )
+        print(f"countersign sends export: issue #{args.issue_id}: {why}.", file=sys.stderr)
+        return EXIT_USAGE
+    summary = ", ".join(f"{outcome} {n}" for outcome, n in sorted(done.counts.items()))
+    print(f"Issue #{args.issue_id}: {done.rows} rows ({summary}).", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     # The Slack front end lives in `handlers`; the CLI is a front end too, so it
     # reaches for it at run time rather than importing it (bot never imports Slack).
@@ -146,12 +176,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("db", "upgrade"): cmd_db_upgrade,
         ("subscribers", "import"): cmd_import,
         ("subscribers", "export"): cmd_export,
+        ("sends", "export"): cmd_sends_export,
         ("run", None): cmd_run,
         ("rehearse", None): cmd_rehearse,
         ("check", None): cmd_check,
         ("standin", None): cmd_standin,
     }
-    sub = getattr(args, "db_command", None) or getattr(args, "subscribers_command", None)
+    sub = (
+        getattr(args, "db_command", None)
+        or getattr(args, "subscribers_command", None)
+        or getattr(args, "sends_command", None)
+    )
     try:
         settings = settings_module.load()
     except SettingsError as exc:

@@ -34,6 +34,7 @@ REQUIRED_SCOPES: frozenset[str] = frozenset(
         "usergroups:read",  # TEAM / APPROVERS given as a user group
         "channels:read",  # conversations.info on a public NEWSLETTER_CHANNEL
         "groups:read",  # ... or on a private one
+        "files:write",  # /newsletter recipients: the CSV, uploaded to the asker's DM
     }
 )
 

@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("optional_issue", "/newsletter audit 3"),
     "schedule": ("nothing", "/newsletter schedule"),
     "subscribers": ("subscribers", "/newsletter subscribers find 山田"),
+    "recipients": ("issue", "/newsletter recipients 3"),
 }
 OPTIONAL_ID = frozenset({"status", "audit"})
 NO_ARGS = frozenset({"help", "new", "list", "halt", "schedule"})

@@ -35,6 +35,7 @@ EN: dict[str, str] = {
         "*Look back*\n"
         "`/newsletter list`, `/newsletter audit [ID]`, `/newsletter schedule`, "
         "`/newsletter subscribers`.\n"
+        "`/newsletter recipients ID` who received an issue: the CSV in your DM (approvers).\n"
         "*Readers*\n"
         "`/unsubscribe EMAIL [note]` processes an unsubscribe request; `/unsubscribe` alone "
         "opens a form."
@@ -215,6 +216,13 @@ EN: dict[str, str] = {
     "state.preparing": "preparing",
     "state.finished": "finished",
     "state.refused": "refused",
+    "state.pending": "not sent yet",
+    "state.batched": "being sent",
+    "state.failed": "failed",
+    "state.suppressed": "suppressed at Postmark",
+    "state.invalid": "invalid address",
+    "state.unknown": "unknown (Postmark could not say)",
+    "state.skipped": "skipped (unsubscribed or suppressed before sending)",
     "generic.error": "Something went wrong on my side ({error}); nothing was changed. Please try again.",
 }
 

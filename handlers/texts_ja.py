@@ -31,6 +31,8 @@ JA: dict[str, str] = {
         "*振り返る*\n"
         "`/newsletter list`、`/newsletter audit [ID]`、`/newsletter schedule`、"
         "`/newsletter subscribers` でこれまでの記録や現在の状況を確認できます。\n"
+        "`/newsletter recipients ID` で、その号を受け取った人の CSV をダイレクトメッセージで"
+        "受け取れます（承認者のみ）。\n"
         "*読者対応*\n"
         "`/unsubscribe EMAIL [note]` で配信停止の依頼を処理します。`/unsubscribe` だけを"
         "入力するとフォームが開きます。"
@@ -568,6 +570,29 @@ JA: dict[str, str] = {
     "state.preparing": "準備中",
     "state.finished": "完了",
     "state.refused": "開始拒否",
+    "state.pending": "未送信",
+    "state.batched": "送信中",
+    "state.failed": "失敗",
+    "state.suppressed": "Postmark で配信停止済み",
+    "state.invalid": "無効なアドレス",
+    "state.unknown": "不明（Postmark で確認できず）",
+    "state.skipped": "送信前に配信停止・抑止されたため対象外",
+    # --- who got what (handlers.incident) ---
+    "recipients.summary": (
+        "第{issue}号の受信者は {rows} 行です。全アドレス入りの CSV は Countersign との"
+        "ダイレクトメッセージにあり、あなただけが開けます。"
+    ),
+    "recipients.outcome": "• {outcome}：{count}",
+    "recipients.file_title": "第{issue}号の受信者",
+    "recipients.file_comment": (
+        "第{issue}号を受け取った人：{rows} 行（アドレス、時刻、結果、Postmark の MessageID、"
+        "版のハッシュ）。アドレスが含まれます。他の人に渡さず、用が済んだら削除してください。"
+    ),
+    "refusal.recipients_approvers_only": (
+        "第{issue}号の受信者を見られるのは承認者だけです（アドレスが含まれるため）。"
+        "あなたは承認者ではないので、何も渡していません。"
+    ),
+    "refusal.issue_never_sent": "第{issue}号は一度も送信されていないので、受け取った人はいません。",
     # --- usage: what a subcommand expects ---
     "usage.expects.nothing": "引数なし",
     "usage.expects.issue": "号の番号",

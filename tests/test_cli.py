@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from bot.settings import HELP, Settings
 from storage.db import Database
 from storage.models import AuditEvent, Subscriber
+from tests.fixtures.delivery import make_desk, sent_issue
 
 CLI = shutil.which("countersign", path=str(Path(sys.executable).parent)) or shutil.which(
     "countersign"
@@ -122,3 +124,34 @@ def test_python_m_bot_help(tmp_path: Path):
     assert result.stdout.startswith("usage: countersign")
     for command in ("db", "subscribers", "run"):
         assert command in result.stdout
+
+
+def test_sends_export_prints_who_received_an_issue_and_is_audited(
+    cli: str, database_url: str, db: Database, tmp_path: Path, postmark: Any, clock: Any
+):
+    desk = make_desk(db, postmark.url, clock)
+    issue_id, _send_id = sent_issue(desk, 3)
+    done = run(cli, "sends", "export", str(issue_id), database_url=database_url, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "address,time,outcome,message_id,version_hash"
+    assert sorted(line.split(",")[0] for line in lines[1:]) == [
+        "reader0@example.com",
+        "reader1@example.com",
+        "reader2@example.com",
+    ]
+    assert all(line.split(",")[2] == "sent" for line in lines[1:])
+    assert f"Issue #{issue_id}: 3 rows (sent 3)." in done.stderr
+    with db.sessions() as session:
+        event = session.execute(
+            select(AuditEvent).where(AuditEvent.action == "recipients.exported")
+        ).scalar_one()
+    assert (event.actor, event.issue_id, event.detail) == (
+        "cli",
+        issue_id,
+        {"via": "cli", "rows": 3},
+    )
+
+    missing = run(cli, "sends", "export", "999", database_url=database_url, cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert "issue #999: there is no such issue" in missing.stderr

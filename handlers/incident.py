@@ -1,0 +1,76 @@
+"""The incident's own tools in Slack: who got an issue, and a correction to exactly them.
+
+`/newsletter recipients ID` (approvers only): counts by outcome as an ephemeral
+reply, and the CSV of every recipient (address, time, outcome, Postmark
+MessageID, version hash) uploaded into the asker's direct messages with the
+bot — a file only they can open, never in a channel (invariant 9). The export
+is audited before the file leaves (`bot.recipients.export`).
+"""
+
+from __future__ import annotations
+
+import io
+
+from slack_bolt import App
+
+from bot import recipients
+from bot.desk import Desk
+from bot.refusal import Refusal
+from handlers.newsletter import Invocation, subcommand
+from handlers.texts import register as register_texts
+from handlers.texts import state_name, t
+
+register_texts(
+    {
+        "recipients.summary": (
+            "Issue #{issue} has {rows} recipient rows. The CSV with every address is in "
+            "your direct messages with Countersign, where only you can open it."
+        ),
+        "recipients.outcome": "• {outcome}: {count}",
+        "recipients.file_title": "Recipients of issue #{issue}",
+        "recipients.file_comment": (
+            "Who received issue #{issue}: {rows} rows (address, time, outcome, Postmark "
+            "MessageID, version hash). It holds addresses: keep it to yourself, delete it "
+            "when you are done."
+        ),
+        "refusal.recipients_approvers_only": (
+            "Only approvers may see who received issue #{issue}: the list holds addresses. "
+            "You are not one, so nothing was handed out."
+        ),
+        "refusal.issue_never_sent": "Issue #{issue} was never sent, so nobody received it.",
+    }
+)
+
+
+def register(app: App, desk: Desk) -> None:
+    """Nothing to wire beyond the subcommands below (registered on import)."""
+
+
+def _count(n: int) -> str:
+    return f"{n:,}"
+
+
+@subcommand("recipients")
+def recipients_(inv: Invocation) -> None:
+    issue_id = inv.parsed.issue_id
+    assert issue_id is not None
+    if not inv.desk.directory.is_approver(inv.user):
+        raise Refusal("recipients_approvers_only", issue=issue_id)
+    out = io.StringIO()
+    done = recipients.export(
+        inv.desk.db, inv.desk.clock, issue_id, out, actor=inv.user, via="slack"
+    )
+    rows = _count(done.rows)
+    # utf-8-sig: Excel (Japanese Windows included) opens it as UTF-8 with the mark.
+    inv.client.files_upload_v2(
+        channels=[inv.user],
+        content=out.getvalue().encode("utf-8-sig"),
+        filename=f"recipients-issue-{issue_id}.csv",
+        title=t("recipients.file_title", issue=issue_id),
+        initial_comment=t("recipients.file_comment", issue=issue_id, rows=rows),
+    )
+    lines = [
+        t("recipients.outcome", outcome=state_name(outcome), count=_count(n))
+        for outcome, n in sorted(done.counts.items(), key=lambda item: -item[1])
+    ]
+    inv.reply("\n".join([t("recipients.summary", issue=issue_id, rows=rows), *lines]))
