@@ -103,8 +103,10 @@ def parse(text: str, tz: ZoneInfo) -> Parsed:
     override: str | None = None
     while rest:
         word = rest[0].lower()
-        if word == "at" and len(rest) >= 3 and at is None:
-            at = _parse_time(rest[1], rest[2], tz)
+        if word == "at" and at is None:
+            # `at tomorrow`, `at 10:00`: say what a time looks like, not that an
+            # issue number is missing.
+            at = _parse_time(" ".join(rest[1:3]), tz)
             rest = rest[3:]
         elif word == "override" and len(rest) >= 2 and override is None:
             override = rest[1].strip()
@@ -116,9 +118,14 @@ def parse(text: str, tz: ZoneInfo) -> Parsed:
     return Parsed(sub, issue_id=issue_id, at=at, override=override)
 
 
-def _parse_time(day: str, clock: str, tz: ZoneInfo) -> datetime:
+def _parse_time(text: str, tz: ZoneInfo) -> datetime:
     try:
-        naive = datetime.strptime(f"{day} {clock}", "%Y-%m-%d %H:%M")
+        naive = datetime.strptime(text, "%Y-%m-%d %H:%M")
     except ValueError:
-        raise UsageError("refusal.bad_time", text=f"{day} {clock}"[:40], tz=str(tz)) from None
+        raise UsageError(
+            "refusal.bad_time",
+            text=f"at {text}".strip()[:40],
+            tz=str(tz),
+            example="2026-12-01 10:00",
+        ) from None
     return naive.replace(tzinfo=tz)

@@ -184,7 +184,10 @@ EN: dict[str, str] = {
         "Set TEAM and APPROVERS to lists of user ids (U…) instead."
     ),
     "refusal.slack_error": "Slack answered `{error}`; please try again in a minute.",
-    "refusal.bad_time": "I could not read the time `{text}`: write it as YYYY-MM-DD HH:MM ({tz}).",
+    "refusal.bad_time": (
+        "I could not read the time in `{text}`. Write the date and time as YYYY-MM-DD HH:MM "
+        "in {tz}, for example `at {example}`."
+    ),
     # --- audit --------------------------------------------------------------------------
     "audit.empty": "Nothing recorded yet.",
     "audit.title": "Audit trail (newest first)",
