@@ -134,14 +134,34 @@ def create(
         return Saved(issue.id, 1, version.content_hash, ())
 
 
+def _check_editable(session: Session, issue: Issue) -> None:
+    if IssueState(issue.state) not in states.EDITABLE or _has_send(session, issue.id):
+        raise Refusal("issue_not_editable", issue=issue.id, state=issue.state)
+
+
+def source_for_editing(desk: Desk, issue_id: int) -> tuple[str, str]:
+    """The current subject and Markdown body, refused up front when the issue can no
+    longer change (sent, sending, halted, cancelled), so the form never opens for
+    an edit that Save would refuse."""
+    with desk.db.sessions() as session:
+        issue = load(session, issue_id)
+        _check_editable(session, issue)
+        version = current_version(session, issue)
+        return version.subject, version.body_markdown
+
+
+def exists(desk: Desk, issue_id: int) -> bool:
+    with desk.db.sessions() as session:
+        return session.get(Issue, issue_id) is not None
+
+
 def save_version(desk: Desk, issue_id: int, *, actor: str, subject: str, body: str) -> Saved:
     """A new version of an existing issue; voids any pending or given approval."""
     subject, body = storable(subject), storable(body)
     now = desk.clock.now()
     with desk.db.transaction() as session:
         issue = load(session, issue_id, lock=True)
-        if IssueState(issue.state) not in states.EDITABLE or _has_send(session, issue.id):
-            raise Refusal("issue_not_editable", issue=issue.id, state=issue.state)
+        _check_editable(session, issue)
         compiled = _compile(desk, subject, body, issue.mailing_list.name)
         number = 1 + int(
             session.execute(

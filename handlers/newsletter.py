@@ -84,6 +84,10 @@ def run(invocation: Invocation) -> None:
     try:
         if handler is None:
             raise Refusal("not_yet_available", sub=invocation.parsed.sub)
+        issue_id = invocation.parsed.issue_id
+        if issue_id is not None and not issues.exists(invocation.desk, issue_id):
+            # One answer for every subcommand that names an issue (status, audit, … too).
+            raise Refusal("issue_not_found", issue=issue_id)
         handler(invocation)
     except Refusal as refusal:
         if isinstance(refusal, DirectoryError):
@@ -108,10 +112,7 @@ def new(inv: Invocation) -> None:
 @subcommand("edit")
 def edit(inv: Invocation) -> None:
     assert inv.parsed.issue_id is not None
-    with inv.desk.db.sessions() as session:
-        issue = issues.load(session, inv.parsed.issue_id)
-        version = issues.current_version(session, issue)
-        subject, body = version.subject, version.body_markdown
+    subject, body = issues.source_for_editing(inv.desk, inv.parsed.issue_id)
     inv.client.views_open(
         trigger_id=inv.trigger_id,
         view=blocks.draft_modal(issue_id=inv.parsed.issue_id, subject=subject, body=body),

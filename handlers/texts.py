@@ -160,9 +160,14 @@ EN: dict[str, str] = {
     "reject.submit": "Reject",
     "cancel.done": "Cancelled issue #{issue}.",
     # --- refusals (codes from bot services) ---------------------------------------------
-    "refusal.issue_not_found": "There is no issue #{issue}.",
+    "refusal.issue_not_found": (
+        "There is no issue #{issue}. `/newsletter list` shows the issues there are."
+    ),
     "refusal.issue_has_no_version": "Issue #{issue} has no saved content yet.",
-    "refusal.issue_not_editable": "Issue #{issue} is {state} and can no longer be edited.",
+    "refusal.issue_not_editable": (
+        "Issue #{issue} is {state} and can no longer be edited. For a corrected text, "
+        "start a new issue with `/newsletter new`."
+    ),
     "refusal.illegal_transition": "Issue #{issue} is {current}; it cannot become {wanted}.",
     "refusal.schedule_in_past": "The time you gave for issue #{issue} is in the past.",
     "refusal.preflight_blocked": (

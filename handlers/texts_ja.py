@@ -163,9 +163,14 @@ JA: dict[str, str] = {
     "reject.submit": "却下する",
     "cancel.done": "第{issue}号の依頼を取り下げました。",
     # --- refusals -----------------------------------------------------------------------
-    "refusal.issue_not_found": "第{issue}号は存在しません。",
+    "refusal.issue_not_found": (
+        "第{issue}号は存在しません。`/newsletter list` で既存の号を確認できます。"
+    ),
     "refusal.issue_has_no_version": "第{issue}号にはまだ保存された内容がありません。",
-    "refusal.issue_not_editable": "第{issue}号は {state} のため、これ以上編集できません。",
+    "refusal.issue_not_editable": (
+        "第{issue}号は {state} のため、これ以上編集できません。訂正した本文を送るには、"
+        "`/newsletter new` で新しい号を作成してください。"
+    ),
     "refusal.illegal_transition": "第{issue}号は {current} のため、{wanted} にはできません。",
     "refusal.schedule_in_past": "第{issue}号に指定された日時はすでに過ぎています。",
     "refusal.preflight_blocked": (
