@@ -150,7 +150,10 @@ def submit(
         # A halted issue whose send never started (the kill switch stopped its
         # approval) is submitted afresh; one sent in part continues by resume.
         if _has_send(session, issue.id):
-            raise Refusal("use_resume", issue=issue_id)
+            if issue.state == IssueState.HALTED:
+                raise Refusal("use_resume", issue=issue_id)
+            # Sent or sending: neither submit nor resume can do anything with it.
+            raise Refusal("already_sent", issue=issue_id, state=issue.state)
         superseded = issues.void_requests(session, issue, actor=actor, at=now, reason="resubmitted")
         states.move(session, issue, IssueState.AWAITING_APPROVAL, actor=actor, at=now)
         request = _open(

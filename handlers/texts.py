@@ -176,6 +176,10 @@ EN: dict[str, str] = {
     ),
     "refusal.content_changed_during_submit": "Issue #{issue} changed while submitting; try again.",
     "refusal.use_resume": "Issue #{issue} has already been sent in part; use `/newsletter resume {issue}`.",
+    "refusal.already_sent": (
+        "Issue #{issue} is {state}: it has gone out and cannot be submitted again. "
+        "To write to its readers again, start a new issue with `/newsletter new`."
+    ),
     "refusal.not_halted": "Issue #{issue} is {state}, not halted, so there is nothing to resume.",
     "refusal.request_not_found": "That approval request no longer exists.",
     "refusal.request_not_open": "This request is already {state}; nothing was changed.",

@@ -184,6 +184,10 @@ JA: dict[str, str] = {
     "refusal.use_resume": (
         "第{issue}号はすでに一部が送信されています。`/newsletter resume {issue}` を使ってください。"
     ),
+    "refusal.already_sent": (
+        "第{issue}号は {state} です。すでに配信されているため、再度申請することはできません。"
+        "読者にもう一度お知らせするには、`/newsletter new` で新しい号を作成してください。"
+    ),
     "refusal.not_halted": (
         "第{issue}号は {state} で、停止中ではないため、再開するものはありません。"
     ),

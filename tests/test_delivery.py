@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 
 from bot import approvals, delivery, suppressions
 from bot.delivery_engine import EngineOptions
+from bot.refusal import Refusal
 from storage.models import (
     ApprovalRequest,
     Delivery,
@@ -325,3 +326,17 @@ def test_the_engine_and_the_ledger_can_be_read_without_the_service():
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         )
         assert out.stdout.strip() == "False", module
+
+
+def test_a_sent_issue_cannot_be_submitted_again_and_the_refusal_says_what_to_do(
+    db, postmark, clock
+):
+    from tests.fixtures.delivery import sent_issue
+
+    desk = make_desk(db, postmark.url, clock)
+    issue_id, _ = sent_issue(desk, 3)
+    with pytest.raises(Refusal) as refused:
+        approvals.submit(desk, issue_id, actor="U0EDITOR01")
+    # Not "use resume": a sent issue has nothing to resume either.
+    assert refused.value.code == "already_sent"
+    assert refused.value.params == {"issue": issue_id, "state": "sent"}
