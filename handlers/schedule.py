@@ -203,12 +203,19 @@ def outlook_blocks(
         lines.append(t("schedule.reminders", channel=channel, dates=dates))
     else:
         lines.append(t("schedule.no_reminders"))
-    if outlook.scheduled:
+    # This month's issue, when scheduled, was named in the status sentence already.
+    said = (
+        outlook.status.issue_id
+        if outlook.status is not None and outlook.status.stage == schedule.Stage.SCHEDULED
+        else None
+    )
+    others = [s for s in outlook.scheduled if s.issue_id != said]
+    if others:
         lines += [
             t("schedule.scheduled_send", issue=s.issue_id, when=blocks.when(s.scheduled_at, tz))
-            for s in outlook.scheduled
+            for s in others
         ]
-    else:
+    elif said is None:
         lines.append(t("schedule.no_scheduled"))
     zone = t("schedule.your_zone", tz=str(tz))
     block_list = [

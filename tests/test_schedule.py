@@ -311,6 +311,12 @@ def test_scheduled_issue_is_reported_with_its_time(db: Database) -> None:
     out = schedule.outlook(desk)
     assert [s.request_id for s in out.scheduled] == [request_id]
     assert [s.days for s in out.reminders] == [3, 1]
+    # Shown once: the status sentence names it, the list of other scheduled sends not.
+    from handlers.schedule import outlook_blocks
+
+    text, _ = outlook_blocks(out, ZoneInfo("Asia/Tokyo"), "C0NEWS0001")
+    assert text.count(f"#{issue_id}") == 1, text
+    assert "No sends are scheduled" not in text
 
 
 def test_due_dates_do_not_skip_a_month_on_a_spring_forward_day() -> None:
