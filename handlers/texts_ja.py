@@ -505,12 +505,12 @@ JA: dict[str, str] = {
     "unsubscribe.title": "読者の配信停止",
     "unsubscribe.submit": "配信停止する",
     "unsubscribe.email_label": "読者のメールアドレス",
-    "unsubscribe.name_label": "読者が申告した氏名（任意）",
-    "unsubscribe.company_label": "読者が申告した会社名（任意）",
+    "unsubscribe.name_label": "読者が申告した氏名",
+    "unsubscribe.company_label": "読者が申告した会社名",
     "unsubscribe.internal_hint": (
         "チーム内でのみ保持します。確認メールも含め、どのメールにも記載されません。"
     ),
-    "unsubscribe.note_label": "社内メモ（任意）",
+    "unsubscribe.note_label": "社内メモ",
     "unsubscribe.confirm_label": "確認メール",
     "unsubscribe.confirm_option": "このアドレスに確認メールを送る",
     "unsubscribe.confirm_hint": (

@@ -41,12 +41,12 @@ texts.register(
         "unsubscribe.title": "Unsubscribe a reader",
         "unsubscribe.submit": "Unsubscribe",
         "unsubscribe.email_label": "The reader's email address",
-        "unsubscribe.name_label": "Name, as the reader gave it (optional)",
-        "unsubscribe.company_label": "Company, as the reader gave it (optional)",
+        "unsubscribe.name_label": "Name, as the reader gave it",
+        "unsubscribe.company_label": "Company, as the reader gave it",
         "unsubscribe.internal_hint": (
             "Kept for the team only. It is never put into any email, not even the confirmation."
         ),
-        "unsubscribe.note_label": "Internal note (optional)",
+        "unsubscribe.note_label": "Internal note",
         "unsubscribe.confirm_label": "Confirmation",
         "unsubscribe.confirm_option": "Send a confirmation to this address",
         "unsubscribe.confirm_hint": (

@@ -324,3 +324,13 @@ def test_a_locale_names_a_catalogue_or_none():
         with texts.speaking(None):
             assert texts.language() == texts.default_language()
     assert texts.language() == texts.default_language()
+
+
+@pytest.mark.parametrize("catalogue", [texts.EN, JA], ids=["en", "ja"])
+def test_no_label_says_optional_itself(catalogue: dict[str, str]):
+    # Slack adds "(optional)" to the label of an optional input on its own
+    # (https://docs.slack.dev/reference/block-kit/blocks/input-block: `optional`);
+    # a label that says it too reads "(optional) (optional)".
+    labels = {k: v for k, v in catalogue.items() if k.endswith("_label")}
+    assert labels, "no labels found: the naming convention changed"
+    assert [k for k, v in labels.items() if "optional" in v.lower() or "任意" in v] == []
