@@ -63,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     sends_export.add_argument("issue_id", type=int, metavar="ID")
 
+    backup = commands.add_parser(
+        "backup", help="a consistent copy of the SQLite database, while the bot runs"
+    )
+    backup.add_argument("file", type=Path, metavar="FILE")
+    restore = commands.add_parser(
+        "restore", help="put a backup in place of the database (never while a bot runs)"
+    )
+    restore.add_argument("file", type=Path, metavar="FILE")
+
     standin = commands.add_parser("standin", help="run a local stand-in for Slack or Postmark")
     standin.add_argument("service", choices=("slack", "postmark"))
     standin.add_argument("rest", nargs=argparse.REMAINDER)
@@ -140,6 +149,94 @@ def cmd_sends_export(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# What a refused backup or restore tells the person at the terminal, and its exit code.
+BACKUP_REFUSALS: dict[str, tuple[str, int]] = {
+    "backup_not_sqlite": (
+        "DATABASE_URL is a {backend} database, not SQLite. For PostgreSQL use "
+        'pg_dump --format=custom --file=FILE "$DATABASE_URL" '
+        "(docs/runbooks/backup-and-restore.en.md).",
+        EXIT_USAGE,
+    ),
+    "backup_target_exists": ("{path} exists already; name a new file.", EXIT_USAGE),
+    "restore_no_file": ("there is no file {path}.", EXIT_USAGE),
+    "restore_not_sqlite": ("{path} is not an SQLite database.", EXIT_USAGE),
+    "restore_damaged": ("{path} is damaged ({detail}); nothing was changed.", EXIT_USAGE),
+    "restore_unknown_schema": (
+        "{path} is at schema revision {revision}, which this version does not know; "
+        "nothing was changed.",
+        EXIT_USAGE,
+    ),
+    "restore_same_file": ("{path} is the database itself.", EXIT_USAGE),
+    "restore_bot_running": (
+        "a bot is running on this database (it holds the lease: {holder}). Stop it, wait "
+        "until it has stopped, then restore again. Nothing was changed.",
+        EXIT_FAILED,
+    ),
+}
+
+
+def _refused(command: str, refusal: Exception) -> int:
+    from bot.refusal import Refusal
+
+    assert isinstance(refusal, Refusal)
+    text, code = BACKUP_REFUSALS[refusal.code]
+    print(f"countersign {command}: {text.format(**refusal.params)}", file=sys.stderr)
+    return code
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import backup
+    from bot.refusal import Refusal
+
+    db = _database(settings)
+    try:
+        copied = backup.backup(db, args.file, actor="cli", now=SystemClock().now())
+    except Refusal as refusal:
+        return _refused("backup", refusal)
+    print(
+        f"Backed up to {args.file}: {copied.subscribers} subscribers, {copied.suppressions} "
+        f"suppressions, {copied.issues} issues, {copied.audit_events} audit events."
+    )
+    return EXIT_OK
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import backup
+    from bot.desk import CollectingNotifier, Desk, NoDirectory, gateway_from
+    from bot.refusal import Refusal
+
+    desk = Desk(
+        settings=settings,
+        db=_database(settings),
+        clock=SystemClock(),
+        postmark=gateway_from(settings),
+        directory=NoDirectory(),
+        notifier=CollectingNotifier(),
+    )
+    try:
+        done = backup.restore(desk, args.file, actor="cli")
+    except Refusal as refusal:
+        return _refused("restore", refusal)
+    c = done.counts
+    print(
+        f"Restored {args.file} (schema {done.revision_was}, now at head): {c.subscribers} "
+        f"subscribers, {c.suppressions} suppressions, {c.issues} issues, "
+        f"{c.audit_events} audit events."
+    )
+    if done.kept:
+        print(f"The database it replaced is kept as {done.kept}.")
+    if done.halted_sends or done.voided_requests:
+        print(
+            f"Halted {len(done.halted_sends)} send(s) and voided {len(done.voided_requests)} "
+            "approval(s) from the backup: nothing goes out until two people approve again."
+        )
+    print(
+        "Every send or resume pulls Postmark's suppressions first, so readers who "
+        "unsubscribed after the backup stay unsubscribed."
+    )
+    return EXIT_OK
+
+
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     # The Slack front end lives in `handlers`; the CLI is a front end too, so it
     # reaches for it at run time rather than importing it (bot never imports Slack).
@@ -177,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("subscribers", "import"): cmd_import,
         ("subscribers", "export"): cmd_export,
         ("sends", "export"): cmd_sends_export,
+        ("backup", None): cmd_backup,
+        ("restore", None): cmd_restore,
         ("run", None): cmd_run,
         ("rehearse", None): cmd_rehearse,
         ("check", None): cmd_check,

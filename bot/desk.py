@@ -75,6 +75,26 @@ class CollectingNotifier:
             return [n.kind for n in self.notices]
 
 
+class NoDirectory:
+    """The command line's directory: it knows nobody. What the CLI does (a
+    restore's halt, an export) needs no one's Slack role."""
+
+    def is_team_member(self, user_id: str) -> bool:
+        return False
+
+    def is_approver(self, user_id: str) -> bool:
+        return False
+
+    def approvers(self) -> frozenset[str]:
+        return frozenset()
+
+    def email_of(self, user_id: str) -> str | None:
+        return None
+
+    def locale_of(self, user_id: str) -> str | None:
+        return None
+
+
 @dataclass
 class Desk:
     settings: Settings

@@ -41,6 +41,11 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def known_revisions() -> frozenset[str]:
+    """Every revision of the migration history (a backup must be at one of them)."""
+    return frozenset(r.revision for r in ScriptDirectory.from_config(_config()).walk_revisions())
+
+
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
