@@ -42,7 +42,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -157,12 +157,21 @@ def finish_if_done(desk: Desk, send_id: int) -> bool:
 class EngineOptions:
     batch_size: int = BATCH_LIMIT
     in_flight: int | None = None  # None: settings.SEND_BATCHES_IN_FLIGHT
-    # How long Postmark may still be processing a request we gave up on; the
-    # search that reconciles a batch waits this long (the stand-in is instant).
-    settle_seconds: float = 10.0
     max_attempts: int = 6
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
+    # Reconciling a batch whose fate is unknown (a timeout, a lost reply, a 5xx):
+    # Postmark may process a request after the client gave up, and its search
+    # shows an accepted message only some time later. What the search finds is
+    # settled at once; what it does not find is released for a re-send only once
+    # `reconcile_window` seconds have passed since the batch's last request
+    # (None: settings.RECONCILE_WINDOW_MINUTES) and `reconcile_agree` searches
+    # after that, `reconcile_interval` apart, found nothing more. After
+    # `reconcile_attempts` failed searches in a row the rows become `unknown`
+    # and are shown to people, never re-sent.
+    reconcile_window: float | None = None
+    reconcile_interval: float = 15.0
+    reconcile_agree: int = 2
     reconcile_attempts: int = 4
     poll_seconds: float = 1.0
     progress_seconds: float = 3.0
@@ -229,6 +238,27 @@ class Prepared:
     suppressions_seen: int = -1
 
 
+@dataclass
+class _Reconciling:
+    """A batch whose fate is unknown, and how far its reconciliation got."""
+
+    batch_id: int
+    send_id: int
+    since: datetime  # its last request left then (wall clock)
+    why: str  # the batch's note once settled
+    next_search: float = 0.0  # time.monotonic()
+    failures: int = 0  # failed searches in a row
+    agreeing: int = 0  # searches after the window that found nothing more
+
+
+def _wall_now() -> datetime:
+    """The wall clock, for the reconciliation window: it measures how long
+    Postmark has had a request, so it is the real time even where the desk's
+    clock is a test's frozen one, and it is stored, so that a process taking
+    over after a crash counts from the same moment."""
+    return datetime.now(UTC)
+
+
 class _Stopping(Exception):
     """The engine is stopping: leave the batch for recovery."""
 
@@ -283,6 +313,11 @@ class Engine:
         self._reported: dict[int, tuple[Any, ...]] = {}
         self._rates: dict[int, tuple[float, int]] = {}
         self._breaker_done: set[int] = set()
+        # Batches whose fate is unknown, being reconciled by the supervisor (ours,
+        # or taken over from a worker that is gone), and per send how many
+        # batches in a row ended so.
+        self._reconciling: dict[int, _Reconciling] = {}
+        self._unknown_streak: dict[int, int] = {}
         # Sends whose preparer found no pending row at least once: only then can a
         # finished batch be a send's last, so only then does a sender look (the
         # preparer looks on every round anyway; this saves a query per batch).
@@ -480,20 +515,7 @@ class Engine:
 
     def _deliver(self, prepared: Prepared) -> None:
         ctx, batch_id = prepared.ctx, prepared.batch_id
-        go, dropped = ledger.mark_in_flight(
-            self.desk.db,
-            batch_id,
-            list_name=ctx.list_name,
-            now=self.desk.clock.now(),
-            suppressions_seen=prepared.suppressions_seen,
-        )
-        if not go:
-            return
-        pairs = [
-            (r, m)
-            for r, m in zip(prepared.recipients, prepared.bodies, strict=True)
-            if r.delivery_id not in dropped
-        ]
+        pairs = list(zip(prepared.recipients, prepared.bodies, strict=True))
         retrying = Retrying(
             stop=stop_after_attempt(self.options.max_attempts),
             wait=self._wait,
@@ -505,41 +527,33 @@ class Engine:
         try:
             for attempt in retrying:
                 with attempt:
-                    if attempt.retry_state.attempt_number > 1:
-                        # Every re-send is checked like the first send: a halt since
-                        # the last attempt stops it (the rows go back to pending).
-                        go, dropped = ledger.mark_in_flight(
-                            self.desk.db,
-                            batch_id,
-                            list_name=ctx.list_name,
-                            now=self.desk.clock.now(),
-                        )
-                        if not go:
-                            return
-                        pairs = [(r, m) for r, m in pairs if r.delivery_id not in dropped]
+                    # Every attempt is checked like the first: a halt since the
+                    # last one stops it (the rows go back to pending), and rows
+                    # suppressed meanwhile are dropped.
+                    go, dropped = ledger.mark_in_flight(
+                        self.desk.db,
+                        batch_id,
+                        list_name=ctx.list_name,
+                        now=self.desk.clock.now(),
+                        attempted_at=_wall_now(),
+                        suppressions_seen=(
+                            prepared.suppressions_seen
+                            if attempt.retry_state.attempt_number == 1
+                            else -1
+                        ),
+                    )
+                    if not go:
+                        return
+                    pairs = [(r, m) for r, m in pairs if r.delivery_id not in dropped]
                     try:
                         results = self.desk.postmark.send_broadcast_encoded(
                             [m for _, m in pairs], [r.email for r, _ in pairs]
                         )
                     except NotSent as exc:
                         raise _TryAgain(exc) from None
-                    except FateUnknown as exc:
-                        remaining = self._reconcile(ctx, batch_id)
-                        if remaining is None:
-                            self._unknown(ctx, batch_id, str(exc))
-                            return
-                        if not remaining:
-                            ledger.record(
-                                self.desk.db, batch_id, prepared.failed, now=self.desk.clock.now()
-                            )
-                            self._after_batch(ctx)
-                            return
-                        wanted = set(remaining)
-                        pairs = [(r, m) for r, m in pairs if r.delivery_id in wanted]
-                        raise _TryAgain(exc) from None
         except _TryAgain as exc:
-            # Retries exhausted: what was not sent goes back to pending (a
-            # reconciliation preceded every re-send), and the send halts.
+            # Retries exhausted: nothing of this batch reached Postmark, so its
+            # rows go back to pending, and the send halts.
             self._release(batch_id, f"released after {self.options.max_attempts} attempts")
             halt_send(
                 self.desk,
@@ -548,6 +562,9 @@ class Engine:
                 reason="postmark_unavailable",
                 detail=str(exc.cause)[:200],
             )
+            return
+        except FateUnknown as exc:
+            self._fate_unknown(ctx, batch_id, prepared.failed, str(exc))
             return
         except Refused as exc:
             self._release(batch_id, f"released: Postmark refused the batch [{exc.code}]")
@@ -560,8 +577,34 @@ class Engine:
             )
             return
         assert results is not None
+        self._unknown_streak.pop(ctx.send_id, None)
         self._record(ctx, batch_id, pairs, results, prepared.failed)
         self._after_batch(ctx)
+
+    def _fate_unknown(
+        self, ctx: SendContext, batch_id: int, failed: list[Outcome], why: str
+    ) -> None:
+        """Postmark may have taken the batch: hand it to the reconciliation (the
+        supervisor's), which never re-sends before the window has passed. Too
+        many of these in a row halt the send: Postmark is not well."""
+        if failed:
+            ledger.record(self.desk.db, batch_id, failed, now=self.desk.clock.now(), done=False)
+        with self._active_lock:
+            self._reconciling.setdefault(
+                batch_id,
+                _Reconciling(batch_id, ctx.send_id, _wall_now(), "reconciled after " + why),
+            )
+        streak = self._unknown_streak.get(ctx.send_id, 0) + 1
+        self._unknown_streak[ctx.send_id] = streak
+        if streak >= self.options.max_attempts:
+            self._unknown_streak.pop(ctx.send_id, None)
+            halt_send(
+                self.desk,
+                ctx.send_id,
+                actor=audit.SYSTEM,
+                reason="postmark_unavailable",
+                detail=f"{streak} batches in a row without an answer: {why}"[:200],
+            )
 
     def _record(
         self,
@@ -665,29 +708,54 @@ class Engine:
 
     # --- reconciliation ------------------------------------------------------------------
 
-    def _reconcile(self, ctx: SendContext, batch_id: int) -> list[int] | None:
-        """Ask Postmark what it has of a batch; mark that sent; return the rest
-        (safe to re-send), or None when Postmark could not be asked."""
-        self._sleep(self.options.settle_seconds)
-        found_messages: list[dict[str, Any]] | None = None
-        for attempt in range(self.options.reconcile_attempts):
-            try:
-                found_messages = self.desk.postmark.search_outbound(
-                    metadata={"batch_id": str(batch_id)},
-                    stream=self.desk.postmark.broadcast_stream,
+    @property
+    def reconcile_window(self) -> timedelta:
+        seconds = self.options.reconcile_window
+        if seconds is None:
+            seconds = self.desk.settings.RECONCILE_WINDOW_MINUTES * 60.0
+        return timedelta(seconds=seconds)
+
+    def _reconcile_due(self) -> None:
+        """One search for each batch being reconciled whose turn it is."""
+        with self._active_lock:
+            due = [r for r in self._reconciling.values() if r.next_search <= time.monotonic()]
+        for item in sorted(due, key=lambda r: r.batch_id):
+            if self.stopping:
+                return
+            self._reconcile_step(item)
+
+    def _reconcile_step(self, item: _Reconciling) -> None:
+        """Ask Postmark what it has of the batch; settle that; decide about the rest.
+
+        The rest is released (and so re-sent) only when the window since the
+        batch's last request has passed and `reconcile_agree` searches since
+        then found nothing more; searches failing `reconcile_attempts` times in
+        a row leave it `unknown`."""
+        options = self.options
+        item.next_search = time.monotonic() + options.reconcile_interval
+        ctx = self._context(item.send_id)
+        try:
+            messages = self.desk.postmark.search_outbound(
+                metadata={"batch_id": str(item.batch_id)},
+                stream=self.desk.postmark.broadcast_stream,
+            )
+        except PostmarkError as exc:
+            item.failures += 1
+            log.warning(
+                "reconciling batch %s: search failed (%s)", item.batch_id, type(exc).__name__
+            )
+            if item.failures >= options.reconcile_attempts:
+                self._stop_reconciling(item.batch_id)
+                self._unknown(ctx, item.batch_id, f"{item.why}; {exc}")
+            else:
+                item.next_search = time.monotonic() + min(
+                    options.reconcile_interval,
+                    options.backoff_initial * 2 ** (item.failures - 1),
                 )
-                break
-            except PostmarkError as exc:
-                log.warning(
-                    "reconciling batch %s: search failed (%s)", batch_id, type(exc).__name__
-                )
-                self._sleep(
-                    min(self.options.backoff_max, self.options.backoff_initial * 2**attempt)
-                )
-        if found_messages is None:
-            return None
+            return
+        item.failures = 0
         found: dict[int, str] = {}
-        for message in found_messages:
+        for message in messages:
             metadata = message.get("Metadata") or {}
             if str(metadata.get("send_id")) != str(ctx.send_id):
                 continue
@@ -695,8 +763,25 @@ class Engine:
                 found[int(metadata["delivery_id"])] = str(message["MessageID"])
             except (KeyError, ValueError, TypeError):
                 continue
-        ledger.settle_found(self.desk.db, batch_id, found, now=self.desk.clock.now())
-        return ledger.open_rows(self.desk.db, batch_id)
+        settled = ledger.settle_found(self.desk.db, item.batch_id, found, now=self.desk.clock.now())
+        remaining = ledger.open_rows(self.desk.db, item.batch_id)
+        if remaining:
+            if _wall_now() < item.since + self.reconcile_window:
+                return  # Postmark may still be processing or indexing it
+            # After the window: searches must agree that nothing more turns up.
+            item.agreeing = 0 if settled else item.agreeing + 1
+            if item.agreeing < options.reconcile_agree:
+                return
+        self._stop_reconciling(item.batch_id)
+        # What Postmark still does not have after the window was never taken.
+        self._release(item.batch_id, item.why)
+        self._after_batch(ctx)
+        finish_if_done(self.desk, ctx.send_id)
+        self.wake()
+
+    def _stop_reconciling(self, batch_id: int) -> None:
+        with self._active_lock:
+            self._reconciling.pop(batch_id, None)
 
     def _unknown(self, ctx: SendContext, batch_id: int, why: str) -> None:
         count = ledger.mark_unknown(
@@ -742,6 +827,7 @@ class Engine:
                     self._heartbeat()
                     last_heartbeat = now
                 self._recover()
+                self._reconcile_due()
                 if (
                     self.retry_starts is not None
                     and now - last_starts >= self.options.start_retry_seconds
@@ -791,6 +877,9 @@ class Engine:
         return expires is not None and expires > self.desk.clock.now()
 
     def _recover(self) -> None:
+        """Batches claimed by a worker that is gone: released when nothing was
+        sent (`claimed`), handed to the reconciliation when a request may have
+        left (`in_flight`), with the window counted from that request."""
         # The lock first, then the database: on SQLite every transaction takes
         # the write lock, and the preparer claims while holding `_active_lock`.
         with self._active_lock, ledger.reading(self.desk.db) as session:
@@ -802,7 +891,7 @@ class Engine:
                 ).all()
             )
             open_batches = ledger.open_batches(session)
-            mine = set(self._active)
+            mine = set(self._active) | set(self._reconciling)
         for batch_id, _state, claimer in open_batches:
             if self.stopping:
                 return
@@ -817,17 +906,14 @@ class Engine:
             log.info("recovering batch %s (%s) of a worker that is gone", batch_id, taken)
             if taken == BatchState.CLAIMED:
                 self._release(batch_id, "released: its worker was gone before sending")
+                self.wake()
                 continue
-            send_id = self._batch_send(batch_id)
-            ctx = self._context(send_id)
-            remaining = self._reconcile(ctx, batch_id)
-            if remaining is None:
-                self._unknown(ctx, batch_id, "its worker was gone while it was in flight")
-                continue
-            # What Postmark does not have after the settle time was never taken.
-            self._release(batch_id, "reconciled after its worker was gone")
-            finish_if_done(self.desk, send_id)
-            self.wake()
+            send_id, since = ledger.last_attempt(self.desk.db, batch_id)
+            with self._active_lock:
+                self._reconciling.setdefault(
+                    batch_id,
+                    _Reconciling(batch_id, send_id, since, "reconciled after its worker was gone"),
+                )
 
     def _batch_send(self, batch_id: int) -> int:
         with ledger.reading(self.desk.db) as session:

@@ -286,9 +286,16 @@ def _newest_suppression(session: Session) -> int:
 
 
 def mark_in_flight(
-    db: Database, batch_id: int, *, list_name: str, now: datetime, suppressions_seen: int = -1
+    db: Database,
+    batch_id: int,
+    *,
+    list_name: str,
+    now: datetime,
+    attempted_at: datetime,
+    suppressions_seen: int = -1,
 ) -> tuple[bool, set[int]]:
     """Just before the request: (go ahead?, delivery ids dropped since the claim).
+    `attempted_at` (the wall clock) starts the batch's reconciliation window.
 
     Refuses (and releases the batch) when its send is no longer sending: a
     halt stops every send before its next batch. Rows whose recipient was
@@ -329,6 +336,7 @@ def mark_in_flight(
             return False, dropped
         batch.state = BatchState.IN_FLIGHT
         batch.attempts += 1
+        batch.attempted_at = attempted_at
         return True, dropped
 
 
@@ -495,6 +503,19 @@ def hard_failures(session: Session, send_id: int) -> tuple[int, int]:
     )
     hard = sum(int(rows.get(str(s), 0)) for s in HARD_FAILURES)
     return hard, sum(int(v) for v in rows.values())
+
+
+def last_attempt(db: Database, batch_id: int) -> tuple[int, datetime]:
+    """(send id, when the batch's last request left) of a batch: its
+    reconciliation window runs from there (the claim time for batches from
+    before that was recorded)."""
+    with reading(db) as session:
+        row = session.execute(
+            select(
+                DeliveryBatch.send_id, DeliveryBatch.attempted_at, DeliveryBatch.claimed_at
+            ).where(DeliveryBatch.id == batch_id)
+        ).one()
+        return int(row[0]), row[1] or row[2]
 
 
 def open_batches(session: Session) -> list[tuple[int, str, str]]:

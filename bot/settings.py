@@ -65,6 +65,7 @@ HELP: dict[str, tuple[str, str]] = {
     "PORT": ("a TCP port number", "3000"),
     "SEND_BATCHES_IN_FLIGHT": ("a whole number from 1 to 32", "4"),
     "SCHEDULED_SEND_GRACE_MINUTES": ("a whole number of minutes", "60"),
+    "RECONCILE_WINDOW_MINUTES": ("a whole number of minutes from 1 to 1440", "5"),
     "LANGUAGE": ("a language code: en or ja", "ja"),
 }
 
@@ -163,6 +164,9 @@ class Settings(BaseSettings):
     PORT: int = 3000
     SEND_BATCHES_IN_FLIGHT: int = 4
     SCHEDULED_SEND_GRACE_MINUTES: int = 60
+    # How long Postmark may still process and index a batch whose reply was lost,
+    # before what its search does not show may be sent again.
+    RECONCILE_WINDOW_MINUTES: int = 5
     LANGUAGE: str = "en"
 
     @field_validator("DATABASE_URL")
@@ -274,6 +278,13 @@ class Settings(BaseSettings):
     @classmethod
     def _port(cls, value: int) -> int:
         if not 0 <= value <= 65535:
+            raise ValueError(str(value))
+        return value
+
+    @field_validator("RECONCILE_WINDOW_MINUTES")
+    @classmethod
+    def _reconcile_window(cls, value: int) -> int:
+        if not 1 <= value <= 1440:
             raise ValueError(str(value))
         return value
 

@@ -314,6 +314,9 @@ class DeliveryBatch(Base):
     claimed_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     error: Mapped[str] = mapped_column(Text, default="")
+    # When the last request of this batch left (wall clock): Postmark may still
+    # process and index it for the reconciliation window after that.
+    attempted_at: Mapped[datetime | None]
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -397,6 +400,25 @@ class AuditEvent(Base):
     issue_id: Mapped[int | None] = mapped_column(index=True)
     subject: Mapped[str] = mapped_column(String(200), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class OutboxMessage(Base):
+    """A notice that must reach Slack after the commit that caused it (an
+    approval card, progress, a halt, a failure): kept until Slack has it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    issue_id: Mapped[int | None]
+    request_id: Mapped[int | None]
+    send_id: Mapped[int | None]
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(index=True)
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
 
 
 class KeyValue(Base):

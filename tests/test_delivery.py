@@ -44,7 +44,7 @@ def test_an_approved_issue_reaches_every_recipient_once(db, postmark, clock):
 
 
 # Settle past the longest fault below (latency:1.5 against a 1 s read timeout).
-FAULTY = EngineOptions(**{**FAST.__dict__, "settle_seconds": 1.0})
+FAULTY = EngineOptions(**{**FAST.__dict__, "reconcile_window": 2.0})
 FAULTS = ["429", "500", "503", "reset", "reply_lost", "reply_late", "latency:1.5"]
 
 

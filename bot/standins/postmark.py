@@ -65,7 +65,11 @@ event and its delivery outcome is kept in `webhook_events`.
 Faults (`standin.faults`, see postmark_faults.py) and `standin.latency`
 (seconds added before each API call is processed; calls run on their own
 threads, so they overlap) are for testing senders against a misbehaving
-Postmark. `reset()` returns everything to how it was constructed.
+Postmark. `standin.index_lag` (seconds) is how long an accepted message stays
+out of `GET /messages/outbound` and its details: Postmark's search is an index
+that shows a message some time after it was accepted, so a search soon after a
+send (or after a late processing) does not prove that a message was not taken.
+`reset()` returns everything to how it was constructed.
 """
 
 from __future__ import annotations
@@ -332,6 +336,7 @@ class PostmarkStandIn(StandIn):
         self.search_default_stream = search_default_stream
         self.webhook_timeout = webhook_timeout
         self.latency = 0.0
+        self.index_lag = 0.0
         self.faults = Faults()
         self.store = MessageStore()
         self.batch_sizes: list[tuple[int, int]] = []  # (bytes, messages) of each batch call
@@ -369,6 +374,7 @@ class PostmarkStandIn(StandIn):
         self.faults.clear()
         self.latency = 0.0
         self.batch_sizes = []
+        self.index_lag = 0.0
         streams = self._initial_streams
         with self._lock:
             self._generation += 1
@@ -502,6 +508,14 @@ class PostmarkStandIn(StandIn):
             self.stopping.wait(delay)
         if kind == "reset":
             return Reply(reset=True)
+        if kind == "process_late":
+            threading.Thread(
+                target=self._process_late,
+                args=(request, endpoint, params, self.faults.late_process_seconds),
+                name="postmark-process-late",
+                daemon=True,
+            ).start()
+            return Reply(reset=True)
         if kind in ("429", "500", "503"):
             return self._fault_reply(kind)
         reply = self._serve_api(request, endpoint, params)
@@ -510,6 +524,19 @@ class PostmarkStandIn(StandIn):
         if kind == "reply_late":
             reply.delay = self.faults.late_reply_seconds
         return reply
+
+    def _process_late(
+        self, request: Request, endpoint: str, params: dict[str, str], delay: float
+    ) -> None:
+        generation = self._generation
+        if self.stopping.wait(delay) or generation != self._generation:
+            return  # stopped or reset meanwhile: the queue is gone too
+        self._serve_api(request, endpoint, params)
+
+    def _indexed(self, message: StoredMessage) -> bool:
+        """Whether the search index shows the message yet (`index_lag`)."""
+        lag = self.index_lag
+        return lag <= 0 or (_now() - message.ReceivedAt).total_seconds() >= lag
 
     @staticmethod
     def _fault_reply(kind: str) -> Reply:
@@ -559,7 +586,7 @@ class PostmarkStandIn(StandIn):
                 return self._search(request)
             if endpoint == "/messages/outbound/{id}/details":
                 message = self.store.get(params["id"])
-                if message is None:
+                if message is None or not self._indexed(message):
                     raise _ApiError(701, "This message was not found.")
                 return Reply.json(message.details_json())
         except _ApiError as error:
@@ -880,6 +907,8 @@ class PostmarkStandIn(StandIn):
 
         def matches(m: StoredMessage) -> bool:
             if stream is not None and m.MessageStream != stream:
+                return False
+            if not self._indexed(m):
                 return False
             if recipient is not None and recipient not in m.Recipients:
                 return False

@@ -13,6 +13,13 @@ counters. A fault kind is one of:
   connection is dropped without a reply (the client sees a connection error);
 - ``"reply_late"`` — the request IS processed, then the reply is held for
   `Faults.late_reply_seconds` (default 5 s) — past a client's timeout;
+- ``"process_late"`` — the connection is dropped at once, without a reply,
+  and the request is processed `Faults.late_process_seconds` (default 5 s)
+  later, after the client gave up: Postmark queues what it accepted and may
+  process it late (status.postmarkapp.com/incidents/5243: "We were still
+  accepting and processing messages throughout this incident ... all messages
+  were eventually delivered"; the "In Queue" status,
+  https://postmarkapp.com/support/article/787-how-can-i-confirm-delivery-of-a-message);
 - ``"latency:SECONDS"`` — this call waits SECONDS before being processed.
 
 Endpoints are route templates ("/email", "/email/batch", "/messages/outbound",
@@ -30,7 +37,7 @@ from dataclasses import dataclass
 
 FaultKind = str | None
 
-KINDS = frozenset({"429", "500", "503", "reset", "reply_lost", "reply_late"})
+KINDS = frozenset({"429", "500", "503", "reset", "reply_lost", "reply_late", "process_late"})
 
 
 def validate_kind(kind: FaultKind) -> None:
@@ -75,6 +82,7 @@ class Faults:
         self._calls: Counter[str] = Counter()
         self._applied: list[AppliedFault] = []
         self.late_reply_seconds = 5.0
+        self.late_process_seconds = 5.0
 
     def script(self, kinds: Iterable[FaultKind], endpoint: str | None = None) -> None:
         """Queue fault kinds, consumed one per matching call, in order.
@@ -116,6 +124,7 @@ class Faults:
             self._calls.clear()
             self._applied.clear()
             self.late_reply_seconds = 5.0
+            self.late_process_seconds = 5.0
 
     def calls(self, endpoint: str | None = None) -> int:
         """API calls seen for an endpoint template (all endpoints with None)."""

@@ -796,6 +796,62 @@ def test_reply_late_makes_the_client_time_out_after_storing(postmark):
     assert len(postmark.messages()) == 1
 
 
+def _search_batch(client: PostmarkClient, batch_id: str) -> int:
+    found = client.call(
+        "GET",
+        "/messages/outbound",
+        count=500,
+        offset=0,
+        messagestream="broadcast",
+        metadata_batch_id=batch_id,
+    )
+    return int(found["TotalCount"])
+
+
+def test_index_lag_hides_accepted_messages_from_the_search_for_a_while(postmark, postmark_client):
+    postmark.index_lag = 0.6
+    batch = [
+        email(f"r{i}@example.com", "broadcast", Metadata={"batch_id": "lag-1"}) for i in range(3)
+    ]
+    results = postmark_client.emails.send_batch(*batch)
+    assert all(r["ErrorCode"] == 0 for r in results)
+    assert len(postmark.messages("broadcast")) == 3  # taken at once
+    assert _search_batch(postmark_client, "lag-1") == 0  # but not yet in the index
+    with pytest.raises(ClientError):  # nor its details
+        postmark_client.call("GET", f"/messages/outbound/{results[0]['MessageID']}/details")
+    time.sleep(0.7)
+    assert _search_batch(postmark_client, "lag-1") == 3
+
+
+def test_process_late_drops_the_connection_and_processes_after_the_client_gave_up(
+    postmark, postmark_client
+):
+    postmark.faults.late_process_seconds = 0.5
+    postmark.faults.script(["process_late"], endpoint="/email/batch")
+    batch = [
+        email(f"r{i}@example.com", "broadcast", Metadata={"batch_id": "late-1"}) for i in range(4)
+    ]
+    with pytest.raises(requests.ConnectionError):
+        postmark_client.emails.send_batch(*batch)
+    assert postmark.messages("broadcast") == []  # nothing yet: the client sees a failure
+    assert _search_batch(postmark_client, "late-1") == 0
+    deadline = time.monotonic() + 5
+    while len(postmark.messages("broadcast")) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(postmark.messages("broadcast")) == 4  # processed after all
+    assert _search_batch(postmark_client, "late-1") == 4
+
+
+def test_a_reset_forgets_late_processing_that_has_not_happened(postmark, postmark_client):
+    postmark.faults.late_process_seconds = 0.3
+    postmark.faults.script(["process_late"], endpoint="/email/batch")
+    with pytest.raises(requests.ConnectionError):
+        postmark_client.emails.send_batch(email("r@example.com", "broadcast"))
+    postmark.reset()
+    time.sleep(0.5)
+    assert postmark.messages() == []
+
+
 def test_latency_overlaps_across_concurrent_calls(postmark, postmark_client):
     postmark.latency = 0.3
     started = time.monotonic()
