@@ -19,12 +19,16 @@ its state through the ledger and post `send.finished` / `send.halted`. This
 module never imports `bot.delivery` (the service that starts sends uses it).
 
 Faults: `NotSent` (429, refused connection) is retried with bounded
-exponential backoff and jitter (tenacity); `FateUnknown` (timeout, reset,
-5xx) is reconciled through `search_outbound(metadata batch_id)` after
-`settle_seconds` — what Postmark has is marked sent and never re-sent; the
-rest is re-sent — and a search that keeps failing leaves the rows `unknown`
-and tells the channel. Postmark refusing a whole request (401, 422) halts
-the send. Retries exhausted halt the send with its unsent rows pending.
+exponential backoff and jitter (tenacity), each attempt re-checking the halt;
+retries exhausted halt the send with its unsent rows pending. `FateUnknown`
+(timeout, reset, 5xx) hands the batch to the supervisor's reconciliation and
+the sender goes on: `search_outbound(metadata batch_id)` every
+`reconcile_interval`; what Postmark shows is marked sent at once and never
+re-sent; what it does not show is released for a re-send only after
+`reconcile_window` since the batch's last request and `reconcile_agree`
+searches that agree (Postmark may process late and indexes with a lag); a
+search that keeps failing leaves the rows `unknown` and tells the channel.
+Postmark refusing a whole request (401, 422) halts the send.
 
 Several processes may run engines on one PostgreSQL database: batches are
 claimed with FOR UPDATE SKIP LOCKED, orphans are taken over compare-and-set.

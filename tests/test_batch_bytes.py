@@ -148,7 +148,7 @@ def test_a_100000_character_japanese_issue_reaches_every_recipient_whole(
     # A 45 MB request takes the stand-in seconds on a loaded machine: the timeouts of
     # production, so that no batch is taken for lost while it is still being read.
     desk = make_desk(db, postmark.url, clock, read_timeout=60.0)
-    options = replace(FAST, settle_seconds=10.0)
+    options = replace(FAST, reconcile_window=10.0)
     body = japanese_body(100_000)
     readers = 75  # more than one batch holds: 69 by bytes, not 500 by count
     add_subscribers(desk, readers, names=lambda i: (f"読者{i}", "株式会社サンプル"))

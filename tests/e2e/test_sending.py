@@ -64,6 +64,7 @@ def test_send_halt_by_button_and_resume_after_a_second_approval(harness: Harness
         wait_until(lambda: _progress_message(harness) is not None)
         wait_until(lambda: any(s == "sent" for _, s, _, _ in ledger_rows(desk, send_id)))
         # Anyone on the team presses Halt on the progress message.
+        replies_before = len(harness.ephemeral_texts(EDITOR))
         harness.editor.click(Action.HALT, message=_progress_message(harness))
         wait_until(lambda: send_state(desk, send_id) == "halted")
         wait_until(lambda: not any(s == "batched" for _, s, _, _ in ledger_rows(desk, send_id)))
@@ -71,7 +72,8 @@ def test_send_halt_by_button_and_resume_after_a_second_approval(harness: Harness
     assert halted["pending"] > 0
     assert issue_state(harness, issue_id) == "halted"
     assert any("is halted" in text for text in harness.channel_texts())
-    assert any("Halted 1 send" in text for text in harness.wait_for_ephemeral(EDITOR))
+    reply = harness.wait_for_ephemeral(EDITOR, replies_before + 1)[-1]
+    assert "Halted 1 send(s) in progress" in reply
 
     # Resume: asked for in Slack, approved by a second person in Slack.
     before = len(cards(harness))
