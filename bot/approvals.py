@@ -349,6 +349,7 @@ def approve(desk: Desk, request_id: int, *, actor: str) -> Card:
             at=now,
             issue_id=issue.id,
             subject=f"request:{request.id}",
+            version=version.number,
             hash=request.content_hash,
             kind=request.kind,
         )

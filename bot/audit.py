@@ -40,10 +40,16 @@ def record(
 
 
 def trail(
-    session: Session, *, issue_id: int | None = None, limit: int = 50
+    session: Session,
+    *,
+    issue_id: int | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
 ) -> Sequence[AuditEvent]:
-    """Newest first."""
+    """Newest first; `before_id` pages back (events older than that one)."""
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
     if issue_id is not None:
         query = query.where(AuditEvent.issue_id == issue_id)
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
     return session.execute(query).scalars().all()

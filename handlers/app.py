@@ -22,6 +22,7 @@ from bot.settings import Settings
 from handlers import (
     access,
     approval,
+    audit_view,
     drafts,
     home,
     incident,
@@ -96,6 +97,7 @@ def build(settings: Settings, *, db: Database | None = None, clock: Clock | None
     for module in (
         access,
         newsletter,
+        audit_view,
         drafts,
         approval,
         home,

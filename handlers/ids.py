@@ -31,6 +31,7 @@ class Block(enum.StrEnum):
     CONFIRM = "confirm"
     APPROVAL_ACTIONS = "approval_actions"
     PROGRESS_ACTIONS = "progress_actions"
+    AUDIT_ACTIONS = "audit_actions"
 
 
 class Action(enum.StrEnum):
@@ -38,3 +39,4 @@ class Action(enum.StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
     HALT = "halt"
+    AUDIT_OLDER = "audit_older"

@@ -18,10 +18,10 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import approvals, audit, issues, testcopy
+from bot import approvals, issues, testcopy
 from bot.desk import Desk, DirectoryError
 from bot.refusal import Refusal
-from handlers import access, blocks, texts
+from handlers import access, audit_view, blocks, texts
 from handlers.ids import Command
 from handlers.parsing import Parsed, UsageError, parse
 from handlers.replies import ephemeral, refusal_text
@@ -197,31 +197,4 @@ def refresh_card(desk: Desk, client: WebClient, request_id: int) -> None:
 
 @subcommand("audit")
 def audit_(inv: Invocation) -> None:
-    tz = inv.desk.settings.tz
-    with inv.desk.db.sessions() as session:
-        events = audit.trail(session, issue_id=inv.parsed.issue_id, limit=40)
-        lines = [
-            t(
-                "audit.line",
-                when=blocks.when(e.at, tz),
-                actor=e.actor,
-                action=e.action,
-                subject=e.subject,
-                detail=_short(e.detail),
-            )
-            for e in events
-        ]
-    title = (
-        t("audit.title_issue", issue=inv.parsed.issue_id)
-        if inv.parsed.issue_id
-        else t("audit.title")
-    )
-    if not lines:
-        inv.reply(t("audit.empty"))
-        return
-    inv.reply(title, [blocks.header(title), blocks.section("\n".join(lines))])
-
-
-def _short(detail: dict[str, Any]) -> str:
-    text = ", ".join(f"{k}={v}" for k, v in detail.items() if v not in (None, "", []))
-    return text if len(text) <= 120 else text[:119] + "…"
+    audit_view.show(inv.desk, inv.respond, inv.parsed.issue_id)

@@ -201,7 +201,6 @@ EN: dict[str, str] = {
     "audit.empty": "Nothing recorded yet.",
     "audit.title": "Audit trail (newest first)",
     "audit.title_issue": "Audit trail of issue #{issue} (newest first)",
-    "audit.line": "{when} · <@{actor}> · `{action}` · {subject} {detail}",
     # --- notices in the channel ---------------------------------------------------------
     "notice.approval.voided": (
         "Approval request for issue #{issue} is void: {reason_text}. It must be approved again."

@@ -220,9 +220,60 @@ JA: dict[str, str] = {
     ),
     # --- audit --------------------------------------------------------------------------
     "audit.empty": "まだ記録はありません。",
+    "audit.system": "Countersign（自動処理）",
+    "audit.older": "さらに古い記録",
+    "audit.page_end": "上の {count} 件が最新の記録です。古い記録はボタンで表示できます。",
+    "audit.no_more": "記録は以上です。",
+    "audit.details": "詳細：{details}",
+    "audit.event.other": "{when}：{actor} — {action}。",
+    "audit.event.issue.created": (
+        "{when}：{actor} が第{issue}号を作成しました（バージョン {version}、ハッシュ `{hash}`）。"
+    ),
+    "audit.event.issue.edited": (
+        "{when}：{actor} が第{issue}号を編集しました。現在はバージョン {version}"
+        "（ハッシュ `{hash}`）です。"
+    ),
+    "audit.event.issue.state": (
+        "{when}：第{issue}号の状態が {before} から {after} になりました（{actor}）。"
+    ),
+    "audit.event.issue.cancelled": "{when}：{actor} が第{issue}号を取り下げました。",
+    "audit.event.issue.test_copy": (
+        "{when}：{actor} が第{issue}号のテスト送信をしました（バージョン {version}、"
+        "ハッシュ `{hash}`）。"
+    ),
+    "audit.event.approval.requested": (
+        "{when}：{actor} が第{issue}号の承認を依頼しました（バージョン {version}、"
+        "ハッシュ `{hash}`、宛先 {recipients} 件）。"
+    ),
+    "audit.event.approval.approved": (
+        "{when}：{actor} が第{issue}号を承認しました（バージョン {version}、ハッシュ `{hash}`）。"
+    ),
+    "audit.event.approval.rejected": "{when}：{actor} が第{issue}号を却下しました。",
+    "audit.event.approval.expired": "{when}：第{issue}号の承認依頼が期限切れになりました。",
+    "audit.event.approval.voided": "{when}：第{issue}号の承認依頼が無効になりました（{reason}）。",
+    "audit.event.preflight.overridden": (
+        "{when}：{actor} が第{issue}号の事前チェックの指摘を上書きしました（理由：{reason}）。"
+    ),
+    "audit.event.send.started": "{when}：第{issue}号の配信が始まりました（{actor}）。",
+    "audit.event.send.resumed": "{when}：第{issue}号の配信が再開されました（{actor}）。",
+    "audit.event.send.halted": "{when}：{actor} が第{issue}号の配信を停止しました。",
+    "audit.event.send.finished": "{when}：第{issue}号の配信が完了しました。",
+    "audit.event.send.refused": "{when}：第{issue}号の配信は拒否されました。",
+    "audit.event.unsubscribe.requested": (
+        "{when}：{actor} が配信停止の依頼を処理しました（アドレス {subject}）。"
+    ),
+    "audit.event.suppression.added": (
+        "{when}：アドレスを配信抑止にしました（{subject}、{reason}、{actor}）。"
+    ),
+    "audit.event.subscribers.imported": (
+        "{when}：{actor} がリストに {rows} 行を取り込みました"
+        "（追加 {added} 件、更新 {updated} 件）。"
+    ),
+    "audit.event.recipients.exported": (
+        "{when}：{actor} が第{issue}号の受信者一覧を書き出しました（{rows} 行）。"
+    ),
     "audit.title": "監査ログ（新しい順）",
     "audit.title_issue": "第{issue}号の監査ログ（新しい順）",
-    "audit.line": "{when} · <@{actor}> · `{action}` · {subject} {detail}",
     # --- notices in the channel ---------------------------------------------------------
     "notice.approval.voided": (
         "第{issue}号の承認依頼は無効になりました（{reason_text}）。あらためて承認が必要です。"

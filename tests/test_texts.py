@@ -41,8 +41,7 @@ EN_KEYS = sorted(texts.EN)
 # - template.problem: the template engine's own message, shown as it is;
 # - preview.blocking / preview.warning: an emoji before a finding sentence
 #   that is itself translated (finding.*);
-# - audit.line: time · user · action code · subject, all values.
-WORDLESS = frozenset({"template.problem", "preview.blocking", "preview.warning", "audit.line"})
+WORDLESS = frozenset({"template.problem", "preview.blocking", "preview.warning"})
 
 # Hiragana, katakana, CJK ideographs, full-width forms and CJK punctuation.
 JAPANESE = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u4e00-\u9fff\uff00-\uffef]")

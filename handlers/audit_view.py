@@ -1,0 +1,198 @@
+"""`/newsletter audit [ID]`: the audit trail as sentences a person reads, paged.
+
+Each recorded action has one sentence in the catalogue (`audit.event.<action>`),
+filled from the event: who (a Slack mention Slack renders as the person's name;
+"Countersign" for the bot itself), which issue, when (in the team's time zone),
+and the event's own details (versions, short hashes, reasons, counts). An action
+without a sentence of its own is still shown, by its words and details, so the
+trail never hides an event. Pages of `PAGE` events, newest first, end with an
+"Older" button that carries where the next page starts; nothing is cut mid-line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot import audit
+from bot.desk import Desk
+from handlers import blocks
+from handlers.ids import Action, Block
+from handlers.replies import ephemeral
+from handlers.texts import EN, state_name, t
+from handlers.texts import register as register_texts
+from storage.models import AuditEvent
+
+PAGE = 15
+DETAIL_CHARS = 120
+_HASH = re.compile(r"^[0-9a-f]{64}$")
+_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+register_texts(
+    {
+        "audit.system": "Countersign (automatic)",
+        "audit.older": "Older",
+        "audit.page_end": "The {count} events above are the newest; older ones follow on request.",
+        "audit.no_more": "That is the whole trail.",
+        "audit.details": "Details: {details}",
+        "audit.event.other": "{when}: {actor} — {action}.",
+        "audit.event.issue.created": (
+            "{when}: {actor} created issue #{issue} (version {version}, hash `{hash}`)."
+        ),
+        "audit.event.issue.edited": (
+            "{when}: {actor} edited issue #{issue}, now version {version} (hash `{hash}`)."
+        ),
+        "audit.event.issue.state": (
+            "{when}: issue #{issue} went from {before} to {after} ({actor})."
+        ),
+        "audit.event.issue.cancelled": "{when}: {actor} cancelled issue #{issue}.",
+        "audit.event.issue.test_copy": (
+            "{when}: {actor} sent a test copy of issue #{issue} (version {version}, hash `{hash}`)."
+        ),
+        "audit.event.approval.requested": (
+            "{when}: {actor} asked for approval of issue #{issue} (version {version}, "
+            "hash `{hash}`, {recipients} recipients)."
+        ),
+        "audit.event.approval.approved": (
+            "{when}: {actor} approved issue #{issue} (version {version}, hash `{hash}`)."
+        ),
+        "audit.event.approval.rejected": "{when}: {actor} rejected issue #{issue}.",
+        "audit.event.approval.expired": "{when}: the approval request for issue #{issue} expired.",
+        "audit.event.approval.voided": (
+            "{when}: an approval request for issue #{issue} became void ({reason})."
+        ),
+        "audit.event.preflight.overridden": (
+            "{when}: {actor} overrode preflight findings on issue #{issue} (reason: {reason})."
+        ),
+        "audit.event.send.started": "{when}: the send of issue #{issue} started ({actor}).",
+        "audit.event.send.resumed": "{when}: the send of issue #{issue} resumed ({actor}).",
+        "audit.event.send.halted": "{when}: {actor} halted the send of issue #{issue}.",
+        "audit.event.send.finished": "{when}: the send of issue #{issue} finished.",
+        "audit.event.send.refused": "{when}: the send of issue #{issue} was refused.",
+        "audit.event.unsubscribe.requested": (
+            "{when}: {actor} processed an unsubscribe request (address {subject})."
+        ),
+        "audit.event.suppression.added": (
+            "{when}: an address was suppressed ({subject}, {reason}, by {actor})."
+        ),
+        "audit.event.subscribers.imported": (
+            "{when}: {actor} imported {rows} rows into the list ({added} added, {updated} updated)."
+        ),
+        "audit.event.recipients.exported": (
+            "{when}: {actor} exported who received issue #{issue} ({rows} rows)."
+        ),
+    }
+)
+
+# Details a sentence already says, so the "Details" line does not repeat them.
+_STATES = {"before", "after", "state"}
+_SAID = {"version", "hash", "before", "after", "reason", "recipients", "rows", "added", "updated"}
+
+
+def actor_text(actor: str) -> str:
+    """Who did it, as Slack should show them: a mention for a Slack user, the bot's
+    name for the bot; anything else (a CLI user name) as typed."""
+    if actor == audit.SYSTEM:
+        return t("audit.system")
+    if _USER.match(actor):
+        return f"<@{actor}>"
+    return actor
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_value(v) for v in value)
+    text = str(value)
+    return text[:12] + "…" if _HASH.match(text) else text
+
+
+def event_blocks(event: AuditEvent, desk: Desk) -> list[dict[str, Any]]:
+    """One event: its sentence, and a line of the details the sentence does not say."""
+    detail = {k: v for k, v in (event.detail or {}).items() if v not in (None, "", [])}
+    params: dict[str, Any] = {
+        name: "—" for name in ("version", "hash", "before", "after", "reason", "recipients")
+    }
+    params.update({k: _value(v) for k, v in detail.items()})
+    for name in _STATES & detail.keys():
+        params[name] = state_name(str(detail[name]))
+    params.update(
+        when=blocks.when(event.at, desk.settings.tz),
+        actor=actor_text(event.actor),
+        issue=event.issue_id if event.issue_id is not None else "—",
+        subject=event.subject,
+        action=event.action.replace(".", " ").replace("_", " "),
+    )
+    key = f"audit.event.{event.action}"
+    has_sentence = key in EN
+    shown = [blocks.section(t(key if has_sentence else "audit.event.other", **params))]
+    said = _SAID if has_sentence else set()
+    rest = {k: v for k, v in detail.items() if k not in said}
+    if rest:
+        details = ", ".join(f"{k.replace('_', ' ')} {_value(v)}" for k, v in rest.items())
+        if len(details) > DETAIL_CHARS:
+            details = details[: DETAIL_CHARS - 1] + "…"
+        shown.append(blocks.context(t("audit.details", details=details)))
+    return shown
+
+
+def page_blocks(
+    desk: Desk, events: Sequence[AuditEvent], issue_id: int | None, has_more: bool
+) -> list[dict[str, Any]]:
+    title = t("audit.title_issue", issue=issue_id) if issue_id else t("audit.title")
+    block_list = [blocks.header(title)]
+    for event in events:
+        block_list += event_blocks(event, desk)
+    if has_more and events:
+        block_list.append(blocks.context(t("audit.page_end", count=len(events))))
+        block_list.append(
+            {
+                "type": "actions",
+                "block_id": Block.AUDIT_ACTIONS,
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": Action.AUDIT_OLDER,
+                        "text": {"type": "plain_text", "text": t("audit.older")},
+                        "value": f"{issue_id or 0}:{events[-1].id}",
+                    }
+                ],
+            }
+        )
+    else:
+        block_list.append(blocks.context(t("audit.no_more")))
+    return block_list
+
+
+def show(desk: Desk, respond: Respond, issue_id: int | None, before: int | None = None) -> None:
+    with desk.db.sessions() as session:
+        events = list(audit.trail(session, issue_id=issue_id, limit=PAGE + 1, before_id=before))
+        has_more = len(events) > PAGE
+        events = events[:PAGE]
+        if not events and before is None:
+            ephemeral(respond, t("audit.empty"))
+            return
+        title = t("audit.title_issue", issue=issue_id) if issue_id else t("audit.title")
+        ephemeral(respond, title, page_blocks(desk, events, issue_id, has_more))
+
+
+def _cursor(value: str) -> tuple[int | None, int] | None:
+    try:
+        issue, before = (int(part) for part in value.split(":"))
+    except (ValueError, AttributeError):
+        return None
+    return (issue or None), before
+
+
+def register(app: App, desk: Desk) -> None:
+    @app.action(Action.AUDIT_OLDER)
+    def older(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        actions = body.get("actions") or [{}]
+        cursor = _cursor(str(actions[0].get("value", "")))
+        if cursor is None:
+            ephemeral(respond, t("audit.no_more"))
+            return
+        show(desk, respond, cursor[0], before=cursor[1])
