@@ -283,3 +283,16 @@ def card_state_text(card: Card, tz: ZoneInfo) -> str:
 
 def card_fallback(card: Card) -> str:
     return t("card.title", issue=card.issue_id)
+
+
+BAR_WIDTH = 10
+
+
+def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> tuple[str, int]:
+    """`▓▓▓▓▓░░░░░` and the whole percent, both rounded down: 100 % (and a full bar)
+    only when every recipient is handled."""
+    if total <= 0:
+        return "░" * width, 0
+    done = max(0, min(done, total))
+    filled = done * width // total
+    return "▓" * filled + "░" * (width - filled), done * 100 // total

@@ -40,6 +40,7 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 RECENT = 3  # issues whose figures the tab shows
+SHOWN_APPROVALS = 10  # then "…and N more"
 
 texts.register(
     {
@@ -51,6 +52,9 @@ texts.register(
         "home.issues_none": "No issues yet. Type `/newsletter new` to draft the first one.",
         "home.approvals_title": "Approvals waiting",
         "home.approvals_none": "No approval requests are waiting.",
+        "home.approvals_more": (
+            "…and {count} more waiting. `/newsletter list` shows every issue and its state."
+        ),
         "home.approval_line": (
             "*#{issue}* {subject} · {recipients} recipients · hash `{hash12}` · "
             "asked by <@{requester}> · expires {expires}"
@@ -200,7 +204,7 @@ def home_view(home: HomeSummary, tz: ZoneInfo) -> dict[str, Any]:
     out += [blocks.divider(), blocks.header(t("home.approvals_title"))]
     if not home.waiting:
         out.append(blocks.section(t("home.approvals_none")))
-    for item in home.waiting[:10]:  # a Home tab holds at most 100 blocks
+    for item in home.waiting[:SHOWN_APPROVALS]:  # a Home tab holds at most 100 blocks
         card = item.card
         out.append(
             blocks.section(
@@ -216,10 +220,18 @@ def home_view(home: HomeSummary, tz: ZoneInfo) -> dict[str, Any]:
             )
         )
         out.append(blocks.context(_may_text(item.may_approve)))
+    if len(home.waiting) > SHOWN_APPROVALS:
+        out.append(
+            blocks.context(t("home.approvals_more", count=len(home.waiting) - SHOWN_APPROVALS))
+        )
     out += [blocks.divider(), blocks.header(t("home.recent_title"))]
     if not home.recent:
         out.append(blocks.section(t("home.recent_none")))
     for figures in home.recent:
+        if figures.state == "sending":
+            handled = figures.total - figures.remaining
+            bar, percent = blocks.progress_bar(handled, figures.total)
+            out.append(blocks.section(t("send.progress.bar", bar=bar, percent=percent)))
         out.append(
             blocks.section(
                 t(

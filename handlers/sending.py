@@ -37,6 +37,7 @@ register_texts(
             "*{done} of {total}* handled: {sent} sent, {failed} failed, "
             "{suppressed} suppressed or unsubscribed, {unknown} unknown."
         ),
+        "send.progress.bar": "{bar} {percent} %",
         "send.progress.rate": "{rate} messages per second; about {eta} left.",
         "send.progress.rate_unknown": "Measuring the rate…",
         "send.progress.halt": "Halt every send",
@@ -146,10 +147,12 @@ def _reason_text(params: dict[str, Any]) -> str:
 
 
 def progress_blocks(params: dict[str, Any], *, final: bool = False) -> blocks.Blocks:
-    """The progress message: counts, rate, time left, and the Halt button."""
+    """The progress message: a bar, counts, rate, time left, and the Halt button."""
     issue = params.get("issue", "?")
+    bar, percent = blocks.progress_bar(int(params.get("done") or 0), int(params.get("total") or 0))
     out: blocks.Blocks = [
         blocks.header(t("send.progress.title", issue=issue)),
+        blocks.section(t("send.progress.bar", bar=bar, percent=percent)),
         blocks.section(t("send.progress.counts", **params)),
     ]
     state = params.get("state")

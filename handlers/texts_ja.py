@@ -300,6 +300,10 @@ JA: dict[str, str] = {
     ),
     "home.approvals_title": "承認待ち",
     "home.approvals_none": "承認待ちの依頼はありません。",
+    "home.approvals_more": (
+        "ほかに {count} 件の承認待ちがあります。"
+        "`/newsletter list` ですべての号と状態を確認できます。"
+    ),
     "home.approval_line": (
         "*#{issue}* {subject} · 宛先 {recipients} 件 · ハッシュ `{hash12}` · "
         "依頼者 <@{requester}> · 有効期限 {expires}"
@@ -387,6 +391,7 @@ JA: dict[str, str] = {
         "*{total} 件中 {done} 件* 処理済み：送信 {sent} 件、失敗 {failed} 件、"
         "配信抑止・配信停止 {suppressed} 件、不明 {unknown} 件。"
     ),
+    "send.progress.bar": "{bar} {percent} %",
     "send.progress.rate": "毎秒 {rate} 通のペースで、残りはおよそ {eta} です。",
     "send.progress.rate_unknown": "送信ペースを計測しています…",
     "send.progress.halt": "すべての送信を停止する",

@@ -84,12 +84,12 @@ def test_the_messages_tab_publishes_nothing(harness: Harness):
 def test_home_view_draws_the_last_three_issues_and_list_counts():
     tz = ZoneInfo("Asia/Tokyo")
 
-    def figures(issue: int, subject: str) -> outcomes.Figures:
+    def figures(issue: int, subject: str, state: str = "finished") -> outcomes.Figures:
         return outcomes.Figures(
             send_id=issue,
             issue_id=issue,
             subject=subject,
-            state="finished",
+            state=state,
             total=3000,
             sent=2990,
             delivered=2950,
@@ -112,7 +112,7 @@ def test_home_view_draws_the_last_three_issues_and_list_counts():
         next_due=None,
         schedule="0 10 30 2 *",
         issues_by_state={"sent": 2, "draft": 1, "mystery": 4},
-        recent=[figures(9, "十二月号"), figures(8, "November"), figures(7, "October")],
+        recent=[figures(9, "十二月号", "sending"), figures(8, "November"), figures(7, "October")],
         list_name="Newsletter",
         list_counts={"active": 2990, "unsubscribed": 8, "inactive": 2},
         suppressions=10,
@@ -131,6 +131,34 @@ def test_home_view_draws_the_last_three_issues_and_list_counts():
     assert "Started 2026-11-01 10:00 JST, finished 2026-11-01 10:09 JST" in text
     assert "2990 active, 8 unsubscribed, 2 inactive, 0 invalid · 10 suppressions" in text
     assert "@" not in text.replace("<@", "")  # counts only: no addresses
+    # The send still under way has its progress bar; finished ones do not.
+    assert text.count("▓") == 10 and "100 %" in text
+
+
+def test_home_says_how_many_more_approvals_wait_beyond_those_shown():
+    from bot import approvals
+
+    at = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+    card = approvals.Card(
+        request_id=1, issue_id=1, kind="send", state="open", list_name="Newsletter",
+        recipients=3000, subject="十二月号", content_hash="ab" * 32, version_number=1,
+        author=EDITOR, requester=EDITOR, scheduled_at=None, expires_at=at,
+        override_reason=None, overridden=(), decided_by=None, decided_at=None,
+        decision_note="", card_channel=None, card_ts=None, start_by=at,
+    )  # fmt: skip
+    waiting = [home.WaitingApproval(card, "yes")] * (home.SHOWN_APPROVALS + 4)
+    summary = home.HomeSummary(
+        viewer=EDITOR,
+        now=datetime(2026, 11, 2, 1, 0, tzinfo=UTC),
+        next_due=None,
+        schedule="0 10 1 * *",
+        issues_by_state={},
+        waiting=waiting,
+    )
+    text = _text_of(
+        type("V", (), {"text": "", "blocks": home.home_view(summary, ZoneInfo("UTC"))["blocks"]})()
+    )
+    assert "…and 4 more waiting" in text
 
 
 def test_home_shows_the_figures_of_a_real_send(harness: Harness):

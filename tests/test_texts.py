@@ -41,7 +41,10 @@ EN_KEYS = sorted(texts.EN)
 # - template.problem: the template engine's own message, shown as it is;
 # - preview.blocking / preview.warning: an emoji before a finding sentence
 #   that is itself translated (finding.*);
-WORDLESS = frozenset({"template.problem", "preview.blocking", "preview.warning"})
+# - send.progress.bar: the progress bar and its percent.
+WORDLESS = frozenset(
+    {"template.problem", "preview.blocking", "preview.warning", "send.progress.bar"}
+)
 
 # Hiragana, katakana, CJK ideographs, full-width forms and CJK punctuation.
 JAPANESE = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u4e00-\u9fff\uff00-\uffef]")
@@ -333,3 +336,17 @@ def test_no_label_says_optional_itself(catalogue: dict[str, str]):
     labels = {k: v for k, v in catalogue.items() if k.endswith("_label")}
     assert labels, "no labels found: the naming convention changed"
     assert [k for k, v in labels.items() if "optional" in v.lower() or "任意" in v] == []
+
+
+@given(total=st.integers(min_value=0, max_value=10**7), share=st.floats(0, 1.5))
+def test_the_progress_bar_is_full_only_when_everyone_is_handled(total: int, share: float):
+    from handlers.blocks import BAR_WIDTH, progress_bar
+
+    done = int(total * share)
+    bar, percent = progress_bar(done, total)
+    assert len(bar) == BAR_WIDTH and set(bar) <= {"▓", "░"}
+    assert 0 <= percent <= 100
+    complete = total > 0 and done >= total
+    assert (percent == 100) == complete and (bar == "▓" * BAR_WIDTH) == complete
+    if total and done < total:
+        assert percent == done * 100 // total

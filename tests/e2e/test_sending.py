@@ -39,6 +39,14 @@ def _send_id(harness: Harness, issue_id: int) -> int | None:
         return send.id if send else None
 
 
+def _sent_progress(harness: Harness):
+    return next(
+        m
+        for m in harness.slack.channel_messages(NEWSLETTER_CHANNEL)
+        if "Sending issue" in str(m.blocks)
+    )
+
+
 def _progress_message(harness: Harness):
     for message in harness.slack.channel_messages(NEWSLETTER_CHANNEL):
         for block in message.blocks or []:
@@ -94,6 +102,8 @@ def test_send_halt_by_button_and_resume_after_a_second_approval(harness: Harness
         if "Sending issue" in str(m.blocks)
     ]
     assert len(progress) == 1
+    # Its bar is full once every recipient is handled (the message is updated in place).
+    harness.slack.wait_for(lambda: "▓▓▓▓▓▓▓▓▓▓ 100 %" in _text_of_message(_sent_progress(harness)))
     for text in harness.channel_texts():
         assert not ADDRESS.search(text), text
     harness.as_user(APPROVER_2).command("/newsletter", f"status {issue_id}")
