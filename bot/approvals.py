@@ -66,6 +66,8 @@ class Card:
     card_ts: str | None
     # Once approved, the send must start by then or needs a new approval.
     start_by: datetime
+    # A correction: the earlier issue whose readers (and only they) it goes to.
+    correction_of: int | None = None
 
     @property
     def hash12(self) -> str:
@@ -107,7 +109,13 @@ def _card(session: Session, request: ApprovalRequest, settings: Settings) -> Car
         card_channel=request.card_channel,
         card_ts=request.card_ts,
         start_by=start_deadline(request, settings),
+        correction_of=_correction_of(session, request.issue_id),
     )
+
+
+def _correction_of(session: Session, issue_id: int) -> int | None:
+    issue = session.get(Issue, issue_id)
+    return issue.correction_of if issue is not None else None
 
 
 def card(desk: Desk, request_id: int) -> Card:
@@ -260,9 +268,11 @@ def _open(
         kind=kind,
         send_id=send_id,
         list_id=mailing_list.id,
-        audience_rule=audience.RULE,
+        audience_rule=audience.rule(issue.correction_of),
         recipient_count=(
-            audience.count(session, mailing_list) if recipients is None else recipients
+            audience.count(session, mailing_list, issue.correction_of)
+            if recipients is None
+            else recipients
         ),
         scheduled_at=scheduled_at,
         override_reason=override_reason,

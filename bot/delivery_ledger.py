@@ -144,7 +144,10 @@ def reading(db: Database) -> Iterator[Session]:
 
 def freeze(session: Session, send: Send, mailing_list: MailingList, now: datetime) -> int:
     """Insert one pending delivery row per eligible recipient; return how many."""
-    ids = audience.eligible(mailing_list).subquery()
+    correction_of = session.execute(
+        select(Issue.correction_of).where(Issue.id == send.issue_id)
+    ).scalar_one()
+    ids = audience.eligible(mailing_list, correction_of).subquery()
     rows = select(
         literal(send.id),
         ids.c.id,

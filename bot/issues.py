@@ -54,6 +54,7 @@ class Preview:
     list_name: str
     recipients: int
     findings: list[Finding]
+    correction_of: int | None = None
 
     @property
     def blocking(self) -> list[Finding]:
@@ -107,17 +108,56 @@ def _compile(desk: Desk, subject: str, body: str, list_name: str) -> CompiledIss
     )
 
 
+@dataclass(frozen=True)
+class CorrectionOf:
+    """What a correction of an issue starts from: its subject, its list, its readers."""
+
+    issue_id: int
+    subject: str
+    list_name: str
+    readers: int
+
+
+def correction_of(session: Session, issue_id: int) -> CorrectionOf:
+    """The issue a correction would correct; Refusal if nobody received it."""
+    original = load(session, issue_id)
+    mailing_list = session.get(MailingList, original.list_id)
+    assert mailing_list is not None
+    readers = audience.count(session, mailing_list, original.id)
+    received_any = session.execute(audience.received(original.id).limit(1)).first()
+    if received_any is None:
+        raise Refusal("correction_nobody_received", issue=issue_id)
+    version = current_version(session, original)
+    return CorrectionOf(original.id, version.subject, mailing_list.name, readers)
+
+
 def create(
-    desk: Desk, *, actor: str, subject: str, body: str, list_name: str | None = None
+    desk: Desk,
+    *,
+    actor: str,
+    subject: str,
+    body: str,
+    list_name: str | None = None,
+    correction: int | None = None,
 ) -> Saved:
-    """A new issue in draft. Raises TemplateProblem (nothing saved)."""
+    """A new issue in draft (with `correction`: addressed to exactly the readers
+    of that issue, on its list). Raises TemplateProblem (nothing saved)."""
     subject, body = storable(subject), storable(body)
+    now = desk.clock.now()
+    if correction is not None:
+        with desk.db.sessions() as session:
+            list_name = correction_of(session, correction).list_name
     list_name = list_name or desk.settings.NEWSLETTER_NAME
     compiled = _compile(desk, subject, body, list_name)
-    now = desk.clock.now()
     with desk.db.transaction() as session:
         mailing_list = get_or_create_list(session, list_name, now)
-        issue = Issue(list_id=mailing_list.id, created_by=actor, created_at=now, updated_at=now)
+        issue = Issue(
+            list_id=mailing_list.id,
+            created_by=actor,
+            created_at=now,
+            updated_at=now,
+            correction_of=correction,
+        )
         session.add(issue)
         session.flush()
         version = _add_version(session, issue, compiled, body, actor, now, number=1)
@@ -130,6 +170,7 @@ def create(
             subject=f"issue:{issue.id}",
             version=1,
             hash=version.content_hash,
+            **({"correction_of": correction} if correction is not None else {}),
         )
         return Saved(issue.id, 1, version.content_hash, ())
 
@@ -292,7 +333,8 @@ def preview(desk: Desk, issue_id: int) -> Preview:
             body=version.body_markdown,
             content_hash=version.content_hash,
             list_name=mailing_list.name,
-            recipients=audience.count(session, mailing_list),
+            recipients=audience.count(session, mailing_list, issue.correction_of),
+            correction_of=issue.correction_of,
             findings=findings,
         )
 

@@ -5,7 +5,7 @@ After a wrong send the first questions are "how many got it" and "who exactly"
 `counts()` answers the first with no address in it; `export()` writes the
 second as CSV — address, time, outcome, Postmark MessageID, the sent version's
 hash — and records in the audit trail who took the addresses, how, and how
-many. `received()` is the set a correction is addressed to (`bot.audience`).
+many. The set a correction is addressed to is `bot.audience.received()`.
 
 One row per ledger row: a recipient of two sends of the issue (a refused send
 and its successor, say) appears once per send. A forgotten person (address
@@ -28,11 +28,9 @@ from bot.csvfile import writer
 from bot.issues import load
 from bot.refusal import Refusal
 from storage.db import Database
-from storage.models import Delivery, DeliveryStatus, IssueVersion, Send, Subscriber
+from storage.models import Delivery, IssueVersion, Send, Subscriber
 
 COLUMNS = ("address", "time", "outcome", "message_id", "version_hash")
-# Outcomes that mean the message left for the reader (Postmark accepted it).
-RECEIVED = (DeliveryStatus.SENT,)
 
 
 class Row(NamedTuple):
@@ -69,15 +67,6 @@ def counts(session: Session, issue_id: int) -> dict[str, int]:
         .group_by(Delivery.status)
     ).all()
     return {str(status): int(n) for status, n in rows}
-
-
-def received(issue_id: int) -> Select[int]:
-    """SELECT of the subscriber ids whose message of issue `issue_id` left."""
-    return (
-        select(Delivery.subscriber_id)
-        .where(Delivery.send_id.in_(_of_issue(issue_id)), Delivery.status.in_(RECEIVED))
-        .distinct()
-    )
 
 
 def rows(session: Session, issue_id: int) -> Iterator[Row]:

@@ -53,21 +53,39 @@ def when(at: datetime | None, tz: ZoneInfo) -> str:
 # --- help ------------------------------------------------------------------------------
 
 
+# Where the written procedures live (README.md links them too).
+RUNBOOKS = "`docs/runbooks/README.md`"
+
+
 def help_blocks(intro: str | None = None) -> Blocks:
     blocks: Blocks = []
     if intro:
         blocks.append(section(intro))
-    blocks += [header(t("help.title")), section(t("help.body"))]
+    blocks += [header(t("help.title")), section(t("help.body", runbooks=RUNBOOKS))]
     return blocks
 
 
 # --- the draft modal -------------------------------------------------------------------
 
 
+# The draft form's private_metadata for a correction: this prefix and the earlier issue's id.
+CORRECTION_PREFIX = "correction_of="
+
+
 def draft_modal(
-    *, issue_id: int | None = None, subject: str = "", body: str = ""
+    *,
+    issue_id: int | None = None,
+    subject: str = "",
+    body: str = "",
+    correction_of: int | None = None,
 ) -> dict[str, Any]:
-    title = t("draft.title_edit", issue=issue_id) if issue_id else t("draft.title_new")
+    """The draft form: new, editing `issue_id`, or a new correction of `correction_of`."""
+    if correction_of is not None:
+        title = t("draft.title_correction", issue=correction_of)
+        metadata = f"{CORRECTION_PREFIX}{correction_of}"
+    else:
+        title = t("draft.title_edit", issue=issue_id) if issue_id else t("draft.title_new")
+        metadata = str(issue_id or "")
     subject_input: dict[str, Any] = {
         "type": "plain_text_input",
         "action_id": Action.VALUE,
@@ -86,7 +104,7 @@ def draft_modal(
     return {
         "type": "modal",
         "callback_id": Callback.DRAFT,
-        "private_metadata": str(issue_id or ""),
+        "private_metadata": metadata,
         "title": _plain(title[:24]),
         "submit": _plain(t("draft.submit")),
         "close": _plain(t("draft.cancel")),
@@ -171,6 +189,7 @@ def preview_blocks(preview: Preview) -> Blocks:
                 recipients=preview.recipients,
             )
         ),
+        *_correction_line(preview.correction_of, preview.recipients),
         section(body or " "),
         divider(),
         # Findings may quote personal data: this preview is only ever ephemeral.
@@ -209,6 +228,7 @@ def approval_card(card: Card, tz: ZoneInfo) -> Blocks:
     blocks: Blocks = [
         header(t(title_key, issue=card.issue_id)),
         section(t("card.subject", subject=card.subject)),
+        *_correction_line(card.correction_of, card.recipients),
         section(
             t(
                 "card.facts",
@@ -261,6 +281,12 @@ def approval_card(card: Card, tz: ZoneInfo) -> Blocks:
     else:
         blocks.append(section(card_state_text(card, tz)))
     return blocks
+
+
+def _correction_line(correction_of: int | None, recipients: int) -> Blocks:
+    if correction_of is None:
+        return []
+    return [section(t("card.correction", original=correction_of, recipients=f"{recipients:,}"))]
 
 
 def card_state_text(card: Card, tz: ZoneInfo) -> str:

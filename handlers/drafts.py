@@ -18,6 +18,7 @@ from bot import issues
 from bot.desk import Desk
 from bot.refusal import Refusal
 from bot.rendering import TemplateProblem
+from handlers import blocks
 from handlers.ids import Action, Block, Callback
 from handlers.replies import refusal_text
 from handlers.texts import t
@@ -39,7 +40,15 @@ def register(app: App, desk: Desk) -> None:
         text = field_value(view, Block.BODY)
         raw_id = (view.get("private_metadata") or "").strip()
         try:
-            if raw_id:
+            if raw_id.startswith(blocks.CORRECTION_PREFIX):
+                saved = issues.create(
+                    desk,
+                    actor=user,
+                    subject=subject,
+                    body=text,
+                    correction=int(raw_id[len(blocks.CORRECTION_PREFIX) :]),
+                )
+            elif raw_id:
                 saved = issues.save_version(
                     desk, int(raw_id), actor=user, subject=subject, body=text
                 )

@@ -5,6 +5,10 @@ reply, and the CSV of every recipient (address, time, outcome, Postmark
 MessageID, version hash) uploaded into the asker's direct messages with the
 bot — a file only they can open, never in a channel (invariant 9). The export
 is audited before the file leaves (`bot.recipients.export`).
+
+`/newsletter correct ID` (anyone on the team): the draft form for a new issue
+addressed to exactly the readers who received issue ID, less anyone suppressed
+since (`bot.audience`); it goes through preflight and two people like any issue.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import io
 
 from slack_bolt import App
 
-from bot import recipients
+from bot import issues, recipients
 from bot.desk import Desk
 from bot.refusal import Refusal
+from handlers import blocks
 from handlers.newsletter import Invocation, subcommand
 from handlers.texts import register as register_texts
 from handlers.texts import state_name, t
@@ -38,6 +43,10 @@ register_texts(
             "You are not one, so nothing was handed out."
         ),
         "refusal.issue_never_sent": "Issue #{issue} was never sent, so nobody received it.",
+        "refusal.correction_nobody_received": (
+            "Nobody received issue #{issue}, so there is nobody to send a correction to."
+        ),
+        "correct.subject": "Correction: {subject}",
     }
 )
 
@@ -74,3 +83,18 @@ def recipients_(inv: Invocation) -> None:
         for outcome, n in sorted(done.counts.items(), key=lambda item: -item[1])
     ]
     inv.reply("\n".join([t("recipients.summary", issue=issue_id, rows=rows), *lines]))
+
+
+@subcommand("correct")
+def correct(inv: Invocation) -> None:
+    issue_id = inv.parsed.issue_id
+    assert issue_id is not None
+    with inv.desk.db.sessions() as session:
+        original = issues.correction_of(session, issue_id)
+    inv.client.views_open(
+        trigger_id=inv.trigger_id,
+        view=blocks.draft_modal(
+            correction_of=original.issue_id,
+            subject=t("correct.subject", subject=original.subject)[:250],
+        ),
+    )

@@ -32,6 +32,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "schedule": ("nothing", "/newsletter schedule"),
     "subscribers": ("subscribers", "/newsletter subscribers find 山田"),
     "recipients": ("issue", "/newsletter recipients 3"),
+    "correct": ("issue", "/newsletter correct 3"),
 }
 OPTIONAL_ID = frozenset({"status", "audit"})
 NO_ARGS = frozenset({"help", "new", "list", "halt", "schedule"})

@@ -36,6 +36,9 @@ EN: dict[str, str] = {
         "`/newsletter list`, `/newsletter audit [ID]`, `/newsletter schedule`, "
         "`/newsletter subscribers`.\n"
         "`/newsletter recipients ID` who received an issue: the CSV in your DM (approvers).\n"
+        "*When something goes wrong*\n"
+        "`/newsletter halt`, then `/newsletter recipients ID`, then `/newsletter correct ID` "
+        "(a correction to exactly those readers). Runbooks for every case: {runbooks}\n"
         "*Readers*\n"
         "`/unsubscribe EMAIL [note]` processes an unsubscribe request; `/unsubscribe` alone "
         "opens a form."
@@ -63,6 +66,7 @@ EN: dict[str, str] = {
     # --- drafting -----------------------------------------------------------------------
     "draft.title_new": "New issue",
     "draft.title_edit": "Edit issue #{issue}",
+    "draft.title_correction": "Correction of #{issue}",
     "draft.submit": "Save",
     "draft.cancel": "Cancel",
     "draft.subject_label": "Subject",
@@ -133,6 +137,10 @@ EN: dict[str, str] = {
         "*Version:* {version} by <@{author}>"
     ),
     "card.requested": "Requested by <@{requester}>. Expires {expires}.",
+    "card.correction": (
+        ":memo: *Correction of #{original} to its {recipients} readers*: only the readers who "
+        "received issue #{original}, less anyone who unsubscribed or was suppressed since."
+    ),
     "card.scheduled": (
         "*Scheduled for:* {when}. The approval holds until {until}: a send that has not "
         "started by then needs a new approval."

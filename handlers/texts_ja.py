@@ -33,6 +33,9 @@ JA: dict[str, str] = {
         "`/newsletter subscribers` でこれまでの記録や現在の状況を確認できます。\n"
         "`/newsletter recipients ID` で、その号を受け取った人の CSV をダイレクトメッセージで"
         "受け取れます（承認者のみ）。\n"
+        "*問題が起きたら*\n"
+        "`/newsletter halt`、続いて `/newsletter recipients ID`、そして `/newsletter correct ID`"
+        "（受け取った読者だけへの訂正）。ケースごとの手順書：{runbooks}\n"
         "*読者対応*\n"
         "`/unsubscribe EMAIL [note]` で配信停止の依頼を処理します。`/unsubscribe` だけを"
         "入力するとフォームが開きます。"
@@ -55,6 +58,7 @@ JA: dict[str, str] = {
     # --- drafting -----------------------------------------------------------------------
     "draft.title_new": "新しい号",
     "draft.title_edit": "第{issue}号の編集",
+    "draft.title_correction": "第{issue}号の訂正",
     "draft.submit": "保存",
     "draft.cancel": "キャンセル",
     "draft.subject_label": "件名",
@@ -132,6 +136,10 @@ JA: dict[str, str] = {
         "*バージョン：* {version}（執筆：<@{author}>）"
     ),
     "card.requested": "依頼者：<@{requester}>。有効期限は {expires} です。",
+    "card.correction": (
+        ":memo: *第{original}号の訂正（その読者 {recipients} 人へ）*："
+        "第{original}号を受け取った読者だけが宛先です。その後に配信停止・抑止された人は除かれます。"
+    ),
     "card.scheduled": (
         "*送信予定：* {when}。この承認は {until} まで有効です。それまでに送信が始まらなければ、"
         "改めて承認が必要です。"
@@ -659,6 +667,10 @@ JA: dict[str, str] = {
         "あなたは承認者ではないので、何も渡していません。"
     ),
     "refusal.issue_never_sent": "第{issue}号は一度も送信されていないので、受け取った人はいません。",
+    "refusal.correction_nobody_received": (
+        "第{issue}号を受け取った人がいないので、訂正を送る相手がいません。"
+    ),
+    "correct.subject": "訂正：{subject}",
     # --- usage: what a subcommand expects ---
     "usage.expects.nothing": "引数なし",
     "usage.expects.issue": "号の番号",

@@ -202,6 +202,8 @@ class Issue(Base):
     current_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("issue_versions.id", use_alter=True, name="fk_issues_current_version")
     )
+    # A correction goes to exactly the readers who received this earlier issue.
+    correction_of: Mapped[int | None] = mapped_column(ForeignKey("issues.id"))
 
     mailing_list: Mapped[MailingList] = relationship()
     current_version: Mapped[IssueVersion | None] = relationship(

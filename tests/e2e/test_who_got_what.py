@@ -12,22 +12,17 @@ import re
 from sqlalchemy import select
 
 from bot import recipients
-from bot.delivery import halt_all
 from bot.standins.slack import APPROVER_1, EDITOR, NEWSLETTER_CHANNEL
 from storage.models import AuditEvent, IssueVersion, Send
 from tests.fixtures.bot import Harness, _text_of
-from tests.fixtures.delivery import (
-    FAST,
-    add_subscribers,
-    approved_request,
-    ledger_rows,
-    running,
-    send_state,
-    wait_until,
-)
+from tests.fixtures.delivery import halted_part_way, ledger_rows
 
 ADDRESS = re.compile(r"[\w.+=-]+@[\w-]+\.[\w.]+")
 FORMULA = "=HYPERLINK(1)@example.com"  # a valid address (RFC 5322 atext has =, +)
+
+
+def _emails(i: int) -> str:
+    return FORMULA if i == 0 else f"reader{i}@example.com"
 
 
 def _send_of(harness: Harness, request_id: int) -> tuple[int, int]:
@@ -45,33 +40,8 @@ def _exports(harness: Harness) -> list[AuditEvent]:
         )
 
 
-def _halted_send(harness: Harness) -> tuple[int, int]:
-    """An issue halted part-way: some rows sent, the rest pending."""
-    desk = harness.desk
-    add_subscribers(desk, 400, emails=lambda i: FORMULA if i == 0 else f"reader{i}@example.com")
-    harness.postmark.latency = 0.05
-    request_id = approved_request(desk)
-    with running(desk, FAST):
-        wait_until(lambda: _sent_rows(harness, request_id) >= 60)
-        halt_all(desk, actor=EDITOR)
-        send_id, _ = _send_of(harness, request_id)
-        wait_until(lambda: send_state(desk, send_id) == "halted")
-        wait_until(lambda: not any(s == "batched" for _, s, _, _ in ledger_rows(desk, send_id)))
-    return _send_of(harness, request_id)
-
-
-def _sent_rows(harness: Harness, request_id: int) -> int:
-    with harness.desk.db.sessions() as session:
-        send = session.execute(
-            select(Send.id).where(Send.approval_id == request_id)
-        ).scalar_one_or_none()
-    if send is None:
-        return 0
-    return sum(1 for _, s, _, _ in ledger_rows(harness.desk, send) if s == "sent")
-
-
 def test_an_approver_gets_the_csv_in_their_dm_and_the_channel_no_address(harness: Harness):
-    send_id, issue_id = _halted_send(harness)
+    send_id, issue_id = halted_part_way(harness.desk, harness.postmark, 400, emails=_emails)
     ledger = {
         address: (status, mid) for _, status, mid, address in ledger_rows(harness.desk, send_id)
     }
@@ -129,7 +99,7 @@ def test_an_approver_gets_the_csv_in_their_dm_and_the_channel_no_address(harness
 
 
 def test_a_team_member_who_is_no_approver_gets_nothing(harness: Harness):
-    _send_id, issue_id = _halted_send(harness)
+    _send_id, issue_id = halted_part_way(harness.desk, harness.postmark, 400, emails=_emails)
     harness.editor.command("/newsletter", f"recipients {issue_id}")
     [reply] = harness.wait_for_ephemeral(EDITOR)
     assert "Only approvers may see who received" in reply
@@ -148,7 +118,7 @@ def test_an_issue_never_sent_and_a_missing_issue(harness: Harness):
 
 
 def test_recipients_export_writes_every_row_and_audits_who(harness: Harness):
-    send_id, issue_id = _halted_send(harness)
+    send_id, issue_id = halted_part_way(harness.desk, harness.postmark, 400, emails=_emails)
     out = io.StringIO()
     done = recipients.export(
         harness.desk.db, harness.desk.clock, issue_id, out, actor="cli", via="cli"
