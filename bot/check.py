@@ -2,7 +2,8 @@
 
 Owns `CheckResult` (one line of the report: what was checked, how it went,
 and what to do when it failed), the Postmark checks (server token, broadcast
-stream of type Broadcasts, transactional stream of type Transactional) and
+stream of type Broadcasts with Postmark's unsubscribe handling, transactional stream
+of type Transactional: `bot.postmark.pipe_problem`, the judgement sends use too) and
 `report()`, which prints the lines and turns them into an exit code. The
 Slack checks live in `handlers.check` (bot never imports Slack), which also
 runs the whole list.
@@ -18,11 +19,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
-from bot.postmark import FateUnknown, NotSent, PostmarkError, PostmarkGateway, Refused
+from bot.postmark import (
+    BROADCASTS,
+    FateUnknown,
+    NotSent,
+    PostmarkError,
+    PostmarkGateway,
+    Refused,
+    pipe_problem,
+)
+from bot.postmark import TRANSACTIONAL as TRANSACTIONAL_TYPE
 from bot.settings import Settings
 
 POSTMARK_TOKEN_INVALID = 10
-POSTMARK_STREAM_NOT_FOUND = 1226
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
@@ -105,12 +114,12 @@ def postmark_checks(settings: Settings, gateway: PostmarkGateway) -> list[CheckR
             skip(TRANSACTIONAL, "not checked without a server token."),
         ]
     wanted = (
-        (BROADCAST, "POSTMARK_BROADCAST_STREAM", settings.POSTMARK_BROADCAST_STREAM, "Broadcasts"),
+        (BROADCAST, "POSTMARK_BROADCAST_STREAM", settings.POSTMARK_BROADCAST_STREAM, BROADCASTS),
         (
             TRANSACTIONAL,
             "POSTMARK_TRANSACTIONAL_STREAM",
             settings.POSTMARK_TRANSACTIONAL_STREAM,
-            "Transactional",
+            TRANSACTIONAL_TYPE,
         ),
     )
     # The first stream look-up doubles as the token check: Postmark answers
@@ -119,7 +128,7 @@ def postmark_checks(settings: Settings, gateway: PostmarkGateway) -> list[CheckR
     token_result: CheckResult | None = None
     for name, variable, stream, expected in wanted:
         try:
-            found = gateway.stream_type(stream)
+            info = gateway.stream_info(stream)
         except Refused as exc:
             if exc.status == 401 or exc.code == POSTMARK_TOKEN_INVALID:
                 token_result = fail(
@@ -130,17 +139,7 @@ def postmark_checks(settings: Settings, gateway: PostmarkGateway) -> list[CheckR
                 )
                 break
             token_result = token_result or ok(TOKEN, "accepted by Postmark.")
-            if exc.code == POSTMARK_STREAM_NOT_FOUND:
-                results.append(
-                    fail(
-                        name,
-                        f"there is no message stream {stream!r} on this server.",
-                        f"create a {expected} stream in Postmark, or set {variable} to the "
-                        "id of the one you have.",
-                    )
-                )
-            else:
-                results.append(fail(name, f"Postmark refused the look-up: {exc}.", ""))
+            results.append(fail(name, f"Postmark refused the look-up: {exc}.", ""))
             continue
         except (NotSent, FateUnknown) as exc:
             return [
@@ -156,15 +155,39 @@ def postmark_checks(settings: Settings, gateway: PostmarkGateway) -> list[CheckR
             results.append(fail(name, str(exc), ""))
             continue
         token_result = token_result or ok(TOKEN, "accepted by Postmark.")
-        if found == expected:
-            results.append(ok(name, f"{stream!r} exists and is of type {expected}."))
+        # The same judgement as at start-up and at every send's start.
+        problem = pipe_problem(expected, variable, stream, info)
+        if problem is None:
+            detail = f"{stream!r} exists and is of type {expected}"
+            if expected == BROADCASTS:
+                detail += ", with Postmark's unsubscribe handling"
+            results.append(ok(name, detail + "."))
+        elif problem.code == "missing":
+            results.append(
+                fail(
+                    name,
+                    f"there is no message stream {stream!r} on this server.",
+                    f"create a {expected} stream in Postmark, or set {variable} to the "
+                    "id of the one you have.",
+                )
+            )
+        elif problem.code == "wrong_type":
+            results.append(
+                fail(
+                    name,
+                    f"{stream!r} is of type {problem.found}, not {expected}.",
+                    f"point {variable} at a stream of type {expected}; broadcasts and "
+                    "one-to-one mail must never share a stream.",
+                )
+            )
         else:
             results.append(
                 fail(
                     name,
-                    f"{stream!r} is of type {found}, not {expected}.",
-                    f"point {variable} at a stream of type {expected}; broadcasts and "
-                    "one-to-one mail must never share a stream.",
+                    f"{stream!r} has unsubscribe handling {problem.found!r}: Postmark would "
+                    "add neither the unsubscribe link nor the List-Unsubscribe headers.",
+                    "in Postmark, set the stream's unsubscribe handling to Postmark "
+                    f"(or point {variable} at a Broadcasts stream that has it).",
                 )
             )
     if token_result is not None and token_result.status is Status.FAIL:

@@ -89,7 +89,7 @@ def start_approved(desk: Desk, request_id: int) -> int | None:
         return resume_approved(desk, request_id)
     if existing is not None:
         return existing
-    if not _sync_suppressions(desk, issue_id, request_id):
+    if not _ready_to_start(desk, issue_id, request_id):
         return None
     now = desk.clock.now()
     try:
@@ -205,12 +205,18 @@ def _check_content(
         raise Refusal("stream_changed", approved=version.stream, now=desk.postmark.broadcast_stream)
 
 
-def _sync_suppressions(desk: Desk, issue_id: int, request_id: int) -> bool:
-    """Postmark's suppressions first: a start without them is not attempted."""
+def _ready_to_start(desk: Desk, issue_id: int, request_id: int) -> bool:
+    """Before a send starts or resumes: the two pipes are what they must be at
+    Postmark (invariant 1: a broadcast never goes through a transactional
+    stream, nor through one without Postmark's unsubscribe link and headers),
+    and Postmark's suppressions are synced in. A start is not attempted
+    without both; a misconfigured stream refuses it (which setting to fix)."""
     try:
-        suppressions.sync_from_postmark(desk)
+        problems = desk.postmark.pipe_problems()
+        if not problems:
+            suppressions.sync_from_postmark(desk)
     except PostmarkError as exc:
-        log.warning("suppression sync before a send failed: %s", type(exc).__name__)
+        log.warning("checking Postmark before a send failed: %s", type(exc).__name__)
         desk.notify(
             Notice(
                 "send.start_failed",
@@ -218,6 +224,21 @@ def _sync_suppressions(desk: Desk, issue_id: int, request_id: int) -> bool:
                 request_id=request_id,
                 params={"reason": type(exc).__name__},
             )
+        )
+        return False
+    if problems:
+        first = problems[0]
+        log.warning("send of request %s refused: %s", request_id, first.sentence())
+        _refuse(
+            desk,
+            request_id,
+            Refusal(
+                f"stream_{first.code}",
+                setting=first.setting,
+                stream=first.stream,
+                found=first.found,
+                wanted=first.wanted,
+            ),
         )
         return False
     return True
@@ -279,7 +300,7 @@ def resume_approved(desk: Desk, request_id: int) -> int | None:
         if request is None or request.kind != "resume" or request.send_id is None:
             return None
         issue_id, send_id = request.issue_id, request.send_id
-    if not _sync_suppressions(desk, issue_id, request_id):
+    if not _ready_to_start(desk, issue_id, request_id):
         return None
     now = desk.clock.now()
     try:

@@ -173,6 +173,77 @@ class BroadcastEncoder:
         ).encode("utf-8", "replace")  # a lone surrogate (typed.storable drops them) as "?"
 
 
+# What each pipe must be at Postmark (invariant 1). A Broadcasts stream whose
+# unsubscribe handling is not Postmark's ("None", "Custom") gets neither the
+# unsubscribe link for `{{{ pm:unsubscribe }}}` nor the List-Unsubscribe headers.
+# Field names and values: GET /message-streams/{id}
+# (https://postmarkapp.com/support/article/1215-managing-message-streams-with-postmarks-api)
+# and postmark.js's MessageStream model (UnsubscribeHandlingTypes None | Postmark | Custom,
+# https://app.unpkg.com/postmark@4.0.5/files/dist/client/models/streams/MessageStream.d.ts).
+BROADCASTS = "Broadcasts"
+TRANSACTIONAL = "Transactional"
+UNSUBSCRIBE_BY_POSTMARK = "Postmark"
+STREAM_NOT_FOUND = 1226  # Postmark's ErrorCode for an unknown stream id
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """A message stream as Postmark describes it."""
+
+    id: str
+    type: str
+    unsubscribe_handling: str
+
+
+@dataclass(frozen=True)
+class PipeProblem:
+    """Why one of the two pipes must not be used, and which setting to fix.
+
+    `code`: `missing` (no such stream), `wrong_type`, `no_unsubscribe` (a
+    Broadcasts stream without Postmark's unsubscribe handling)."""
+
+    code: str
+    setting: str
+    stream: str
+    found: str
+    wanted: str
+
+    def sentence(self) -> str:
+        """One English line for the logs, `run` and `countersign check`."""
+        if self.code == "missing":
+            return (
+                f"{self.setting}: there is no message stream {self.stream!r} on this Postmark "
+                f"server; create a {self.wanted} stream or set {self.setting} to the one you have."
+            )
+        if self.code == "wrong_type":
+            return (
+                f"{self.setting}: {self.stream!r} is a {self.found} stream, not {self.wanted}; "
+                f"point {self.setting} at a {self.wanted} stream (broadcasts and one-to-one "
+                "mail never share a stream)."
+            )
+        return (
+            f"{self.setting}: the broadcast stream {self.stream!r} has unsubscribe handling "
+            f"{self.found!r}, not {self.wanted!r}, so Postmark would add neither the "
+            "unsubscribe link nor the List-Unsubscribe headers; set it to Postmark in the "
+            "stream's settings."
+        )
+
+
+def pipe_problem(
+    role: str, setting: str, stream: str, info: StreamInfo | None
+) -> PipeProblem | None:
+    """What is wrong with `stream` as the `role` pipe (BROADCASTS or TRANSACTIONAL)."""
+    if info is None:
+        return PipeProblem("missing", setting, stream, "", role)
+    if info.type != role:
+        return PipeProblem("wrong_type", setting, stream, info.type, role)
+    if role == BROADCASTS and info.unsubscribe_handling != UNSUBSCRIBE_BY_POSTMARK:
+        return PipeProblem(
+            "no_unsubscribe", setting, stream, info.unsubscribe_handling, UNSUBSCRIBE_BY_POSTMARK
+        )
+    return None
+
+
 class MessageResult(NamedTuple):
     """Postmark's answer for one message of a batch (a tuple: one per recipient,
     and a frozen dataclass took three times as long to build)."""
@@ -349,8 +420,34 @@ class PostmarkGateway:
 
     # --- streams and suppressions ----------------------------------------------------
 
-    def stream_type(self, stream: str) -> str:
-        return str(self._call("GET", f"/message-streams/{stream}")["MessageStreamType"])
+    def stream_info(self, stream: str) -> StreamInfo | None:
+        """The stream as Postmark has it; None when there is no such stream."""
+        try:
+            reply = self._call("GET", f"/message-streams/{stream}")
+        except Refused as exc:
+            if exc.code == STREAM_NOT_FOUND:
+                return None
+            raise
+        management = reply.get("SubscriptionManagementConfiguration") or {}
+        return StreamInfo(
+            id=str(reply.get("ID", stream)),
+            type=str(reply.get("MessageStreamType", "")),
+            unsubscribe_handling=str(management.get("UnsubscribeHandlingType") or "None"),
+        )
+
+    def pipe_problems(self) -> list[PipeProblem]:
+        """Whether both pipes are what they must be at Postmark (checked at
+        start-up and whenever a send starts). Raises PostmarkError when
+        Postmark cannot tell."""
+        problems = []
+        for role, setting, stream in (
+            (BROADCASTS, "POSTMARK_BROADCAST_STREAM", self.broadcast_stream),
+            (TRANSACTIONAL, "POSTMARK_TRANSACTIONAL_STREAM", self.transactional_stream),
+        ):
+            problem = pipe_problem(role, setting, stream, self.stream_info(stream))
+            if problem is not None:
+                problems.append(problem)
+        return problems
 
     def dump_suppressions(self, stream: str | None = None) -> list[dict[str, Any]]:
         stream = stream or self.broadcast_stream

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
+from bot.postmark import PostmarkError, PostmarkGateway
 from bot.settings import Settings
 from bot.stopping import stop_on_signals
 from handlers.app import Bot, build
@@ -31,6 +33,7 @@ def run(settings: Settings) -> int:
         settings.require("SLACK_SIGNING_SECRET")
     bot = build(settings)
     migrate.upgrade(bot.desk.db.engine)
+    say_pipe_problems(bot.desk.postmark)
     bot.start_background()
     try:
         if settings.SLACK_APP_TOKEN:
@@ -38,6 +41,29 @@ def run(settings: Settings) -> int:
         return _http(bot, settings)
     finally:
         bot.stop_background()
+
+
+def say_pipe_problems(gateway: PostmarkGateway, out: TextIO | None = None) -> bool:
+    """At start-up: whether the two Postmark streams are what they must be; what
+    to fix if not (the bot runs on: every send's start checks again and is
+    refused until it is fixed). True when all is well."""
+    out = out or sys.stderr
+    try:
+        problems = gateway.pipe_problems()
+    except PostmarkError as exc:
+        print(
+            f"Could not check the Postmark message streams ({type(exc).__name__}); each send "
+            "checks them again before it starts. `countersign check` tells more.",
+            file=out,
+            flush=True,
+        )
+        return False
+    for problem in problems:
+        print(f"Postmark is not set up for sending: {problem.sentence()}", file=out, flush=True)
+        log.warning("Postmark stream problem: %s", problem.sentence())
+    if problems:
+        print("No send will start until this is fixed.", file=out, flush=True)
+    return not problems
 
 
 def _socket_mode(bot: Bot, settings: Settings) -> int:

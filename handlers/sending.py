@@ -80,6 +80,22 @@ register_texts(
             "Issue #{issue} was NOT sent: it was approved for the stream `{approved}` but the "
             "bot now sends on `{now}`. The approval is void; submit it again."
         ),
+        "send.refused.stream_missing": (
+            "Issue #{issue} was NOT sent: Postmark has no message stream `{stream}` (the "
+            "setting {setting}). Create a {wanted} stream in Postmark or fix {setting}, then "
+            "submit the issue again."
+        ),
+        "send.refused.stream_wrong_type": (
+            "Issue #{issue} was NOT sent: the Postmark stream `{stream}` ({setting}) is a "
+            "{found} stream, not {wanted}. Broadcasts and one-to-one mail never share a "
+            "stream: point {setting} at a {wanted} stream, then submit the issue again."
+        ),
+        "send.refused.stream_no_unsubscribe": (
+            "Issue #{issue} was NOT sent: the broadcast stream `{stream}` ({setting}) has "
+            "unsubscribe handling `{found}`, so Postmark would add neither the unsubscribe "
+            "link nor the List-Unsubscribe headers. In Postmark, set the stream's unsubscribe "
+            "handling to Postmark, then submit the issue again."
+        ),
         "send.refused.approval_expired": (
             "Issue #{issue} was NOT sent: its approval expired at {until} before the send "
             "could start. Submit it again if it should still go out."
@@ -94,8 +110,9 @@ register_texts(
             "Issue #{issue} was not resumed: its send is {state}, not halted."
         ),
         "send.start_failed": (
-            "Issue #{issue} has not started yet: I could not fetch Postmark's suppression list "
-            "({reason}). I will try again in a minute; nothing was sent."
+            "Issue #{issue} has not started yet: I could not check its message streams and "
+            "suppression list at Postmark ({reason}). I will try again in a minute; nothing "
+            "was sent."
         ),
         "send.unknown": (
             ":warning: {count} recipient(s) of issue #{issue} are in an unknown state: a batch "

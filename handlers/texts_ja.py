@@ -443,6 +443,23 @@ JA: dict[str, str] = {
         "現在はストリーム `{now}` で送信する設定になっています。承認は無効になりました。"
         "あらためて承認を依頼してください。"
     ),
+    "send.refused.stream_missing": (
+        "第{issue}号は送信されて *いません*。Postmark にメッセージストリーム `{stream}`"
+        "（設定 {setting}）がありません。Postmark で {wanted} ストリームを作成するか {setting} "
+        "を直してから、あらためて承認を依頼してください。"
+    ),
+    "send.refused.stream_wrong_type": (
+        "第{issue}号は送信されて *いません*。Postmark のストリーム `{stream}`（{setting}）は "
+        "{found} ストリームで、{wanted} ではありません。一斉配信と個別のメールが同じストリームを"
+        "使うことはありません。{setting} を {wanted} ストリームに向けてから、あらためて承認を"
+        "依頼してください。"
+    ),
+    "send.refused.stream_no_unsubscribe": (
+        "第{issue}号は送信されて *いません*。配信用ストリーム `{stream}`（{setting}）の配信停止"
+        "の扱いが `{found}` のため、Postmark は配信停止リンクも List-Unsubscribe ヘッダーも"
+        "付けません。Postmark でこのストリームの配信停止の扱いを Postmark にしてから、"
+        "あらためて承認を依頼してください。"
+    ),
     "send.refused.approval_expired": (
         "第{issue}号は送信されて *いません*。送信が始まる前に、承認が {until} に期限切れと"
         "なりました。まだ送る必要があれば、もう一度承認を依頼してください。"
@@ -458,8 +475,9 @@ JA: dict[str, str] = {
         "第{issue}号は再開されていません。送信は {state} で、停止中ではありません。"
     ),
     "send.start_failed": (
-        "第{issue}号の送信はまだ始まっていません。Postmark の配信抑止リストを取得できません"
-        "でした（{reason}）。1 分後にもう一度試します。何も送信されていません。"
+        "第{issue}号の送信はまだ始まっていません。Postmark でメッセージストリームと配信抑止"
+        "リストを確認できませんでした（{reason}）。1 分後にもう一度試します。何も送信されて"
+        "いません。"
     ),
     "send.unknown": (
         ":warning: 第{issue}号の宛先のうち {count} 件は状態が不明です。バッチが Postmark に"

@@ -197,6 +197,28 @@ def test_a_stream_of_the_wrong_type(
     assert f"point {variable} at a stream of type {expected}" in result.fix
 
 
+@pytest.mark.parametrize("handling", ["None", "Custom"])
+def test_a_broadcast_stream_without_postmarks_unsubscribe_handling_fails(
+    slack, postmark, database_url, handling
+):
+    postmark.configure_stream("broadcast", "Broadcasts", handling)
+    code, _, results = run(slack, postmark, database_url)
+    assert code == 1
+    broadcast = results["Postmark broadcast stream"]
+    assert broadcast.status is Status.FAIL
+    assert f"unsubscribe handling '{handling}'" in broadcast.detail
+    assert "List-Unsubscribe" in broadcast.detail
+    assert "set the stream's unsubscribe handling to Postmark" in broadcast.fix
+    assert results["Postmark transactional stream"].status is Status.OK
+
+
+def test_a_well_set_up_broadcast_stream_says_so(slack, postmark, database_url):
+    _, _, results = run(slack, postmark, database_url)
+    assert results["Postmark broadcast stream"].detail == (
+        "'broadcast' exists and is of type Broadcasts, with Postmark's unsubscribe handling."
+    )
+
+
 def test_the_cli_runs_the_check(slack, postmark, database_url, monkeypatch, tmp_path, capsys):
     monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
     settings = make_settings(slack, postmark, database_url)

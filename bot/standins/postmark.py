@@ -45,7 +45,8 @@ missing token is HTTP 401 with ErrorCode 10):
   documents (constructor ``search_default_stream=None`` searches all).
   ``GET /messages/outbound/{id}/details`` (unknown: 422 ErrorCode 701).
 
-On a Broadcasts stream ``{{{ pm:unsubscribe }}}`` (spaces optional) in
+On a Broadcasts stream with Postmark's unsubscribe handling (the default; see
+`configure_stream`) ``{{{ pm:unsubscribe }}}`` (spaces optional) in
 HtmlBody and TextBody becomes ``{url}unsubscribe/{token}``, a link bound to
 the message and its first recipient. GET on it shows a confirmation page with
 a button; POST on it — or GET with ``?confirm=1`` — suppresses that recipient
@@ -226,6 +227,19 @@ class _Stream:
     id: str
     type: str
     created_at: datetime
+    # Postmark's SubscriptionManagementConfiguration.UnsubscribeHandlingType:
+    # "Postmark" (the default of a Broadcasts stream) replaces the unsubscribe
+    # placeholder and adds the List-Unsubscribe headers; "None" (Transactional,
+    # Inbound) and "Custom" do neither (the .NET SDK's model: "Broadcast Message
+    # Streams require unsubscribe management, Postmark is default. For Inbound and
+    # Transactional Streams default is none.",
+    # https://github.com/ActiveCampaign/postmark-dotnet,
+    # PostmarkSubscriptionManagementConfiguration).
+    unsubscribe_handling: str = ""
+
+    @property
+    def handling(self) -> str:
+        return self.unsubscribe_handling or ("Postmark" if self.type == "Broadcasts" else "None")
 
     def as_json(self, server_id: int) -> dict[str, Any]:
         return {
@@ -244,9 +258,7 @@ class _Stream:
             "UpdatedAt": None,
             "ArchivedAt": None,
             "ExpectedPurgeDate": None,
-            "SubscriptionManagementConfiguration": {
-                "UnsubscribeHandlingType": "Postmark" if self.type == "Broadcasts" else "None"
-            },
+            "SubscriptionManagementConfiguration": {"UnsubscribeHandlingType": self.handling},
         }
 
 
@@ -435,6 +447,22 @@ class PostmarkStandIn(StandIn):
         return f"{self.url}unsubscribe/{self._token(message_id)}"
 
     # ------------------------------------------------------------------ configuration
+
+    def configure_stream(
+        self, stream_id: str, stream_type: str, unsubscribe_handling: str = ""
+    ) -> None:
+        """Add or change a message stream until the next `reset()` (test set-up):
+        `unsubscribe_handling` "Postmark", "None" or "Custom" ("": the type's default)."""
+        if stream_type not in STREAM_TYPES:
+            raise ValueError(f"stream {stream_id!r}: type must be one of {STREAM_TYPES}")
+        if unsubscribe_handling not in ("", "Postmark", "None", "Custom"):
+            raise ValueError("UnsubscribeHandlingType must be Postmark, None or Custom")
+        with self._lock:
+            self._streams = {
+                **self._streams,
+                stream_id: _Stream(stream_id, stream_type, _now(), unsubscribe_handling),
+            }
+            self._suppressions.setdefault(stream_id, {})
 
     def configure_webhook(
         self, url: str | None, user: str | None = None, password: str | None = None
@@ -696,7 +724,7 @@ class PostmarkStandIn(StandIn):
             raise _ApiError(406, INACTIVE_MESSAGE.format(addresses=", ".join(inactive)))
         active = tuple(email for email in emails if email not in suppressed)
         message_id = self.store.new_id()
-        if stream.type == "Broadcasts" and self.keep_bodies:
+        if stream.type == "Broadcasts" and stream.handling == "Postmark" and self.keep_bodies:
             link = None
             if isinstance(html_body, str) and "pm:unsubscribe" in html_body:
                 link = self.unsubscribe_url(message_id)

@@ -1142,3 +1142,30 @@ def test_outcome_shares_are_checked():
         Outcomes(hard_bounce=0.7, unsubscribe=0.5)
     with pytest.raises(ValueError):
         Outcomes(complaint=-0.1)
+
+
+@pytest.mark.parametrize("handling", ["None", "Custom"])
+def test_without_postmarks_unsubscribe_handling_the_placeholder_stays_literal(
+    postmark, postmark_client, handling
+):
+    postmark.configure_stream("broadcast", "Broadcasts", handling)
+    stream = postmark_client.call("GET", "/message-streams/broadcast")
+    assert stream["SubscriptionManagementConfiguration"] == {"UnsubscribeHandlingType": handling}
+    postmark_client.emails.send(
+        From=FROM,
+        To="r@example.com",
+        TextBody="Stop: {{{ pm:unsubscribe }}}",
+        MessageStream="broadcast",
+    )
+    (message,) = postmark.messages("broadcast")
+    assert message.TextBody == "Stop: {{{ pm:unsubscribe }}}"
+    postmark.reset()  # back to Postmark's own handling
+    assert postmark.stream_type("broadcast") == "Broadcasts"
+    postmark_client.emails.send(
+        From=FROM,
+        To="r@example.com",
+        TextBody="Stop: {{{ pm:unsubscribe }}}",
+        MessageStream="broadcast",
+    )
+    (message,) = postmark.messages("broadcast")
+    assert message.TextBody == f"Stop: {postmark.unsubscribe_url(message.MessageID)}"
