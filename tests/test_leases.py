@@ -102,7 +102,9 @@ def _spawn(url: str, name: str, out: Path) -> subprocess.Popen[str]:
     )
 
 
-def _poll(predicate, timeout: float = 20.0) -> bool:
+def _poll(predicate, timeout: float = 90.0) -> bool:
+    # A wait, not a speed claim: on a loaded machine a worker's interpreter alone can
+    # take most of 20 s to start.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
