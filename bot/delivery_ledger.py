@@ -38,6 +38,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    Select,
     Table,
     exists,
     func,
@@ -693,21 +694,30 @@ class SendReport:
         }
 
 
+def sends_with_subjects(
+    *, issue_id: int | None = None, send_id: int | None = None, limit: int = 5
+) -> Select[Send, str]:
+    """One send, an issue's sends, or the latest sends, each with its version's
+    subject, newest first: the query every per-send report starts from."""
+    query = (
+        select(Send, IssueVersion.subject)
+        .join(IssueVersion, IssueVersion.id == Send.version_id)
+        .order_by(Send.id.desc())
+        .limit(limit)
+    )
+    if send_id is not None:
+        query = query.where(Send.id == send_id)
+    if issue_id is not None:
+        query = query.where(Send.issue_id == issue_id)
+    return query
+
+
 def reports(
     db: Database, *, issue_id: int | None = None, send_id: int | None = None, limit: int = 5
 ) -> list[SendReport]:
     """Reports of one send, of an issue's sends, or of the latest sends (newest first)."""
     with reading(db) as session:
-        query = (
-            select(Send, IssueVersion.subject)
-            .join(IssueVersion, IssueVersion.id == Send.version_id)
-            .order_by(Send.id.desc())
-            .limit(limit)
-        )
-        if send_id is not None:
-            query = query.where(Send.id == send_id)
-        if issue_id is not None:
-            query = query.where(Send.issue_id == issue_id)
+        query = sends_with_subjects(issue_id=issue_id, send_id=send_id, limit=limit)
         rows = session.execute(query).all()
         return [
             SendReport(

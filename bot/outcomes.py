@@ -40,7 +40,6 @@ from bot.desk import Desk, Notice
 from storage.models import (
     Delivery,
     DeliveryStatus,
-    IssueVersion,
     Send,
     SendEvent,
     SendEventKind,
@@ -211,16 +210,7 @@ def figures(
     """Reports of one send, of an issue's latest send, or of the latest sends
     (newest first; with `issue_id`, the issue's sends newest first)."""
     with ledger.reading(desk.db) as session:
-        query = (
-            select(Send, IssueVersion.subject)
-            .join(IssueVersion, IssueVersion.id == Send.version_id)
-            .order_by(Send.id.desc())
-            .limit(limit)
-        )
-        if send_id is not None:
-            query = query.where(Send.id == send_id)
-        if issue_id is not None:
-            query = query.where(Send.issue_id == issue_id)
+        query = ledger.sends_with_subjects(issue_id=issue_id, send_id=send_id, limit=limit)
         return [_figures(session, send, subject) for send, subject in session.execute(query).all()]
 
 
