@@ -15,7 +15,8 @@ What it starts:
   http://127.0.0.1:8025/, seeded with an editor and two approvers
   (`seed_rehearsal_workspace`), its driver pointed at the bot;
 - the sample list (`bot.sample_data`, 3,000 made-up readers at example.com and
-  example.jp), imported with the ordinary importer.
+  example.jp), imported with the ordinary importer;
+- the drills (`bot.drills`) on the page's Drills tab.
 
 The page's port is 8025 (`countersign rehearse --port N`, or REHEARSAL_PORT for
 `make run`). It lives in `handlers` because it builds the Slack front end; nothing leaves
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.clock import Clock, SystemClock
+from bot.drills import Drills
 from bot.sample_data import SAMPLE_SIZE, import_sample
 from bot.settings import Settings
 from bot.standins.postmark import PostmarkStandIn
@@ -169,6 +171,7 @@ def start_rehearsal(
         f"{server.url}/postmark/webhook", WEBHOOK_USER, settings.POSTMARK_WEBHOOK_PASSWORD
     )
     room.connect(f"{server.url}/slack/events", settings.SLACK_SIGNING_SECRET, postmark)
+    room.drills = Drills(bot.desk, postmark, folder)
     bot.start_background()
     return Rehearsal(
         room=room,

@@ -16,12 +16,18 @@ vanilla JS that reload it when something changed; no build step):
 - the App Home tab (opening it sends `app_home_opened`, the bot publishes);
 - the Postmark outbox: each message as its recipient would see it (HTML in a
   sandboxed iframe, and text), with stream, tag and metadata, and the
-  recipient's unsubscribe link.
+  recipient's unsubscribe link;
+- the Drills tab (`bot.drills`, attached by the rehearsal as `drills`): each
+  runbook's case staged, its goal, and the verdict with the time it took;
+- files the bot uploaded into a person's DM (the recipients CSV), downloadable
+  by that person only.
 
 Routes: `GET /` (the page: `as`, `tab`, `msg`, `page`, `q`), `GET /room/poll`
 (a change counter), `POST /room/command`, `POST /room/click`,
-`POST /room/submit`, `POST /room/close`, `GET /room/outbox/{id}/html` (a
-message's HTML, served under `Content-Security-Policy: sandbox`).
+`POST /room/submit`, `POST /room/close`, `POST /room/drill` (`drill` to start
+one), `GET /room/outbox/{id}/html` (a message's HTML, served under
+`Content-Security-Policy: sandbox`), `GET /room/file/{id}?as=U…` (a shared
+file, for a member of a conversation it was shared in).
 
 The room never holds its lock while the driver talks to the bot: the bot
 calls back into this very server while it handles the request.
@@ -35,7 +41,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -55,6 +61,9 @@ from bot.standins.slack import (
     im_channel_id,
 )
 from bot.standins.slack_driver import SlackDriver
+
+if TYPE_CHECKING:
+    from bot.drills import Drills
 
 ROOM_PORT = 8025
 COMMANDS = ("/newsletter", "/unsubscribe")  # the slash commands app.yaml declares
@@ -113,6 +122,7 @@ class RehearsalRoom(SlackStandIn):
         super().__init__(**options)
         self.postmark = postmark
         self.driver: SlackDriver | None = None
+        self.drills: Drills | None = None  # attached by the rehearsal
         self._notes: dict[str, list[str]] = {}
         # What was typed into each modal, so that a form answered with errors keeps it (as
         # Slack's client does) instead of going back to the initial values.
@@ -234,6 +244,10 @@ class RehearsalRoom(SlackStandIn):
                 return Reply.json({"version": self.version()})
             if path.startswith("/room/outbox/") and path.endswith("/html") and method == "GET":
                 return self._message_html(path[len("/room/outbox/") : -len("/html")])
+            if path.startswith("/room/file/") and method == "GET":
+                return self._file(path[len("/room/file/") :], request.arg("as") or "")
+            if path == "/room/drill" and method == "POST":
+                return self._post_drill(parse_qs(request.body.decode("utf-8")))
             if method == "POST" and path in (
                 "/room/command",
                 "/room/click",
@@ -392,6 +406,8 @@ class RehearsalRoom(SlackStandIn):
             context["home"] = self.home_view(user)
         elif tab == "outbox":
             context.update(self._outbox(request))
+        elif tab == "drills":
+            context.update(self._drills_context())
         template = self._jinja.get_template("room.html")
         return Reply.html(template.render(**context))
 
@@ -445,6 +461,49 @@ class RehearsalRoom(SlackStandIn):
             ),
         }
 
+    def _post_drill(self, lists: dict[str, list[str]]) -> Reply:
+        form = {k: v[0] for k, v in lists.items()}
+        user = form.get("as") if form.get("as") in self.users else EDITOR
+        drills = self.drills
+        if drills is None:
+            raise LookupError("This room has no drills.")
+        drill_id = form.get("drill", "")
+        if drill_id:
+            if drill_id not in {d.id for d in drills.all()}:
+                raise LookupError(f"No drill {drill_id!r}.")
+            drills.start(drill_id)
+        return _redirect({"as": str(user), "tab": "drills", "msg": ""})
+
+    def _drills_context(self) -> dict[str, Any]:
+        drills = self.drills
+        if drills is None:
+            return {"drills": [], "drill": None}
+        verdict = drills.check()
+        running = drills.current
+        return {
+            "drills": drills.all(),
+            "drill": running,
+            "drill_def": next(
+                (d for d in drills.all() if running and d.id == running.drill_id), None
+            ),
+            "verdict": verdict,
+            "elapsed": int(drills.elapsed(running)) if running else 0,
+        }
+
+    def _file(self, file_id: str, user: str) -> Reply:
+        """A shared file's bytes, for a member of a conversation it was shared in."""
+        with self._lock:
+            file = self.files.get(file_id)
+            allowed = file is not None and any(
+                user in (self.channels.get(c) or _NoChannel()).members for c in file.channels
+            )
+            if file is None or not allowed:
+                raise LookupError("No such file for you.")
+            content, mimetype, name = file.content, file.mimetype, file.name
+        reply = Reply(status=200, body=content, headers={"Content-Type": mimetype})
+        reply.headers["Content-Disposition"] = f'attachment; filename="{_safe_name(name)}"'
+        return reply
+
     def _message_html(self, message_id: str) -> Reply:
         message = self.postmark.message(message_id) if self.postmark else None
         if message is None:
@@ -464,6 +523,10 @@ def _plain_text(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("text", ""))
     return str(value or "")
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "file"
 
 
 def _redirect(params: dict[str, str]) -> Reply:

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
+from bot.cli import main
 from bot.sample_data import sample_subscribers
-from bot.settings import Settings
+from bot.settings import HELP, Settings
 from bot.standins.slack import APPROVER_1, EDITOR
 from bot.subscribers import counts_by_status
 from handlers.rehearsal import Rehearsal, start_rehearsal
@@ -186,3 +187,77 @@ def test_the_whole_workflow_by_hand(rehearsal: Rehearsal, page: Any, shots: Path
     assert not any(reader in text for text in channel_text)
     become(page, rehearsal, EDITOR, "home")
     expect(page.locator("#home")).to_contain_text(re.compile(r"配信停止 1 件"))
+
+
+# --- the Drills tab: every drill, done in the page as its runbook says ------------------
+
+
+def start_drill(page: Any, rehearsal: Rehearsal, drill: str, user: str = EDITOR) -> None:
+    become(page, rehearsal, user, "drills")
+    page.click(f'[data-drill-start="{drill}"]')
+    expect(page.locator("#drill-current")).to_have_attribute("data-drill", drill)
+    expect(page.locator("#drill-verdict")).to_contain_text("Running")
+
+
+def drill_verdict(page: Any, rehearsal: Rehearsal, text: str) -> None:
+    become(page, rehearsal, EDITOR, "drills")
+    expect(page.locator("#drill-verdict")).to_contain_text("Passed", timeout=60_000)
+    expect(page.locator("#drill-verdict")).to_contain_text(text)
+
+
+def test_every_drill_in_the_browser(
+    rehearsal: Rehearsal, page: Any, shots: Path, monkeypatch: pytest.MonkeyPatch
+):
+    drills = rehearsal.room.drills
+    assert drills is not None
+    drills.pace = 2.0  # seconds per batch of 500 while a drill's send is slow
+
+    # Halt a wrong send.
+    start_drill(page, rehearsal, "halt-wrong-send")
+    become(page, rehearsal, EDITOR)
+    command(page, "/newsletter halt")
+    drill_verdict(page, rehearsal, "Halted after")
+    page.screenshot(path=str(shots / "drill-halt.png"))
+
+    # A phone unsubscribe with a name and a company: the form, as the runbook says.
+    start_drill(page, rehearsal, "phone-unsubscribe")
+    facts = drills.current.facts if drills.current else {}
+    become(page, rehearsal, EDITOR)
+    command(page, "/unsubscribe")
+    expect(page.locator("#modal")).to_be_visible()
+    page.fill("#f-email", facts["email"])
+    page.fill("#f-name", facts["name"])  # what the caller said stays internal
+    page.fill("#f-company", facts["company"])
+    page.click("#modal-submit")
+    drill_verdict(page, rehearsal, "the name and company reached nobody")
+
+    # Find who got a wrong issue and send them a correction.
+    start_drill(page, rehearsal, "correction")
+    wrong = drills.current.facts["issue"] if drills.current else 0
+    become(page, rehearsal, APPROVER_1)
+    command(page, f"/newsletter recipients {wrong}")
+    page.click("#tab-dm")
+    expect(page.locator("[data-file]")).to_be_visible()
+    become(page, rehearsal, EDITOR)
+    command(page, f"/newsletter correct {wrong}")
+    expect(page.locator("#modal")).to_be_visible()
+    page.fill("#f-body", "{{ subscriber.name }} 様、先ほどの号の日付に誤りがありました。")
+    page.click("#modal-submit")
+    expect(page.locator("#modal")).to_have_count(0)
+    command(page, f"/newsletter submit {wrong + 1}")
+    become(page, rehearsal, APPROVER_1)
+    expect(page.locator("#timeline")).to_contain_text(f"Correction of #{wrong}")
+    page.locator('[data-action="approve"]').last.click()
+    drill_verdict(page, rehearsal, "and nobody else")
+    page.screenshot(path=str(shots / "drill-correction.png"))
+
+    # Restore from a backup, in a terminal.
+    start_drill(page, rehearsal, "restore-backup")
+    expect(page.locator("#drill-command")).to_contain_text("countersign restore")
+    running = drills.current
+    assert running is not None
+    for name in [*Settings.model_fields, *HELP]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{running.facts['live']}")
+    assert main(["restore", running.facts["backup"]]) == 0
+    drill_verdict(page, rehearsal, "the wrong import gone")

@@ -1,0 +1,441 @@
+"""Drills: each runbook's case, staged in the rehearsal room and judged with a time.
+
+A `Drill` sets up its situation on the rehearsal's desk (a real issue, a real
+approval by a second person, a real send through the Postmark stand-in),
+states the goal, and judges what the people did — from the database, the
+ledger and the outbox, never from what they clicked — with the time it took:
+"Halted after 212 of 3,000 in 14 s". `Drills` holds the one running drill;
+the rehearsal page (`bot.standins.room`) shows them on its Drills tab, and the
+runbooks in docs/runbooks/ link each one by id.
+
+The situations use made-up people at example.com, and the drill's own actor
+(`drill`) for what "happened before you arrived".
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+
+from bot import approvals, audience, backup, delivery, issues
+from bot.desk import Desk
+from bot.subscribers import get_or_create_list
+from storage.models import (
+    AuditEvent,
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    Send,
+    Subscriber,
+    Suppression,
+)
+
+ACTOR = "drill"
+EDITOR_ID = "U0EDITOR1"  # the seeded workspace's editor and an approver (bot.standins.slack)
+APPROVER_ID = "U0APPROV2"
+# The wrong issue: the seminar's date is wrong (it is the 10th), and the link goes nowhere.
+WRONG_BODY = (
+    "{{ subscriber.name }} 様\n\n"
+    "今月のセミナーは 12 月 3 日です。お申し込みは [こちら](https://example.com/seminar-old) から。"
+)
+CALLER = ("吉田 健一", "株式会社テスト商事", "yoshida.kenichi@example.com")
+
+
+class Outbox(Protocol):
+    """What a drill needs of the Postmark stand-in."""
+
+    latency: float
+
+    def messages(self, stream: str | None = None) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    text: str
+    seconds: float
+
+
+@dataclass
+class Running:
+    """The drill under way: what its setup left behind, and when it began."""
+
+    drill_id: str
+    started: float
+    facts: dict[str, Any] = field(default_factory=dict)
+    verdict: Verdict | None = None
+
+
+@dataclass(frozen=True)
+class Drill:
+    id: str
+    title: str
+    runbook: str  # docs/runbooks/<runbook>.en.md
+    situation: str
+    goal: str
+    setup: Callable[[Drills, Running], None]
+    judge: Callable[[Drills, Running], Verdict | None]  # None: not over yet
+
+
+class Drills:
+    """The drills of one rehearsal, and the one running now."""
+
+    def __init__(self, desk: Desk, postmark: Outbox, folder: Path, *, pace: float = 5.0) -> None:
+        self.desk = desk
+        self.postmark = postmark
+        self.folder = folder
+        # Seconds Postmark takes per request while a drill's send should be slow enough for
+        # a person to act (batches are up to 500 readers; tests make it shorter).
+        self.pace = pace
+        self.current: Running | None = None
+        self._lock = threading.Lock()
+
+    def all(self) -> list[Drill]:
+        return list(DRILLS.values())
+
+    def start(self, drill_id: str) -> Running:
+        drill = DRILLS[drill_id]
+        with self._lock:
+            running = Running(drill_id=drill_id, started=time.monotonic())
+            drill.setup(self, running)
+            running.started = time.monotonic()  # the clock runs from when it is handed over
+            self.current = running
+            return running
+
+    def check(self) -> Verdict | None:
+        """Judge the running drill (its verdict, once given, stays)."""
+        with self._lock:
+            running = self.current
+            if running is None:
+                return None
+            if running.verdict is None:
+                running.verdict = DRILLS[running.drill_id].judge(self, running)
+            return running.verdict
+
+    def elapsed(self, running: Running) -> float:
+        return time.monotonic() - running.started
+
+    # -- shared steps of the setups --------------------------------------------------------
+
+    def approved_issue(self, subject: str, body: str) -> tuple[int, int]:
+        """An issue written by the editor, approved by a second person: (issue, request)."""
+        saved = issues.create(self.desk, actor=EDITOR_ID, subject=subject, body=body)
+        card = approvals.submit(self.desk, saved.issue_id, actor=EDITOR_ID)
+        approvals.approve(self.desk, card.request_id, actor=APPROVER_ID)
+        return saved.issue_id, card.request_id
+
+    def send_of(self, request_id: int, wait: float = 30.0) -> int:
+        """The send the approval started (the rehearsal's engine starts it)."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with self.desk.db.sessions() as session:
+                found = session.execute(
+                    select(Send.id).where(Send.approval_id == request_id)
+                ).scalar()
+            if found is not None:
+                return int(found)
+            time.sleep(0.05)
+        raise TimeoutError("the send did not start")
+
+    def counts(self, send_id: int) -> dict[str, int]:
+        with self.desk.db.sessions() as session:
+            rows = session.execute(
+                select(Delivery.status, func.count())
+                .where(Delivery.send_id == send_id)
+                .group_by(Delivery.status)
+            ).all()
+        return {str(status): int(n) for status, n in rows}
+
+    def send_state(self, send_id: int) -> str:
+        with self.desk.db.sessions() as session:
+            send = session.get(Send, send_id)
+            assert send is not None
+            return send.state
+
+
+def _n(count: int) -> str:
+    return f"{count:,}"
+
+
+# --- halt a wrong send --------------------------------------------------------------------
+
+
+def _setup_wrong_send(drills: Drills, running: Running) -> None:
+    drills.postmark.latency = drills.pace  # slow, so that a person can stop it
+    issue_id, request_id = drills.approved_issue("12月号（誤り）", WRONG_BODY)
+    running.facts.update(issue=issue_id, send=drills.send_of(request_id))
+
+
+def _judge_wrong_send(drills: Drills, running: Running) -> Verdict | None:
+    send_id = running.facts["send"]
+    state = drills.send_state(send_id)
+    counts = drills.counts(send_id)
+    total, sent = sum(counts.values()), counts.get(DeliveryStatus.SENT, 0)
+    seconds = drills.elapsed(running)
+    if state == "halted":
+        drills.postmark.latency = 0.0
+        return Verdict(True, f"Halted after {_n(sent)} of {_n(total)} in {seconds:.0f} s.", seconds)
+    if state == "finished":
+        drills.postmark.latency = 0.0
+        return Verdict(
+            False, f"Not halted: it reached all {_n(sent)} readers ({seconds:.0f} s).", seconds
+        )
+    return None
+
+
+# --- a phone unsubscribe with a name and a company ------------------------------------------
+
+
+def _setup_phone(drills: Drills, running: Running) -> None:
+    name, company, email = CALLER
+    now = drills.desk.clock.now()
+    with drills.desk.db.transaction() as session:
+        mailing_list = get_or_create_list(session, drills.desk.settings.NEWSLETTER_NAME, now)
+        known = session.execute(select(Subscriber).where(Subscriber.email == email)).scalar()
+        if known is None:
+            session.add(
+                Subscriber(
+                    list_id=mailing_list.id,
+                    email=email,
+                    name=name,
+                    company=company,
+                    status="active",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    drills.postmark.latency = drills.pace  # an issue is going out while the reader calls
+    _issue, request_id = drills.approved_issue(
+        "12月号", "{{ subscriber.name }} 様、今月のお知らせです。"
+    )
+    running.facts.update(
+        email=email,
+        name=name,
+        company=company,
+        outbox=len(drills.postmark.messages()),
+        send=drills.send_of(request_id),
+    )
+
+
+def _judge_phone(drills: Drills, running: Running) -> Verdict | None:
+    email, name, company = running.facts["email"], running.facts["name"], running.facts["company"]
+    with drills.desk.db.sessions() as session:
+        suppressed = session.execute(
+            select(Suppression.id).where(Suppression.email == email)
+        ).first()
+    if suppressed is None:
+        return None
+    seconds = drills.elapsed(running)
+    drills.postmark.latency = 0.0
+    leaked = [
+        m
+        for m in drills.postmark.messages()[running.facts["outbox"] :]
+        if any(
+            word in (part or "")
+            for word in (name, company)
+            for part in (m.Subject, m.TextBody, m.HtmlBody)
+        )
+        and email not in [r.lower() for r in m.Recipients]
+    ]
+    if leaked:
+        return Verdict(
+            False,
+            f"Unsubscribed in {seconds:.0f} s, but the name or company reached "
+            f"{_n(len(leaked))} other readers.",
+            seconds,
+        )
+    return Verdict(
+        True,
+        f"Unsubscribed in {seconds:.0f} s; the name and company reached nobody.",
+        seconds,
+    )
+
+
+# --- find who got a wrong issue and send them a correction -----------------------------------
+
+
+def _setup_correction(drills: Drills, running: Running) -> None:
+    drills.postmark.latency = drills.pace / 4
+    issue_id, request_id = drills.approved_issue("12月号（誤り）", WRONG_BODY)
+    send_id = drills.send_of(request_id)
+    deadline = time.monotonic() + 60
+    while not drills.counts(send_id).get(DeliveryStatus.SENT, 0):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the wrong send did not get going")
+        time.sleep(0.05)
+    delivery.halt_all(drills.desk, actor=ACTOR, detail="the drill's wrong issue")
+    drills.postmark.latency = 0.0
+    while any(s == DeliveryStatus.BATCHED for s in drills.counts(send_id)):
+        time.sleep(0.05)
+    running.facts.update(issue=issue_id, send=send_id)
+
+
+def _judge_correction(drills: Drills, running: Running) -> Verdict | None:
+    wrong = running.facts["issue"]
+    with drills.desk.db.sessions() as session:
+        corrections = session.execute(
+            select(Issue.id, Send.id, Send.state)
+            .join(Send, Send.issue_id == Issue.id)
+            .where(Issue.correction_of == wrong)
+        ).all()
+        finished = [(i, s) for i, s, state in corrections if state == "finished"]
+        if not finished:
+            return None
+        correction, send_id = finished[-1]
+        wrong_issue = session.get(Issue, wrong)
+        assert wrong_issue is not None
+        got_it = set(session.execute(audience.received(wrong)).scalars())
+        still_reachable = set(
+            session.execute(audience.eligible(wrong_issue.mailing_list, wrong)).scalars()
+        )
+        reached = set(
+            session.execute(
+                select(Delivery.subscriber_id).where(
+                    Delivery.send_id == send_id, Delivery.status == DeliveryStatus.SENT
+                )
+            ).scalars()
+        )
+        exported = session.execute(
+            select(AuditEvent.id).where(
+                AuditEvent.action == "recipients.exported", AuditEvent.issue_id == wrong
+            )
+        ).first()
+    seconds = drills.elapsed(running)
+    expected = got_it & still_reachable
+    if reached != expected:
+        return Verdict(
+            False,
+            f"The correction #{correction} reached {_n(len(reached))} readers; "
+            f"{_n(len(expected))} should have had it, and only they.",
+            seconds,
+        )
+    note = "" if exported else " (nobody listed the recipients first)"
+    return Verdict(
+        True,
+        f"The correction reached the {_n(len(reached))} readers and nobody else, "
+        f"in {seconds:.0f} s{note}.",
+        seconds,
+    )
+
+
+# --- restore from a backup --------------------------------------------------------------------
+
+
+def _setup_restore(drills: Drills, running: Running) -> None:
+    """A practice database beside the room's (the room's own bot holds its lease):
+    backed up, then damaged by a wrong import of 500 addresses."""
+    live = drills.folder / "drill-live.db"
+    saved = drills.folder / "drill-backup.db"
+    for stale in (live, saved, *drills.folder.glob("drill-live.db*")):
+        stale.unlink(missing_ok=True)
+    source = backup.sqlite_path(drills.desk.db)
+    with sqlite3.connect(source, timeout=30) as src, sqlite3.connect(live) as dst:
+        src.backup(dst)
+    with sqlite3.connect(live) as conn:  # the copy holds the room's lease: not a bot of its own
+        conn.execute("DELETE FROM leases")
+    with sqlite3.connect(live) as src, sqlite3.connect(saved) as dst:
+        src.backup(dst)
+    before = backup.counts_of(saved)
+    with sqlite3.connect(live) as conn:
+        list_id = conn.execute("SELECT id FROM lists ORDER BY id LIMIT 1").fetchone()[0]
+        now = drills.desk.clock.now().isoformat()
+        conn.executemany(
+            "INSERT INTO subscribers (list_id, email, name, company, status, created_at,"
+            " updated_at) VALUES (?, ?, '', '', 'active', ?, ?)",
+            [(list_id, f"wrong-import-{i}@example.com", now, now) for i in range(500)],
+        )
+    running.facts.update(
+        live=str(live),
+        backup=str(saved),
+        subscribers=before.subscribers,
+        command=f"DATABASE_URL=sqlite:///{live} countersign restore {saved}",
+    )
+
+
+def _judge_restore(drills: Drills, running: Running) -> Verdict | None:
+    live = Path(running.facts["live"])
+    with sqlite3.connect(live, timeout=30) as conn:
+        restored = conn.execute(
+            "SELECT count(*) FROM audit_events WHERE action = 'database.restored'"
+        ).fetchone()[0]
+        subscribers = conn.execute("SELECT count(*) FROM subscribers").fetchone()[0]
+    if not restored:
+        return None
+    seconds = drills.elapsed(running)
+    wanted = running.facts["subscribers"]
+    if subscribers != wanted:
+        return Verdict(
+            False, f"Restored, but {_n(subscribers)} subscribers instead of {_n(wanted)}.", seconds
+        )
+    return Verdict(
+        True,
+        f"Restored in {seconds:.0f} s: {_n(subscribers)} subscribers, the wrong import gone.",
+        seconds,
+    )
+
+
+DRILLS: dict[str, Drill] = {
+    d.id: d
+    for d in (
+        Drill(
+            id="halt-wrong-send",
+            title="Halt a wrong send",
+            runbook="wrong-issue",
+            situation=(
+                "An approved issue with the wrong seminar date and a dead link is going out "
+                "to the whole list, slowly."
+            ),
+            goal="Stop it. Every second counts: each batch is up to 500 more readers.",
+            setup=_setup_wrong_send,
+            judge=_judge_wrong_send,
+        ),
+        Drill(
+            id="phone-unsubscribe",
+            title="A phone unsubscribe with a name and a company",
+            runbook="unsubscribe-request",
+            situation=(
+                f"{CALLER[0]} of {CALLER[1]} calls while this month's issue is going out: "
+                f"“Please stop sending to {CALLER[2]}.”"
+            ),
+            goal=(
+                "Unsubscribe them, keeping what they said (name and company) out of every email."
+            ),
+            setup=_setup_phone,
+            judge=_judge_phone,
+        ),
+        Drill(
+            id="correction",
+            title="Find who got a wrong issue and send them a correction",
+            runbook="wrong-issue",
+            situation=(
+                "A wrong issue went out and was halted part-way. Some readers got it; the "
+                "rest never will."
+            ),
+            goal=(
+                "Find out who received it, then send a correction to exactly those readers "
+                "(an approver must approve it)."
+            ),
+            setup=_setup_correction,
+            judge=_judge_correction,
+        ),
+        Drill(
+            id="restore-backup",
+            title="Restore from a backup",
+            runbook="backup-and-restore",
+            situation=(
+                "A wrong import put 500 unknown addresses into the practice database "
+                "drill-live.db. Last night's backup is drill-backup.db beside it."
+            ),
+            goal="Put the backup back, with the command of the runbook, in a terminal.",
+            setup=_setup_restore,
+            judge=_judge_restore,
+        ),
+    )
+}

@@ -1,0 +1,146 @@
+"""Each drill of the rehearsal room, done the way its runbook says — through signed
+Slack requests into the real bot, and the real `countersign restore` — and judged:
+the verdict passes with its time, and a drill left undone does not pass."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.cli import main
+from bot.drills import CALLER, Verdict
+from bot.settings import HELP, Settings
+from bot.standins.slack import APPROVER_1, EDITOR, NEWSLETTER_CHANNEL
+from handlers.ids import Action, Block
+from handlers.rehearsal import Rehearsal, start_rehearsal
+
+READERS = 1200  # three batches of 500, 500 and 200
+PACE = 1.0  # seconds per Postmark request during a drill's slow send
+
+
+@pytest.fixture
+def rehearsal(tmp_path: Path) -> Iterator[Rehearsal]:
+    base = Settings(_env_file=None, SEND_BATCHES_IN_FLIGHT=1)  # type: ignore[call-arg]
+    running = start_rehearsal(base, directory=tmp_path, room_port=0, sample_size=READERS)
+    assert running.room.drills is not None
+    running.room.drills.pace = PACE
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def verdict_of(rehearsal: Rehearsal, timeout: float = 60.0) -> Verdict:
+    drills = rehearsal.room.drills
+    assert drills is not None
+    return rehearsal.room.wait_for(drills.check, timeout=timeout, interval=0.1)
+
+
+def as_user(rehearsal: Rehearsal, user: str) -> Any:
+    driver = rehearsal.room.driver
+    assert driver is not None
+    return driver.as_user(user, channel=NEWSLETTER_CHANNEL)
+
+
+def test_halt_a_wrong_send(rehearsal: Rehearsal):
+    drills = rehearsal.room.drills
+    assert drills is not None
+    running = drills.start("halt-wrong-send")
+    assert drills.check() is None  # under way
+    rehearsal.room.wait_for(lambda: drills.counts(running.facts["send"]).get("sent"), timeout=30)
+    as_user(rehearsal, EDITOR).command("/newsletter", "halt")
+    verdict = verdict_of(rehearsal)
+    assert verdict.passed, verdict.text
+    match = re.fullmatch(r"Halted after ([\d,]+) of ([\d,]+) in \d+ s\.", verdict.text)
+    assert (
+        match
+        and 0 < int(match.group(1).replace(",", "")) < READERS
+        and match.group(2) == f"{READERS:,}"
+    )
+
+
+def test_a_wrong_send_left_running_does_not_pass(rehearsal: Rehearsal):
+    drills = rehearsal.room.drills
+    assert drills is not None
+    drills.start("halt-wrong-send")
+    rehearsal.postmark.latency = 0.0  # nobody acts; let it run out quickly
+    verdict = verdict_of(rehearsal)
+    assert not verdict.passed
+    assert verdict.text.startswith(f"Not halted: it reached all {READERS:,} readers")
+
+
+def test_a_phone_unsubscribe_with_a_name_and_a_company(rehearsal: Rehearsal):
+    drills = rehearsal.room.drills
+    assert drills is not None
+    drills.start("phone-unsubscribe")
+    name, company, email = CALLER
+    as_user(rehearsal, EDITOR).command("/unsubscribe", f"{email} {name} {company} から電話")
+    verdict = verdict_of(rehearsal)
+    assert verdict.passed, verdict.text
+    assert re.fullmatch(
+        r"Unsubscribed in \d+ s; the name and company reached nobody\.", verdict.text
+    )
+
+
+def test_find_who_got_a_wrong_issue_and_send_them_a_correction(rehearsal: Rehearsal):
+    room = rehearsal.room
+    drills = room.drills
+    assert drills is not None
+    running = drills.start("correction")
+    wrong = running.facts["issue"]
+    approver, editor = as_user(rehearsal, APPROVER_1), as_user(rehearsal, EDITOR)
+    approver.command("/newsletter", f"recipients {wrong}")
+    room.wait_for(lambda: room.files or None, timeout=15)
+    before = len(room.calls("views.open"))
+    editor.command("/newsletter", f"correct {wrong}")
+    call = room.wait_for(lambda: room.calls("views.open")[before:] or None)[0]
+    view = call.response["view"]
+    editor.submit_view(
+        view,
+        {
+            Block.SUBJECT: {Action.VALUE: "訂正：12月号"},
+            Block.BODY: {Action.VALUE: "{{ subscriber.name }} 様、先ほどの号に誤りがありました。"},
+        },
+    )
+    correction = wrong + 1
+    editor.command("/newsletter", f"submit {correction}")
+
+    def card() -> Any:
+        for message in room.channel_messages(NEWSLETTER_CHANNEL):
+            if f"Correction of #{wrong}" in str(message.blocks) and Action.APPROVE in (
+                message.action_ids()
+            ):
+                return message
+        return None
+
+    approver.click(Action.APPROVE, message=room.wait_for(card, timeout=15))
+    verdict = verdict_of(rehearsal)
+    assert verdict.passed, verdict.text
+    assert re.fullmatch(
+        r"The correction reached the [\d,]+ readers and nobody else, in \d+ s\.", verdict.text
+    )
+
+
+def test_restore_from_a_backup(
+    rehearsal: Rehearsal, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    drills = rehearsal.room.drills
+    assert drills is not None
+    running = drills.start("restore-backup")
+    assert "countersign restore" in running.facts["command"]
+    time.sleep(0.2)
+    assert drills.check() is None  # nothing restored yet
+    for name in [*Settings.model_fields, *HELP]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{running.facts['live']}")
+    assert main(["restore", running.facts["backup"]]) == 0, capsys.readouterr().err
+    verdict = verdict_of(rehearsal)
+    assert verdict.passed, verdict.text
+    assert re.fullmatch(
+        rf"Restored in \d+ s: {READERS:,} subscribers, the wrong import gone\.", verdict.text
+    )
