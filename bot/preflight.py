@@ -34,6 +34,7 @@ from bot.rendering import (
     TemplateProblem,
     render_message,
 )
+from bot.typed import EMAIL, PHONE
 from storage.db import Database
 from storage.models import Subscriber, UnsubscribeRequest
 
@@ -66,15 +67,8 @@ class Finding:
 _UNRESOLVED = re.compile(
     r"\{\{.*?\}\}|\{%.*?%\}|\*\|[A-Z0-9_:]+\|\*|%%[A-Za-z0-9_]+%%|\[\[[^\]]+\]\]|\{\$[A-Za-z_]+\}"
 )
-_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-_PHONE = re.compile(
-    r"(?<![\d-])(?:"
-    r"\+\d{1,3}[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,3}"  # international
-    r"|0\d{1,4}-\d{1,4}-\d{3,4}"  # Japanese with hyphens: 03-1234-5678, 090-1234-5678
-    r"|\(0\d{1,4}\)\s?\d{1,4}-\d{3,4}"  # (03) 1234-5678
-    r"|0[5789]0\d{8}|0\d{9}"  # Japanese without separators
-    r")(?![\d-])"
-)
+# Addresses and phone numbers: the same patterns that redact typed text in the channel.
+_EMAIL, _PHONE = EMAIL, PHONE
 _HTTP_LINK = re.compile(r"""href=["']http://""", re.IGNORECASE)
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 

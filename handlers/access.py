@@ -15,12 +15,13 @@ from slack_bolt import App, BoltContext, BoltResponse, Respond
 from bot.desk import Desk, DirectoryError
 from handlers import blocks, texts
 from handlers.ids import Block
+from handlers.mrkdwn import Mrkdwn, plain
 from handlers.texts import t
 
 log = logging.getLogger(__name__)
 
 
-def refusal_text(error: DirectoryError) -> str:
+def refusal_text(error: DirectoryError) -> Mrkdwn:
     if error.code == "plan_upgrade_required":
         return t("access.directory_plan")
     return t("access.directory_error", error=error.params.get("error", "unknown_error"))
@@ -50,7 +51,7 @@ def register(app: App, desk: Desk) -> None:
         kind = body.get("type")
         if kind == "view_submission":
             first = next_input_block(body) or Block.SUBJECT
-            errors = {"response_action": "errors", "errors": {first: text}}
+            errors = {"response_action": "errors", "errors": {first: plain(text)}}
             return BoltResponse(
                 status=200, body=json.dumps(errors), headers={"content-type": "application/json"}
             )

@@ -19,6 +19,7 @@ from bot.refusal import Refusal
 from handlers import access, blocks
 from handlers.drafts import field_value
 from handlers.ids import Action, Block, Callback
+from handlers.mrkdwn import plain
 from handlers.newsletter import refresh_card
 from handlers.notifier import SlackNotifier, on_notice
 from handlers.replies import ephemeral, refusal_text
@@ -91,7 +92,7 @@ def register(app: App, desk: Desk) -> None:
             text = (
                 access.refusal_text(exc) if isinstance(exc, DirectoryError) else refusal_text(exc)
             )
-            ack(response_action="errors", errors={Block.REASON: text})
+            ack(response_action="errors", errors={Block.REASON: plain(text)})
             return
         ack()
         refresh_card(desk, client, request_id)
@@ -104,7 +105,11 @@ def redraw_card(notifier: SlackNotifier, notice: Notice) -> None:
     refresh_card(notifier.desk, notifier.client, notice.request_id)
     if notice.kind == "approval.voided":
         reason = notice.params.get("reason", "")
-        reason_text = t(f"card.void.{reason}") if reason in blocks.VOID_NOTES else str(reason)
+        reason_text = (
+            t(f"card.void.{reason}")
+            if reason in blocks.VOID_NOTES
+            else blocks.channel_typed(str(reason))
+        )
         text = t("notice.approval.voided", issue=notice.issue_id, reason_text=reason_text)
     elif notice.params.get("approved"):
         text = t("notice.approval.expired_unstarted", issue=notice.issue_id)

@@ -1,12 +1,18 @@
 """Block Kit builders: pure functions from service results to Slack payloads.
 
 Nothing here talks to Slack or the database, so tests can inspect the blocks.
-Every sentence comes from `handlers.texts`. Channel-bound builders (the
-approval card, notices) never include addresses (invariant 9).
+Every sentence comes from `handlers.texts`. Text goes in by the one rule of
+`handlers.mrkdwn`: `section`, `context` and `message` take `Mrkdwn` only (what
+`t()` returns, with every typed parameter escaped), `lines()` joins it, and
+plain_text objects (`header`, labels, buttons) get the text back as typed.
+Channel-bound builders (the approval card, notices) pass typed text through
+`channel_typed()` first, which removes addresses and phone numbers (invariant 9).
 """
 
 from __future__ import annotations
 
+import logging
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -15,23 +21,41 @@ from zoneinfo import ZoneInfo
 from bot.approvals import Card
 from bot.issues import IssueLine, Preview
 from bot.preflight import Finding
+from bot.typed import EMAIL
 from handlers.ids import Action, Block, Callback
+from handlers.mrkdwn import Mrkdwn, clip, escape, for_channel, plain
 from handlers.texts import state_name, t
+
+log = logging.getLogger(__name__)
 
 Blocks = list[dict[str, Any]]
 PREVIEW_CHARS = 600
+TEXT_LIMIT = 3000  # a section's or context element's text (Block Kit reference)
+
+
+def _mrkdwn(text: Mrkdwn) -> dict[str, Any]:
+    if not isinstance(text, Mrkdwn):
+        raise TypeError(
+            f"Slack text must be Mrkdwn (from t(), escape() or lines()), not {type(text).__name__}"
+        )
+    return {"type": "mrkdwn", "text": clip(text, TEXT_LIMIT)}
 
 
 def _plain(text: str, limit: int = 150) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text[:limit], "emoji": True}
+    shown = plain(text)
+    return {
+        "type": "plain_text",
+        "text": shown if len(shown) <= limit else shown[: limit - 1] + "…",
+        "emoji": True,
+    }
 
 
-def section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+def section(text: Mrkdwn) -> dict[str, Any]:
+    return {"type": "section", "text": _mrkdwn(text)}
 
 
-def context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+def context(text: Mrkdwn) -> dict[str, Any]:
+    return {"type": "context", "elements": [_mrkdwn(text)]}
 
 
 def header(text: str) -> dict[str, Any]:
@@ -42,8 +66,44 @@ def divider() -> dict[str, Any]:
     return {"type": "divider"}
 
 
-def message(text: str) -> Blocks:
+def message(text: Mrkdwn) -> Blocks:
     return [section(text)]
+
+
+def lines(items: Sequence[Mrkdwn]) -> Mrkdwn:
+    """Sentences one per line (anything not `Mrkdwn` among them is escaped)."""
+    return Mrkdwn("\n").join(items)
+
+
+def channel_typed(text: str | None) -> str:
+    """Typed text for a channel message: addresses and phone numbers removed."""
+    return for_channel(text, address=t("redacted.address"), phone=t("redacted.phone"))
+
+
+def for_the_channel(text: Mrkdwn, block_list: Blocks) -> tuple[Mrkdwn, Blocks]:
+    """The last look at a channel message before it is posted: any address still
+    in it (a builder that forgot `channel_typed()`) is replaced and logged.
+    Addresses only: a phone pattern would also hit the app's dates and hashes."""
+    found: list[str] = []
+
+    def clean(node: Any) -> Any:
+        if isinstance(node, Mrkdwn | str):
+            visible = unicodedata.normalize("NFKC", node)
+            if not EMAIL.search(visible):
+                return node
+            found.append(type(node).__name__)
+            replaced = EMAIL.sub(lambda _: str(t("redacted.address")), visible)
+            return Mrkdwn(replaced) if isinstance(node, Mrkdwn) else replaced
+        if isinstance(node, dict):
+            return {k: clean(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [clean(v) for v in node]
+        return node
+
+    cleaned_text, cleaned_blocks = clean(text), clean(block_list)
+    if found:
+        log.error("an address reached a channel message; it was removed (%d texts)", len(found))
+    return cleaned_text, cleaned_blocks
 
 
 def when(at: datetime | None, tz: ZoneInfo) -> str:
@@ -57,7 +117,7 @@ def when(at: datetime | None, tz: ZoneInfo) -> str:
 RUNBOOKS = "`docs/runbooks/README.md`"
 
 
-def help_blocks(intro: str | None = None) -> Blocks:
+def help_blocks(intro: Mrkdwn | None = None) -> Blocks:
     blocks: Blocks = []
     if intro:
         blocks.append(section(intro))
@@ -153,23 +213,24 @@ def reject_modal(*, request_id: int, issue_id: int, channel: str, ts: str) -> di
 # --- preview, list ---------------------------------------------------------------------
 
 
-def finding_text(finding: Finding) -> str:
+def finding_text(finding: Finding) -> Mrkdwn:
     params = dict(finding.params)
     if "kinds" in params:  # names, companies, addresses: each shown in the reader's language
-        params["kinds"] = ", ".join(t(f"finding.kind.{k}") for k in str(params["kinds"]).split(","))
+        kinds = str(params["kinds"]).split(",")
+        params["kinds"] = Mrkdwn(", ").join(t(f"finding.kind.{k}") for k in kinds)
     return t(f"finding.{finding.code}", **params)
 
 
 def findings_blocks(findings: Sequence[Finding], *, with_detail: bool) -> Blocks:
     if not findings:
         return [context(t("preview.no_findings"))]
-    lines = [t("preview.findings_title")]
+    out = [t("preview.findings_title")]
     for finding in findings:
         key = "preview.blocking" if finding.blocking else "preview.warning"
-        lines.append(t(key, message=finding_text(finding)))
+        out.append(t(key, message=finding_text(finding)))
         if with_detail and finding.detail:
-            lines.append("      " + t("preview.detail", detail=finding.detail))
-    return [section("\n".join(lines))]
+            out.append(Mrkdwn("      ") + t("preview.detail", detail=finding.detail))
+    return [section(lines(out))]
 
 
 def preview_blocks(preview: Preview) -> Blocks:
@@ -190,28 +251,30 @@ def preview_blocks(preview: Preview) -> Blocks:
             )
         ),
         *_correction_line(preview.correction_of, preview.recipients),
-        section(body or " "),
+        section(escape(body or " ")),
         divider(),
         # Findings may quote personal data: this preview is only ever ephemeral.
         *findings_blocks(preview.findings, with_detail=True),
     ]
 
 
-def list_blocks(lines: Sequence[IssueLine]) -> Blocks:
-    if not lines:
+def list_blocks(issue_lines: Sequence[IssueLine]) -> Blocks:
+    if not issue_lines:
         return message(t("list.empty"))
     return [
         section(t("list.title")),
         section(
-            "\n".join(
-                t(
-                    "list.line",
-                    issue=x.issue_id,
-                    state=state_name(x.state),
-                    subject=x.subject,
-                    version=x.version_number,
-                )
-                for x in lines
+            lines(
+                [
+                    t(
+                        "list.line",
+                        issue=x.issue_id,
+                        state=state_name(x.state),
+                        subject=x.subject,
+                        version=x.version_number,
+                    )
+                    for x in issue_lines
+                ]
             )
         ),
     ]
@@ -224,15 +287,16 @@ VOID_NOTES = ("edited", "resubmitted", "halted")
 
 
 def approval_card(card: Card, tz: ZoneInfo) -> Blocks:
+    """The card in the channel: typed text (subject, reasons) without personal data."""
     title_key = "card.title_resume" if card.kind == "resume" else "card.title"
     blocks: Blocks = [
         header(t(title_key, issue=card.issue_id)),
-        section(t("card.subject", subject=card.subject)),
+        section(t("card.subject", subject=channel_typed(card.subject))),
         *_correction_line(card.correction_of, card.recipients),
         section(
             t(
                 "card.facts",
-                list_name=card.list_name,
+                list_name=channel_typed(card.list_name),
                 recipients=card.recipients,
                 hash12=card.hash12,
                 version=card.version_number,
@@ -248,7 +312,11 @@ def approval_card(card: Card, tz: ZoneInfo) -> Blocks:
     if card.override_reason:
         blocks.append(
             section(
-                t("card.override", codes=", ".join(card.overridden), reason=card.override_reason)
+                t(
+                    "card.override",
+                    codes=", ".join(card.overridden),
+                    reason=channel_typed(card.override_reason),
+                )
             )
         )
     blocks.append(
@@ -289,12 +357,12 @@ def _correction_line(correction_of: int | None, recipients: int) -> Blocks:
     return [section(t("card.correction", original=correction_of, recipients=f"{recipients:,}"))]
 
 
-def card_state_text(card: Card, tz: ZoneInfo) -> str:
+def card_state_text(card: Card, tz: ZoneInfo) -> Mrkdwn:
     if card.state == "void":
         note = (
             t(f"card.void.{card.decision_note}")
             if card.decision_note in VOID_NOTES
-            else card.decision_note
+            else channel_typed(card.decision_note)
         )
         return t("card.state.void", note=note)
     if card.state == "expired":
@@ -303,11 +371,11 @@ def card_state_text(card: Card, tz: ZoneInfo) -> str:
         f"card.state.{card.state}",
         who=card.decided_by or "",
         when=when(card.decided_at, tz),
-        note=card.decision_note,
+        note=channel_typed(card.decision_note),
     )
 
 
-def card_fallback(card: Card) -> str:
+def card_fallback(card: Card) -> Mrkdwn:
     return t("card.title", issue=card.issue_id)
 
 

@@ -20,6 +20,7 @@ from bot.refusal import Refusal
 from bot.rendering import TemplateProblem
 from handlers import blocks
 from handlers.ids import Action, Block, Callback
+from handlers.mrkdwn import plain
 from handlers.replies import refusal_text
 from handlers.texts import t
 
@@ -58,14 +59,14 @@ def register(app: App, desk: Desk) -> None:
             block = Block.SUBJECT if problem.field == "subject" else Block.BODY
             ack(
                 response_action="errors",
-                errors={block: t("template.problem", problem=str(problem))},
+                errors={block: plain(t("template.problem", problem=str(problem)))},
             )
             return
         except (Refusal, ValueError) as exc:
             message = (
                 refusal_text(exc) if isinstance(exc, Refusal) else t("generic.error", error="id")
             )
-            ack(response_action="errors", errors={Block.SUBJECT: message})
+            ack(response_action="errors", errors={Block.SUBJECT: plain(message)})
             return
         ack()
         key = "draft.edit_voided" if saved.voided_request_ids else "draft.saved"

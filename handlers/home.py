@@ -28,6 +28,7 @@ from bot import approvals, outcomes, schedule
 from bot.desk import Desk, DirectoryError
 from bot.subscribers import counts_by_status
 from handlers import blocks, texts
+from handlers.mrkdwn import Mrkdwn
 from handlers.texts import state_name, t
 from storage.models import (
     ApprovalRequest,
@@ -165,7 +166,7 @@ def summary(desk: Desk, viewer: str) -> HomeSummary:
     )
 
 
-def _may_text(may: str) -> str:
+def _may_text(may: str) -> Mrkdwn:
     if may.startswith("unknown:"):
         return t("home.approver_unknown", error=may.split(":", 1)[1])
     return t(
@@ -198,7 +199,7 @@ def home_view(home: HomeSummary, tz: ZoneInfo) -> dict[str, Any]:
                 home.issues_by_state, key=lambda s: order.index(s) if s in order else len(order)
             )
         ]
-        out.append(blocks.section("\n".join(lines)))
+        out.append(blocks.section(blocks.lines(lines)))
     else:
         out.append(blocks.section(t("home.issues_none")))
     out += [blocks.divider(), blocks.header(t("home.approvals_title"))]

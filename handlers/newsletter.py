@@ -23,6 +23,7 @@ from bot.desk import Desk, DirectoryError
 from bot.refusal import Refusal
 from handlers import access, audit_view, blocks, texts
 from handlers.ids import Command
+from handlers.mrkdwn import Mrkdwn
 from handlers.parsing import Parsed, UsageError, parse
 from handlers.replies import ephemeral, refusal_text
 from handlers.texts import t
@@ -40,7 +41,7 @@ class Invocation:
     respond: Respond
     parsed: Parsed
 
-    def reply(self, text: str, block_list: list[dict[str, Any]] | None = None) -> None:
+    def reply(self, text: Mrkdwn, block_list: list[dict[str, Any]] | None = None) -> None:
         ephemeral(self.respond, text, block_list)
 
 
@@ -169,7 +170,9 @@ def submit(inv: Invocation) -> None:
 def post_card(desk: Desk, client: WebClient, card: approvals.Card) -> None:
     channel = desk.settings.NEWSLETTER_CHANNEL
     with texts.speaking(None):  # the channel reads the team's language
-        text, card_blocks = blocks.card_fallback(card), blocks.approval_card(card, desk.settings.tz)
+        text, card_blocks = blocks.for_the_channel(
+            blocks.card_fallback(card), blocks.approval_card(card, desk.settings.tz)
+        )
     reply = client.chat_postMessage(channel=channel, text=text, blocks=card_blocks)
     approvals.set_card_message(desk, card.request_id, str(reply["channel"]), str(reply["ts"]))
 
@@ -188,8 +191,9 @@ def refresh_card(desk: Desk, client: WebClient, request_id: int) -> None:
     card = approvals.card(desk, request_id)
     if card.card_channel and card.card_ts:
         with texts.speaking(None):  # the channel reads the team's language
-            text = blocks.card_fallback(card)
-            card_blocks = blocks.approval_card(card, desk.settings.tz)
+            text, card_blocks = blocks.for_the_channel(
+                blocks.card_fallback(card), blocks.approval_card(card, desk.settings.tz)
+            )
         client.chat_update(
             channel=card.card_channel, ts=card.card_ts, text=text, blocks=card_blocks
         )

@@ -9,7 +9,9 @@ Slack is logged and never breaks the service that raised the notice.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +22,15 @@ from slack_sdk.errors import SlackApiError
 from bot.desk import Desk, Notice
 from bot.settings import Settings
 from handlers import texts
+from handlers.blocks import channel_typed, for_the_channel
+from handlers.mrkdwn import Mrkdwn
 
 log = logging.getLogger(__name__)
+
+# Parameters that are machine values (hashes, times, Postmark tags and batch ids):
+# kept as they are while they look like one; a phone pattern could hit a hash.
+MACHINE_VALUE = re.compile(r"^[\w:+.\-]{0,64}$")
+MACHINE_PARAMS = frozenset({"now", "approved", "due", "since", "scheduled_at", "tag", "batch"})
 
 Renderer = Callable[["SlackNotifier", Notice], None]
 RENDERERS: dict[str, Renderer] = {}
@@ -48,21 +57,40 @@ class SlackNotifier:
             return
         try:
             with texts.speaking(None):  # the channel reads the team's language
-                renderer(self, notice)
+                renderer(self, channel_safe(notice))
         except SlackApiError as exc:
             log.warning("could not tell Slack about %s: %s", notice.kind, exc.response.get("error"))
         except Exception:
             log.exception("notice %s failed", notice.kind)
 
-    def post(self, text: str, blocks: list[dict[str, Any]]) -> str | None:
+    def post(self, text: Mrkdwn, blocks: list[dict[str, Any]]) -> str | None:
         """Post in the newsletter channel; return the message ts."""
         if not self.settings.NEWSLETTER_CHANNEL:
             log.warning("NEWSLETTER_CHANNEL is not set; a notice was not posted")
             return None
+        text, blocks = for_the_channel(text, blocks)
         reply = self.client.chat_postMessage(
             channel=self.settings.NEWSLETTER_CHANNEL, text=text, blocks=blocks
         )
         return str(reply["ts"])
 
-    def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
+    def update(self, channel: str, ts: str, text: Mrkdwn, blocks: list[dict[str, Any]]) -> None:
+        text, blocks = for_the_channel(text, blocks)
         self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+
+
+def channel_safe(notice: Notice) -> Notice:
+    """The notice with its text parameters fit for the channel: a notice's params
+    should hold no personal data (bot.desk.Notice), but some quote other systems
+    (Postmark's error messages) or what people typed (subjects), so every text
+    parameter loses addresses and phone numbers here, whichever renderer runs."""
+
+    def safe(name: str, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if name in MACHINE_PARAMS and MACHINE_VALUE.match(value):
+            return value
+        return channel_typed(value)
+
+    params = {name: safe(name, value) for name, value in notice.params.items()}
+    return dataclasses.replace(notice, params=params)

@@ -8,19 +8,22 @@ from slack_bolt import Respond
 
 from bot.refusal import Refusal
 from handlers import blocks
+from handlers.mrkdwn import Mrkdwn
 from handlers.texts import state_name, t
 
 STATE_PARAMS = frozenset({"state", "current", "wanted"})
 
 
-def refusal_text(refusal: Refusal) -> str:
+def refusal_text(refusal: Refusal) -> Mrkdwn:
     params = {k: (", ".join(v) if isinstance(v, list) else v) for k, v in refusal.params.items()}
     for name in STATE_PARAMS & params.keys():
         params[name] = state_name(str(params[name]))
     return t(f"refusal.{refusal.code}", **params)
 
 
-def ephemeral(respond: Respond, text: str, block_list: list[dict[str, Any]] | None = None) -> None:
+def ephemeral(
+    respond: Respond, text: Mrkdwn, block_list: list[dict[str, Any]] | None = None
+) -> None:
     """A reply only the person who asked can see (the only place for addresses)."""
     respond(
         text=text,

@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from bot import schedule
 from bot.desk import Desk, Notice
 from handlers import blocks, texts
+from handlers.mrkdwn import Mrkdwn, mention
 from handlers.newsletter import Invocation, refresh_card, subcommand
 from handlers.notifier import SlackNotifier, on_notice
 from handlers.texts import t
@@ -93,11 +94,14 @@ def register(app: App, desk: Desk) -> None:
 
 
 def _parse(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
 
 
-def _mentions(user_ids: list[str]) -> str:
-    return ", ".join(f"<@{u}>" for u in user_ids)
+def _mentions(user_ids: list[str]) -> Mrkdwn:
+    return Mrkdwn(", ").join(mention(u) for u in user_ids)
 
 
 def status_text(
@@ -108,7 +112,7 @@ def status_text(
     scheduled_at: datetime | None,
     approvers: list[str],
     tz: ZoneInfo,
-) -> str:
+) -> Mrkdwn:
     """The sentence saying where this month's issue stands."""
     key = f"schedule.status.{stage}"
     if stage == schedule.Stage.AWAITING_APPROVAL and not approvers:
@@ -122,7 +126,7 @@ def status_text(
     )
 
 
-def lead_text(days: int, due: datetime, tz: ZoneInfo) -> str:
+def lead_text(days: int, due: datetime, tz: ZoneInfo) -> Mrkdwn:
     key = {0: "schedule.lead.today", 1: "schedule.lead.tomorrow"}.get(days, "schedule.lead.days")
     return t(key, days=days, due=blocks.when(due, tz))
 
@@ -137,12 +141,12 @@ def render_reminder(notifier: SlackNotifier, notice: Notice) -> None:
     status = status_text(
         str(params.get("stage", "none")),
         issue=notice.issue_id,
-        subject=str(params.get("subject", "")),
+        subject=str(params.get("subject", "")),  # made channel-safe by SlackNotifier
         scheduled_at=_parse(params.get("scheduled_at")),
         approvers=list(params.get("approvers") or []),
         tz=tz,
     )
-    notifier.post(f"{lead} {status}", [blocks.section(lead), blocks.section(status)])
+    notifier.post(Mrkdwn(" ").join([lead, status]), [blocks.section(lead), blocks.section(status)])
 
 
 @on_notice("schedule.missed")
@@ -181,8 +185,8 @@ def user_zone(client: WebClient, user_id: str, fallback: ZoneInfo) -> ZoneInfo:
 
 def outlook_blocks(
     outlook: schedule.Outlook, tz: ZoneInfo, channel: str
-) -> tuple[str, list[dict[str, Any]]]:
-    lines: list[str] = []
+) -> tuple[Mrkdwn, list[dict[str, Any]]]:
+    lines: list[Mrkdwn] = []
     if outlook.next_due is None:
         lines.append(t("schedule.no_due"))
     else:
@@ -223,7 +227,7 @@ def outlook_blocks(
         *(blocks.section(line) for line in lines),
         blocks.context(zone),
     ]
-    return "\n".join([t("schedule.title"), *lines]), block_list
+    return blocks.lines([t("schedule.title"), *lines]), block_list
 
 
 @subcommand("schedule")

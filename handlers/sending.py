@@ -22,6 +22,7 @@ from bot import approvals, delivery
 from bot.desk import Desk, Notice
 from handlers import blocks
 from handlers.ids import Action, Block
+from handlers.mrkdwn import Mrkdwn
 from handlers.newsletter import Invocation, post_card, refresh_card, subcommand
 from handlers.notifier import SlackNotifier, on_notice
 from handlers.replies import ephemeral
@@ -158,9 +159,10 @@ def _duration(seconds: int | None) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
 
 
-def _reason_text(params: dict[str, Any]) -> str:
+def _reason_text(params: dict[str, Any]) -> Mrkdwn:
+    """Why a send halted, for the channel: Postmark's words may quote an address."""
     reason = str(params.get("reason") or "manual")
-    return t(f"send.halt_reason.{reason}", detail=params.get("detail", ""))
+    return t(f"send.halt_reason.{reason}", detail=blocks.channel_typed(params.get("detail", "")))
 
 
 def progress_blocks(params: dict[str, Any], *, final: bool = False) -> blocks.Blocks:
@@ -295,7 +297,8 @@ def show_refused(notifier: SlackNotifier, notice: Notice) -> None:
 
 @on_notice("send.start_failed")
 def show_start_failed(notifier: SlackNotifier, notice: Notice) -> None:
-    text = t("send.start_failed", issue=notice.issue_id, **notice.params)
+    params = {k: blocks.channel_typed(str(v)) for k, v in notice.params.items()}
+    text = t("send.start_failed", issue=notice.issue_id, **params)
     notifier.post(text, blocks.message(text))
 
 
@@ -308,13 +311,13 @@ def show_unknown(notifier: SlackNotifier, notice: Notice) -> None:
 # --- commands and the button -------------------------------------------------------------
 
 
-def _halt_reply(desk: Desk, actor: str) -> str:
+def _halt_reply(desk: Desk, actor: str) -> Mrkdwn:
     """What the kill switch stopped: sends in progress, approvals not yet
     started, scheduled issues with their times."""
     halted = delivery.halt_all(desk, actor=actor)
     if not halted:
         return t("halt.nothing")
-    lines = []
+    lines: list[Mrkdwn] = []
     if halted.sends:
         issues = ", ".join(f"#{issue_id}" for _, issue_id in halted.sends)
         lines.append(t("halt.done.sending", count=len(halted.sends), issues=issues))
@@ -323,13 +326,13 @@ def _halt_reply(desk: Desk, actor: str) -> str:
         lines.append(t("halt.done.approved", count=len(halted.approved), issues=issues))
     if halted.scheduled:
         tz = desk.settings.tz
-        items = ", ".join(
+        items = Mrkdwn(", ").join(
             t("halt.done.scheduled_item", issue=issue_id, when=blocks.when(at, tz))
             for issue_id, at in halted.scheduled
         )
         lines.append(t("halt.done.scheduled", count=len(halted.scheduled), items=items))
     lines.append(t("halt.done.again"))
-    return "\n".join(lines)
+    return blocks.lines(lines)
 
 
 @subcommand("halt")
@@ -348,7 +351,7 @@ def status(inv: Invocation) -> None:
         lines.append(t("status.line", subject=report.subject, **report.as_params()))
         if report.state == "halted":
             lines.append(t("status.halted_by", who=report.halted_by, reason=report.halt_reason))
-    inv.reply(lines[0], [blocks.section("\n".join(lines))])
+    inv.reply(lines[0], [blocks.section(blocks.lines(lines))])
 
 
 @subcommand("resume")

@@ -22,6 +22,7 @@ from slack_bolt import App
 from bot import suppressions
 from bot.desk import Desk
 from handlers import blocks, texts
+from handlers.mrkdwn import Mrkdwn
 from handlers.newsletter import Invocation, subcommand
 from handlers.texts import t
 
@@ -181,13 +182,14 @@ def _overview(inv: Invocation) -> None:
             )
         )
     title = t("subscribers.title")
-    inv.reply("\n".join(lines), [blocks.header(title), blocks.section("\n".join(lines))])
+    text = blocks.lines(lines)
+    inv.reply(text, [blocks.header(title), blocks.section(text)])
 
 
 def _find(inv: Invocation, text: str) -> None:
     found = suppressions.find(inv.desk, text, actor=inv.user)
     tz = inv.desk.settings.tz
-    lines: list[str] = []
+    lines: list[Mrkdwn] = []
     if found.subscribers:
         lines.append(
             t("subscribers.find_title", total=found.subscriber_total, shown=len(found.subscribers))
@@ -222,7 +224,7 @@ def _find(inv: Invocation, text: str) -> None:
     if not lines:
         inv.reply(t("subscribers.find_none"))
         return
-    inv.reply(lines[0], [blocks.section("\n".join(lines))])
+    inv.reply(lines[0], [blocks.section(blocks.lines(lines))])
 
 
 def register(app: App, desk: Desk) -> None:

@@ -3,7 +3,9 @@
 Whole sentences with named placeholders, never assembled from fragments, so
 that a translation (the first users read Japanese) replaces this table and
 nothing else. `t(key, **params)` fills one, in the language chosen with
-`use_language()` (the LANGUAGE setting; `handlers.app.build` calls it). The
+`use_language()` (the LANGUAGE setting; `handlers.app.build` calls it), as
+`Mrkdwn`: the sentence is the app's own markup, and every parameter that is not
+`Mrkdwn` itself is typed text or data, escaped (`handlers.mrkdwn`). The
 Japanese sentences live in `handlers.texts_ja`; a key it lacks falls back to
 English rather than showing the bare key.
 """
@@ -15,6 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from handlers.mrkdwn import Mrkdwn, escape
 from handlers.texts_ja import JA
 
 EN: dict[str, str] = {
@@ -243,6 +246,9 @@ EN: dict[str, str] = {
     "state.unknown": "unknown (Postmark could not say)",
     "state.skipped": "skipped (unsubscribed or suppressed before sending)",
     "generic.error": "Something went wrong on my side ({error}); nothing was changed. Please try again.",
+    # --- what replaces personal data in typed text shown in the channel --------------
+    "redacted.address": "[address removed]",
+    "redacted.phone": "[phone number removed]",
 }
 
 # Catalogues by language code. Looked up on every `t()` call, never copied:
@@ -313,18 +319,25 @@ def register(entries: dict[str, str]) -> None:
     EN.update(entries)
 
 
-def t(key: str, **params: Any) -> str:
-    """The sentence `key`, filled with `params` (missing ones stay visible as {name})."""
-    template = CATALOGUES[language()].get(key)
-    if template is None:  # not translated (yet): English beats a bare key
-        template = EN.get(key, key)
-    return template.format_map(_Keep(params))
+def t(key: str, **params: Any) -> Mrkdwn:
+    """The sentence `key`, filled with `params` (missing ones stay visible as {name}).
+
+    Text parameters that are not `Mrkdwn` are escaped; numbers keep their format specs.
+    """
+    template = CATALOGUES[language()].get(key) or EN.get(key)  # English beats a bare key
+    if template is None:  # keys are built from data too (codes, states): never markup
+        return escape(key)
+    safe = {
+        name: value if isinstance(value, int | float) else escape(value)
+        for name, value in params.items()
+    }
+    return Mrkdwn(template.format_map(_Keep(safe)))
 
 
-def state_name(value: str) -> str:
+def state_name(value: str) -> Mrkdwn:
     """The shown name of a stored state (`awaiting_approval` -> "awaiting approval")."""
     key = f"state.{value}"
-    return t(key) if key in EN else value
+    return t(key) if key in EN else escape(value)
 
 
 class _Keep(dict[str, Any]):

@@ -701,4 +701,7 @@ JA: dict[str, str] = {
     "finding.kind.name": "氏名",
     "finding.kind.company": "会社名",
     "finding.kind.address": "メールアドレス",
+    # --- what replaces personal data in typed text shown in the channel ---
+    "redacted.address": "［メールアドレス削除］",
+    "redacted.phone": "［電話番号削除］",
 }

@@ -27,6 +27,7 @@ from bot.refusal import Refusal
 from handlers import blocks, texts
 from handlers.drafts import field_value
 from handlers.ids import Action, Block, Callback, Command
+from handlers.mrkdwn import Mrkdwn, plain
 from handlers.replies import ephemeral, refusal_text
 from handlers.texts import t
 
@@ -124,7 +125,7 @@ def parse_command(text: str) -> unsubscribe.Request | None:
     return unsubscribe.Request(email=email, note=rest.strip(), list_name=list_name)
 
 
-def outcome_text(outcome: unsubscribe.Outcome) -> str:
+def outcome_text(outcome: unsubscribe.Outcome) -> Mrkdwn:
     """The operator's reply: whole sentences, one after the other."""
     rec = outcome.recorded
     address = rec.email
@@ -147,7 +148,7 @@ def outcome_text(outcome: unsubscribe.Outcome) -> str:
             error=outcome.confirmation_error,
         )
     )
-    return " ".join(sentences)
+    return Mrkdwn(" ").join(sentences)
 
 
 def modal(channel: str) -> dict[str, Any]:
@@ -206,7 +207,7 @@ def _confirm_ticked(view: dict[str, Any]) -> bool:
     return any(o.get("value") == CONFIRM_OPTION for o in chosen or [])
 
 
-def tell_operator(client: WebClient, user: str, channel: str, text: str) -> None:
+def tell_operator(client: WebClient, user: str, channel: str, text: Mrkdwn) -> None:
     """An ephemeral message to `user` alone; a DM when the channel will not do."""
     if channel:
         try:
@@ -256,7 +257,7 @@ def register(app: App, desk: Desk) -> None:
         try:
             recorded = unsubscribe.record(desk, request, actor=user)
         except Refusal as refusal:
-            ack(response_action="errors", errors={Block.EMAIL: refusal_text(refusal)})
+            ack(response_action="errors", errors={Block.EMAIL: plain(refusal_text(refusal))})
             return
         ack()
         channel = str(view.get("private_metadata") or "")

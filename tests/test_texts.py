@@ -26,6 +26,7 @@ from bot.settings import HELP, Settings, SettingsError, load
 from bot.standins.slack import APPROVER_1, APPROVER_2, EDITOR, OUTSIDER
 from handlers import texts
 from handlers.ids import Action, Block
+from handlers.mrkdwn import Mrkdwn, plain
 from handlers.texts_ja import JA
 from tests.e2e.helpers import create_issue, request_id_of, submit
 
@@ -116,14 +117,24 @@ def test_command_names_stay_untranslated():
     value=st.text(min_size=1, max_size=20),
     language=st.sampled_from(["en", "ja"]),
 )
-def test_t_shows_any_value_verbatim(key: str, value: str, language: str):
+def test_t_shows_any_value_as_typed_and_escaped(key: str, value: str, language: str):
     texts.use_language(language)
     template = texts.CATALOGUES[language][key]
     params = {name: value for name in fields(template)}
     filled = texts.t(key, **params)
-    assert filled == template.format(**params)
+    assert isinstance(filled, Mrkdwn)
+    # Slack decodes &amp; &lt; &gt; for display: what it shows is the value as typed ...
+    expected = template.format(**{name: escape_for_slack(value) for name in params})
+    assert filled == expected
     if params:
-        assert value in filled
+        assert escape_for_slack(value) in filled
+        # ... and none of the value's own & < > reach Slack as control characters.
+        assert plain(filled) == template.format(**params) or "&" in template
+
+
+def escape_for_slack(value: str) -> str:
+    """Slack's three escapes, written out independently of handlers.mrkdwn."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # --- choosing the language ------------------------------------------------------------

@@ -191,7 +191,8 @@ class RehearsalRoom(SlackStandIn):
         # Code is set aside first so that no other markup applies inside it.
         source = re.sub(r"```(.*?)```", keep_code, source, flags=re.S)
         source = re.sub(r"`([^`\n]+)`", keep_inline, source)
-        out = html.escape(source, quote=False)
+        # quote=True: the app's own link targets end up inside href="…".
+        out = html.escape(source, quote=True)
         out = re.sub(r"&lt;@([UW][A-Z0-9]+)&gt;", lambda m: "@" + self._name(m.group(1)), out)
         out = re.sub(
             r"&lt;#([CGD][A-Z0-9]+)(?:\|([^&]*))?&gt;",
@@ -212,15 +213,15 @@ class RehearsalRoom(SlackStandIn):
         out = re.sub(r"(?<![\w~])~([^~\n]+)~(?![\w~])", r"<s>\1</s>", out)
         out = re.sub(r":([a-z0-9_+-]+):", lambda m: EMOJI.get(m.group(1), m.group(0)), out)
         out = re.sub(r"(?m)^&gt; ?(.*)$", r"<blockquote>\1</blockquote>", out)
-        out = out.replace("\n", "<br>")
+        out = _slack_entities(out.replace("\n", "<br>"))
         out = re.sub(
             "\x00(\\d+)\x00",
-            lambda m: "<pre>" + html.escape(code_blocks[int(m.group(1))], quote=False) + "</pre>",
+            lambda m: "<pre>" + _code(code_blocks[int(m.group(1))]) + "</pre>",
             out,
         )
         out = re.sub(
             "\x01(\\d+)\x01",
-            lambda m: "<code>" + html.escape(code_blocks[int(m.group(1))], quote=False) + "</code>",
+            lambda m: "<code>" + _code(code_blocks[int(m.group(1))]) + "</code>",
             out,
         )
         return Markup(out)  # noqa: S704 - built from escaped text above
@@ -517,6 +518,17 @@ class RehearsalRoom(SlackStandIn):
 
 class _NoChannel:
     members: tuple[str, ...] = ()
+
+
+def _slack_entities(escaped: str) -> str:
+    """Slack shows `&amp;`, `&lt;` and `&gt;` as the characters they stand for
+    (https://api.slack.com/reference/surfaces/formatting#escaping): once
+    HTML-escaped they are `&amp;amp;` etc., which become the HTML entities."""
+    return re.sub(r"&amp;(amp|lt|gt);", r"&\1;", escaped)
+
+
+def _code(source: str) -> str:
+    return _slack_entities(html.escape(source, quote=True))
 
 
 def _plain_text(value: Any) -> str:
