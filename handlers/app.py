@@ -86,9 +86,10 @@ def build(settings: Settings, *, db: Database | None = None, clock: Clock | None
         notifier=notifier,
     )
     notifier.desk = desk
+    signing_secret = settings.SLACK_SIGNING_SECRET or "socket-mode-has-no-signing-secret"
     bolt = App(
         client=client,
-        signing_secret=settings.SLACK_SIGNING_SECRET or "socket-mode-has-no-signing-secret",
+        signing_secret=signing_secret,
         token_verification_enabled=False,
         process_before_response=False,
         listener_executor=ContextCopyingExecutor(max_workers=5),
@@ -114,7 +115,7 @@ def build(settings: Settings, *, db: Database | None = None, clock: Clock | None
         desk=desk,
         bolt=bolt,
         client=client,
-        web=WebApp(desk, bolt),
+        web=WebApp(desk, bolt, signing_secret),
         background=[
             _warm_personal_data(desk),
             scheduler.background(desk),

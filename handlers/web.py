@@ -4,6 +4,14 @@
 - `POST /slack/events`: Slack's signed requests, through Bolt's WSGI adapter;
 - `POST /postmark/webhook`: Postmark's webhooks, behind HTTP basic auth;
 - `GET /healthz`: liveness and database reachability, for load balancers.
+
+Limits come before parsing. waitress refuses a body over `MAX_BODY_BYTES`
+with 413 before it reaches the app (its own default is 1 GiB), and the app
+checks again, so that it is safe behind any WSGI server. A Slack request is
+read by `WebApp` itself — length, UTF-8, the shape of the timestamp and of the
+signature, the signature — before Bolt sees it, because Bolt reads, decodes
+and parses the whole body before it checks the signature: an unsigned
+request never reaches Bolt's parser. Bad input gets a 4xx, never a 500.
 """
 
 from __future__ import annotations
@@ -11,8 +19,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import hmac
+import io
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -20,6 +30,7 @@ from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text
 
 from bot.desk import Desk
@@ -28,28 +39,87 @@ log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WebhookHandler = Callable[[Desk, Any], tuple[int, dict[str, Any]]]
-MAX_WEBHOOK_BYTES = 1_000_000
+# Slack's payloads are kilobytes (a modal's state, a slash command); Postmark's
+# bounce, spam and subscription webhooks are one small JSON object. A megabyte
+# is generous for both.
+MAX_BODY_BYTES = 1_000_000
+SLACK_CONTENT_TYPES = ("application/x-www-form-urlencoded", "application/json")
+_TIMESTAMP = re.compile(r"^\d{1,12}$")
+_SIGNATURE = re.compile(r"^v0=[0-9a-f]{64}$")
 
 # The Postmark webhook's processing lives with the suppressions it changes
 # (`handlers.webhooks` registers it); until then the endpoint refuses politely.
 webhook_handlers: list[WebhookHandler] = []
 
 
+class Refused(Exception):
+    """A request answered with a 4xx before any listener runs."""
+
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+
+
+def read_body(environ: dict[str, Any], limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, at most `limit` bytes, read only once its length is known."""
+    raw = environ.get("CONTENT_LENGTH") or ""
+    if not raw.isdigit():
+        raise Refused(411 if not raw else 400, "a body needs a valid Content-Length")
+    length = int(raw)
+    if length > limit:
+        raise Refused(413, f"the body is larger than {limit} bytes")
+    body = environ["wsgi.input"].read(length) if length else b""
+    if len(body) != length:
+        raise Refused(400, "the body is shorter than its Content-Length")
+    return bytes(body)
+
+
 class WebApp:
-    def __init__(self, desk: Desk, bolt: App) -> None:
+    def __init__(self, desk: Desk, bolt: App, signing_secret: str) -> None:
         self.desk = desk
         self.slack = SlackRequestHandler(bolt, path="/slack/events")
+        self.verifier = SignatureVerifier(signing_secret)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
-        if path == "/slack/events":
-            return self.slack(environ, start_response)
-        if path == "/healthz" and method in ("GET", "HEAD"):
-            return self._health(start_response)
-        if path == "/postmark/webhook" and method == "POST":
-            return self._webhook(environ, start_response)
+        try:
+            if path == "/slack/events" and method == "POST":
+                return self._slack(environ, start_response)
+            if path == "/healthz" and method in ("GET", "HEAD"):
+                return self._health(start_response)
+            if path == "/postmark/webhook" and method == "POST":
+                return self._webhook(environ, start_response)
+            if path in ("/slack/events", "/healthz", "/postmark/webhook"):
+                return _json(start_response, 405, {"error": "method not allowed"})
+        except Refused as refused:
+            return _json(start_response, refused.status, {"error": refused.error})
         return _json(start_response, 404, {"error": "not found"})
+
+    def _slack(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        content_type = str(environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
+        if content_type not in SLACK_CONTENT_TYPES:
+            raise Refused(415, "Slack sends form-encoded or JSON bodies")
+        body = read_body(environ)
+        timestamp = str(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or "")
+        signature = str(environ.get("HTTP_X_SLACK_SIGNATURE") or "")
+        if not (_TIMESTAMP.match(timestamp) and _SIGNATURE.match(signature)):
+            raise Refused(401, "missing or malformed Slack signature headers")
+        try:
+            decoded = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused(400, "the body is not UTF-8") from None
+        if not self.verifier.is_valid(body=decoded, timestamp=timestamp, signature=signature):
+            raise Refused(401, "invalid or stale Slack signature")
+        # Bolt reads the body again (and checks the signature again).
+        checked = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+        try:
+            return self.slack(checked, start_response)
+        except Exception:
+            # A signed body Bolt cannot parse (e.g. a malformed `payload`): bad input.
+            log.warning("a signed Slack request could not be parsed", exc_info=True)
+            raise Refused(400, "the request could not be parsed") from None
 
     def _health(self, start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -72,20 +142,17 @@ class WebApp:
                 {"error": "unauthorised"},
                 {"WWW-Authenticate": 'Basic realm="postmark"'},
             )
+        body = read_body(environ)
+        if not body:
+            raise Refused(400, "the body is empty")
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
-        if not 0 < length <= MAX_WEBHOOK_BYTES:
-            return _json(start_response, 400, {"error": "missing or oversized body"})
-        try:
-            payload = json.loads(environ["wsgi.input"].read(length).decode("utf-8"))
+            payload = json.loads(body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             return _json(start_response, 400, {"error": "body is not JSON"})
         if not webhook_handlers:
             return _json(start_response, 501, {"error": "webhooks are not handled by this version"})
-        status, body = webhook_handlers[0](self.desk, payload)
-        return _json(start_response, status, body)
+        status, reply = webhook_handlers[0](self.desk, payload)
+        return _json(start_response, status, reply)
 
 
 def _authorised(environ: dict[str, Any], user: str, password: str) -> bool:
@@ -133,6 +200,9 @@ class Server:
             port=port,
             threads=threads,
             clear_untrusted_proxy_headers=True,
+            # waitress refuses Content-Length >= this with 413 before reading the body
+            # (its default is 1 GiB); the app checks MAX_BODY_BYTES again.
+            max_request_body_size=MAX_BODY_BYTES + 1,
             # Wake the loop often enough that stop() returns promptly.
             asyncore_loop_timeout=0.1,
         )

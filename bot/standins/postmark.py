@@ -322,6 +322,10 @@ class PostmarkStandIn(StandIn):
         webhook_timeout: seconds a webhook delivery may take.
     """
 
+    # The batch endpoint's 50 MB is Postmark's largest request
+    # (https://postmarkapp.com/developer/api/email-api#send-batch-emails).
+    max_body_bytes = MAX_BATCH_BYTES
+
     def __init__(
         self,
         server_token: str | None = DEFAULT_SERVER_TOKEN,

@@ -4,6 +4,11 @@ A stand-in subclasses `StandIn`, implements `handle(request) -> Reply`, and is
 started on 127.0.0.1 with an ephemeral port (or a given one) in a daemon
 thread. `handle` runs on the server's worker threads; stand-ins guard their
 state with their own lock.
+
+A body is read only after its Content-Length is known and within the
+stand-in's `max_body_bytes` (the service's own limit): a flood gets 413 and
+the connection is closed, unread, so it costs no memory. A body without a
+length (chunked) gets 411, as the real services need no chunked uploads here.
 """
 
 from __future__ import annotations
@@ -68,8 +73,29 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return  # quiet: stand-ins run inside tests
 
+    def _refuse(self, status: int, error: str) -> None:
+        """Answer without reading the body, and close: what is left unread is discarded."""
+        body = json.dumps({"ok": False, "error": error}).encode()
+        self.close_connection = True
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        raw = (self.headers.get("Content-Length") or "").strip()
+        if self.headers.get("Transfer-Encoding"):
+            self._refuse(411, "length_required")
+            return
+        if raw and not raw.isdigit():
+            self._refuse(400, "invalid_content_length")
+            return
+        length = int(raw or 0)
+        if length > self.server.standin.max_body_bytes:
+            self._refuse(413, "request_entity_too_large")
+            return
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
         request = Request(
@@ -120,6 +146,9 @@ class _Server(ThreadingHTTPServer):
 
 class StandIn:
     """Base of a stand-in server: start(), stop(), url."""
+
+    # The largest body the service accepts; subclasses set their service's limit.
+    max_body_bytes = 1_000_000
 
     def __init__(self) -> None:
         self._server: _Server | None = None

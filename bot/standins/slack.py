@@ -321,6 +321,11 @@ class _Fault:
 class SlackStandIn(StandIn):
     """Answers the Slack Web API like Slack, against an in-memory workspace."""
 
+    # A Web API call carries at most a message (40,000 characters of text, 50 blocks
+    # of 3,000) or a view (100 blocks): well under 2 MB. Files are added with
+    # `add_file`, not uploaded through this server.
+    max_body_bytes = 2_000_000
+
     def __init__(
         self,
         *,
