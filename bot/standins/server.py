@@ -93,7 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(400, "invalid_content_length")
             return
         length = int(raw or 0)
-        if length > self.server.standin.max_body_bytes:
+        if length > self.server.standin.body_limit(urlsplit(self.path).path):
             self._refuse(413, "request_entity_too_large")
             return
         body = self.rfile.read(length) if length else b""
@@ -154,6 +154,10 @@ class StandIn:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
+
+    def body_limit(self, path: str) -> int:
+        """The largest body a request to `path` may carry (read before the body is)."""
+        return self.max_body_bytes
 
     def handle(self, request: Request) -> Reply:  # pragma: no cover - abstract
         raise NotImplementedError

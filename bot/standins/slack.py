@@ -322,8 +322,8 @@ class SlackStandIn(StandIn):
     """Answers the Slack Web API like Slack, against an in-memory workspace."""
 
     # A Web API call carries at most a message (40,000 characters of text, 50 blocks
-    # of 3,000) or a view (100 blocks): well under 2 MB. Files are added with
-    # `add_file`, not uploaded through this server.
+    # of 3,000) or a view (100 blocks): well under 2 MB. An upload POST may carry
+    # what files.getUploadURLExternal announced for it (`body_limit`).
     max_body_bytes = 2_000_000
 
     def __init__(
@@ -1609,6 +1609,12 @@ class SlackStandIn(StandIn):
                 )
             )
         return {"files": [{"id": item.id, "title": item.title} for item in stored]}
+
+    def body_limit(self, path: str) -> int:
+        if path.startswith(UPLOAD_PATH):
+            with self._lock:
+                return self.file_store.upload_limit(path[len(UPLOAD_PATH) :])
+        return self.max_body_bytes
 
     def _handle_upload(self, request: Request, token: str) -> Reply:
         with self._lock:

@@ -32,6 +32,7 @@ from typing import Any
 
 MAX_UPLOAD_BYTES = 1024**3  # Slack: files up to 1 GB
 ALT_TXT_LIMIT = 1000  # alt_txt_too_large above this
+MULTIPART_FRAMING = 64 * 1024  # boundaries and part headers around an upload's bytes
 UPLOAD_PATH = "/upload/v1/"
 
 
@@ -125,6 +126,13 @@ class FileStore:
         )
         self._by_token[token] = file_id
         return {"upload_url": f"{base_url.rstrip('/')}{UPLOAD_PATH}{token}", "file_id": file_id}
+
+    def upload_limit(self, token: str) -> int:
+        """The most an upload POST to `token` may carry: the announced length and a
+        multipart form's framing; an unknown URL gets no more than a form's framing."""
+        file_id = self._by_token.get(token)
+        stored = self.pending.get(file_id) if file_id else None
+        return (stored.length if stored else 0) + MULTIPART_FRAMING
 
     def receive(self, token: str, body: bytes, content_type: str) -> tuple[int, str]:
         """The upload POST: (HTTP status, body). Each URL takes its bytes once."""

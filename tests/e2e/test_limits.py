@@ -135,6 +135,7 @@ def standins() -> Iterator[dict[str, Any]]:
         ("slack", "/api/chat.postMessage"),
         ("postmark", "/email/batch"),
         ("room", "/room/command"),
+        ("slack", "/upload/v1/no-such-upload"),
     ],
 )
 def test_the_stand_ins_and_the_rehearsal_room_refuse_a_flood_unread(
