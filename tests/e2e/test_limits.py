@@ -79,6 +79,7 @@ def test_an_80_mb_unsigned_body_is_refused_unread(harness: Harness, path: str):
 def test_a_chunked_flood_is_cut_off_at_the_limit(harness: Harness):
     (status, sent), peak = measured(flood, harness.url, "/slack/events", chunked=True)
     assert status == 413
+    assert sent < FLOOD  # waitress stopped reading at the limit and closed
     assert peak < PEAK_LIMIT, f"peak {peak / 1e6:.1f} MB"
 
 
