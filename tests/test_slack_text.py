@@ -66,6 +66,7 @@ def make_card(text: str, state: str = "open", kind: str = "send") -> Card:
         requester=REQUESTER,
         scheduled_at=NOW + timedelta(days=1),
         expires_at=NOW + timedelta(hours=24),
+        start_by=NOW + timedelta(hours=25),
         override_reason=text,
         overridden=("personal_email",),
         decided_by=APPROVER,
