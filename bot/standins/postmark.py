@@ -326,6 +326,11 @@ class PostmarkStandIn(StandIn):
     # (https://postmarkapp.com/developer/api/email-api#send-batch-emails).
     max_body_bytes = MAX_BATCH_BYTES
 
+    def refusal(self, status: int, error: str) -> Reply:
+        if status == 413:
+            return _ApiError(300, "Payload Too Large: the limit is 50 MB.", 413).reply()
+        return _ApiError(402, f"Received invalid input ({error}).", status).reply()
+
     def __init__(
         self,
         server_token: str | None = DEFAULT_SERVER_TOKEN,

@@ -75,10 +75,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refuse(self, status: int, error: str) -> None:
         """Answer without reading the body, and close: what is left unread is discarded."""
-        body = json.dumps({"ok": False, "error": error}).encode()
+        reply = self.server.standin.refusal(status, error)
+        body = reply.body
         self.close_connection = True
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
         self.end_headers()
@@ -154,6 +156,11 @@ class StandIn:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
+
+    def refusal(self, status: int, error: str) -> Reply:
+        """How the service words a request refused before its body was read
+        (411, 413, a bad Content-Length); Slack's shape by default."""
+        return Reply.json({"ok": False, "error": error}, status)
 
     def body_limit(self, path: str) -> int:
         """The largest body a request to `path` may carry (read before the body is)."""
