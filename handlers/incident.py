@@ -21,6 +21,7 @@ from bot import issues, recipients
 from bot.desk import Desk
 from bot.refusal import Refusal
 from handlers import blocks
+from handlers.mrkdwn import plain
 from handlers.newsletter import Invocation, subcommand
 from handlers.texts import register as register_texts
 from handlers.texts import state_name, t
@@ -75,14 +76,14 @@ def recipients_(inv: Invocation) -> None:
         channels=[inv.user],
         content=out.getvalue().encode("utf-8-sig"),
         filename=f"recipients-issue-{issue_id}.csv",
-        title=t("recipients.file_title", issue=issue_id),
+        title=plain(t("recipients.file_title", issue=issue_id)),
         initial_comment=t("recipients.file_comment", issue=issue_id, rows=rows),
     )
     lines = [
         t("recipients.outcome", outcome=state_name(outcome), count=_count(n))
         for outcome, n in sorted(done.counts.items(), key=lambda item: -item[1])
     ]
-    inv.reply("\n".join([t("recipients.summary", issue=issue_id, rows=rows), *lines]))
+    inv.reply(blocks.lines([t("recipients.summary", issue=issue_id, rows=rows), *lines]))
 
 
 @subcommand("correct")
@@ -95,6 +96,7 @@ def correct(inv: Invocation) -> None:
         trigger_id=inv.trigger_id,
         view=blocks.draft_modal(
             correction_of=original.issue_id,
-            subject=t("correct.subject", subject=original.subject)[:250],
+            # A form field holds plain text: the sentence as typed, not escaped.
+            subject=plain(t("correct.subject", subject=original.subject))[:250],
         ),
     )
