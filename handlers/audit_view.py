@@ -21,6 +21,7 @@ from bot import audit
 from bot.desk import Desk
 from handlers import blocks
 from handlers.ids import Action, Block
+from handlers.mrkdwn import Mrkdwn, escape, mention
 from handlers.replies import ephemeral
 from handlers.texts import EN, state_name, t
 from handlers.texts import register as register_texts
@@ -92,14 +93,12 @@ _STATES = {"before", "after", "state"}
 _SAID = {"version", "hash", "before", "after", "reason", "recipients", "rows", "added", "updated"}
 
 
-def actor_text(actor: str) -> str:
+def actor_text(actor: str) -> Mrkdwn:
     """Who did it, as Slack should show them: a mention for a Slack user, the bot's
-    name for the bot; anything else (a CLI user name) as typed."""
+    name for the bot; anything else (a CLI user name) as typed, escaped."""
     if actor == audit.SYSTEM:
         return t("audit.system")
-    if _USER.match(actor):
-        return f"<@{actor}>"
-    return actor
+    return mention(actor) if _USER.match(actor) else escape(actor)
 
 
 def _value(value: Any) -> str:
