@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from bot import audience, audit, issues, states
+from bot import audience, audit, issues, states, transports
 from bot import delivery_ledger as ledger
 from bot.desk import Desk, Notice
 from bot.refusal import Refusal
@@ -425,7 +425,14 @@ def cancel(desk: Desk, issue_id: int, *, actor: str) -> list[int]:
             subject=f"issue:{issue.id}",
             requests=cancelled,
         )
-        return cancelled
+        halted = list(
+            session.execute(
+                select(Send.id).where(Send.issue_id == issue.id, Send.state == SendState.HALTED)
+            ).scalars()
+        )
+    for send_id in halted:  # a halted send that is cancelled is over: its template goes
+        transports.send_closed(desk, send_id)
+    return cancelled
 
 
 def expire_due(desk: Desk) -> list[Card]:

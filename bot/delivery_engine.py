@@ -59,22 +59,19 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from bot import audit, issues, suppressions
+from bot import audit, issues, suppressions, transports
 from bot import delivery_ledger as ledger
 from bot.delivery_ledger import D, Outcome, Recipient
 from bot.desk import Desk, Notice
 from bot.postmark import (
     BATCH_LIMIT,
-    BroadcastEncoder,
     FateUnknown,
     NotSent,
     PostmarkError,
     Refused,
-    batch_count,
     json_string,
 )
-from bot.rendering import CompiledIssue, SendRenderer, TemplateProblem
-from bot.subscribers import FIELD_LIMIT
+from bot.rendering import CompiledIssue, TemplateProblem
 from storage.models import (
     BatchState,
     Delivery,
@@ -145,6 +142,7 @@ def finish_if_done(desk: Desk, send_id: int) -> bool:
     issue_id = ledger.finish(desk.db, send_id, now=desk.clock.now())
     if issue_id is None:
         return False
+    transports.send_closed(desk, send_id)  # its template at Postmark, if any
     report = ledger.reports(desk.db, send_id=send_id)
     desk.notify(
         Notice(
@@ -198,38 +196,11 @@ class SendContext:
     list_name: str
     issue_date: str
     tag: str
-    # The send's templates run once; each recipient's fields are spliced in,
-    # and the messages' JSON is built the same way (constant parts encoded once).
-    renderer: SendRenderer
-    encoder: BroadcastEncoder
-    batch_size: int  # recipients per batch: by count and by bytes (batch_size_for)
-
-
-# A recipient whose message is as long as one can be: every stored field at its
-# longest (addresses.MAX_LENGTH, subscribers.FIELD_LIMIT), in a character whose
-# JSON is longest (a control character: 6 bytes, more than any UTF-8 character or
-# HTML entity), the metadata ids at 20 digits. The other probes catch templates
-# that print more when a field is empty (`default`, conditions).
-_LONGEST = "\x01"
-_PROBE_TO = _LONGEST * 254
-_PROBE_METADATA = '{"send_id":"%s","batch_id":"%s","delivery_id":"%s"}' % (("9" * 20,) * 3)
-_PROBES = ((_LONGEST * FIELD_LIMIT, _LONGEST * FIELD_LIMIT), ("", ""), ("ß" * FIELD_LIMIT, ""))
-
-
-def batch_size_for(renderer: SendRenderer, encoder: BroadcastEncoder, limit: int) -> int:
-    """How many recipients one batch of this send holds: at most `limit`, and few
-    enough that the request stays within Postmark's byte limit even if every
-    message were the largest one a recipient could get (`postmark.batch_count`).
-    A message larger than the probes foresaw (a template that grows with a field
-    in a way they miss) is still refused by the gateway before it is sent."""
-    largest = 0
-    for name, company in _PROBES:
-        try:
-            literals = renderer.render_json(name, company)
-        except TemplateProblem:
-            continue  # such a recipient fails alone, at render time
-        largest = max(largest, len(encoder.encode(_PROBE_TO, *literals, _PROBE_METADATA)))
-    return batch_count(largest or 1, count=limit)
+    # How this send's messages are encoded and posted (bot.transports: the
+    # engine knows no transport's details); opened again after each resume.
+    channel: transports.Channel
+    batch_size: int  # recipients per batch: by count and by bytes (Channel.batch_size)
+    approval_id: int | None = None
 
 
 @dataclass
@@ -237,7 +208,7 @@ class Prepared:
     ctx: SendContext
     batch_id: int
     recipients: list[Recipient]
-    bodies: list[bytes]  # each recipient's message, JSON-encoded for the batch endpoint
+    bodies: list[bytes]  # each recipient's message, as the send's channel encoded it
     failed: list[Outcome] = field(default_factory=list)
     suppressions_seen: int = -1
 
@@ -367,34 +338,48 @@ class Engine:
 
     def _context(self, send_id: int) -> SendContext:
         ctx = self._contexts.get(send_id)
-        if ctx is None:
-            with ledger.reading(self.desk.db) as session:
-                send = session.get(Send, send_id)
-                assert send is not None
-                version = session.get(IssueVersion, send.version_id)
-                issue = session.get(Issue, send.issue_id)
-                assert version is not None and issue is not None
-                mailing_list = session.get(MailingList, issue.list_id)
-                assert mailing_list is not None
-                compiled = issues.compiled_of(version)
-                issue_date = issues.issue_date(version, self.desk.settings.tz)
-                renderer = SendRenderer(compiled, mailing_list.name, issue_date)
-                encoder = self.desk.postmark.broadcast_encoder(
-                    sender=compiled.sender, tag=f"countersign-issue-{issue.id}"
-                )
-                ctx = SendContext(
-                    send_id=send.id,
-                    issue_id=issue.id,
-                    compiled=compiled,
-                    list_name=mailing_list.name,
-                    issue_date=issue_date,
-                    tag=f"countersign-issue-{issue.id}",
-                    renderer=renderer,
-                    encoder=encoder,
-                    batch_size=batch_size_for(renderer, encoder, self.options.batch_size),
-                )
-            self._contexts[send_id] = ctx
+        if ctx is not None and not self._resumed(ctx):
+            return ctx
+        with ledger.reading(self.desk.db) as session:
+            send = session.get(Send, send_id)
+            assert send is not None
+            version = session.get(IssueVersion, send.version_id)
+            issue = session.get(Issue, send.issue_id)
+            assert version is not None and issue is not None
+            mailing_list = session.get(MailingList, issue.list_id)
+            assert mailing_list is not None
+            approval_id = send.approval_id
+            content = transports.SendContent(
+                send_id=send.id,
+                issue_id=issue.id,
+                compiled=issues.compiled_of(version),
+                list_name=mailing_list.name,
+                issue_date=issues.issue_date(version, self.desk.settings.tz),
+                tag=f"countersign-issue-{issue.id}",
+            )
+        # Outside the session: opening may ask Postmark (a template read back).
+        channel = transports.open_channel(self.desk, content)
+        ctx = SendContext(
+            send_id=content.send_id,
+            issue_id=content.issue_id,
+            compiled=content.compiled,
+            list_name=content.list_name,
+            issue_date=content.issue_date,
+            tag=content.tag,
+            channel=channel,
+            batch_size=channel.batch_size(self.options.batch_size),
+            approval_id=approval_id,
+        )
+        self._contexts[send_id] = ctx
         return ctx
+
+    def _resumed(self, ctx: SendContext) -> bool:
+        """Whether the send was resumed (a new approval) since its channel was opened."""
+        with ledger.reading(self.desk.db) as session:
+            approval_id = session.execute(
+                select(Send.approval_id).where(Send.id == ctx.send_id)
+            ).scalar_one_or_none()
+        return approval_id != ctx.approval_id
 
     def _prepare_loop(self) -> None:
         while not self.stopping:
@@ -414,7 +399,20 @@ class Engine:
         for send_id in ledger.sending(self.desk.db):
             if self.stopping:
                 return worked
-            ctx = self._context(send_id)
+            try:
+                ctx = self._context(send_id)
+            except transports.TransportRefused as refused:
+                halt_send(
+                    self.desk,
+                    send_id,
+                    actor=audit.SYSTEM,
+                    reason=refused.reason,
+                    detail=refused.detail[:200],
+                )
+                continue
+            except PostmarkError as exc:
+                log.warning("opening send %s: Postmark failed (%s)", send_id, type(exc).__name__)
+                continue
             with self._active_lock:
                 claimed = ledger.claim(
                     self.desk.db,
@@ -446,8 +444,7 @@ class Engine:
         return worked
 
     def _render(self, ctx: SendContext, batch_id: int, recipients: list[Recipient]) -> Prepared:
-        render = ctx.renderer.render_json
-        encode = ctx.encoder.encode
+        encode = ctx.channel.encode
         # Postmark's limits: <= 10 keys, names <= 20 chars, values <= 80. The ids are
         # digits; the object is json.dumps's {"send_id": …, "batch_id": …, "delivery_id": …}.
         metadata_head = (
@@ -460,22 +457,14 @@ class Engine:
         for recipient in recipients:
             try:
                 # Only this recipient's own row and the frozen version (invariant 4).
-                subject, html, text = render(recipient.name, recipient.company)
+                body = encode(recipient, f'{metadata_head}{recipient.delivery_id:d}"}}')
             except TemplateProblem as problem:
                 failed.append(
                     Outcome(recipient.delivery_id, D.FAILED, error_message=f"render: {problem}")
                 )
                 continue
             kept.append(recipient)
-            bodies.append(
-                encode(
-                    recipient.email,
-                    subject,
-                    html,
-                    text,
-                    f'{metadata_head}{recipient.delivery_id:d}"}}',
-                )
-            )
+            bodies.append(body)
         return Prepared(ctx, batch_id, kept, bodies, failed)
 
     # --- sending -------------------------------------------------------------------------
@@ -550,8 +539,8 @@ class Engine:
                         return
                     pairs = [(r, m) for r, m in pairs if r.delivery_id not in dropped]
                     try:
-                        results = self.desk.postmark.send_broadcast_encoded(
-                            [m for _, m in pairs], [r.email for r, _ in pairs]
+                        results = ctx.channel.post(
+                            batch_id, [m for _, m in pairs], [r for r, _ in pairs]
                         )
                     except NotSent as exc:
                         raise _TryAgain(exc) from None

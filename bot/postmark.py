@@ -15,6 +15,18 @@ Two pipes, kept apart by the type of each method (invariant 1):
   fast path: a send's constant fields are JSON-encoded once); the gateway checks
   that every body ends with its own broadcast stream before anything is sent.
 
+The content-once variants (bot.transports): `send_templated_encoded` posts
+`/email/batchWithTemplates` messages from a `TemplatedEncoder` (each message
+names a template and carries only its recipient's `TemplateModel`), and
+`send_bulk_encoded` one `/email/bulk` request from a `BulkEncoder`; templates
+are managed by `create_template`, `get_template`, `list_templates` and
+`delete_template`, a bulk request is followed by `bulk_status`. Field names as
+Postmark documents them (https://postmarkapp.com/developer/api/templates-api,
+https://postmarkapp.com/developer/api/bulk-email) and as the official
+postmark-python SDK's models spell them (`TemplateEmail`, `Template`,
+`BulkEmail`, `BulkRecipient`, `BulkSendResponse`, `BulkSendStatus`). Requests
+over Postmark's 50 MB are refused here (`BatchTooLarge`) on every path.
+
 Errors are classified by what a caller may safely do next:
 - `NotSent`: Postmark certainly did not take the request (429, connection
   refused, connect timeout) — retry after a pause.
@@ -244,6 +256,73 @@ def pipe_problem(
     return None
 
 
+_TRACKING = ',"TrackOpens":false,"TrackLinks":"None","InlineCss":false'
+
+
+class TemplatedEncoder:
+    """One send's `/email/batchWithTemplates` messages, the constant fields
+    encoded once: From, the template, Tag, stream and tracking. `InlineCss` is
+    false: the approved HTML is already inlined, and Postmark must not rewrite it."""
+
+    __slots__ = ("_head", "_middle", "_tail")
+
+    def __init__(self, *, sender: str, tag: str, stream: str, template_id: int) -> None:
+        self._head = '{"From":' + json_string(sender) + ',"To":'
+        self._middle = f',"TemplateId":{int(template_id)},"TemplateModel":'
+        self._tail = (
+            ',"Tag":' + json_string(tag) + ',"Metadata":',
+            ',"MessageStream":' + json_string(stream) + _TRACKING + "}",
+        )
+
+    def encode(self, to: str, model_json: str, metadata_json: str) -> bytes:
+        """One message; `model_json` and `metadata_json` are JSON objects."""
+        return "".join(
+            (
+                self._head,
+                json_string(to),
+                self._middle,
+                model_json,
+                self._tail[0],
+                metadata_json,
+                self._tail[1],
+            )
+        ).encode("utf-8", "replace")  # a lone surrogate as "?", as BroadcastEncoder
+
+
+class BulkEncoder:
+    """One send's `/email/bulk` requests: the head (From, the template, Tag,
+    stream, tracking) encoded once, each recipient as `{"To", "TemplateModel",
+    "Metadata"}` (the SDK's `BulkRecipient`)."""
+
+    __slots__ = ("head",)
+
+    def __init__(self, *, sender: str, tag: str, stream: str, template_id: int) -> None:
+        self.head = (
+            '{"From":'
+            + json_string(sender)
+            + f',"TemplateId":{int(template_id)},"Tag":'
+            + json_string(tag)
+            + ',"MessageStream":'
+            + json_string(stream)
+            + _TRACKING
+            + ',"Messages":['
+        ).encode("utf-8", "replace")
+
+    @staticmethod
+    def encode(to: str, model_json: str, metadata_json: str) -> bytes:
+        return "".join(
+            (
+                '{"To":',
+                json_string(to),
+                ',"TemplateModel":',
+                model_json,
+                ',"Metadata":',
+                metadata_json,
+                "}",
+            )
+        ).encode("utf-8", "replace")
+
+
 class MessageResult(NamedTuple):
     """Postmark's answer for one message of a batch (a tuple: one per recipient,
     and a frozen dataclass took three times as long to build)."""
@@ -388,7 +467,10 @@ class PostmarkGateway:
     def _post_batch(self, body: bytes, recipients: Sequence[str]) -> list[MessageResult]:
         if len(body) > BATCH_BYTES_LIMIT:
             raise BatchTooLarge(len(body))
-        reply = self._post_encoded("/email/batch", body)
+        return self._results(self._post_encoded("/email/batch", body), recipients)
+
+    @staticmethod
+    def _results(reply: Any, recipients: Sequence[str]) -> list[MessageResult]:
         if not isinstance(reply, list) or len(reply) != len(recipients):
             raise FateUnknown("Postmark's batch reply does not match the batch")
         return [
@@ -400,6 +482,100 @@ class PostmarkGateway:
             )
             for to, r in zip(recipients, reply, strict=True)
         ]
+
+    # --- the broadcast pipe, content once ------------------------------------------
+
+    def templated_encoder(self, *, sender: str, tag: str, template_id: int) -> TemplatedEncoder:
+        return TemplatedEncoder(
+            sender=sender, tag=tag, stream=self.broadcast_stream, template_id=template_id
+        )
+
+    def send_templated_encoded(
+        self, bodies: Sequence[bytes], recipients: Sequence[str]
+    ) -> list[MessageResult]:
+        """One `/email/batchWithTemplates` call of messages from `templated_encoder()`:
+        one result per message, the errors of `send_broadcast_encoded`."""
+        if not 0 < len(bodies) <= BATCH_LIMIT:
+            raise ValueError(f"a batch holds 1 to {BATCH_LIMIT} messages")
+        if len(recipients) != len(bodies):
+            raise ValueError("one recipient per message")
+        tail = (',"MessageStream":' + json_string(self.broadcast_stream) + _TRACKING + "}").encode()
+        if not all(b.startswith(b'{"From":') and b.endswith(tail) for b in bodies):
+            raise ValueError("a message was not encoded for this gateway's broadcast stream")
+        body = b'{"Messages":[' + b",".join(bodies) + b"]}"
+        if len(body) > BATCH_BYTES_LIMIT:
+            raise BatchTooLarge(len(body))
+        return self._results(self._post_encoded("/email/batchWithTemplates", body), recipients)
+
+    def bulk_encoder(self, *, sender: str, tag: str, template_id: int) -> BulkEncoder:
+        return BulkEncoder(
+            sender=sender, tag=tag, stream=self.broadcast_stream, template_id=template_id
+        )
+
+    def send_bulk_encoded(self, encoder: BulkEncoder, bodies: Sequence[bytes]) -> str:
+        """One `/email/bulk` request of recipients from `encoder`; Postmark's id of it."""
+        if not bodies:
+            raise ValueError("a bulk request needs at least one recipient")
+        stream_field = b'"MessageStream":' + json_string(self.broadcast_stream).encode() + b","
+        if stream_field not in encoder.head or not all(b.startswith(b'{"To":') for b in bodies):
+            raise ValueError("the bulk request was not encoded for this gateway's broadcast stream")
+        body = encoder.head + b",".join(bodies) + b"]}"
+        if len(body) > BATCH_BYTES_LIMIT:
+            raise BatchTooLarge(len(body))
+        reply = self._post_encoded("/email/bulk", body)
+        if not isinstance(reply, dict) or not reply.get("ID"):
+            raise FateUnknown("Postmark's bulk reply has no ID")
+        return str(reply["ID"])
+
+    def bulk_status(self, bulk_id: str) -> dict[str, Any]:
+        """`GET /email/bulk/{id}`: Status (Accepted, Processing, Completed, Failed),
+        TotalMessages, PercentageCompleted."""
+        return dict(self._call("GET", f"/email/bulk/{bulk_id}"))
+
+    def bulk_enabled(self) -> bool:
+        """Whether the account has the Bulk API: asks for the status of a bulk
+        request that does not exist (sends nothing). Postmark answers an account
+        without it with a refusal (ErrorCode 405 on the stand-in); one with it,
+        that the request was not found."""
+        try:
+            self._call("GET", "/email/bulk/00000000-0000-0000-0000-000000000000")
+        except Refused as exc:
+            return exc.code != 405 and exc.status != 403
+        return True
+
+    # --- templates ---------------------------------------------------------------
+
+    def create_template(self, *, name: str, alias: str, subject: str, html: str, text: str) -> int:
+        """`POST /templates` (a Standard template); its TemplateId."""
+        reply = self._call(
+            "POST",
+            "/templates",
+            data={
+                "Name": name,
+                "Alias": alias,
+                "Subject": subject,
+                "HtmlBody": html,
+                "TextBody": text,
+                "TemplateType": "Standard",
+            },
+        )
+        return int(reply["TemplateId"])
+
+    def get_template(self, id_or_alias: int | str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/templates/{id_or_alias}"))
+
+    def delete_template(self, id_or_alias: int | str) -> None:
+        self._call("DELETE", f"/templates/{id_or_alias}")
+
+    def list_templates(self) -> list[dict[str, Any]]:
+        """Every template of the server (summaries: TemplateId, Name, Alias, …)."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self._call("GET", "/templates", Count=500, Offset=len(found))
+            templates = page.get("Templates", [])
+            found.extend(templates)
+            if not templates or len(found) >= int(page.get("TotalCount", 0)):
+                return found
 
     def search_outbound(
         self, *, metadata: dict[str, str], stream: str | None = None

@@ -445,6 +445,13 @@ class SendRenderer:
         ]
         self.fast = all(p is not None for p in self._pieces)
 
+    def segments(self) -> list[tuple[list[str], list[str]] | None]:
+        """The subject, HTML and text as (constant parts, the fields printed between
+        them: "name" or "company"), the HTML's fields to be printed HTML-escaped; None
+        for a template that reads the recipient in another way (render it per
+        recipient). `render` joins exactly these."""
+        return [(list(p.parts), list(p.fields)) if p else None for p in self._pieces]
+
     def render(self, name: str, company: str) -> RenderedMessage:
         """Raises TemplateProblem as render_message does."""
         subject, html, text = self._pieces

@@ -67,6 +67,7 @@ HELP: dict[str, tuple[str, str]] = {
     "SCHEDULED_SEND_GRACE_MINUTES": ("a whole number of minutes", "60"),
     "RECONCILE_WINDOW_MINUTES": ("a whole number of minutes from 1 to 1440", "5"),
     "LANGUAGE": ("a language code: en or ja", "ja"),
+    "POSTMARK_TRANSPORT": ("one of batch, templates, bulk", "templates"),
 }
 
 # The languages the Slack front end has a catalogue for (handlers.texts).
@@ -168,6 +169,7 @@ class Settings(BaseSettings):
     # before what its search does not show may be sent again.
     RECONCILE_WINDOW_MINUTES: int = 5
     LANGUAGE: str = "en"
+    POSTMARK_TRANSPORT: str = "templates"
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -294,6 +296,13 @@ class Settings(BaseSettings):
         if not 1 <= value <= 32:
             raise ValueError(str(value))
         return value
+
+    @field_validator("POSTMARK_TRANSPORT")
+    @classmethod
+    def _transport(cls, value: str) -> str:
+        if value.strip().lower() not in ("batch", "templates", "bulk"):
+            raise ValueError(value)
+        return value.strip().lower()
 
     @field_validator("LANGUAGE")
     @classmethod

@@ -19,7 +19,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import delivery
-from bot.delivery_engine import batch_size_for
 from bot.postmark import (
     BATCH_BYTES,
     BATCH_BYTES_LIMIT,
@@ -31,6 +30,7 @@ from bot.postmark import (
 )
 from bot.rendering import SendRenderer, compile_issue
 from bot.standins.postmark import MAX_BATCH_BYTES
+from bot.transports.batch import batch_size_for
 from tests.fixtures.delivery import (
     FAST,
     add_subscribers,

@@ -45,6 +45,30 @@ missing token is HTTP 401 with ErrorCode 10):
   documents (constructor ``search_default_stream=None`` searches all).
   ``GET /messages/outbound/{id}/details`` (unknown: 422 ErrorCode 701).
 
+- ``POST /templates``, ``GET /templates`` (``Count``, ``Offset``),
+  ``GET|PUT|DELETE /templates/{id or alias}`` — Standard templates in
+  Mustachio (postmark_templates.py), at most 100 per server (ErrorCode
+  1105), unknown ones ErrorCode 1101
+  (https://postmarkapp.com/developer/api/templates-api; field names as the
+  official SDK's ``postmark.models.templates.schemas``). `edit_template` is
+  what a change in Postmark's web editor does.
+- ``POST /email/batchWithTemplates`` — ``{"Messages": [...]}``, each message
+  with ``TemplateId`` or ``TemplateAlias`` and a ``TemplateModel``; up to 500
+  messages, one result per message as ``/email/batch`` (a missing template is
+  that message's ErrorCode 1101).
+- ``POST /email/bulk`` — the content once (``Subject``/``HtmlBody``/``TextBody``
+  or ``TemplateId``/``TemplateAlias``) and ``Messages`` of ``To``,
+  ``TemplateModel``, ``Metadata`` (merged over the request's), up to 50 MB, on
+  a Broadcasts stream only; the reply is ``{"ID", "Status": "Accepted",
+  "SubmittedAt"}`` and the messages are made in the background
+  (`bulk_delay` seconds first); ``GET /email/bulk/{id}`` tells ``Status``
+  (Accepted, Processing, Completed) and ``PercentageCompleted``
+  (https://postmarkapp.com/developer/api/bulk-email; the SDK's
+  ``BulkEmail``/``BulkRecipient``/``BulkSendStatus``). Postmark enables the
+  Bulk API per account on request: with ``bulk_enabled=False`` both answer
+  HTTP 422 ErrorCode 405 (the code for an account that may not send this way;
+  Postmark does not document the one it uses).
+
 On a Broadcasts stream with Postmark's unsubscribe handling (the default; see
 `configure_stream`) ``{{{ pm:unsubscribe }}}`` (spaces optional) in
 HtmlBody and TextBody becomes ``{url}unsubscribe/{token}``, a link bound to
@@ -70,7 +94,11 @@ Postmark. `standin.index_lag` (seconds) is how long an accepted message stays
 out of `GET /messages/outbound` and its details: Postmark's search is an index
 that shows a message some time after it was accepted, so a search soon after a
 send (or after a late processing) does not prove that a message was not taken.
-`reset()` returns everything to how it was constructed.
+`standin.bandwidth` (bytes per second, None: unlimited) simulates the
+sender's uplink: every request's bytes queue on one shared wire before it is
+processed. `wire_bytes` counts the bytes of every API request received
+(request line, headers and body). `reset()` returns everything to how it was
+constructed.
 """
 
 from __future__ import annotations
@@ -97,6 +125,15 @@ import requests
 from bot.standins import postmark_webhooks as webhook_payloads
 from bot.standins.postmark_faults import AppliedFault, FaultKind, Faults
 from bot.standins.postmark_store import MessageStore, StoredMessage
+from bot.standins.postmark_templates import (
+    BulkJob,
+    BulkJobs,
+    MustachioError,
+    StoredTemplate,
+    TemplateError,
+    TemplateStore,
+    render_mustachio,
+)
 from bot.standins.postmark_webhooks import Outcomes
 from bot.standins.server import Reply, Request, StandIn
 from bot.stopping import stop_on_signals
@@ -146,6 +183,14 @@ _EMAIL_RE = re.compile(r"^[^@\s<>\",;()\[\]]+@[^@\s<>\",;()\[\]]+\.[^@\s<>\",;()
 _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
     ("POST", "/email", re.compile(r"^/email/?$")),
     ("POST", "/email/batch", re.compile(r"^/email/batch/?$")),
+    ("POST", "/email/batchWithTemplates", re.compile(r"^/email/batchWithTemplates/?$")),
+    ("POST", "/email/bulk", re.compile(r"^/email/bulk/?$")),
+    ("GET", "/email/bulk/{id}", re.compile(r"^/email/bulk/(?P<id>[^/]+)/?$")),
+    ("GET", "/templates", re.compile(r"^/templates/?$")),
+    ("POST", "/templates", re.compile(r"^/templates/?$")),
+    ("GET", "/templates/{id}", re.compile(r"^/templates/(?P<id>[^/]+)/?$")),
+    ("PUT", "/templates/{id}", re.compile(r"^/templates/(?P<id>[^/]+)/?$")),
+    ("DELETE", "/templates/{id}", re.compile(r"^/templates/(?P<id>[^/]+)/?$")),
     ("GET", "/message-streams", re.compile(r"^/message-streams/?$")),
     (
         "GET",
@@ -320,6 +365,7 @@ class PostmarkStandIn(StandIn):
         search_default_stream: the stream `GET /messages/outbound` searches
             when no `messagestream` is given (None: all streams).
         webhook_timeout: seconds a webhook delivery may take.
+        bulk_enabled: whether the account has the Bulk API.
     """
 
     # The batch endpoint's 50 MB is Postmark's largest request
@@ -342,6 +388,7 @@ class PostmarkStandIn(StandIn):
         server_id: int = 1,
         search_default_stream: str | None = "outbound",
         webhook_timeout: float = 2.0,
+        bulk_enabled: bool = True,
     ) -> None:
         super().__init__()
         streams = dict(DEFAULT_STREAMS if streams is None else streams)
@@ -358,9 +405,18 @@ class PostmarkStandIn(StandIn):
         self.webhook_timeout = webhook_timeout
         self.latency = 0.0
         self.index_lag = 0.0
+        self.bandwidth: float | None = None
+        self.bulk_enabled = bulk_enabled
+        self.bulk_delay = 0.0
         self.faults = Faults()
         self.store = MessageStore()
         self.batch_sizes: list[tuple[int, int]] = []  # (bytes, messages) of each batch call
+        self.templates = TemplateStore()
+        self.bulk_jobs = BulkJobs()
+        self._wire_lock = threading.Lock()
+        self._wire_free = 0.0
+        self.wire_bytes = 0
+        self._initial_bulk = bulk_enabled
         self._lock = threading.Lock()  # streams, suppressions, webhook config, events
         self._secret = secrets.token_bytes(16)
         created = _now()
@@ -392,10 +448,18 @@ class PostmarkStandIn(StandIn):
         """Back to the constructed state: empty outbox, no suppressions, no
         faults or latency, no events, the initial token, streams and webhook."""
         self.store.reset()
+        self.templates.reset()
+        self.bulk_jobs.reset()
         self.faults.clear()
         self.latency = 0.0
         self.batch_sizes = []
         self.index_lag = 0.0
+        self.bandwidth = None
+        self.bulk_enabled = self._initial_bulk
+        self.bulk_delay = 0.0
+        with self._wire_lock:
+            self._wire_free = 0.0
+            self.wire_bytes = 0
         streams = self._initial_streams
         with self._lock:
             self._generation += 1
@@ -537,6 +601,7 @@ class PostmarkStandIn(StandIn):
         if request.path.startswith("/unsubscribe/"):
             return self._unsubscribe_page(request)
         endpoint, params = self._route(request)
+        self._upload(request)
         kind = self.faults.next_for(endpoint, request.path)
         delay = self.latency
         if kind is not None and kind.startswith("latency:"):
@@ -575,6 +640,25 @@ class PostmarkStandIn(StandIn):
         lag = self.index_lag
         return lag <= 0 or (_now() - message.ReceivedAt).total_seconds() >= lag
 
+    def _upload(self, request: Request) -> None:
+        """Count the request's bytes and hold it while they cross the uplink."""
+        size = (
+            len(request.method)
+            + len(request.path)
+            + 12  # " HTTP/1.1\r\n" and the blank line
+            + sum(len(k) + len(v) + 4 for k, v in request.headers.items())
+            + len(request.body)
+        )
+        bandwidth = self.bandwidth
+        with self._wire_lock:
+            self.wire_bytes += size
+            if not bandwidth:
+                return
+            now = time.monotonic()
+            self._wire_free = max(now, self._wire_free) + size / bandwidth
+            wait = self._wire_free - now
+        self.stopping.wait(wait)
+
     @staticmethod
     def _fault_reply(kind: str) -> Reply:
         if kind == "429":
@@ -609,6 +693,12 @@ class PostmarkStandIn(StandIn):
                 return self._send_one(request)
             if endpoint == "/email/batch":
                 return self._send_batch(request)
+            if endpoint == "/email/batchWithTemplates":
+                return self._send_batch_with_templates(request)
+            if endpoint in ("/email/bulk", "/email/bulk/{id}"):
+                return self._bulk(request, params.get("id"))
+            if endpoint.startswith("/templates"):
+                return self._template_api(request, params.get("id"))
             if endpoint == "/message-streams":
                 return self._list_streams(request)
             if endpoint == "/message-streams/{stream}":
@@ -680,6 +770,188 @@ class PostmarkStandIn(StandIn):
         self.store.add_many(accepted)
         self._after_accepted(accepted)
         return Reply.json(results)
+
+    # ------------------------------------------------------------------ templates
+
+    def edit_template(self, id_or_alias: str | int, **fields: str) -> StoredTemplate:
+        """Change a template as someone in Postmark's web editor would."""
+        return self.templates.edit(id_or_alias, fields)
+
+    def _template_api(self, request: Request, template: str | None) -> Reply:
+        try:
+            if template is None and request.method == "POST":
+                created = self.templates.create(self._json_body(request))
+                return Reply.json(created.summary())
+            if template is None:
+                count, offset = _arg(request, "Count"), _arg(request, "Offset") or "0"
+                if count is None or not count.isdigit() or not offset.isdigit():
+                    raise _ApiError(1100, "'Count' and 'Offset' are required whole numbers.")
+                if not 1 <= int(count) <= 500:
+                    raise _ApiError(1100, "'Count' must be between 1 and 500.")
+                every = sorted(self.templates.all(), key=lambda t: t.TemplateId)
+                page = every[int(offset) : int(offset) + int(count)]
+                return Reply.json(
+                    {"TotalCount": len(every), "Templates": [t.summary() for t in page]}
+                )
+            if request.method == "GET":
+                return Reply.json(self.templates.get(template).as_json(self.server_id))
+            if request.method == "PUT":
+                edited = self.templates.edit(template, self._json_body(request))
+                return Reply.json(edited.summary())
+            removed = self.templates.delete(template)
+            return Reply.json(
+                {"ErrorCode": 0, "Message": f"Template {removed.TemplateId} removed."}
+            )
+        except TemplateError as error:
+            raise _ApiError(error.code, error.message) from None
+
+    def _templated(self, item: dict[str, Any], template: StoredTemplate) -> dict[str, Any]:
+        """A templated message as a plain one: the template rendered with its model."""
+        model = item.get("TemplateModel") or {}
+        if not isinstance(model, dict):
+            raise _ApiError(1122, "'TemplateModel' must be an object.")
+        data = {
+            k: v
+            for k, v in item.items()
+            if k not in ("TemplateId", "TemplateAlias", "TemplateModel", "InlineCss")
+        }
+        try:
+            data["Subject"] = render_mustachio(template.Subject, model, html=False)
+            if self.keep_bodies:
+                data["HtmlBody"] = render_mustachio(template.HtmlBody or "", model, html=True)
+                data["TextBody"] = render_mustachio(template.TextBody or "", model, html=False)
+            else:  # dropped on arrival anyway: only whether there is a body matters
+                data["HtmlBody"], data["TextBody"] = template.HtmlBody, template.TextBody
+        except MustachioError as exc:
+            raise _ApiError(1122, f"The template could not be rendered: {exc}.") from None
+        return data
+
+    def _template_of(self, item: dict[str, Any]) -> StoredTemplate:
+        wanted = item.get("TemplateId") or item.get("TemplateAlias")
+        found = self.templates.find(wanted) if wanted else None
+        if found is None:
+            raise _ApiError(1101, f"The template '{wanted}' was not found.")
+        return found
+
+    def _send_batch_with_templates(self, request: Request) -> Reply:
+        if len(request.body) > MAX_BATCH_BYTES:
+            raise _ApiError(300, "Payload Too Large: the limit is 50 MB.", status=413)
+        data = self._json_body(request)
+        messages = data.get("Messages") if isinstance(data, dict) else None
+        if not isinstance(messages, list):
+            raise _ApiError(402, 'Received invalid JSON input: {"Messages": [...]} is expected.')
+        if len(messages) > MAX_BATCH_MESSAGES:
+            raise _ApiError(
+                410, "You may only send up to 500 messages in a single batched request."
+            )
+        now = _now()
+        accepted: list[StoredMessage] = []
+        results: list[dict[str, Any]] = []
+        for item in messages:
+            try:
+                if not isinstance(item, dict):
+                    raise _ApiError(300, "Invalid email request.")
+                plain = self._templated(item, self._template_of(item))
+            except _ApiError as error:
+                results.append({"ErrorCode": error.code, "Message": error.message})
+                continue
+            message, result = self._accept(plain, now)
+            if message is not None:
+                accepted.append(message)
+            results.append(result)
+        self.store.add_many(accepted)
+        self._after_accepted(accepted)
+        return Reply.json(results)
+
+    # ------------------------------------------------------------------ bulk
+
+    def _bulk(self, request: Request, job_id: str | None) -> Reply:
+        if not self.bulk_enabled:
+            raise _ApiError(
+                405,
+                "The Bulk API is not enabled for this account: contact Postmark's support "
+                "to enable it.",
+            )
+        if job_id is not None:
+            job = self.bulk_jobs.get(job_id)
+            if job is None:
+                return Reply.json({"ErrorCode": 404, "Message": "Bulk request not found."}, 404)
+            return Reply.json(job.status_json())
+        if len(request.body) > MAX_BATCH_BYTES:
+            raise _ApiError(300, "Payload Too Large: the limit is 50 MB.", status=413)
+        data = self._json_body(request)
+        if not isinstance(data, dict):
+            raise _ApiError(402, "Received invalid JSON input.")
+        recipients = data.get("Messages")
+        if not isinstance(recipients, list) or not recipients:
+            raise _ApiError(300, "Zero recipients specified.")
+        stream = self._streams.get(str(data.get("MessageStream") or "outbound"))
+        if stream is None:
+            raise _ApiError(1235, "The 'MessageStream' provided does not exist on this server.")
+        if stream.type != "Broadcasts":
+            raise _ApiError(300, "The Bulk API sends on Broadcasts message streams only.")
+        common = {k: v for k, v in data.items() if k != "Messages"}
+        if common.get("TemplateId") or common.get("TemplateAlias"):
+            template = self._template_of(common)
+        else:
+            template = StoredTemplate(
+                0,
+                "bulk",
+                None,
+                str(common.get("Subject") or ""),
+                common.get("HtmlBody"),
+                common.get("TextBody"),
+            )
+        job = self.bulk_jobs.add(len(recipients), template.Subject)
+        threading.Thread(
+            target=self._process_bulk,
+            args=(job, common, template, recipients),
+            name="postmark-bulk",
+            daemon=True,
+        ).start()
+        return Reply.json(
+            {"ID": job.id, "Status": job.status, "SubmittedAt": job.submitted_at.isoformat()}
+        )
+
+    def _process_bulk(
+        self,
+        job: BulkJob,
+        common: dict[str, Any],
+        template: StoredTemplate,
+        recipients: list[Any],
+    ) -> None:
+        if self.bulk_delay:
+            self.stopping.wait(self.bulk_delay)
+        job.status = "Processing"
+        now = _now()
+        base_metadata = common.get("Metadata") or {}
+        accepted: list[StoredMessage] = []
+        for item in recipients:
+            if isinstance(item, dict):
+                metadata = {**base_metadata, **(item.get("Metadata") or {})}
+                data = {
+                    **{
+                        k: v
+                        for k, v in common.items()
+                        if k not in ("Subject", "HtmlBody", "TextBody", "Metadata")
+                    },
+                    **{k: v for k, v in item.items() if k != "Metadata"},
+                    "Metadata": metadata,
+                }
+                try:
+                    message, _ = self._accept(self._templated(data, template), now)
+                except _ApiError:
+                    message = None
+                if message is not None:
+                    accepted.append(message)
+            job.done += 1
+            if len(accepted) >= MAX_BATCH_MESSAGES:
+                self.store.add_many(accepted)
+                self._after_accepted(accepted)
+                accepted = []
+        self.store.add_many(accepted)
+        self._after_accepted(accepted)
+        job.status = "Completed"
 
     def _accept(
         self, data: dict[str, Any], now: datetime
