@@ -64,6 +64,16 @@ register_texts(
         "send.halt_reason.circuit_breaker": "the circuit breaker tripped: {detail}",
         "send.halt_reason.postmark_refused": "Postmark refused the batch: {detail}",
         "send.halt_reason.postmark_unavailable": "Postmark kept failing: {detail}",
+        "send.halt_reason.postmark_template_changed": (
+            "the issue's template at Postmark was changed and is no longer the approved "
+            "content: {detail}"
+        ),
+        "send.halt_reason.postmark_template_limit": (
+            "Postmark's limit of 100 templates per server is reached: {detail}"
+        ),
+        "send.halt_reason.postmark_template_refused": (
+            "Postmark refused the issue's template: {detail}"
+        ),
         "send.resumed": (
             "Issue #{issue} resumes after approval by <@{approver}>: {pending} recipient(s) "
             "left, none of those already sent will get it again."

@@ -425,6 +425,15 @@ JA: dict[str, str] = {
     "send.halt_reason.circuit_breaker": "サーキットブレーカーが作動しました：{detail}",
     "send.halt_reason.postmark_refused": "Postmark がバッチを拒否しました：{detail}",
     "send.halt_reason.postmark_unavailable": "Postmark でエラーが続きました：{detail}",
+    "send.halt_reason.postmark_template_changed": (
+        "Postmark 上のこの号のテンプレートが変更され、承認された内容ではなくなりました：{detail}"
+    ),
+    "send.halt_reason.postmark_template_limit": (
+        "Postmark のサーバーあたり 100 件のテンプレート上限に達しています：{detail}"
+    ),
+    "send.halt_reason.postmark_template_refused": (
+        "Postmark がこの号のテンプレートを拒否しました：{detail}"
+    ),
     "send.resumed": (
         "<@{approver}> さんの承認により、第{issue}号の送信を再開します。残りの宛先は "
         "{pending} 件です。すでに送信済みの宛先に再び届くことはありません。"

@@ -40,9 +40,10 @@ from tests.e2e.helpers import create_issue, modal_errors, submit
 from tests.e2e.test_unsubscribe import modal_values
 from tests.fixtures.bot import Harness
 from tests.fixtures.delivery import FAST
+from tests.fixtures.postmark import SEND_ENDPOINTS
 
 LIST_SIZE = 3_120
-BATCH_LATENCY = 3.0  # seconds each /email/batch call is held by the stand-in
+BATCH_LATENCY = 3.0  # seconds each batch call is held by the stand-in
 
 SURNAMES = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤"]
 SURNAMES += ["吉田", "山田", "佐々木", "山口", "松本", "井上", "木村", "斎藤", "清水", "森"]
@@ -149,11 +150,13 @@ def test_the_incident_cannot_happen_again(running_bot: Harness):
         body="{{ subscriber.name }} 様（{{ subscriber.company }}）\n\n今月のお知らせです。",
     )
     card = submit(harness, harness.editor, issue_id)
-    postmark.faults.script([f"latency:{BATCH_LATENCY}"] * 20, endpoint="/email/batch")
+    # The default transport's batch endpoint (the product's default, templates).
+    endpoint = SEND_ENDPOINTS[harness.desk.settings.POSTMARK_TRANSPORT]
+    postmark.faults.script([f"latency:{BATCH_LATENCY}"] * 20, endpoint=endpoint)
     harness.approver.click(Action.APPROVE, message=card)
 
     # The send is in flight: Postmark has the first batch calls and is holding them.
-    harness.slack.wait_for(lambda: postmark.faults.calls("/email/batch") >= 1, timeout=20)
+    harness.slack.wait_for(lambda: postmark.faults.calls(endpoint) >= 1, timeout=20)
     assert current_send(harness) is not None and current_send(harness)[1] == SendState.SENDING  # type: ignore[index]
 
     # Meanwhile, nine unsubscribe requests, each with a name and company typed in.
