@@ -30,9 +30,10 @@ def run(slack: SlackStandIn, postmark: PostmarkStandIn, database_url: str, **ove
 def test_a_correct_setup_passes_every_check(slack, postmark, database_url):
     code, text, results = run(slack, postmark, database_url)
     assert code == 0, text
-    assert [r.status for r in results.values()] == [Status.OK] * 7
+    assert [r.status for r in results.values()] == [Status.OK] * 8
     lines = text.splitlines()
-    assert len(lines) == 8  # one per check, then the summary
+    assert len(lines) == 9  # one per check, then the summary
+    assert results["Postmark Bulk API"].detail.startswith("enabled on this account")
     assert "Countersign Rehearsal" in results["Slack bot token"].detail
     assert "#newsletter" in results["Newsletter channel"].detail
     assert results["Approvers"].detail == "2 people can approve."
