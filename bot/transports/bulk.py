@@ -10,10 +10,11 @@ recipient's `To`, `TemplateModel` and `Metadata` (the SDK's `BulkEmail` and
 `BulkRecipient`). Postmark answers with an ID at once and makes the messages
 afterwards, so `post()`:
 
-1. polls `GET /email/bulk/{id}` until its `Status` is `Completed` (or `Failed`),
-2. then searches the messages of the batch by metadata (`batch_id`) and
-   answers for each recipient: sent with its MessageID, or — not among them
-   after a second look `settle_seconds` later — failed with ErrorCode
+1. searches the messages of the batch by metadata (`batch_id`); when some are
+   not there yet, polls `GET /email/bulk/{id}` until its `Status` is
+   `Completed` (or `Failed`) and searches again;
+2. answers for each recipient: sent with its MessageID, or — not among them
+   after a last look `settle_seconds` later — failed with ErrorCode
    `NOT_MADE` ("Postmark's bulk request made no message for this recipient":
    an inactive address, usually; webhooks tell bounces and complaints later).
 
@@ -80,11 +81,13 @@ class BulkChannel:
         except FateUnknown:
             self._wait_until_quiet(batch_id, len(bodies))
             raise
-        self._wait_until_done(bulk_id)
         found = self._found(batch_id)
-        if len(found) < len(recipients):
-            time.sleep(self.settle_seconds)  # search may lag behind the request's status
+        if len(found) < len(recipients):  # still making them: wait for the request
+            self._wait_until_done(bulk_id)
             found = self._found(batch_id)
+            if len(found) < len(recipients):
+                time.sleep(self.settle_seconds)  # search may lag behind the request's status
+                found = self._found(batch_id)
         return [
             MessageResult(r.email, 0, "OK", found[r.delivery_id])
             if r.delivery_id in found
