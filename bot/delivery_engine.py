@@ -726,7 +726,12 @@ class Engine:
         a row leave it `unknown`."""
         options = self.options
         item.next_search = time.monotonic() + options.reconcile_interval
-        ctx = self._context(item.send_id)
+        try:
+            # Only the send's ids are needed here: an open channel will do.
+            ctx = self._contexts.get(item.send_id) or self._context(item.send_id)
+        except (transports.TransportRefused, PostmarkError) as exc:
+            log.warning("reconciling batch %s: %s; trying again later", item.batch_id, exc)
+            return
         try:
             messages = self.desk.postmark.search_outbound(
                 metadata={"batch_id": str(item.batch_id)},
