@@ -36,7 +36,7 @@ from tests.fixtures.desk import build_desk
 from tests.fixtures.postmark import SEND_ENDPOINTS
 
 CONTENT_ONCE = ("templates", "bulk")
-FAULTY = EngineOptions(**{**FAST.__dict__, "settle_seconds": 1.0})
+FAULTY = EngineOptions(**{**FAST.__dict__, "reconcile_window": 2.0})
 FAULTS = ["429", "500", "503", "reset", "reply_lost", "reply_late", "latency:1.5"]
 
 
@@ -67,6 +67,29 @@ def test_exactly_once_through_each_postmark_fault(db, postmark, clock, transport
     assert any(f.kind == fault for f in postmark.faults.applied)
     assert assert_exactly_once(desk, postmark, send_id) == {"sent": 160}
     assert len(postmark.templates) == 0  # deleted when the send finished
+
+
+@pytest.mark.parametrize("transport", CONTENT_ONCE)
+@pytest.mark.parametrize("fault", ["reply_lost", "process_late"])
+def test_exactly_once_when_the_search_lags_and_postmark_processes_late(
+    db, postmark, clock, transport, fault, monkeypatch
+):
+    from bot.transports.bulk import BulkChannel
+
+    desk = _desk(db, postmark, clock, transport)
+    add_subscribers(desk, 120)
+    send_id = delivery.start_approved(desk, approved_request(desk))
+    assert send_id is not None
+    postmark.index_lag = 0.8
+    postmark.faults.late_process_seconds = 1.0
+    monkeypatch.setattr(BulkChannel, "settle_seconds", 1.5)  # longer than the index lag
+    endpoint = SEND_ENDPOINTS[transport]
+    postmark.faults.script([None, fault], endpoint=endpoint)
+    options = EngineOptions(**{**FAST.__dict__, "reconcile_window": 2.5, "reconcile_interval": 0.1})
+    with running(desk, options):
+        wait_until(lambda: send_state(desk, send_id) == "finished", timeout=60)
+    assert assert_exactly_once(desk, postmark, send_id) == {"sent": 120}
+    assert postmark.faults.calls(endpoint) == 3  # the batch Postmark took was never re-sent
 
 
 @pytest.mark.parametrize("transport", CONTENT_ONCE)
