@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot import delivery, scheduler
 from bot.clock import Clock, SystemClock
@@ -65,6 +66,7 @@ class Bot:
 # message text) at DEBUG. Invariant 9: logs never contain tokens or bodies, so
 # they are held at INFO whatever level the operator chooses for the rest.
 BODY_LOGGERS = ("slack_sdk", "slack_bolt", "urllib3")
+SLACK_RATE_LIMIT_RETRIES = 3
 
 
 def quiet_body_loggers() -> None:
@@ -76,6 +78,12 @@ def build(settings: Settings, *, db: Database | None = None, clock: Clock | None
     quiet_body_loggers()
     texts.use_language(settings.LANGUAGE)
     client = WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL)
+    # Slack answers 429 with Retry-After when a method's rate limit is reached (a
+    # busy channel, a burst of card updates): wait that long and try again, so an
+    # approval card or a notice is not lost to a rate limit.
+    client.retry_handlers.append(
+        RateLimitErrorRetryHandler(max_retry_count=SLACK_RATE_LIMIT_RETRIES)
+    )
     notifier = SlackNotifier(client=client, settings=settings)
     desk = Desk(
         settings=settings,

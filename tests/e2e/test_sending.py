@@ -159,3 +159,14 @@ def test_slash_halt_stops_an_approved_send_waiting_to_start_and_a_scheduled_one(
     assert _send_id(harness, waiting) is None and _send_id(harness, later) is None
     voided = current_card(harness, card)
     assert "kill switch was pressed" in _text_of_message(voided)
+
+
+def test_a_slack_rate_limit_on_the_approval_card_is_waited_out(harness: Harness):
+    """Slack answers 429 with Retry-After: the client waits and posts the card,
+    so no approval request is left without its card."""
+    issue_id = create_issue(harness, harness.editor, "12月号", "今月のお知らせです。")
+    harness.slack.rate_limit("chat.postMessage", retry_after=1, times=2)
+    card = submit(harness, harness.editor, issue_id)
+    posts = harness.slack.calls("chat.postMessage")
+    assert [c.ok for c in posts[-3:]] == [False, False, True]
+    assert card is not None and current_card(harness, card) is not None
