@@ -82,6 +82,7 @@ from storage.models import (
     MailingList,
     PushState,
     Send,
+    SendState,
     Subscriber,
     SubscriberStatus,
     SuppressionOrigin,
@@ -133,6 +134,25 @@ def halt_send(desk: Desk, send_id: int, *, actor: str, reason: str, detail: str 
         return False
     notify_halted(desk, send_id, issue_id, actor, reason, detail)
     wake_all()
+    return True
+
+
+def halt_settled_once(desk: Desk, send_id: int) -> bool:
+    """Once the batches that were on their way when a send was halted have
+    all landed (or been settled), tell the channel the real counts, once per
+    halt (the progress card is updated with them too)."""
+    issue_id = ledger.settled_after_halt(desk.db, send_id, now=desk.clock.now())
+    if issue_id is None:
+        return False
+    report = ledger.reports(desk.db, send_id=send_id)
+    desk.notify(
+        Notice(
+            "send.halt_settled",
+            issue_id=issue_id,
+            send_id=send_id,
+            params=report[0].as_params() if report else {},
+        )
+    )
     return True
 
 
@@ -536,6 +556,8 @@ class Engine:
                         ),
                     )
                     if not go:
+                        # Halted (or every row dropped): perhaps the last one to know.
+                        halt_settled_once(self.desk, ctx.send_id)
                         return
                     pairs = [(r, m) for r, m in pairs if r.delivery_id not in dropped]
                     try:
@@ -571,8 +593,8 @@ class Engine:
             return
         assert results is not None
         self._unknown_streak.pop(ctx.send_id, None)
-        self._record(ctx, batch_id, pairs, results, prepared.failed)
-        self._after_batch(ctx)
+        state = self._record(ctx, batch_id, pairs, results, prepared.failed)
+        self._after_batch(ctx, halted=state == SendState.HALTED)
 
     def _fate_unknown(
         self, ctx: SendContext, batch_id: int, failed: list[Outcome], why: str
@@ -606,7 +628,8 @@ class Engine:
         pairs: list[tuple[Recipient, bytes]],
         results: list[Any],
         failed: list[Outcome],
-    ) -> None:
+    ) -> str:
+        """Record Postmark's answers; the send's state afterwards."""
         outcomes = list(failed)
         inactive: list[str] = []
         invalid: list[int] = []
@@ -666,7 +689,7 @@ class Engine:
                     subscribers=len(invalid),
                 )
 
-        ledger.record(
+        return ledger.record(
             self.desk.db,
             batch_id,
             outcomes,
@@ -674,10 +697,14 @@ class Engine:
             extra=extra if inactive or invalid else None,
         )
 
-    def _after_batch(self, ctx: SendContext) -> None:
+    def _after_batch(self, ctx: SendContext, *, halted: bool = True) -> None:
+        """After a batch landed; `halted`: its send may be halted (then, once the
+        last batch on its way has landed, the channel gets the real counts)."""
         self._circuit_breaker(ctx)
         if ctx.send_id in self._drained:
             finish_if_done(self.desk, ctx.send_id)
+        if halted:
+            halt_settled_once(self.desk, ctx.send_id)
 
     def _circuit_breaker(self, ctx: SendContext) -> None:
         options = self.options
@@ -797,6 +824,7 @@ class Engine:
             )
         )
         finish_if_done(self.desk, ctx.send_id)
+        halt_settled_once(self.desk, ctx.send_id)
 
     def _release(self, batch_id: int, why: str) -> None:
         ledger.release(self.desk.db, batch_id, now=self.desk.clock.now(), why=why)

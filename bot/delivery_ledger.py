@@ -51,7 +51,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from bot import audience, audit, states
+from bot import audience, audit, leases, states
 from storage.db import SQLITE_BUSY_TIMEOUT_MS, Database
 from storage.models import (
     ALL_LISTS,
@@ -375,9 +375,10 @@ def record(
     done: bool = True,
     error: str = "",
     extra: Callable[[Session], None] | None = None,
-) -> None:
+) -> str:
     """Write per-message outcomes (and `extra`'s writes) in one transaction;
-    the batch is done unless `done` is False."""
+    the batch is done unless `done` is False. Returns the send's state then
+    (a batch that lands after a halt finds it `halted`)."""
     with transaction(db) as session:
         _write_outcomes(session, outcomes, now)
         if extra is not None:
@@ -389,6 +390,7 @@ def record(
             batch.finished_at = now
         batch.error = error[:2000]
         session.execute(update(Send).where(Send.id == batch.send_id).values(last_progress_at=now))
+        return str(session.execute(select(Send.state).where(Send.id == batch.send_id)).scalar_one())
 
 
 def open_rows(db: Database, batch_id: int) -> list[int]:
@@ -622,6 +624,22 @@ def finish(db: Database, send_id: int, *, now: datetime) -> int | None:
         return issue.id
 
 
+def settled_after_halt(db: Database, send_id: int, *, now: datetime) -> int | None:
+    """The issue id when `send_id` is halted with no request of it on its way
+    to Postmark any more, the first time this is asked for this halt (a once-marker per halt:
+    each resume has its own approval); else None."""
+    with transaction(db) as session:
+        send = session.get(Send, send_id)
+        if send is None or send.state != SendState.HALTED:
+            return None
+        # Batches only claimed are not on their way: the halt releases them.
+        if _on_the_wire(session, send_id):
+            return None
+        if not leases.once(session, f"halt-settled:{send_id}:{send.approval_id}", at=now):
+            return None
+        return send.issue_id
+
+
 # --- reading ---------------------------------------------------------------------------
 
 
@@ -639,6 +657,9 @@ class SendReport:
     finished_at: datetime | None
     halted_by: str | None
     halt_reason: str
+    # Rows in a batch whose request may have reached Postmark (in flight, or being
+    # reconciled): they may still land. Rows of a batch only claimed are not.
+    on_the_wire: int = 0
 
     @property
     def sent(self) -> int:
@@ -658,13 +679,14 @@ class SendReport:
 
     @property
     def in_flight(self) -> int:
-        """Rows in a batch that is on its way (or being reconciled)."""
-        return self.counts[D.BATCHED]
+        """Rows on their way to Postmark (or being reconciled): they may land."""
+        return self.on_the_wire
 
     @property
     def pending(self) -> int:
-        """Rows not yet in any batch: after a halt, what is not sent."""
-        return self.counts[D.PENDING]
+        """Rows not sent and not on their way: after a halt, what is not sent
+        (a batch claimed but not yet sent is released by the halt)."""
+        return self.counts[D.PENDING] + self.counts[D.BATCHED] - self.on_the_wire
 
     @property
     def remaining(self) -> int:
@@ -731,9 +753,25 @@ def reports(
                 finished_at=send.finished_at,
                 halted_by=send.halted_by,
                 halt_reason=send.halt_reason,
+                on_the_wire=_on_the_wire(session, send.id),
             )
             for send, subject in rows
         ]
+
+
+def _on_the_wire(session: Session, send_id: int) -> int:
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Delivery)
+            .join(DeliveryBatch, DeliveryBatch.id == Delivery.batch_id)
+            .where(
+                Delivery.send_id == send_id,
+                Delivery.status == D.BATCHED,
+                DeliveryBatch.state == BatchState.IN_FLIGHT,
+            )
+        ).scalar_one()
+    )
 
 
 def sending(db: Database) -> list[int]:

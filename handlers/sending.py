@@ -43,7 +43,11 @@ register_texts(
         "send.progress.rate_unknown": "Measuring the rate…",
         "send.progress.halt": "Halt every send",
         "send.progress.state.halted": (
-            ":octagonal_sign: Halted ({reason}). {remaining} not yet sent."
+            ":octagonal_sign: Halted ({reason}). {sent} sent; {pending} not sent."
+        ),
+        "send.progress.state.halted_landing": (
+            ":octagonal_sign: Halted ({reason}). {sent} sent so far; {in_flight} already on "
+            "their way are counted as they land; {pending} not sent."
         ),
         "send.progress.state.finished": ":white_check_mark: Finished.",
         "send.summary": (
@@ -55,9 +59,16 @@ register_texts(
             "automatically; see the notice above for what to do."
         ),
         "send.halted": (
-            "Issue #{issue} is halted ({reason_text}). Batches already on their way finish; "
-            "{remaining} recipient(s) are not sent. To continue, `/newsletter resume {issue}` "
-            "asks for a new approval."
+            "Issue #{issue} is halted ({reason_text}). {sent} sent so far; {in_flight} already "
+            "on their way to Postmark finish and are counted when they land; {pending} "
+            "recipient(s) are not sent. To continue, `/newsletter resume {issue}` asks for a "
+            "new approval."
+        ),
+        "send.halt_settled": (
+            "Issue #{issue}, halted: the batches that were on their way have landed. In all "
+            "{sent} of {total} were sent, {failed} failed, {suppressed} suppressed or "
+            "unsubscribed, {unknown} unknown; {pending} recipient(s) are not sent. "
+            "`/newsletter resume {issue}` asks for a new approval for them."
         ),
         "send.halted.by": "Halted by <@{actor}>.",
         "send.halt_reason.manual": "halted by hand",
@@ -186,12 +197,20 @@ def progress_blocks(params: dict[str, Any], *, final: bool = False) -> blocks.Bl
     ]
     state = params.get("state")
     if state == "halted":
+        # Until the batches on their way have landed, "sent" is not final yet.
+        key = (
+            "send.progress.state.halted_landing"
+            if params.get("in_flight")
+            else "send.progress.state.halted"
+        )
         out.append(
             blocks.section(
                 t(
-                    "send.progress.state.halted",
+                    key,
                     reason=_reason_text({"reason": params.get("halt_reason", "").split(":")[0]}),
-                    remaining=params.get("remaining", 0),
+                    sent=params.get("sent", 0),
+                    in_flight=params.get("in_flight", 0),
+                    pending=params.get("pending", 0),
                 )
             )
         )
@@ -275,12 +294,22 @@ def show_halted(notifier: SlackNotifier, notice: Notice) -> None:
         "send.halted",
         issue=notice.issue_id,
         reason_text=_reason_text(params),
-        remaining=params.get("remaining", 0),
+        sent=params.get("sent", 0),
+        in_flight=params.get("in_flight", 0),
+        pending=params.get("pending", 0),
     )
     message = [blocks.section(text)]
     if params.get("reason") == "manual":
         message.append(blocks.context(t("send.halted.by", actor=params.get("actor", ""))))
     notifier.post(text, message)
+
+
+@on_notice("send.halt_settled")
+def show_halt_settled(notifier: SlackNotifier, notice: Notice) -> None:
+    """The batches on their way at the halt have landed: the real counts."""
+    _show_progress(notifier, notice, dict(notice.params))
+    text = t("send.halt_settled", **notice.params)
+    notifier.post(text, blocks.message(text))
 
 
 @on_notice("send.resumed")

@@ -404,7 +404,11 @@ JA: dict[str, str] = {
     "send.progress.rate_unknown": "送信ペースを計測しています…",
     "send.progress.halt": "すべての送信を停止する",
     "send.progress.state.halted": (
-        ":octagonal_sign: 停止しました（{reason}）。未送信は {remaining} 件です。"
+        ":octagonal_sign: 停止しました（{reason}）。送信済み {sent} 件、未送信 {pending} 件です。"
+    ),
+    "send.progress.state.halted_landing": (
+        ":octagonal_sign: 停止しました（{reason}）。これまでに送信済み {sent} 件。すでに送信中の "
+        "{in_flight} 件は届き次第数えます。未送信は {pending} 件です。"
     ),
     "send.progress.state.finished": ":white_check_mark: 完了しました。",
     "send.summary": (
@@ -416,8 +420,15 @@ JA: dict[str, str] = {
         "ご覧ください。"
     ),
     "send.halted": (
-        "第{issue}号の送信を停止しました（{reason_text}）。すでに送信中のバッチは最後まで処理"
-        "されます。{remaining} 件の宛先には送信されません。続行するには "
+        "第{issue}号の送信を停止しました（{reason_text}）。これまでに送信済み {sent} 件。"
+        "すでに Postmark へ送信中の {in_flight} 件は最後まで処理され、届いた時点で数えます。"
+        "{pending} 件の宛先には送信されません。続行するには "
+        "`/newsletter resume {issue}` で新たに承認を依頼してください。"
+    ),
+    "send.halt_settled": (
+        "第{issue}号（停止中）：送信中だったバッチがすべて届きました。合計で {total} 件中 "
+        "{sent} 件を送信、失敗 {failed} 件、配信抑止・配信停止 {suppressed} 件、不明 {unknown} "
+        "件です。{pending} 件の宛先には送信されていません。送るには "
         "`/newsletter resume {issue}` で新たに承認を依頼してください。"
     ),
     "send.halted.by": "<@{actor}> さんが停止しました。",

@@ -349,3 +349,64 @@ def test_an_expired_resume_approval_continues_nothing(db, postmark, clock):
     with running(desk):
         time.sleep(IDLE)
     assert postmark.messages(stream="broadcast") == []
+
+
+# --- honest counts after a halt -----------------------------------------------------------
+
+
+def _ledger_counts(desk, send_id: int) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, status, _, _ in ledger_rows(desk, send_id):
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def test_after_a_halt_the_channel_gets_the_real_counts_once_the_batches_landed(db, postmark, clock):
+    desk = make_desk(db, postmark.url, clock, read_timeout=10.0)  # slow, never lost
+    add_subscribers(desk, 1_000)
+    postmark.latency = 1.0  # batches are on the wire when the halt comes
+    request_id = approved_request(desk)
+    send_id = delivery.start_approved(desk, request_id)
+    assert send_id is not None
+    with running(desk):
+        wait_until(lambda: len(postmark.messages(stream="broadcast")) >= 100)
+        wait_until(lambda: delivery.status(desk, send_id=send_id)[0].in_flight > 0)
+        delivery.halt_all(desk, actor=EDITOR)
+        wait_until(lambda: "send.halt_settled" in desk.notifier.kinds())  # type: ignore[attr-defined]
+        time.sleep(0.3)
+    notices = desk.notifier.notices  # type: ignore[attr-defined]
+    halted = next(n for n in notices if n.kind == "send.halted").params
+    settled = [n for n in notices if n.kind == "send.halt_settled"]
+    assert len(settled) == 1  # once, however many batches landed after the halt
+    final = settled[0].params
+    ledger = _ledger_counts(desk, send_id)
+    # At the halt, what was on its way was counted apart, not as "not sent".
+    assert halted["in_flight"] > 0, "premise: a batch was on its way at the halt"
+    assert halted["pending"] == final["pending"] == ledger["pending"]
+    assert final["sent"] == ledger["sent"] == len(postmark.messages(stream="broadcast"))
+    assert final["sent"] == halted["sent"] + halted["in_flight"]
+    assert final["in_flight"] == 0 and final["total"] == 1_000
+    assert final["sent"] + final["pending"] == 1_000
+    # The resume card offers what remains, not the list.
+    issue_id = _request(desk, request_id).issue_id
+    card = approvals.request_resume(desk, issue_id, actor=EDITOR)
+    assert card.recipients == ledger["pending"] < 1_000
+    approvals.approve(desk, card.request_id, actor=APPROVER_2)
+    assert delivery.resume_approved(desk, card.request_id) == send_id
+    with running(desk):
+        wait_until(lambda: send_state(desk, send_id) == "finished", timeout=90)
+    summary = [n for n in desk.notifier.notices if n.kind == "send.finished"][-1].params  # type: ignore[attr-defined]
+    ledger = _ledger_counts(desk, send_id)
+    assert summary["sent"] == ledger["sent"] == 1_000
+    assert summary["total"] == 1_000 and summary["remaining"] == 0
+    assert assert_exactly_once(desk, postmark, send_id) == {"sent": 1_000}
+
+
+def test_a_halt_with_nothing_on_its_way_settles_at_once(db, postmark, clock):
+    desk = make_desk(db, postmark.url, clock)
+    add_subscribers(desk, 80)
+    send_id = delivery.start_approved(desk, approved_request(desk))
+    assert send_id is not None
+    delivery.halt_all(desk, actor=EDITOR)  # before any batch
+    halted = [n for n in desk.notifier.notices if n.kind == "send.halted"][-1].params  # type: ignore[attr-defined]
+    assert (halted["sent"], halted["in_flight"], halted["pending"]) == (0, 0, 80)
