@@ -31,13 +31,24 @@ file, for a member of a conversation it was shared in).
 
 The room never holds its lock while the driver talks to the bot: the bot
 calls back into this very server while it handles the request.
+
+The page is hardened like any web page that shows other people's data, though
+it listens on 127.0.0.1 only: every value is HTML-escaped, attributes included
+(Jinja's autoescape; the mrkdwn filter escapes with quote=True); a
+Content-Security-Policy allows only the page's own script (by nonce), its own
+style, and frames and requests to itself; every POST must carry the room's
+CSRF token and, when the browser says where it comes from (Origin), come from
+the page itself; and a request whose Host is not 127.0.0.1 or localhost is
+refused, so a web page that rebinds its name to 127.0.0.1 cannot read it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import html
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +146,11 @@ class RehearsalRoom(SlackStandIn):
         )
         self._jinja.filters["mrkdwn"] = self.mrkdwn
         self._jinja.filters["plain"] = _plain_text
+        # One token per room: every form carries it, every POST must (CSRF).
+        self.csrf_token = secrets.token_urlsafe(24)
+        self._jinja.globals["csrf_field"] = Markup(
+            '<input type="hidden" name="csrf" value="{}">'
+        ).format(self.csrf_token)
 
     def connect(self, events_url: str, signing_secret: str, postmark: PostmarkStandIn) -> None:
         """Point the page at the bot (its /slack/events) and at the Postmark outbox."""
@@ -238,6 +254,10 @@ class RehearsalRoom(SlackStandIn):
 
     def handle_other(self, request: Request) -> Reply:
         path, method = request.path, request.method
+        if path == "/" or path.startswith("/room/"):
+            refusal = self._refusal(request)
+            if refusal is not None:
+                return Reply.html(f"<p>{html.escape(refusal)}</p>", 403)
         try:
             if path == "/" and method == "GET":
                 return self._page(request)
@@ -247,16 +267,22 @@ class RehearsalRoom(SlackStandIn):
                 return self._message_html(path[len("/room/outbox/") : -len("/html")])
             if path.startswith("/room/file/") and method == "GET":
                 return self._file(path[len("/room/file/") :], request.arg("as") or "")
-            if path == "/room/drill" and method == "POST":
-                return self._post_drill(parse_qs(request.body.decode("utf-8")))
             if method == "POST" and path in (
+                "/room/drill",
                 "/room/command",
                 "/room/click",
                 "/room/submit",
                 "/room/close",
             ):
-                lists = parse_qs(request.body.decode("utf-8"))
+                try:
+                    lists = parse_qs(request.body.decode("utf-8"), strict_parsing=False)
+                except UnicodeDecodeError:
+                    return Reply.html("<p>The form is not UTF-8.</p>", 400)
                 form = {k: v[0] for k, v in lists.items()}
+                if not hmac.compare_digest(form.get("csrf", ""), self.csrf_token):
+                    return Reply.html("<p>This form is not from the rehearsal page.</p>", 403)
+                if path == "/room/drill":
+                    return self._post_drill(lists)
                 user = form.get("as") or EDITOR
                 if user not in self.users:
                     return Reply.html("<p>Unknown person.</p>", 400)
@@ -272,6 +298,21 @@ class RehearsalRoom(SlackStandIn):
         except LookupError as exc:
             return Reply.html(f"<p>{html.escape(str(exc))}</p><p><a href='/'>Back</a></p>", 404)
         return super().handle_other(request)
+
+    def _refusal(self, request: Request) -> str | None:
+        """Why a request to the page is refused: a foreign Host (DNS rebinding) or,
+        for a POST, a foreign Origin (the CSRF token is checked with the form)."""
+        here = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
+        if request.headers.get("host", "") not in here:
+            return "The rehearsal room answers only at 127.0.0.1 or localhost."
+        origin = request.headers.get("origin")
+        if (
+            request.method == "POST"
+            and origin is not None
+            and origin not in {f"http://{h}" for h in here}
+        ):
+            return "This form was not sent from the rehearsal page."
+        return None
 
     def _settle(self, before: str) -> None:
         """Wait (briefly) for the bot's asynchronous answer, then redraw once it is quiet."""
@@ -409,8 +450,11 @@ class RehearsalRoom(SlackStandIn):
             context.update(self._outbox(request))
         elif tab == "drills":
             context.update(self._drills_context())
+        nonce = secrets.token_urlsafe(16)
         template = self._jinja.get_template("room.html")
-        return Reply.html(template.render(**context))
+        reply = Reply.html(template.render(**context, nonce=nonce))
+        reply.headers.update(page_headers(nonce))
+        return reply
 
     def _outbox(self, request: Request) -> dict[str, Any]:
         messages = list(reversed(self.postmark.messages())) if self.postmark else []
@@ -514,6 +558,28 @@ class RehearsalRoom(SlackStandIn):
         reply.headers["Content-Security-Policy"] = "sandbox allow-popups"
         reply.headers["X-Content-Type-Options"] = "nosniff"
         return reply
+
+
+def page_headers(nonce: str) -> dict[str, str]:
+    """The page's CSP: only its own script (this nonce), style, frames and requests."""
+    policy = "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src 'nonce-{nonce}'",
+            f"style-src 'nonce-{nonce}'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "frame-src 'self'",
+            "form-action 'self'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        )
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
 
 
 class _NoChannel:

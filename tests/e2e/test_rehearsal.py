@@ -37,7 +37,8 @@ def rehearsal(tmp_path: Path) -> Iterator[Rehearsal]:
 
 
 def post(rehearsal: Rehearsal, route: str, **form: str) -> requests.Response:
-    reply = requests.post(f"{rehearsal.url}room/{route}", data=form, timeout=10)
+    data = {**form, "csrf": rehearsal.room.csrf_token}
+    reply = requests.post(f"{rehearsal.url}room/{route}", data=data, timeout=10)
     assert reply.status_code == 200  # after the 303 back to the page
     return reply
 
