@@ -25,6 +25,7 @@ from handlers import (
     approval,
     audit_view,
     drafts,
+    failures,
     home,
     incident,
     newsletter,
@@ -104,6 +105,7 @@ def build(settings: Settings, *, db: Database | None = None, clock: Clock | None
         logger=logging.getLogger("slack_bolt"),
     )
     for module in (
+        failures,
         access,
         newsletter,
         audit_view,

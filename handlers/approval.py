@@ -35,6 +35,12 @@ def _request_id(body: dict[str, Any]) -> int | None:
         return None
 
 
+def _metadata_request_id(view: dict[str, Any]) -> int | None:
+    """The request id the reject modal carries in `private_metadata` ("id|channel|ts")."""
+    first = str(view.get("private_metadata") or "").split("|")[0]
+    return int(first) if first.isascii() and first.isdigit() and len(first) <= 12 else None
+
+
 def _explain(respond: Respond, exc: Refusal) -> None:
     text = access.refusal_text(exc) if isinstance(exc, DirectoryError) else refusal_text(exc)
     ephemeral(respond, text)
@@ -85,7 +91,11 @@ def register(app: App, desk: Desk) -> None:
         ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
     ) -> None:
         reason = field_value(view, Block.REASON).strip()
-        request_id = int((view.get("private_metadata") or "0").split("|")[0] or 0)
+        request_id = _metadata_request_id(view)
+        if request_id is None:  # not a view this bot opened: refuse, change nothing
+            text = t("refusal.request_not_found")
+            ack(response_action="errors", errors={Block.REASON: plain(text)})
+            return
         try:
             approvals.reject(desk, request_id, actor=body["user"]["id"], reason=reason)
         except Refusal as exc:

@@ -39,7 +39,14 @@ def register(app: App, desk: Desk) -> None:
         user = body["user"]["id"]
         subject = field_value(view, Block.SUBJECT)
         text = field_value(view, Block.BODY)
-        raw_id = (view.get("private_metadata") or "").strip()
+        raw_id = str(view.get("private_metadata") or "").strip()
+        if raw_id and not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 12):
+            # Not a modal this bot opened (it writes an issue number or nothing).
+            ack(
+                response_action="errors",
+                errors={Block.SUBJECT: plain(t("draft.no_such_issue", issue=raw_id[:20]))},
+            )
+            return
         try:
             if raw_id.startswith(blocks.CORRECTION_PREFIX):
                 saved = issues.create(

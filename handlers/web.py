@@ -64,7 +64,7 @@ class Refused(Exception):
 def read_body(environ: dict[str, Any], limit: int = MAX_BODY_BYTES) -> bytes:
     """The request body, at most `limit` bytes, read only once its length is known."""
     raw = environ.get("CONTENT_LENGTH") or ""
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise Refused(411 if not raw else 400, "a body needs a valid Content-Length")
     length = int(raw)
     if length > limit:

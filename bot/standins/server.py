@@ -91,7 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding"):
             self._refuse(411, "length_required")
             return
-        if raw and not raw.isdigit():
+        if raw and not (raw.isascii() and raw.isdigit()):
             self._refuse(400, "invalid_content_length")
             return
         length = int(raw or 0)
