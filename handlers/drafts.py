@@ -40,8 +40,9 @@ def register(app: App, desk: Desk) -> None:
         subject = field_value(view, Block.SUBJECT)
         text = field_value(view, Block.BODY)
         raw_id = str(view.get("private_metadata") or "").strip()
-        if raw_id and not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 12):
-            # Not a modal this bot opened (it writes an issue number or nothing).
+        number = raw_id.removeprefix(blocks.CORRECTION_PREFIX)
+        if raw_id and not (number.isascii() and number.isdigit() and len(number) <= 12):
+            # Not a modal this bot opened (it writes an issue number, a correction's, or nothing).
             ack(
                 response_action="errors",
                 errors={Block.SUBJECT: plain(t("draft.no_such_issue", issue=raw_id[:20]))},

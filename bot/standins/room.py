@@ -578,7 +578,9 @@ def page_headers(nonce: str) -> dict[str, str]:
     return {
         "Content-Security-Policy": policy,
         "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
+        # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null`
+        # on the page's own form posts, which the Origin check would refuse.
+        "Referrer-Policy": "same-origin",
     }
 
 
