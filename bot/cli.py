@@ -10,6 +10,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from bot import settings as settings_module
 from bot.clock import SystemClock
@@ -49,9 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     subs = commands.add_parser("subscribers", help="import or export a list").add_subparsers(
         dest="subscribers_command", metavar="ACTION", required=True
     )
-    imp = subs.add_parser("import", help="import FILE.csv (columns email,name,company)")
-    imp.add_argument("file", type=Path, metavar="FILE.csv")
+    imp = subs.add_parser(
+        "import",
+        help="import FILE: email,name,company, Mailchimp's or listmonk's export, or --columns",
+    )
+    imp.add_argument("file", type=Path, metavar="FILE")
     imp.add_argument("--list", dest="list_name", help="list name (default NEWSLETTER_NAME)")
+    imp.add_argument(
+        "--columns",
+        metavar="email=…,name=…,company=…",
+        help="which columns of any other CSV to use; a name may be several: name=姓+名",
+    )
+    _file_options(imp)
     exp = subs.add_parser("export", help="write the list as CSV to standard output")
     exp.add_argument("--list", dest="list_name", help="list name (default NEWSLETTER_NAME)")
 
@@ -72,10 +82,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     restore.add_argument("file", type=Path, metavar="FILE")
 
+    sups = commands.add_parser("suppressions", help="addresses never to mail").add_subparsers(
+        dest="suppressions_command", metavar="ACTION", required=True
+    )
+    simp = sups.add_parser(
+        "import",
+        help="import a do-not-mail list: one address a line, or a CSV with an email column",
+    )
+    simp.add_argument("file", type=Path, metavar="FILE")
+    _file_options(simp)
+
+    everything = commands.add_parser(
+        "export", help="write subscribers, suppressions and the audit trail as CSV into DIR"
+    )
+    everything.add_argument("directory", type=Path, metavar="DIR")
+
     standin = commands.add_parser("standin", help="run a local stand-in for Slack or Postmark")
     standin.add_argument("service", choices=("slack", "postmark"))
     standin.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
+
+
+def _file_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dry-run", action="store_true", help="report what would change, and change nothing"
+    )
+    parser.add_argument(
+        "--encoding", help="the file's encoding, e.g. cp932 (default: UTF-8 or CP932, detected)"
+    )
 
 
 def _database(settings: Settings) -> Database:
@@ -93,28 +127,77 @@ def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.subscribers import ImportOptions
+
+    return _import(
+        settings,
+        args,
+        "countersign subscribers import",
+        args.list_name or settings.NEWSLETTER_NAME,
+        ImportOptions(encoding=args.encoding, columns=args.columns, dry_run=args.dry_run),
+    )
+
+
+def cmd_suppressions_import(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.subscribers import ImportOptions
+
+    return _import(
+        settings,
+        args,
+        "countersign suppressions import",
+        settings.NEWSLETTER_NAME,
+        ImportOptions(encoding=args.encoding, do_not_mail=True, dry_run=args.dry_run),
+    )
+
+
+def _import(
+    settings: Settings, args: argparse.Namespace, command: str, list_name: str, options: Any
+) -> int:
     from bot.subscribers import UnreadableFile, import_csv
     from storage import migrate
 
     db = _database(settings)
     migrate.upgrade(db.engine)
-    list_name = args.list_name or settings.NEWSLETTER_NAME
     try:
-        report = import_csv(db, args.file, list_name=list_name, actor="cli", clock=SystemClock())
+        report = import_csv(
+            db, args.file, list_name=list_name, actor="cli", clock=SystemClock(), options=options
+        )
     except UnreadableFile as exc:
-        print(f"countersign subscribers import: {exc}. Nothing was changed.", file=sys.stderr)
+        print(f"{command}: {exc}. Nothing was changed.", file=sys.stderr)
         return EXIT_USAGE
-    print(
-        f"Imported {args.file} into list {list_name!r}: {report.rows} rows read, "
-        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-        f"{report.merged} duplicates merged, {report.skipped_suppressed} skipped as "
-        f"suppressed or unsubscribed, {report.rejected_count} rejected."
-    )
-    for rejected in report.rejected:
-        print(f"  line {rejected.line}: rejected, {rejected.reason}")
-    if report.rejected_count > len(report.rejected):
-        print(f"  … and {report.rejected_count - len(report.rejected)} more rejected rows.")
+    print("\n".join(describe(report, str(args.file))))
     return EXIT_OK
+
+
+def describe(report: Any, label: str) -> list[str]:
+    """The lines `subscribers import` and `suppressions import` print."""
+    from bot.csvfile import display_name
+
+    verb = "Would import" if report.dry_run else "Imported"
+    lines = [
+        f"{verb} {label} ({report.file_format}, {display_name(report.encoding)}) into list "
+        f"{report.list_name!r}: {report.rows} rows read, {report.added} added, "
+        f"{report.updated} updated, {report.unchanged} unchanged, {report.merged} duplicates "
+        f"merged, {report.skipped_suppressed} skipped as suppressed or unsubscribed, "
+        f"{report.passed} skipped as not mailed in the old system, {report.suppressed} newly "
+        f"suppressed ({report.already_suppressed} already were; {report.stopped} stored "
+        f"subscribers taken out of the audience), {report.rejected_count} rejected."
+    ]
+    if report.dry_run:
+        lines.append("Dry run: nothing was changed.")
+        for kind in ("added", "updated", "suppressed", "skipped"):
+            for line, email in report.samples.get(kind, []):
+                lines.append(f"  line {line}: {kind}, {email}")
+    elif report.suppressed:
+        lines.append(
+            f"The {report.suppressed} new suppression(s) hold at once; the running bot pushes "
+            "them to Postmark's broadcast stream."
+        )
+    for rejected in report.rejected:
+        lines.append(f"  line {rejected.line}: rejected, {rejected.reason}")
+    if report.rejected_count > len(report.rejected):
+        lines.append(f"  … and {report.rejected_count - len(report.rejected)} more rejected rows.")
+    return lines
 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
@@ -237,6 +320,27 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export_all(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.export import export_all
+    from storage import migrate
+
+    db = _database(settings)
+    migrate.upgrade(db.engine)
+    try:
+        done = export_all(db, args.directory, actor="cli", clock=SystemClock())
+    except OSError as exc:
+        print(f"countersign export: cannot write {args.directory}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    for name, rows in done.files.items():
+        print(f"{args.directory / name}: {rows} rows")
+    if done.forgotten:
+        print(
+            f"{done.forgotten} suppression(s) of forgotten people are kept only as a salted "
+            "hash, which no other installation can use; they are not in suppressions.csv."
+        )
+    return EXIT_OK
+
+
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     # The Slack front end lives in `handlers`; the CLI is a front end too, so it
     # reaches for it at run time rather than importing it (bot never imports Slack).
@@ -276,6 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("sends", "export"): cmd_sends_export,
         ("backup", None): cmd_backup,
         ("restore", None): cmd_restore,
+        ("suppressions", "import"): cmd_suppressions_import,
+        ("export", None): cmd_export_all,
         ("run", None): cmd_run,
         ("rehearse", None): cmd_rehearse,
         ("check", None): cmd_check,
@@ -285,6 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         getattr(args, "db_command", None)
         or getattr(args, "subscribers_command", None)
         or getattr(args, "sends_command", None)
+        or getattr(args, "suppressions_command", None)
     )
     try:
         settings = settings_module.load()

@@ -1,23 +1,46 @@
-"""CSV files out: what a spreadsheet would run.
+"""CSV files in and out: what a file's bytes mean, and what a spreadsheet would run.
 
-`writer()` is the one CSV writer of every export. A cell that a spreadsheet
-would run as a formula — one beginning with `=`, `+`, `-`, `@`, tab, carriage
-return or line feed — is neutralised the way OWASP recommends
-(https://owasp.org/www-community/attacks/CSV_Injection): a single quote is put
-in front, so Excel, LibreOffice and Google Sheets show the text instead of
-running it; the csv module quotes separators and quotes, so no cell can start
-a new one. `restore()` takes that quote off again when Countersign reads its
-own export back, so an export imports as it was.
+In: `open_text()` decides how a file's bytes are read — UTF-8 with or without
+a byte-order mark, or CP932 (Shift_JIS as Excel writes it on Japanese
+Windows) — from the file's beginning, or as the person said with
+`--encoding`. A file that is neither is refused before anything is read, with
+what to do about it.
+
+Out: `writer()` is the one CSV writer of every export. A cell that a
+spreadsheet would run as a formula — one beginning with `=`, `+`, `-`, `@`,
+tab, carriage return or line feed — is neutralised the way OWASP recommends
+(https://owasp.org/www-community/attacks/CSV_Injection): a single quote is
+put in front, so Excel, LibreOffice and Google Sheets show the text instead
+of running it; the csv module quotes separators and quotes, so no cell can
+start a new one. `restore()` takes that quote off again when Countersign reads
+its own export back, so an export imports as it was.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 from collections.abc import Iterable
+from pathlib import Path
 from typing import IO, Any
 
 # OWASP's list of characters a cell must not begin with.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+HEAD_BYTES = 64 * 1024  # how much of a file decides its encoding
+BOM = codecs.BOM_UTF8
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# What people call the encoding Excel writes on Japanese Windows. Python's
+# strict "shift_jis" lacks the characters Microsoft added (①, ～, ㈱), which
+# such files contain, so every one of these names means CP932.
+CP932_NAMES = frozenset(
+    {"cp932", "ms932", "windows-31j", "shift_jis", "shift-jis", "sjis", "s-jis"}
+)
+UTF8_NAMES = frozenset({"utf-8", "utf8", "utf-8-sig", "utf_8"})
+
+
+class UnreadableFile(Exception):
+    """The file as a whole cannot be imported; nothing was changed."""
 
 
 def neutralise(cell: str) -> str:
@@ -48,3 +71,90 @@ class SafeWriter:
 
 def writer(out: IO[str]) -> SafeWriter:
     return SafeWriter(out)
+
+
+def encoding_named(name: str) -> str:
+    """The codec for a name given with `--encoding`; UnreadableFile if unknown."""
+    key = name.strip().lower().replace("_", "-")
+    if key in CP932_NAMES:
+        return "cp932"
+    if key in UTF8_NAMES:
+        return "utf-8-sig"  # a byte-order mark, if there is one, is not a character
+    try:
+        return codecs.lookup(key).name
+    except LookupError:
+        raise UnreadableFile(
+            f"unknown encoding {name[:40]!r}: use utf-8 or cp932 (Shift_JIS from Excel)"
+        ) from None
+
+
+def display_name(encoding: str) -> str:
+    """How people call an encoding: UTF-8, CP932."""
+    return "UTF-8" if encoding.startswith("utf-8") or encoding == "utf-8-sig" else encoding.upper()
+
+
+def _decodes(head: bytes, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        decoder.decode(head, final=False)  # the head may end inside a character
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def detect(head: bytes, label: str) -> str:
+    """The encoding of a file that begins with `head`."""
+    if head.startswith(BOM):
+        return "utf-8-sig"
+    if head.startswith(UTF16_BOMS) or head.count(b"\x00") > max(2, len(head) // 100):
+        raise UnreadableFile(
+            f"{label} is a binary or UTF-16 file, not CSV text: save it as CSV UTF-8 "
+            "(comma delimited) and import it again"
+        )
+    if _decodes(head, "utf-8"):
+        return "utf-8"
+    if _decodes(head, "cp932"):
+        return "cp932"
+    line = _bad_line(head)
+    raise UnreadableFile(
+        f"{label} is neither UTF-8 nor CP932 (Shift_JIS) text (line {line}): save it as "
+        "CSV UTF-8, or give its encoding with --encoding"
+    )
+
+
+def _bad_line(head: bytes) -> int:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return head.count(b"\n", 0, exc.start) + 1
+    return 1
+
+
+def _choose(head: bytes, label: str, encoding: str | None) -> str:
+    if not head.strip(BOM + b" \r\n\t"):
+        raise UnreadableFile(f"{label} is empty: expected a header line such as email,name,company")
+    return encoding_named(encoding) if encoding else detect(head, label)
+
+
+def open_text(path: Path, encoding: str | None = None) -> tuple[IO[str], str]:
+    """`path` opened as text for `csv.reader`, and the encoding it is read in.
+
+    Raises UnreadableFile for a missing, empty, binary or undecodable file.
+    """
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise UnreadableFile(f"cannot open {path}: {exc.strerror}") from None
+    try:
+        chosen = _choose(handle.read(HEAD_BYTES), str(path), encoding)
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    return io.TextIOWrapper(handle, encoding=chosen, newline=""), chosen
+
+
+def open_bytes(content: bytes, label: str, encoding: str | None = None) -> tuple[IO[str], str]:
+    """The same for a file that arrived as bytes (a Slack upload)."""
+    chosen = _choose(content[:HEAD_BYTES], label, encoding)
+    return io.TextIOWrapper(io.BytesIO(content), encoding=chosen, newline=""), chosen

@@ -19,7 +19,6 @@ An import a list owner can trust:
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,33 +46,44 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
-from bot import audit
+from bot import audit, csvfile
 from bot.addresses import InvalidAddress, address_hasher, normalise
 from bot.clock import Clock
+from bot.csvfile import UnreadableFile, open_bytes, open_text, restore
+from bot.import_formats import (
+    DO_NOT_MAIL,
+    NOTE_LIMIT,
+    SUBSCRIBE,
+    Format,
+    RowRejected,
+    address_list,
+    parse_columns,
+    recognise,
+)
 from bot.installation import address_salt
+from bot.suppressions import STATUS_FOR_REASON
+from bot.typed import storable
 from storage.db import Database
 from storage.models import (
     ALL_LISTS,
     AuditEvent,
     MailingList,
+    PushState,
     Subscriber,
     SubscriberStatus,
     Suppression,
+    SuppressionOrigin,
 )
 
 COLUMNS = ("email", "name", "company")
-IGNORED_COLUMNS = ("status",)  # written by export; an import never changes status
 FIELD_LIMIT = 200
 CHUNK = 5_000
 REJECTED_KEPT = 1_000  # reasons kept for the report; the count is always exact
+SAMPLE = 5  # first rows of each kind shown by a dry run
 
 _SUBSCRIBERS = cast(Table, Subscriber.__table__)
 _SUPPRESSIONS = cast(Table, Suppression.__table__)
 _AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
-
-
-class UnreadableFile(Exception):
-    """The file as a whole cannot be imported; nothing was changed."""
 
 
 @dataclass(frozen=True)
@@ -87,25 +97,42 @@ class ImportReport:
     """What an import did, row by row: every row read is counted exactly once,
     as added, updated, unchanged (its address's first row in the file), merged
     (a later row for an address already met in the file), skipped as
-    suppressed/unsubscribed, or rejected. `added` and `updated` equal the
-    `subscriber.added` and `subscriber.updated` audit events; a merged row
-    that fills an empty field of a stored subscriber is audited as
-    `subscriber.merged`."""
+    suppressed/unsubscribed, skipped as not mailed in the old system
+    (`passed`: listmonk's disabled), suppressed (a do-not-mail row that
+    recorded a new suppression), already suppressed, or rejected. `added` and
+    `updated` equal the `subscriber.added` and `subscriber.updated` audit
+    events, `suppressed` the `suppression.added` ones; a merged row that fills
+    an empty field of a stored subscriber is audited as `subscriber.merged`.
+    `stopped` counts stored subscribers whose status a do-not-mail row changed.
+    `samples` holds the first rows (line, address) of each kind."""
 
     list_name: str
+    file_format: str = ""
+    encoding: str = ""
+    dry_run: bool = False
     rows: int = 0
     added: int = 0
     updated: int = 0
     unchanged: int = 0
     merged: int = 0
     skipped_suppressed: int = 0
+    passed: int = 0
+    suppressed: int = 0
+    already_suppressed: int = 0
+    stopped: int = 0
     rejected_count: int = 0
     rejected: list[RejectedRow] = field(default_factory=list)
+    samples: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
 
     def reject(self, line: int, reason: str) -> None:
         self.rejected_count += 1
         if len(self.rejected) < REJECTED_KEPT:
             self.rejected.append(RejectedRow(line, reason))
+
+    def sample(self, kind: str, line: int, email: str) -> None:
+        kept = self.samples.setdefault(kind, [])
+        if len(kept) < SAMPLE:
+            kept.append((line, email))
 
 
 def get_or_create_list(session: Session, name: str, now: datetime) -> MailingList:
@@ -119,64 +146,147 @@ def get_or_create_list(session: Session, name: str, now: datetime) -> MailingLis
     return found
 
 
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to read a file: its encoding (None: detected), `--columns`, and
+    whether every row is a do-not-mail row (`suppressions import`)."""
+
+    encoding: str | None = None
+    columns: str | None = None
+    do_not_mail: bool = False
+    dry_run: bool = False
+
+
 def import_csv(
-    db: Database, path: Path, *, list_name: str, actor: str, clock: Clock, chunk: int = CHUNK
+    db: Database,
+    path: Path,
+    *,
+    list_name: str,
+    actor: str,
+    clock: Clock,
+    chunk: int = CHUNK,
+    options: ImportOptions = ImportOptions(),
 ) -> ImportReport:
     """Import `path` into `list_name`. Raises UnreadableFile (nothing changed)."""
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise UnreadableFile(f"cannot open {path}: {exc.strerror}") from None
-    with handle:
-        head = handle.read(8192)
-        if not head.strip(b"\xef\xbb\xbf \r\n\t"):
-            raise UnreadableFile(
-                f"{path} is empty: expected a header line such as email,name,company"
-            )
-        if b"\x00" in head:
-            raise UnreadableFile(f"{path} is a binary file, not a CSV text file")
-        handle.seek(0)
-        text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+    text, encoding = open_text(path, options.encoding)
+    with text:
         return _import_stream(
-            db, text, str(path), list_name=list_name, actor=actor, clock=clock, chunk=chunk
+            db,
+            text,
+            str(path),
+            encoding,
+            list_name=list_name,
+            actor=actor,
+            clock=clock,
+            chunk=chunk,
+            options=options,
         )
 
 
+def import_bytes(
+    db: Database,
+    content: bytes,
+    label: str,
+    *,
+    list_name: str,
+    actor: str,
+    clock: Clock,
+    options: ImportOptions = ImportOptions(),
+) -> ImportReport:
+    """The same for a file that arrived as bytes (a Slack upload named `label`)."""
+    text, encoding = open_bytes(content, label, options.encoding)
+    with text:
+        return _import_stream(
+            db,
+            text,
+            label,
+            encoding,
+            list_name=list_name,
+            actor=actor,
+            clock=clock,
+            chunk=CHUNK,
+            options=options,
+        )
+
+
+class _DryRun(Exception):
+    """Raised inside the import's transaction to roll all of it back."""
+
+
+def _nul_marked(text: IO[str], seen: list[bool]) -> Iterator[str]:
+    """The file's lines; `seen[0]` turns true when one holds a NUL, so the row
+    the csv reader makes of it is rejected (PostgreSQL refuses NUL in text)."""
+    for line in text:
+        if "\x00" in line:
+            seen[0] = True
+        yield line
+
+
 def _import_stream(
-    db: Database, text: IO[str], label: str, *, list_name: str, actor: str, clock: Clock, chunk: int
+    db: Database,
+    text: IO[str],
+    label: str,
+    encoding: str,
+    *,
+    list_name: str,
+    actor: str,
+    clock: Clock,
+    chunk: int,
+    options: ImportOptions,
 ) -> ImportReport:
     now = clock.now()
-    report = ImportReport(list_name=list_name)
-    reader = csv.reader(text, strict=True)
+    report = ImportReport(list_name=list_name, encoding=encoding, dry_run=options.dry_run)
+    nul = [False]
+    reader = csv.reader(_nul_marked(text, nul), strict=True)
+    columns = parse_columns(options.columns) if options.columns else None
     try:
         with db.transaction() as session:
-            header = _read_header(reader, label)
+            form, first = _read_header(reader, label, columns, options.do_not_mail)
+            if nul[0]:
+                raise UnreadableFile(f"{label} is a binary file, not a CSV text file")
+            report.file_format = form.label
             mailing_list = get_or_create_list(session, list_name, now)
             salt = address_salt(session)
             staging = _Staging(session)
-            for rows in _chunks(reader, header, report, salt, chunk):
+            cells = _rows(reader, first)
+            for rows, stops in _chunks(cells, reader, nul, form, report, salt, chunk):
                 staging.load(rows)
+                staging.load_stops(stops)
             # Only now, with the whole file read without error, is anything merged.
             _Merge(session, staging, mailing_list, actor, now).run(report)
             staging.drop()
             audit.record(
                 session,
                 actor=actor,
-                action="subscribers.imported",
+                action="suppressions.imported" if options.do_not_mail else "subscribers.imported",
                 at=now,
                 subject=f"list:{list_name}",
                 file=Path(label).name,
+                format=form.label,
                 rows=report.rows,
                 added=report.added,
                 updated=report.updated,
                 merged=report.merged,
                 skipped_suppressed=report.skipped_suppressed,
+                passed=report.passed,
+                suppressed=report.suppressed,
+                stopped=report.stopped,
                 rejected=report.rejected_count,
             )
+            if options.dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
     except UnicodeDecodeError as exc:
+        hint = (
+            "it may be CP932 (Shift_JIS) from Excel: import it again with --encoding cp932, "
+            "or save it as CSV UTF-8"
+            if encoding.startswith("utf")
+            else "save it as CSV UTF-8 and import it again"
+        )
         raise UnreadableFile(
-            f"{label} is not UTF-8 text (near line {reader.line_num + 1}): "
-            "save it as UTF-8 and import it again"
+            f"{label} is not {csvfile.display_name(encoding)} text "
+            f"(near line {reader.line_num + 1}): {hint}"
         ) from exc
     except csv.Error as exc:
         raise UnreadableFile(
@@ -185,21 +295,28 @@ def _import_stream(
     return report
 
 
-def _read_header(reader: Any, label: str) -> dict[str, int]:
+def _read_header(
+    reader: Any, label: str, columns: dict[str, list[str]] | None, do_not_mail: bool
+) -> tuple[Format, list[str] | None]:
+    """The file's format, and its first row if that is already data (a
+    do-not-mail list of one address a line has no header)."""
     first = next(reader, None)
     if first is None:
         raise UnreadableFile(f"{label} is empty: expected a header line such as email,name,company")
-    names = [cell.strip().lower() for cell in first]
-    unknown = [n for n in names if n not in COLUMNS + IGNORED_COLUMNS]
-    if "email" not in names or unknown:
-        shown = ",".join(first)[:80]
-        raise UnreadableFile(
-            f"{label} does not start with the expected header: columns email,name,company "
-            f"(name and company optional), found {shown!r}"
-        )
-    if len(set(names)) != len(names):
-        raise UnreadableFile(f"{label} names a column twice in its header")
-    return {name: index for index, name in enumerate(names)}
+    if do_not_mail and len(first) == 1:
+        try:
+            normalise(restore(storable(first[0])))
+        except InvalidAddress:
+            pass
+        else:
+            return address_list(label), first
+    return recognise(first, label, columns=columns, do_not_mail=do_not_mail), None
+
+
+def _rows(reader: Any, first: list[str] | None) -> Iterator[list[str]]:
+    if first is not None:
+        yield first
+    yield from reader
 
 
 class _BulkInsert:
@@ -263,23 +380,35 @@ class _BulkInsert:
 
 
 Staged = tuple[int, str, str, str, str]  # line, email, email_hash, name, company
+Stop = tuple[int, str, str, str, str]  # line, email, email_hash, reason, note
 
 
 def _chunks(
-    reader: Any, header: dict[str, int], report: ImportReport, salt: bytes, size: int
-) -> Iterator[list[Staged]]:
-    """The file's valid rows, normalised and hashed, `size` at a time; every
-    other row is counted and rejected here with its line number."""
-    width = len(header)
-    email_at = header["email"]
-    name_at = header.get("name")
-    company_at = header.get("company")
+    cells_of: Iterator[list[str]],
+    reader: Any,
+    nul: list[bool],
+    form: Format,
+    report: ImportReport,
+    salt: bytes,
+    size: int,
+) -> Iterator[tuple[list[Staged], list[Stop]]]:
+    """The file's valid rows, normalised and hashed, `size` at a time: rows
+    to subscribe and do-not-mail rows; every other row is counted and
+    rejected (or passed over) here with its line number."""
+    width = form.width
+    read = form.read
     hash_of = address_hasher(salt)
     rows: list[Staged] = []
+    stops: list[Stop] = []
     # A chunk's duplicate addresses are hashed once.
     hashes: dict[str, str] = {}
-    for cells in reader:
+    for cells in cells_of:
         line = reader.line_num
+        if nul[0]:
+            nul[0] = False
+            report.rows += 1
+            report.reject(line, "holds a NUL character (a binary or damaged line)")
+            continue
         if not cells or (len(cells) == 1 and not cells[0].strip()):
             continue  # blank line
         report.rows += 1
@@ -287,25 +416,33 @@ def _chunks(
             report.reject(line, f"expected {width} fields, found {len(cells)}")
             continue
         try:
-            email = normalise(cells[email_at])
+            kind, raw, name, company, reason, note = read(cells)
+            email = normalise(raw)
+        except RowRejected as exc:
+            report.reject(line, str(exc))
+            continue
         except InvalidAddress as exc:
             report.reject(line, f"invalid address: {exc.reason}")
             continue
-        name = cells[name_at].strip() if name_at is not None else ""
-        company = cells[company_at].strip() if company_at is not None else ""
         if len(name) > FIELD_LIMIT or len(company) > FIELD_LIMIT:
             report.reject(line, f"name or company longer than {FIELD_LIMIT} characters")
             continue
         email_hash = hashes.get(email)
         if email_hash is None:
             email_hash = hashes[email] = hash_of(email)
-        rows.append((line, email, email_hash, name, company))
-        if len(rows) >= size:
-            yield rows
-            rows = []
+        if kind == SUBSCRIBE:
+            rows.append((line, email, email_hash, name, company))
+        elif kind == DO_NOT_MAIL:
+            stops.append((line, email, email_hash, reason, note))
+        else:
+            report.passed += 1
+            report.sample("skipped", line, email)
+        if len(rows) + len(stops) >= size:
+            yield rows, stops
+            rows, stops = [], []
             hashes = {}
-    if rows:
-        yield rows
+    if rows or stops:
+        yield rows, stops
 
 
 class _json_object(FunctionElement[Any]):
@@ -370,17 +507,31 @@ class _Staging:
             Column("state", String(1), nullable=False),
             prefixes=["TEMPORARY"],
         )
+        # Do-not-mail rows; usually a small share of a file, so no index.
+        self.stops = Table(
+            "import_stops",
+            metadata,
+            Column("line", Integer, primary_key=True, autoincrement=False),
+            Column("email", String(320), nullable=False),
+            Column("email_hash", String(64), nullable=False),
+            Column("reason", String(30), nullable=False),
+            Column("note", String(NOTE_LIMIT), nullable=False),
+            prefixes=["TEMPORARY"],
+        )
         connection = session.connection()
-        for table in (self.rows, self.groups):
+        for table in (self.rows, self.groups, self.stops):
             table.drop(connection, checkfirst=True)
             table.create(connection)
         self.load = _BulkInsert(
             session, self.rows, ("line", "email", "email_hash", "name", "company")
         )
+        self.load_stops = _BulkInsert(
+            session, self.stops, ("line", "email", "email_hash", "reason", "note")
+        )
 
     def drop(self) -> None:
         connection = self.session.connection()
-        for table in (self.groups, self.rows):
+        for table in (self.groups, self.rows, self.stops):
             table.drop(connection)
 
 
@@ -403,6 +554,9 @@ class _Merge:
         self.now = now
 
     def run(self, report: ImportReport) -> None:
+        # Do-not-mail rows first: the rows to subscribe are then classified
+        # against suppressions that include them.
+        self._suppress(report)
         connection = self.session.connection()
         # Built after loading: one sort instead of a million index insertions.
         # It carries the hash so that grouping by address never reads the table.
@@ -422,6 +576,9 @@ class _Merge:
                 select(groups.state, func.count(), func.sum(groups.rows)).group_by(groups.state)
             )
         }
+        for state, kind in ((NEW, "added"), (SKIP, "skipped")):
+            for line, email in connection.execute(self._sample(state)):
+                report.sample(kind, line, email)
         new_groups, new_rows = tally.get(NEW, (0, 0))
         old_groups, old_rows = tally.get(OLD, (0, 0))
         report.skipped_suppressed += tally.get(SKIP, (0, 0))[1]
@@ -433,6 +590,128 @@ class _Merge:
         # The events first: both statements select the same NEW addresses.
         connection.execute(self._events(NEW, "subscriber.added"))
         connection.execute(self._insert_new())
+
+    def _sample(self, state: str) -> Any:
+        rows, groups = self.staging.rows.c, self.staging.groups.c
+        return (
+            select(groups.line, rows.email)
+            .select_from(self.staging.groups.join(self.staging.rows, rows.line == groups.line))
+            .where(groups.state == state)
+            .order_by(groups.line)
+            .limit(SAMPLE)
+        )
+
+    def _suppress(self, report: ImportReport) -> None:
+        """Do-not-mail rows into suppressions (for every list, pushed to
+        Postmark by the push duty) and the stored subscribers of those
+        addresses out of the audience, all in SQL. The first row of an
+        address gives the reason; an address already suppressed for every
+        list is left as it is."""
+        connection = self.session.connection()
+        stops = self.staging.stops
+        total = connection.execute(select(func.count()).select_from(stops)).scalar_one()
+        if not total:
+            return
+        c = stops.c
+        kept = _SUPPRESSIONS.c
+        first = select(func.min(c.line)).group_by(c.email)
+        fresh = and_(
+            c.line.in_(first),
+            ~select(kept.id)
+            .where(kept.email_hash == c.email_hash, kept.scope == ALL_LISTS)
+            .exists(),
+        )
+        for line, email in connection.execute(
+            select(c.line, c.email).where(fresh).order_by(c.line).limit(SAMPLE)
+        ):
+            report.sample("suppressed", line, email)
+        events = _AUDIT_EVENTS.c
+        pairs: list[Any] = [
+            *(literal("scope"), literal(ALL_LISTS), literal("reason"), c.reason),
+            *(literal("origin"), literal(SuppressionOrigin.IMPORT.value)),
+            *(literal("list"), literal(self.list_name), literal("line"), c.line),
+        ]
+        connection.execute(
+            insert(_AUDIT_EVENTS).from_select(
+                ["at", "actor", "action", "subject", "detail"],
+                select(
+                    self._constant(events.at, self.now),
+                    self._constant(events.actor, self.actor),
+                    self._constant(events.action, "suppression.added"),
+                    literal("addr:") + func.substr(c.email_hash, 1, 16),
+                    _json_object(*pairs),
+                )
+                .where(fresh)
+                .order_by(c.line),
+            )
+        )
+        added = connection.execute(
+            insert(_SUPPRESSIONS).from_select(
+                [
+                    "email",
+                    "email_hash",
+                    "scope",
+                    "reason",
+                    "origin",
+                    "actor",
+                    "note",
+                    "created_at",
+                    "push_state",
+                    "push_attempts",
+                    "push_error",
+                ],
+                select(
+                    c.email,
+                    c.email_hash,
+                    self._constant(kept.scope, ALL_LISTS),
+                    c.reason,
+                    self._constant(kept.origin, SuppressionOrigin.IMPORT.value),
+                    self._constant(kept.actor, self.actor),
+                    c.note,
+                    self._constant(kept.created_at, self.now),
+                    self._constant(kept.push_state, PushState.PENDING.value),
+                    self._constant(kept.push_attempts, 0),
+                    self._constant(kept.push_error, ""),
+                )
+                .where(fresh)
+                .order_by(c.line),
+            )
+        ).rowcount
+        report.suppressed += added
+        report.already_suppressed += total - added
+        # Stored subscribers of these addresses, on every list, leave the audience.
+        stored = _SUBSCRIBERS.c
+        for reason, status in STATUS_FOR_REASON.items():
+            chosen = select(c.email).where(c.line.in_(first), c.reason == reason.value)
+            active = and_(
+                stored.status == SubscriberStatus.ACTIVE.value,
+                stored.email.in_(chosen),
+            )
+            connection.execute(
+                insert(_AUDIT_EVENTS).from_select(
+                    ["at", "actor", "action", "subject", "detail"],
+                    select(
+                        self._constant(events.at, self.now),
+                        self._constant(events.actor, self.actor),
+                        self._constant(events.action, "subscriber.status"),
+                        literal("addr:") + func.substr(c.email_hash, 1, 16),
+                        _json_object(
+                            literal("status"),
+                            literal(status.value),
+                            literal("list_id"),
+                            stored.list_id,
+                            literal("line"),
+                            c.line,
+                        ),
+                    )
+                    .select_from(_SUBSCRIBERS.join(stops, c.email == stored.email))
+                    .where(active, c.line.in_(first))
+                    .order_by(c.line, stored.list_id),
+                )
+            )
+            report.stopped += connection.execute(
+                update(_SUBSCRIBERS).where(active).values(status=status.value, updated_at=self.now)
+            ).rowcount
 
     def _classify(self) -> Any:
         rows, groups = self.staging.rows.c, self.staging.groups
@@ -614,6 +893,7 @@ class _Merge:
                     pass  # counted as unchanged by the caller
                 else:
                     report.updated += 1
+                    report.sample("updated", row.line, row.email)
                     audited.append(
                         (
                             "subscriber.updated",
@@ -668,12 +948,10 @@ def _changed(old: Any, new: tuple[str, str]) -> list[str]:
 def export_csv(db: Database, out: IO[str], *, list_name: str) -> int:
     """Write the list as CSV (email,name,company,status); return the row count.
 
-    Forgotten people (address erased) are not exported.
+    Forgotten people (address erased) are not exported. Cells a spreadsheet
+    would run are neutralised (`bot.csvfile`); `import_csv` reads the file back.
     """
-    writer = csv.writer(out, lineterminator="\n")
-    # The csv module quotes only the line terminator's characters, so a field
-    # holding a bare carriage return would split its row when read back.
-    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    writer = csvfile.writer(out)
     writer.writerow((*COLUMNS, "status"))
     count = 0
     with db.sessions() as session:
@@ -688,9 +966,8 @@ def export_csv(db: Database, out: IO[str], *, list_name: str) -> int:
             .order_by(Subscriber.id)
             .execution_options(yield_per=5_000)
         )
-        for email, name, company, status in rows:
-            row = (email, name, company, status)
-            (quoted if "\r" in name or "\r" in company else writer).writerow(row)
+        for row in rows:
+            writer.writerow(row)
             count += 1
     return count
 

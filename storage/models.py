@@ -94,6 +94,7 @@ class SuppressionOrigin(enum.StrEnum):
     POSTMARK_SYNC = "postmark_sync"
     POSTMARK_SEND = "postmark_send"
     CLI = "cli"
+    IMPORT = "import"  # a do-not-mail row of an imported file
 
 
 class PushState(enum.StrEnum):

@@ -82,7 +82,8 @@ def test_unreadable_file_exits_2_and_changes_nothing(
     cli: str, database_url: str, db: Database, tmp_path: Path
 ):
     path = tmp_path / "binary.csv"
-    path.write_bytes(b"email,name,company\nhanako@example.com,\x00\x01\x02,\n")
+    # A spreadsheet saved as .xlsx (a zip archive) instead of CSV.
+    path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00" * 40)
     before = counts(db)
     result = run(cli, "subscribers", "import", str(path), database_url=database_url, cwd=tmp_path)
     assert result.returncode == 2
@@ -92,6 +93,72 @@ def test_unreadable_file_exits_2_and_changes_nothing(
     assert "binary" in lines[0]
     assert lines[0].endswith("Nothing was changed.")
     assert counts(db) == before
+
+
+def test_a_nul_in_a_row_rejects_that_row_only(
+    cli: str, database_url: str, db: Database, tmp_path: Path
+):
+    path = tmp_path / "list.csv"
+    path.write_bytes(
+        b"email,name,company\nhanako@example.com,\x00\x01\x02,\ntaro@example.com,Taro,\n"
+    )
+    result = run(cli, "subscribers", "import", str(path), database_url=database_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "line 2: rejected, holds a NUL character" in result.stdout
+    assert "1 added" in result.stdout
+    assert counts(db)[0] == 1
+
+
+def test_mailchimp_dry_run_then_import_then_suppressions_and_export_dir(
+    cli: str, database_url: str, db: Database, tmp_path: Path
+):
+    subscribed = tmp_path / "subscribed_members_export.csv"
+    subscribed.write_text(
+        "Email Address,First Name,Last Name,MEMBER_RATING,OPTIN_TIME\n"
+        "hanako@example.com,花子,山田,2,2024-01-01 10:00:00\n"
+        "taro@example.com,Taro,Suzuki,2,2024-01-01 10:00:00\n",
+        encoding="utf-8",
+    )
+    before = counts(db)
+    dry = run(
+        cli,
+        "subscribers",
+        "import",
+        str(subscribed),
+        "--dry-run",
+        database_url=database_url,
+        cwd=tmp_path,
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "Would import" in dry.stdout and "Mailchimp (subscribed)" in dry.stdout
+    assert "Dry run: nothing was changed." in dry.stdout
+    assert "line 2: added, hanako@example.com" in dry.stdout
+    assert counts(db) == before
+    done = run(
+        cli, "subscribers", "import", str(subscribed), database_url=database_url, cwd=tmp_path
+    )
+    assert done.returncode == 0 and "2 added" in done.stdout
+    stop = tmp_path / "do-not-mail.txt"
+    stop.write_text("taro@example.com\nnot an address\n", encoding="utf-8")
+    stopped = run(cli, "suppressions", "import", str(stop), database_url=database_url, cwd=tmp_path)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "1 newly suppressed" in stopped.stdout
+    assert "line 2: rejected, invalid address" in stopped.stdout
+    out = tmp_path / "leaving"
+    exported = run(cli, "export", str(out), database_url=database_url, cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert (out / "subscribers-Newsletter.csv").read_text(encoding="utf-8").splitlines() == [
+        "email,name,company,status",
+        "hanako@example.com,山田花子,,active",
+        "taro@example.com,Taro Suzuki,,unsubscribed",
+    ]
+    assert (
+        (out / "suppressions.csv")
+        .read_text(encoding="utf-8")
+        .splitlines()[1]
+        .startswith("taro@example.com,manual,*,import,")
+    )
+    assert "subscribers.imported" in (out / "audit.csv").read_text(encoding="utf-8")
 
 
 def test_malformed_setting_exits_2_with_one_line(cli: str, database_url: str, tmp_path: Path):

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 import bot.subscribers as subscribers_module
 from bot.addresses import address_hash, address_hasher
 from bot.clock import FrozenClock
+from bot.csvfile import HEAD_BYTES
 from bot.installation import address_salt
 from bot.subscribers import (
     ImportReport,
@@ -376,10 +377,10 @@ UNREADABLE: dict[str, Any] = {
     "unknown column": (b"email,name,phone\nhanako@example.com,x,y\n", "expected header"),
     "column twice": (b"email,name,email\nhanako@example.com,x,y\n", "twice"),
     "binary": (b"email,name\x00,company\n\x00\x01\x02\xff", "binary"),
-    "shift_jis after 8 KB": (
-        (HEADER + _many_rows(300)).encode()
+    "shift_jis after the first 64 KB": (
+        (HEADER + _many_rows(2_000)).encode()
         + "sjis@example.com,山田花子,株式会社サンプル\n".encode("shift_jis")
-        + _many_rows(310, 300).encode(),
+        + _many_rows(2_010, 2_000).encode(),
         "not UTF-8",
     ),
     "truncated in a quoted field": (
@@ -398,8 +399,8 @@ def test_unreadable_file_raises_and_changes_nothing(
     run_import(db, write(tmp_path, HEADER + _many_rows(5) + "user299@example.com,,\n", "a"), clock)
     before = snapshot(db)
     path = write(tmp_path, content, "bad.csv")
-    if case in {"shift_jis after 8 KB", "truncated in a quoted field"}:
-        assert len(content) > 8192  # the damage is only met mid-stream
+    if case == "shift_jis after the first 64 KB":
+        assert content.find(b"sjis@") > HEAD_BYTES  # the damage is only met mid-stream
     with pytest.raises(UnreadableFile) as caught:
         run_import(db, path, clock, chunk=7, list_name="Fresh list")
     assert message in str(caught.value)
@@ -418,7 +419,7 @@ def test_a_missing_file_is_unreadable(db: Database, clock: FrozenClock, tmp_path
 
 
 def test_not_utf8_error_names_the_line(db: Database, clock: FrozenClock, tmp_path):
-    content, _ = UNREADABLE["shift_jis after 8 KB"]
+    content, _ = UNREADABLE["shift_jis after the first 64 KB"]
     with pytest.raises(UnreadableFile, match=r"near line \d+"):
         run_import(db, write(tmp_path, content), clock, chunk=10)
 
