@@ -130,6 +130,22 @@ def _bad_line(head: bytes) -> int:
     return 1
 
 
+def first_undecodable_line(text: IO[str], encoding: str) -> int:
+    """The line where `text` (opened by `open_text` or `open_bytes`) stops
+    decoding; text is read ahead in blocks, so the csv reader's line count
+    does not say."""
+    raw = text.buffer  # type: ignore[attr-defined]
+    raw.seek(0)
+    decoder = codecs.getincrementaldecoder(encoding)()
+    number = 0
+    for number, line in enumerate(raw, 1):
+        try:
+            decoder.decode(line)
+        except UnicodeDecodeError:
+            return number
+    return number
+
+
 def _choose(head: bytes, label: str, encoding: str | None) -> str:
     if not head.strip(BOM + b" \r\n\t"):
         raise UnreadableFile(f"{label} is empty: expected a header line such as email,name,company")

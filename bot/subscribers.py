@@ -286,7 +286,7 @@ def _import_stream(
         )
         raise UnreadableFile(
             f"{label} is not {csvfile.display_name(encoding)} text "
-            f"(near line {reader.line_num + 1}): {hint}"
+            f"(line {csvfile.first_undecodable_line(text, encoding)}): {hint}"
         ) from exc
     except csv.Error as exc:
         raise UnreadableFile(
