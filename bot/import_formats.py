@@ -16,10 +16,13 @@
 
 Each format turns a row's cells into a `Parsed` tuple: what the row means
 (`SUBSCRIBE`, `DO_NOT_MAIL` with a reason and a note, or `PASS`: not mailed
-in the old system, not taken over) and the fields, already made storable
-(`bot.typed.storable`). A name in two parts is composed family name first,
-without a space, when it is Japanese (山田花子), else given name first
-(Alice Smith). A row that cannot be understood raises `RowRejected`.
+in the old system, not taken over) and the fields. Cells arrive already
+storable (`bot.subscribers` passes a row with control characters through
+`bot.typed.storable` first); only what a format decodes itself (listmonk's
+JSON, whose escapes can spell any character) is made storable here. A name
+in two parts is composed family name first, without a space, when it is
+Japanese (山田花子), else given name first (Alice Smith). A row that cannot
+be understood raises `RowRejected`.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def compose(given: str, family: str) -> str:
 
 
 def _note(*parts: str) -> str:
-    return storable(" ".join(p for p in parts if p))[:NOTE_LIMIT]
+    return " ".join(p for p in parts if p)[:NOTE_LIMIT]
 
 
 # --- Countersign's own format -----------------------------------------------------------
@@ -103,9 +106,9 @@ def _native(at: dict[str, int], label: str, source: str) -> Format:
                 kind, reason, note = DO_NOT_MAIL, SuppressionReason.UNSUBSCRIBED.value, source
             elif flag not in NO:
                 raise RowRejected(f"unsubscribed must be yes or no, found {flag[:20]!r}")
-        name = storable(restore(cells[name_at])).strip() if name_at is not None else ""
-        company = storable(restore(cells[company_at])).strip() if company_at is not None else ""
-        return kind, storable(restore(cells[email_at])), name, company, reason, note
+        name = restore(cells[name_at]).strip() if name_at is not None else ""
+        company = restore(cells[company_at]).strip() if company_at is not None else ""
+        return kind, restore(cells[email_at]), name, company, reason, note
 
     return Format(label, len(at), read)
 
@@ -134,9 +137,9 @@ def _mailchimp(at: dict[str, int], width: int) -> Format:
         kind, reason, label = SUBSCRIBE, "", "Mailchimp (subscribed)"
 
     def read(cells: list[str]) -> Parsed:
-        given = storable(cells[given_at]).strip() if given_at is not None else ""
-        family = storable(cells[family_at]).strip() if family_at is not None else ""
-        company = storable(cells[company_at]).strip() if company_at is not None else ""
+        given = cells[given_at].strip() if given_at is not None else ""
+        family = cells[family_at].strip() if family_at is not None else ""
+        company = cells[company_at].strip() if company_at is not None else ""
         note = ""
         if unsub_at is not None:
             why = cells[why_at].strip() if why_at is not None else ""
@@ -144,7 +147,7 @@ def _mailchimp(at: dict[str, int], width: int) -> Format:
             note = _note("Mailchimp: unsubscribed", cells[unsub_at].strip(), why, other)
         elif clean_at is not None:
             note = _note("Mailchimp: cleaned", cells[clean_at].strip())
-        return kind, storable(cells[email_at]), compose(given, family), company, reason, note
+        return kind, cells[email_at], compose(given, family), company, reason, note
 
     return Format(label, width, read)
 
@@ -181,10 +184,10 @@ def _listmonk(at: dict[str, int], width: int) -> Format:
                 raise RowRejected("attributes are not valid JSON") from None
             value = attributes.get("company") if isinstance(attributes, dict) else None
             company = storable(value).strip() if isinstance(value, str) else ""
-        name = storable(cells[name_at]).strip() if name_at is not None else ""
+        name = cells[name_at].strip() if name_at is not None else ""
         when = cells[updated_at].strip() if updated_at is not None else ""
         note = _note("listmonk: blocklisted", when) if reason else ""
-        return kind, storable(cells[email_at]), name, company, reason, note
+        return kind, cells[email_at], name, company, reason, note
 
     return Format("listmonk", width, read)
 
@@ -230,9 +233,9 @@ def _custom(header: list[str], columns: dict[str, list[str]], label: str) -> For
 
     def read(cells: list[str]) -> Parsed:
         # Several name columns are joined in the order given: 姓+名 → 山田花子.
-        parts = [p for p in (storable(cells[i]).strip() for i in name_at) if p]
+        parts = [p for p in (cells[i].strip() for i in name_at) if p]
         name = ("" if any(_JAPANESE.search(p) for p in parts) else " ").join(parts)
-        company = " ".join(p for p in (storable(cells[i]).strip() for i in company_at) if p)
+        company = " ".join(p for p in (cells[i].strip() for i in company_at) if p)
         kind, reason, note = SUBSCRIBE, "", ""
         if status_at:
             status = cells[status_at[0]].strip().lower()
@@ -240,7 +243,7 @@ def _custom(header: list[str], columns: dict[str, list[str]], label: str) -> For
                 raise RowRejected(f"unknown status {status[:20]!r}")
             kind, reason = STATUS_MEANS[status]
             note = f"{label}: status {status}" if reason else ""
-        return kind, storable(cells[email_at]), name, company, reason, note
+        return kind, cells[email_at], name, company, reason, note
 
     return Format("custom columns", len(header), read)
 
@@ -260,7 +263,7 @@ def _do_not_mail(at: dict[str, int], width: int, label: str) -> Format:
         if reason not in REASONS:
             reason = SuppressionReason.MANUAL.value
         note = _note(restore(cells[note_at])) if note_at is not None else ""
-        return DO_NOT_MAIL, storable(restore(cells[email_at])), "", "", reason, note or label
+        return DO_NOT_MAIL, restore(cells[email_at]), "", "", reason, note or label
 
     return Format(label, width, read)
 
@@ -269,7 +272,7 @@ def address_list(label: str) -> Format:
     """One address a line, no header."""
 
     def read(cells: list[str]) -> Parsed:
-        return DO_NOT_MAIL, storable(restore(cells[0])), "", "", "manual", label
+        return DO_NOT_MAIL, restore(cells[0]), "", "", "manual", label
 
     return Format("address list", 1, read)
 

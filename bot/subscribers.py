@@ -62,7 +62,7 @@ from bot.import_formats import (
 )
 from bot.installation import address_salt
 from bot.suppressions import STATUS_FOR_REASON
-from bot.typed import storable
+from bot.typed import is_storable, storable
 from storage.db import Database
 from storage.models import (
     ALL_LISTS,
@@ -213,12 +213,17 @@ class _DryRun(Exception):
     """Raised inside the import's transaction to roll all of it back."""
 
 
-def _nul_marked(text: IO[str], seen: list[bool]) -> Iterator[str]:
-    """The file's lines; `seen[0]` turns true when one holds a NUL, so the row
-    the csv reader makes of it is rejected (PostgreSQL refuses NUL in text)."""
+def _marked(text: IO[str], marks: list[bool]) -> Iterator[str]:
+    """The file's lines, marking in `marks` whether the row the csv reader
+    makes of them holds control characters (`marks[0]`) and a NUL among them
+    (`marks[1]`: PostgreSQL refuses NUL in text, so such a row is rejected).
+    One look per line, so a clean file costs next to nothing."""
+    clean = is_storable
     for line in text:
-        if "\x00" in line:
-            seen[0] = True
+        if not clean(line):
+            marks[0] = True
+            if "\x00" in line:
+                marks[1] = True
         yield line
 
 
@@ -236,20 +241,21 @@ def _import_stream(
 ) -> ImportReport:
     now = clock.now()
     report = ImportReport(list_name=list_name, encoding=encoding, dry_run=options.dry_run)
-    nul = [False]
-    reader = csv.reader(_nul_marked(text, nul), strict=True)
+    marks = [False, False]
+    reader = csv.reader(_marked(text, marks), strict=True)
     columns = parse_columns(options.columns) if options.columns else None
     try:
         with db.transaction() as session:
             form, first = _read_header(reader, label, columns, options.do_not_mail)
-            if nul[0]:
+            if marks[1]:
                 raise UnreadableFile(f"{label} is a binary file, not a CSV text file")
+            marks[0] = False  # the header's cells were made storable by `recognise`
             report.file_format = form.label
             mailing_list = get_or_create_list(session, list_name, now)
             salt = address_salt(session)
             staging = _Staging(session)
             cells = _rows(reader, first)
-            for rows, stops in _chunks(cells, reader, nul, form, report, salt, chunk):
+            for rows, stops in _chunks(cells, reader, marks, form, report, salt, chunk):
                 staging.load(rows)
                 staging.load_stops(stops)
             # Only now, with the whole file read without error, is anything merged.
@@ -386,7 +392,7 @@ Stop = tuple[int, str, str, str, str]  # line, email, email_hash, reason, note
 def _chunks(
     cells_of: Iterator[list[str]],
     reader: Any,
-    nul: list[bool],
+    marks: list[bool],
     form: Format,
     report: ImportReport,
     salt: bytes,
@@ -404,11 +410,16 @@ def _chunks(
     hashes: dict[str, str] = {}
     for cells in cells_of:
         line = reader.line_num
-        if nul[0]:
-            nul[0] = False
-            report.rows += 1
-            report.reject(line, "holds a NUL character (a binary or damaged line)")
-            continue
+        if marks[0]:
+            # Every field loses its control characters, through the same
+            # storable() as Slack input; a NUL rejects the row.
+            marks[0] = False
+            if marks[1]:
+                marks[1] = False
+                report.rows += 1
+                report.reject(line, "holds a NUL character (a binary or damaged line)")
+                continue
+            cells = [storable(cell) for cell in cells]
         if not cells or (len(cells) == 1 and not cells[0].strip()):
             continue  # blank line
         report.rows += 1

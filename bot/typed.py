@@ -40,6 +40,11 @@ _SPELLED_FORM = re.compile(
 _INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
 
 
+def is_storable(text: str) -> bool:
+    """Whether `storable(text)` would leave `text` as it is (a quick look for bulk input)."""
+    return _CONTROL.search(text) is None
+
+
 def storable(text: str) -> str:
     """`text` without control characters (tab, newline and carriage return stay)
     and without lone surrogates."""
