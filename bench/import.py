@@ -3,11 +3,13 @@
     .venv/bin/python bench/import.py                     # 10k, 100k and 1M rows
     .venv/bin/python bench/import.py --sizes 10000,100000
 
-For each size the parent generates a CSV (streamed to disk: mixed English and
-Japanese names and companies, example.com/.jp/.net style domains, ~1 %
-duplicate addresses, ~0.5 % invalid rows), then runs the import in a child
-process of its own against a fresh SQLite database, so that each size's peak
-RSS (`ru_maxrss` of the child) is its own. The child imports the file twice:
+For each size the parent generates a CSV (streamed to disk; by default
+Mailchimp's subscribed-members export with its 23 columns, `--format plain`
+for email,name,company: mixed English and Japanese names and companies,
+example.com/.jp/.net style domains, ~1 % duplicate addresses, ~0.5 % invalid
+rows), then runs the import in a child process of its own against a fresh
+SQLite database, so that each size's peak RSS (`ru_maxrss` of the child) is
+its own. The child imports the file twice:
 the second run is the re-import, which must change nothing.
 """
 
@@ -44,13 +46,32 @@ def _domains(rng: random.Random) -> tuple[list[str], list[float]]:
     return big + tail, weights
 
 
-def generate(path: Path, rows: int, seed: int = 20261102) -> None:
+# Mailchimp's subscribed-members export: its columns, in its order.
+MAILCHIMP = (
+    "Email Address", "First Name", "Last Name", "Address", "Phone Number", "Company",
+    "MEMBER_RATING", "OPTIN_TIME", "OPTIN_IP", "CONFIRM_TIME", "CONFIRM_IP", "LATITUDE",
+    "LONGITUDE", "GMTOFF", "DSTOFF", "TIMEZONE", "CC", "REGION", "LAST_CHANGED", "LEID",
+    "EUID", "NOTES", "TAGS",
+)  # fmt: skip
+
+
+def _mailchimp_row(email: str, given: str, family: str, company: str, i: int) -> tuple[str, ...]:
+    when = f"2024-{1 + i % 12:02d}-{1 + i % 28:02d} 09:{i % 60:02d}:00"
+    return (
+        email, given, family, "", "", company, "2", when, "", when, "203.0.113.7", "", "",
+        "9", "0", "Asia/Tokyo", "JP", "13", when, str(10_000_000 + i), f"{i:010x}", "",
+        '"newsletter"',
+    )  # fmt: skip
+
+
+def generate(path: Path, rows: int, seed: int = 20261102, form: str = "mailchimp") -> None:
     rng = random.Random(seed)
     domains, weights = _domains(rng)
     recent: list[str] = []
+    mailchimp = form == "mailchimp"
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(("email", "name", "company"))
+        writer.writerow(MAILCHIMP if mailchimp else ("email", "name", "company"))
         batch = 10_000
         for start in range(0, rows, batch):
             n = min(batch, rows - start)
@@ -59,10 +80,12 @@ def generate(path: Path, rows: int, seed: int = 20261102) -> None:
                 roll = rng.random()
                 japanese = rng.random() < 0.4
                 if japanese:
-                    name = rng.choice(FAMILY_JA) + rng.choice(GIVEN_JA)
+                    given, family = rng.choice(GIVEN_JA), rng.choice(FAMILY_JA)
+                    name = family + given
                     company = rng.choice(COMPANY_JA)
                 else:
-                    name = f"{rng.choice(GIVEN_EN)} {rng.choice(FAMILY_EN)}"
+                    given, family = rng.choice(GIVEN_EN), rng.choice(FAMILY_EN)
+                    name = f"{given} {family}"
                     company = rng.choice(COMPANY_EN)
                 if roll < 0.005:
                     email = rng.choice(INVALID)
@@ -74,7 +97,10 @@ def generate(path: Path, rows: int, seed: int = 20261102) -> None:
                         recent.append(email)
                     else:
                         recent[rng.randrange(5_000)] = email
-                writer.writerow((email, name, company))
+                if mailchimp:
+                    writer.writerow(_mailchimp_row(email, given, family, company, start + i))
+                else:
+                    writer.writerow((email, name, company))
 
 
 def child(csv_path: str, db_path: str) -> None:
@@ -123,6 +149,12 @@ def main() -> int:
         default=",".join(str(s) for s in DEFAULT_SIZES),
         help="comma-separated row counts (default 10000,100000,1000000)",
     )
+    parser.add_argument(
+        "--format",
+        choices=("mailchimp", "plain"),
+        default="mailchimp",
+        help="Mailchimp's subscribed export (23 columns, the default) or email,name,company",
+    )
     parser.add_argument("--child", nargs=2, metavar=("CSV", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -137,7 +169,7 @@ def main() -> int:
         for size in sizes:
             csv_path = Path(tmp) / f"subscribers-{size}.csv"
             db_path = Path(tmp) / f"bench-{size}.db"
-            generate(csv_path, size)
+            generate(csv_path, size, form=args.format)
             result = subprocess.run(
                 [sys.executable, __file__, "--child", str(csv_path), str(db_path)],
                 check=True,
