@@ -16,6 +16,7 @@ engine, the scheduler) are handed the request once it is committed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,6 +39,31 @@ from storage.models import (
     Send,
     SendState,
 )
+
+
+@dataclass(frozen=True)
+class CanaryPlan:
+    """A share of the audience first (percent; 0: no canary), then a hold
+    (bot.canary). Part of what is approved: the request carries it."""
+
+    percent: float
+    hold_minutes: int
+
+    @property
+    def on(self) -> bool:
+        return self.percent > 0
+
+    def size(self, audience: int) -> int:
+        """Readers in the canary: at least one when on; 0 when off, or when the
+        share would be the whole audience (then there is nothing to hold back)."""
+        if not self.on or audience <= 1:
+            return 0
+        size = max(1, math.ceil(audience * self.percent / 100 - 1e-9))
+        return size if size < audience else 0
+
+
+def canary_plan(request: ApprovalRequest) -> CanaryPlan:
+    return CanaryPlan(request.canary_percent, request.canary_hold_minutes)
 
 
 @dataclass(frozen=True)
@@ -68,6 +94,13 @@ class Card:
     start_by: datetime
     # A correction: the earlier issue whose readers (and only they) it goes to.
     correction_of: int | None = None
+    canary: CanaryPlan = CanaryPlan(0.0, 0)
+    bounce_limit: float = 0.0  # the canary halts the send above these
+    complaint_limit: float = 0.0
+
+    @property
+    def canary_size(self) -> int:
+        return self.canary.size(self.recipients)
 
     @property
     def hash12(self) -> str:
@@ -110,6 +143,9 @@ def _card(session: Session, request: ApprovalRequest, settings: Settings) -> Car
         card_ts=request.card_ts,
         start_by=start_deadline(request, settings),
         correction_of=_correction_of(session, request.issue_id),
+        canary=canary_plan(request),
+        bounce_limit=settings.CANARY_MAX_BOUNCE_PERCENT,
+        complaint_limit=settings.CANARY_MAX_COMPLAINT_PERCENT,
     )
 
 
@@ -140,8 +176,10 @@ def submit(
     actor: str,
     scheduled_at: datetime | None = None,
     override_reason: str | None = None,
+    canary_percent: float | None = None,
 ) -> Card:
-    """Open an approval request for the issue's current version."""
+    """Open an approval request for the issue's current version, with the canary
+    plan of the settings (or `canary_percent` for this one send; 0: none)."""
     now = desk.clock.now()
     override_reason = storable(override_reason) if override_reason else override_reason
     if scheduled_at is not None and scheduled_at <= now:
@@ -176,6 +214,10 @@ def submit(
             override_reason=override_reason.strip() if blocking and override_reason else None,
             overridden=[f.code for f in blocking],
             superseded=superseded,
+            canary=CanaryPlan(
+                desk.settings.CANARY_PERCENT if canary_percent is None else canary_percent,
+                desk.settings.CANARY_HOLD_MINUTES,
+            ),
         )
         if request.override_reason:
             audit.record(
@@ -256,6 +298,7 @@ def _open(
     overridden: list[str] | None = None,
     superseded: list[int] | None = None,
     recipients: int | None = None,
+    canary: CanaryPlan | None = None,
 ) -> ApprovalRequest:
     """A new open request bound to `version`'s recomputed hash and today's
     audience (or `recipients`: what is left of a halted send)."""
@@ -280,6 +323,8 @@ def _open(
         requester=actor,
         created_at=now,
         expires_at=now + timedelta(hours=desk.settings.APPROVAL_TTL_HOURS),
+        canary_percent=canary.percent if canary else 0.0,
+        canary_hold_minutes=canary.hold_minutes if canary else 0,
     )
     session.add(request)
     session.flush()
@@ -297,6 +342,8 @@ def _open(
         scheduled_at=scheduled_at.isoformat() if scheduled_at else None,
         send=send_id,
         superseded=superseded or [],
+        canary_percent=request.canary_percent,
+        canary_hold_minutes=request.canary_hold_minutes,
     )
     return request
 

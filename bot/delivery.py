@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from bot import approvals, audience, audit, issues, states, suppressions
+from bot import approvals, audience, audit, canary, issues, states, suppressions
 from bot import delivery_engine as engine
 from bot import delivery_ledger as ledger
 from bot.delivery_engine import Engine, EngineOptions
@@ -55,6 +55,7 @@ from storage.models import (
     IssueVersion,
     MailingList,
     Send,
+    SendStage,
     SendState,
 )
 
@@ -134,6 +135,14 @@ def start_approved(desk: Desk, request_id: int) -> int | None:
                     allowed=f"{desk.settings.AUDIENCE_DRIFT:g}",
                 )
             send.total = total
+            plan = approvals.canary_plan(request)
+            canary_size = plan.size(total)
+            if canary_size:
+                # The plan that was approved: this sample first, then the hold.
+                ledger.draw_canary(session, send.id, canary_size)
+                send.stage = SendStage.CANARY
+                send.canary_percent, send.hold_minutes = plan.percent, plan.hold_minutes
+                send.canary_size = canary_size
             request.send_id = send.id
             states.move(
                 session,
@@ -155,6 +164,8 @@ def start_approved(desk: Desk, request_id: int) -> int | None:
                 approved_by=request.decided_by,
                 recipients=total,
                 hash=request.content_hash,
+                canary=canary_size,
+                hold_minutes=plan.hold_minutes if canary_size else 0,
             )
             send_id, issue_id = send.id, issue.id
     except Refusal as refusal:
@@ -166,7 +177,7 @@ def start_approved(desk: Desk, request_id: int) -> int | None:
             issue_id=issue_id,
             request_id=request_id,
             send_id=send_id,
-            params={"total": total},
+            params={"total": total, "canary": canary_size},
         )
     )
     engine.wake_all()
@@ -332,6 +343,9 @@ def resume_approved(desk: Desk, request_id: int) -> int | None:
             send.approval_id = request.id
             send.halted_by = None
             send.halt_reason = ""
+            if send.stage in (SendStage.CANARY, SendStage.HOLD):
+                # A new two-person approval decided on the canary: the rest goes.
+                send.stage = SendStage.REST
             send.last_progress_at = now
             states.move(
                 session,
@@ -586,8 +600,15 @@ def start_unstarted(desk: Desk) -> None:
 
 
 def new_engine(desk: Desk, options: EngineOptions | None = None) -> Engine:
-    """An engine that also retries the starts that never happened."""
-    return Engine(desk, options, retry_starts=lambda: start_unstarted(desk))
+    """An engine that also retries the starts that never happened and runs the
+    canary's stages (bot.canary: the hold begins, ends, or is judged)."""
+    return Engine(
+        desk,
+        options,
+        retry_starts=lambda: start_unstarted(desk),
+        drained=lambda send_id: canary.advance(desk, send_id),
+        supervise=lambda: canary.tick(desk),
+    )
 
 
 def background(

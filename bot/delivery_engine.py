@@ -280,7 +280,9 @@ class Engine:
     `retry_starts`, when given, is called by the supervisor every
     `start_retry_seconds`: the service's way to start approvals whose start
     never happened (bot.delivery passes its own); the engine itself only
-    sends what is already `sending`.
+    sends what is already `sending`. `drained(send_id)` is called when a
+    sending send has nothing to claim, `supervise()` on every round of the
+    supervisor (bot.delivery hands in the canary's stage steps, bot.canary).
     """
 
     def __init__(
@@ -289,10 +291,14 @@ class Engine:
         options: EngineOptions | None = None,
         *,
         retry_starts: Callable[[], object] | None = None,
+        drained: Callable[[int], object] | None = None,
+        supervise: Callable[[], object] | None = None,
     ) -> None:
         self.desk = desk
         self.options = options or EngineOptions()
         self.retry_starts = retry_starts
+        self.on_drained = drained
+        self.on_supervise = supervise
         self.in_flight = self.options.in_flight or desk.settings.SEND_BATCHES_IN_FLIGHT
         self.host = socket.gethostname()
         self.worker = f"{self.host}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -446,7 +452,8 @@ class Engine:
                     self._active.add(claimed.batch_id)
             if claimed is None:
                 self._drained.add(send_id)
-                finish_if_done(self.desk, send_id)
+                if not finish_if_done(self.desk, send_id) and self.on_drained is not None:
+                    self.on_drained(send_id)
                 continue
             worked = True
             if claimed.batch_id is None:
@@ -860,6 +867,8 @@ class Engine:
                 ):
                     self.retry_starts()
                     last_starts = now
+                if self.on_supervise is not None:
+                    self.on_supervise()
                 if now - last_progress >= self.options.progress_seconds:
                     self._report_progress()
                     last_progress = now

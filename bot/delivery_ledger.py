@@ -4,11 +4,15 @@ Owned here (and used by the engine in `bot.delivery`):
 
 - `freeze()` — the audience becomes one `deliveries` row per recipient, in
   bulk (INSERT … SELECT) inside the caller's transaction;
+- `draw_canary()` — a random sample of a frozen audience becomes the send's
+  canary (`wave = 1`), in the same transaction;
 - `claim()` — the next batch of pending rows of a send, with suppressions and
   unsubscribes re-checked at that moment (invariant 7); rows that no longer
-  qualify are marked `skipped`. On PostgreSQL the rows are taken with
-  `FOR UPDATE SKIP LOCKED`, so several processes claim disjoint batches; on
-  SQLite the BEGIN IMMEDIATE transactions serialise claims;
+  qualify are marked `skipped`. The send's stage decides which rows may be
+  claimed: during its canary only the canary's, during the hold none. On
+  PostgreSQL the rows are taken with `FOR UPDATE SKIP LOCKED`, so several
+  processes claim disjoint batches; on SQLite the BEGIN IMMEDIATE
+  transactions serialise claims;
 - `mark_in_flight()` — committed *before* the request leaves, so that after a
   crash a batch is either `claimed` (nothing sent: safe to release) or
   `in_flight` (reconcile with Postmark before anything is re-sent);
@@ -64,6 +68,7 @@ from storage.models import (
     IssueVersion,
     MailingList,
     Send,
+    SendStage,
     SendState,
     Subscriber,
     SubscriberStatus,
@@ -169,6 +174,31 @@ def freeze(session: Session, send: Send, mailing_list: MailingList, now: datetim
     )
 
 
+CANARY_WAVE = 1
+_CLAIM_RANGE = (
+    "UPDATE deliveries SET status = ?, batch_id = ?, updated_at = ? "
+    "WHERE send_id = ? AND status = ? AND id BETWEEN ? AND ?"
+)
+_CLAIM_CANARY_RANGE = _CLAIM_RANGE + " AND wave = ?"
+
+
+def draw_canary(session: Session, send_id: int, size: int) -> None:
+    """Mark `size` rows of the send, drawn at random (a new draw each send), as its canary."""
+    sample = (
+        select(Delivery.id)
+        .where(Delivery.send_id == send_id)
+        .order_by(func.random())
+        .limit(size)
+        .scalar_subquery()
+    )
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(sample))
+        .values(wave=CANARY_WAVE)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _not_eligible(list_name: str) -> object:
     suppressed = exists().where(
         Suppression.email == Subscriber.email, Suppression.scope.in_((ALL_LISTS, list_name))
@@ -190,9 +220,12 @@ def claim(
     Returns None when the send is not sending or has no pending rows.
     """
     with transaction(db) as session:
-        state = session.execute(select(Send.state).where(Send.id == send_id)).scalar_one_or_none()
-        if state != SendState.SENDING:
+        found = session.execute(
+            select(Send.state, Send.stage).where(Send.id == send_id)
+        ).one_or_none()
+        if found is None or found[0] != SendState.SENDING or found[1] == SendStage.HOLD:
             return None
+        canary_only = found[1] == SendStage.CANARY
         query = (
             select(
                 Delivery.id,
@@ -205,6 +238,8 @@ def claim(
             .where(Delivery.send_id == send_id, Delivery.status == D.PENDING)
             .limit(size)
         )
+        if canary_only:
+            query = query.where(Delivery.wave == CANARY_WAVE)
         if db.is_sqlite:
             query = query.order_by(Delivery.id)  # free on SQLite: the index walks in rowid order
         else:
@@ -240,9 +275,9 @@ def claim(
             # up to the last of them are exactly the claimed ones: one range UPDATE
             # on the (send_id, status) index instead of a 500-value IN list.
             connection = session.connection()
+            # During a canary, the rows in that range outside it are not claimed.
             connection.exec_driver_sql(
-                "UPDATE deliveries SET status = ?, batch_id = ?, updated_at = ? "
-                "WHERE send_id = ? AND status = ? AND id BETWEEN ? AND ?",
+                _CLAIM_CANARY_RANGE if canary_only else _CLAIM_RANGE,
                 (
                     str(D.BATCHED),
                     batch.id,
@@ -251,6 +286,7 @@ def claim(
                     str(D.PENDING),
                     rows[0][0],
                     rows[-1][0],
+                    *((CANARY_WAVE,) if canary_only else ()),
                 ),
             )
         else:
@@ -660,6 +696,10 @@ class SendReport:
     # Rows in a batch whose request may have reached Postmark (in flight, or being
     # reconciled): they may still land. Rows of a batch only claimed are not.
     on_the_wire: int = 0
+    stage: str = SendStage.ALL
+    canary_size: int = 0
+    hold_minutes: int = 0
+    hold_until: datetime | None = None
 
     @property
     def sent(self) -> int:
@@ -713,6 +753,10 @@ class SendReport:
             "done": self.done,
             "halted_by": self.halted_by or "",
             "halt_reason": self.halt_reason,
+            "stage": str(self.stage),
+            "canary": self.canary_size,
+            "hold_minutes": self.hold_minutes,
+            "hold_until": self.hold_until.isoformat() if self.hold_until else "",
         }
 
 
@@ -754,6 +798,10 @@ def reports(
                 halted_by=send.halted_by,
                 halt_reason=send.halt_reason,
                 on_the_wire=_on_the_wire(session, send.id),
+                stage=send.stage,
+                canary_size=send.canary_size,
+                hold_minutes=send.hold_minutes,
+                hold_until=send.hold_until,
             )
             for send, subject in rows
         ]

@@ -30,6 +30,8 @@ process's):
   min: late within an interval is still useful; later, the next run is as good.
 - `stalled-sends`: every 5 minutes. coalesce=True, misfire_grace_time=5 min,
   for the same reason.
+- `day-after-reports`: every 10 minutes, and once at start: the report of each
+  send that finished a day ago, posted once (`bot.outcomes.post_day_after_reports`).
 
 All jobs have `max_instances=1`. Jobs are module-level functions taking the
 runner's key (job state is pickled into the database; a `Desk` is not), and
@@ -56,7 +58,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot import approvals, audit, leases, schedule, suppressions
+from bot import approvals, audit, leases, outcomes, schedule, suppressions
 from bot.clock import Clock
 from bot.desk import Desk, Notice
 from storage.models import Send
@@ -187,6 +189,12 @@ def job_stalled_sends(key: str) -> None:
         watch_stalls(runner.desk, runner.stalled_sends)
 
 
+def job_day_after_reports(key: str) -> None:
+    runner = _runner(key)
+    if runner is not None:
+        outcomes.post_day_after_reports(runner.desk)
+
+
 def register_jobs(scheduler: BackgroundScheduler, desk: Desk, key: str) -> list[str]:
     """Add every job with its fixed id; return the ids."""
     tz = desk.settings.tz
@@ -243,6 +251,15 @@ def register_jobs(scheduler: BackgroundScheduler, desk: Desk, key: str) -> list[
         misfire_grace_time=5 * 60,
         **common,
     )
+    scheduler.add_job(
+        job_day_after_reports,
+        IntervalTrigger(minutes=10, timezone=tz),
+        id="day-after-reports",
+        coalesce=True,
+        misfire_grace_time=10 * 60,
+        next_run_time=now,  # at start too: a report due while the bot was down
+        **common,
+    )
     return [
         "reminders",
         "reminders-at-start",
@@ -250,6 +267,7 @@ def register_jobs(scheduler: BackgroundScheduler, desk: Desk, key: str) -> list[
         "approval-expiry",
         "suppression-sync",
         "stalled-sends",
+        "day-after-reports",
     ]
 
 

@@ -68,6 +68,11 @@ HELP: dict[str, tuple[str, str]] = {
     "RECONCILE_WINDOW_MINUTES": ("a whole number of minutes from 1 to 1440", "5"),
     "LANGUAGE": ("a language code: en or ja", "ja"),
     "POSTMARK_TRANSPORT": ("one of batch, templates, bulk", "templates"),
+    "CANARY_PERCENT": ("a percentage from 0 (off) to below 100", "10"),
+    "CANARY_HOLD_MINUTES": ("a whole number of minutes from 1 to 1440", "30"),
+    "CANARY_MAX_BOUNCE_PERCENT": ("a percentage above 0 and at most 100", "5"),
+    "CANARY_MAX_COMPLAINT_PERCENT": ("a percentage above 0 and at most 100", "0.3"),
+    "SEED_ADDRESSES": ("comma-separated addresses of the team, at most 10", "team@example.com"),
 }
 
 # The languages the Slack front end has a catalogue for (handlers.texts).
@@ -170,6 +175,11 @@ class Settings(BaseSettings):
     RECONCILE_WINDOW_MINUTES: int = 5
     LANGUAGE: str = "en"
     POSTMARK_TRANSPORT: str = "templates"
+    CANARY_PERCENT: float = 0.0
+    CANARY_HOLD_MINUTES: int = 30
+    CANARY_MAX_BOUNCE_PERCENT: float = 5.0
+    CANARY_MAX_COMPLAINT_PERCENT: float = 0.3
+    SEED_ADDRESSES: str = ""
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -304,6 +314,33 @@ class Settings(BaseSettings):
             raise ValueError(value)
         return value.strip().lower()
 
+    @field_validator("CANARY_PERCENT")
+    @classmethod
+    def _canary(cls, value: float) -> float:
+        if not 0 <= value < 100:
+            raise ValueError(str(value))
+        return value
+
+    @field_validator("CANARY_HOLD_MINUTES")
+    @classmethod
+    def _hold(cls, value: int) -> int:
+        if not 1 <= value <= 1440:
+            raise ValueError(str(value))
+        return value
+
+    @field_validator("CANARY_MAX_BOUNCE_PERCENT", "CANARY_MAX_COMPLAINT_PERCENT")
+    @classmethod
+    def _limit(cls, value: float) -> float:
+        if not 0 < value <= 100:
+            raise ValueError(str(value))
+        return value
+
+    @field_validator("SEED_ADDRESSES")
+    @classmethod
+    def _seeds(cls, value: str) -> str:
+        _parse_seeds(value)
+        return value
+
     @field_validator("LANGUAGE")
     @classmethod
     def _language(cls, value: str) -> str:
@@ -342,6 +379,11 @@ class Settings(BaseSettings):
     def remind_days_before(self) -> tuple[int, ...]:
         return tuple(sorted({int(p) for p in _split(self.REMIND_DAYS_BEFORE)}, reverse=True))
 
+    @cached_property
+    def seed_addresses(self) -> tuple[str, ...]:
+        """SEED_ADDRESSES, normalised, each once, in the order given."""
+        return _parse_seeds(self.SEED_ADDRESSES)
+
     @property
     def slack_configured(self) -> bool:
         return bool(self.SLACK_BOT_TOKEN)
@@ -355,6 +397,24 @@ class Settings(BaseSettings):
 
 def _split(value: str) -> list[str]:
     return [p.strip() for p in value.split(",") if p.strip()]
+
+
+MAX_SEEDS = 10
+
+
+def _parse_seeds(value: str) -> tuple[str, ...]:
+    seeds: list[str] = []
+    for part in _split(value):
+        try:
+            checked = validate_email(part, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise ValueError(part) from exc
+        address = checked.normalized.lower()
+        if address not in seeds:
+            seeds.append(address)
+    if len(seeds) > MAX_SEEDS:
+        raise ValueError(f"{len(seeds)} addresses")
+    return tuple(seeds)
 
 
 def _parse_sender(value: str) -> Sender:

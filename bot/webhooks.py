@@ -21,7 +21,9 @@ through `bot.suppressions.add()` like every other source:
 Besides, every event whose message carries our Metadata is counted for that
 send's report in the same transaction (`bot.outcomes`): Delivery as
 delivered, hard and soft bounces, complaints, and a reader's unsubscribe
-(ManualSuppression from the Recipient).
+(ManualSuppression from the Recipient). A counted bounce or complaint is then
+handed to the canary's watch (`bot.canary.watch`): during a canary and its
+hold, a spike halts the send.
 
 Every event is idempotent (Postmark retries; a suppression is one row per
 address, an event one row per recipient and kind). A payload that is not what
@@ -37,7 +39,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bot import audit, outcomes, suppressions
+from bot import audit, canary, outcomes, suppressions
 from bot.addresses import InvalidAddress, address_hash, normalise
 from bot.desk import Desk
 from bot.installation import address_salt
@@ -199,12 +201,25 @@ def handle(desk: Desk, payload: Any) -> tuple[int, dict[str, Any]]:
         )
         if attributed is not None and event.counted is not None:
             counted = outcomes.record(session, attributed, event.counted, at=now)
+    if counted and attributed is not None:
+        _after_counting(desk, attributed, event.counted)
     return 200, {"ok": True, "new": created} | ({"counted": True} if counted else {})
 
 
 def _count(desk: Desk, attributed: outcomes.Attribution, kind: SendEventKind) -> bool:
     with desk.db.transaction() as session:
-        return outcomes.record(session, attributed, kind, at=desk.clock.now())
+        counted = outcomes.record(session, attributed, kind, at=desk.clock.now())
+    if counted:
+        _after_counting(desk, attributed, kind)
+    return counted
+
+
+def _after_counting(
+    desk: Desk, attributed: outcomes.Attribution, kind: SendEventKind | None
+) -> None:
+    """A bounce or a complaint of a canary's message: is the canary in trouble?"""
+    if kind in (K.HARD_BOUNCE, K.SOFT_BOUNCE, K.COMPLAINT):
+        canary.watch(desk, attributed.send_id)
 
 
 def _reactivated(desk: Desk, email: str) -> bool:

@@ -309,6 +309,8 @@ def approval_card(card: Card, tz: ZoneInfo) -> Blocks:
             else t("card.now")
         ),
     ]
+    if card.kind == "send":
+        blocks.append(section(canary_plan_text(card)))
     if card.override_reason:
         blocks.append(
             section(
@@ -355,6 +357,20 @@ def _correction_line(correction_of: int | None, recipients: int) -> Blocks:
     if correction_of is None:
         return []
     return [section(t("card.correction", original=correction_of, recipients=f"{recipients:,}"))]
+
+
+def canary_plan_text(card: Card) -> Mrkdwn:
+    """The plan that is approved with the card: a canary and its hold, or all at once."""
+    if not card.canary_size:
+        return t("card.canary_off", recipients=card.recipients)
+    return t(
+        "card.canary",
+        percent=f"{card.canary.percent:g}",
+        size=card.canary_size,
+        minutes=card.canary.hold_minutes,
+        bounces=f"{card.bounce_limit:g}",
+        complaints=f"{card.complaint_limit:g}",
+    )
 
 
 def card_state_text(card: Card, tz: ZoneInfo) -> Mrkdwn:

@@ -40,3 +40,4 @@ class Action(enum.StrEnum):
     REJECT = "reject"
     HALT = "halt"
     AUDIT_OLDER = "audit_older"
+    SEND_REST = "send_rest"  # "Send the rest now" during a canary's hold

@@ -155,6 +155,7 @@ def submit(inv: Invocation) -> None:
         actor=inv.user,
         scheduled_at=inv.parsed.at,
         override_reason=inv.parsed.override,
+        canary_percent=inv.parsed.canary,
     )
     post_card(inv.desk, inv.client, card)
     inv.reply(

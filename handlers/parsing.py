@@ -33,10 +33,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "subscribers": ("subscribers", "/newsletter subscribers find 山田"),
     "recipients": ("issue", "/newsletter recipients 3"),
     "correct": ("issue", "/newsletter correct 3"),
+    "report": ("issue", "/newsletter report 3"),
 }
 OPTIONAL_ID = frozenset({"status", "audit"})
 NO_ARGS = frozenset({"help", "new", "list", "halt", "schedule"})
 _ID = re.compile(r"^#?(\d{1,9})$")
+# A share of at most two digits and one decimal, with or without the % sign.
+_PERCENT = re.compile(r"^(\d{1,2}(?:\.\d)?)\s?[%％]?$")
 
 
 class UsageError(Exception):
@@ -54,6 +57,7 @@ class Parsed:
     issue_id: int | None = None
     at: datetime | None = None
     override: str | None = None
+    canary: float | None = None  # `canary N%` (0 for `canary off`); None: the default
     args: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -102,6 +106,7 @@ def parse(text: str, tz: ZoneInfo) -> Parsed:
         return Parsed(sub, issue_id=issue_id)
     at: datetime | None = None
     override: str | None = None
+    canary: float | None = None
     while rest:
         word = rest[0].lower()
         if word == "at" and at is None:
@@ -114,9 +119,22 @@ def parse(text: str, tz: ZoneInfo) -> Parsed:
             if not override:
                 raise _bad(sub)
             rest = rest[2:]
+        elif word == "canary" and len(rest) >= 2 and canary is None:
+            canary = _canary_share(rest[1], sub)
+            rest = rest[2:]
         else:
             raise _bad(sub)
-    return Parsed(sub, issue_id=issue_id, at=at, override=override)
+    return Parsed(sub, issue_id=issue_id, at=at, override=override, canary=canary)
+
+
+def _canary_share(word: str, sub: str) -> float:
+    """`off` is 0; otherwise a share above 0 and below 100 percent."""
+    if word.lower() == "off":
+        return 0.0
+    match = _PERCENT.match(word.strip())
+    if not match or not 0 < float(match.group(1)) < 100:
+        raise _bad(sub)
+    return float(match.group(1))
 
 
 def _parse_time(text: str, tz: ZoneInfo) -> datetime:

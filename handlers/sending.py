@@ -15,6 +15,7 @@ import threading
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, App, Respond
 
@@ -42,6 +43,19 @@ register_texts(
         "send.progress.rate": "{rate} messages per second; about {eta} left.",
         "send.progress.rate_unknown": "Measuring the rate…",
         "send.progress.halt": "Halt every send",
+        "send.progress.canary": (
+            ":hatching_chick: Canary first: {canary} of {total} readers, then a hold of "
+            "{hold_minutes} minutes before the rest."
+        ),
+        "send.progress.hold": (
+            ":hourglass_flowing_sand: Holding after the canary. The rest ({pending}) goes at "
+            "*{until}* unless someone halts it; an approver may send it now."
+        ),
+        "send.progress.send_rest": "Send the rest now",
+        "send.progress.keep_holding": "Keep holding",
+        "send.progress.send_rest_confirm": (
+            "Send issue #{issue} to the {pending} readers still held back, now?"
+        ),
         "send.progress.state.halted": (
             ":octagonal_sign: Halted ({reason}). {sent} sent; {pending} not sent."
         ),
@@ -186,8 +200,40 @@ def _reason_text(params: dict[str, Any]) -> Mrkdwn:
     return t(f"send.halt_reason.{reason}", detail=blocks.channel_typed(params.get("detail", "")))
 
 
-def progress_blocks(params: dict[str, Any], *, final: bool = False) -> blocks.Blocks:
-    """The progress message: a bar, counts, rate, time left, and the Halt button."""
+def _stage_text(params: dict[str, Any], tz: ZoneInfo | None) -> Mrkdwn | None:
+    """The canary's line: what goes first, or when the hold ends (bot.canary)."""
+    stage = params.get("stage")
+    if stage == "canary":
+        return t("send.progress.canary", **params)
+    if stage == "hold":
+        until = params.get("hold_until") or ""
+        if until and tz is not None:
+            until = blocks.when(datetime.fromisoformat(until), tz)
+        return t("send.progress.hold", **{**params, "until": until})
+    return None
+
+
+def _send_rest_button(params: dict[str, Any]) -> dict[str, Any]:
+    """ "Send the rest now": shown to all, allowed to approvers only (bot.canary decides)."""
+    return {
+        "type": "button",
+        "action_id": Action.SEND_REST,
+        "text": {"type": "plain_text", "text": t("send.progress.send_rest")},
+        "value": str(params.get("send", "")),
+        "confirm": {
+            "title": {"type": "plain_text", "text": t("send.progress.send_rest")},
+            "text": {"type": "plain_text", "text": t("send.progress.send_rest_confirm", **params)},
+            "confirm": {"type": "plain_text", "text": t("send.progress.send_rest")},
+            "deny": {"type": "plain_text", "text": t("send.progress.keep_holding")},
+        },
+    }
+
+
+def progress_blocks(
+    params: dict[str, Any], *, final: bool = False, tz: ZoneInfo | None = None
+) -> blocks.Blocks:
+    """The progress message: a bar, counts, rate, time left, the canary's stage,
+    and the Halt (and, during a canary, "Send the rest now") button."""
     issue = params.get("issue", "?")
     bar, percent = blocks.progress_bar(int(params.get("done") or 0), int(params.get("total") or 0))
     out: blocks.Blocks = [
@@ -217,38 +263,39 @@ def progress_blocks(params: dict[str, Any], *, final: bool = False) -> blocks.Bl
     elif state == "finished" or final:
         out.append(blocks.section(t("send.progress.state.finished")))
     else:
+        stage_text = _stage_text(params, tz)
+        if stage_text:
+            out.append(blocks.section(stage_text))
         rate = params.get("rate")
-        out.append(
-            blocks.context(
-                t("send.progress.rate", rate=rate, eta=_duration(params.get("eta_seconds")))
-                if rate
-                else t("send.progress.rate_unknown")
+        if params.get("stage") != "hold":
+            out.append(
+                blocks.context(
+                    t("send.progress.rate", rate=rate, eta=_duration(params.get("eta_seconds")))
+                    if rate
+                    else t("send.progress.rate_unknown")
+                )
             )
-        )
-        out.append(
+        elements: list[dict[str, Any]] = [
             {
-                "type": "actions",
-                "block_id": Block.PROGRESS_ACTIONS,
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": Action.HALT,
-                        "style": "danger",
-                        "text": {"type": "plain_text", "text": t("send.progress.halt")},
-                        "value": str(params.get("send", "")),
-                    }
-                ],
+                "type": "button",
+                "action_id": Action.HALT,
+                "style": "danger",
+                "text": {"type": "plain_text", "text": t("send.progress.halt")},
+                "value": str(params.get("send", "")),
             }
-        )
+        ]
+        if stage_text:
+            elements.append(_send_rest_button(params))
+        out.append({"type": "actions", "block_id": Block.PROGRESS_ACTIONS, "elements": elements})
     return out
 
 
-def _show_progress(notifier: SlackNotifier, notice: Notice, params: dict[str, Any]) -> None:
+def show_progress_of(notifier: SlackNotifier, notice: Notice, params: dict[str, Any]) -> None:
     """Post the send's one progress message, or update it."""
     desk = notifier.desk
     assert desk is not None and notice.send_id is not None
     text = t("send.progress.counts", **params)
-    message_blocks = progress_blocks(params)
+    message_blocks = progress_blocks(params, tz=desk.settings.tz)
     with _progress_locks[notice.send_id]:
         channel, ts = delivery.progress_message(desk, notice.send_id)
         if channel and ts:
@@ -261,7 +308,7 @@ def _show_progress(notifier: SlackNotifier, notice: Notice, params: dict[str, An
             )
 
 
-def _report_params(desk: Desk, send_id: int) -> dict[str, Any]:
+def report_params(desk: Desk, send_id: int) -> dict[str, Any]:
     reports = delivery.status(desk, send_id=send_id)
     return reports[0].as_params() if reports else {}
 
@@ -271,14 +318,14 @@ def _report_params(desk: Desk, send_id: int) -> dict[str, Any]:
 def show_progress(notifier: SlackNotifier, notice: Notice) -> None:
     assert notifier.desk is not None and notice.send_id is not None
     params = (
-        notice.params if "sent" in notice.params else _report_params(notifier.desk, notice.send_id)
+        notice.params if "sent" in notice.params else report_params(notifier.desk, notice.send_id)
     )
-    _show_progress(notifier, notice, params)
+    show_progress_of(notifier, notice, params)
 
 
 @on_notice("send.finished")
 def show_finished(notifier: SlackNotifier, notice: Notice) -> None:
-    _show_progress(notifier, notice, notice.params)
+    show_progress_of(notifier, notice, notice.params)
     text = t("send.summary", **notice.params)
     summary = [blocks.section(text)]
     if notice.params.get("unknown"):
@@ -289,7 +336,7 @@ def show_finished(notifier: SlackNotifier, notice: Notice) -> None:
 @on_notice("send.halted")
 def show_halted(notifier: SlackNotifier, notice: Notice) -> None:
     params = dict(notice.params)
-    _show_progress(notifier, notice, params)
+    show_progress_of(notifier, notice, params)
     text = t(
         "send.halted",
         issue=notice.issue_id,
@@ -317,7 +364,7 @@ def show_resumed(notifier: SlackNotifier, notice: Notice) -> None:
     assert notifier.desk is not None and notice.send_id is not None
     text = t("send.resumed", issue=notice.issue_id, **notice.params)
     notifier.post(text, blocks.message(text))
-    _show_progress(notifier, notice, _report_params(notifier.desk, notice.send_id))
+    show_progress_of(notifier, notice, report_params(notifier.desk, notice.send_id))
 
 
 @on_notice("send.refused")

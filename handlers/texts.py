@@ -30,12 +30,14 @@ EN: dict[str, str] = {
         "`/newsletter show ID` previews it with its preflight findings and audience; "
         "`/newsletter test ID` sends a [TEST] copy to your own address.\n"
         "*Send (two people)*\n"
-        '`/newsletter submit ID [at YYYY-MM-DD HH:MM] [override "reason"]` asks the '
-        "approvers; someone other than you and the author must approve.\n"
+        '`/newsletter submit ID [at YYYY-MM-DD HH:MM] [canary N%|canary off] [override "reason"]` '
+        "asks the approvers; someone other than you and the author must approve. With a "
+        "canary, a share of the list gets it first and the rest after a hold.\n"
         "`/newsletter cancel ID` withdraws it. `/newsletter status [ID]` shows progress.\n"
         "`/newsletter halt` stops every send now; `/newsletter resume ID` asks for approval "
         "to continue.\n"
         "*Look back*\n"
+        "`/newsletter report ID` shows how an issue did. "
         "`/newsletter list`, `/newsletter audit [ID]`, `/newsletter schedule`, "
         "`/newsletter subscribers`.\n"
         "`/newsletter recipients ID` who received an issue: the CSV in your DM (approvers).\n"
@@ -51,7 +53,10 @@ EN: dict[str, str] = {
     "usage.expects.nothing": "nothing after it",
     "usage.expects.issue": "an issue number",
     "usage.expects.optional_issue": "an optional issue number",
-    "usage.expects.submit": 'an issue number, optionally `at YYYY-MM-DD HH:MM` and `override "reason"`',
+    "usage.expects.submit": (
+        "an issue number, optionally `at YYYY-MM-DD HH:MM`, `canary N%` or `canary off`, "
+        'and `override "reason"`'
+    ),
     "usage.expects.subscribers": "nothing, or `find TEXT`, `forget EMAIL`, `resubscribe EMAIL reason`",
     # --- access -------------------------------------------------------------------------
     "access.not_team": (
@@ -150,6 +155,12 @@ EN: dict[str, str] = {
     ),
     "card.now": "*Sends:* as soon as it is approved",
     "card.override": ":red_circle: *Preflight overridden* ({codes}): {reason}",
+    "card.canary": (
+        ":hatching_chick: *Plan:* {percent} % first ({size} readers, drawn at random), then "
+        "the rest after {minutes} minutes — unless bounces pass {bounces} % or complaints "
+        "{complaints} % of the first, which halts the send."
+    ),
+    "card.canary_off": "*Plan:* all {recipients} recipients at once (no canary).",
     "card.preview_hint": "Preview with `/newsletter show {issue}`.",
     "card.approve": "Approve",
     "card.reject": "Reject",

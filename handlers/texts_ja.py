@@ -22,13 +22,15 @@ JA: dict[str, str] = {
         "`/newsletter show ID` で、事前チェックの結果と配信対象とともにプレビューを表示します。"
         "`/newsletter test ID` で、[TEST] 版をご自身のアドレスに送信します。\n"
         "*送信（2 名で）*\n"
-        '`/newsletter submit ID [at YYYY-MM-DD HH:MM] [override "reason"]` で承認者に'
-        "承認を依頼します。依頼者ご本人と執筆者以外の方が承認する必要があります。\n"
+        '`/newsletter submit ID [at YYYY-MM-DD HH:MM] [canary N%|canary off] [override "reason"]` '
+        "で承認者に承認を依頼します。依頼者ご本人と執筆者以外の方が承認する必要があります。"
+        "カナリア配信では、リストの一部に先に送り、様子を見てから残りに送ります。\n"
         "`/newsletter cancel ID` で依頼を取り下げます。`/newsletter status [ID]` で進捗を"
         "表示します。\n"
         "`/newsletter halt` ですべての送信をただちに停止します。`/newsletter resume ID` で"
         "再開の承認を依頼します。\n"
         "*振り返る*\n"
+        "`/newsletter report ID` で号の結果を表示します。"
         "`/newsletter list`、`/newsletter audit [ID]`、`/newsletter schedule`、"
         "`/newsletter subscribers` でこれまでの記録や現在の状況を確認できます。\n"
         "`/newsletter recipients ID` で、その号を受け取った人の CSV をダイレクトメッセージで"
@@ -146,6 +148,12 @@ JA: dict[str, str] = {
     ),
     "card.now": "*送信：* 承認され次第すぐに送信します",
     "card.override": ":red_circle: *事前チェックを無視して依頼されています*（{codes}）：{reason}",
+    "card.canary": (
+        ":hatching_chick: *配信計画：* まず {percent} %（無作為に選んだ {size} 名）に送り、"
+        "{minutes} 分後に残りに送ります。先に送った分の不達が {bounces} %、"
+        "迷惑メール報告が {complaints} % を超えると、送信は自動で停止します。"
+    ),
+    "card.canary_off": "*配信計画：* {recipients} 名全員に一度に送ります（カナリアなし）。",
     "card.preview_hint": "`/newsletter show {issue}` でプレビューを確認できます。",
     "card.approve": "承認する",
     "card.reject": "却下する",
@@ -713,10 +721,81 @@ JA: dict[str, str] = {
     "usage.expects.nothing": "引数なし",
     "usage.expects.issue": "号の番号",
     "usage.expects.optional_issue": "号の番号（省略可）",
-    "usage.expects.submit": '号の番号と、必要に応じて `at YYYY-MM-DD HH:MM` と `override "理由"`',
+    "usage.expects.submit": (
+        "号の番号と、必要に応じて `at YYYY-MM-DD HH:MM`、`canary N%` または `canary off`、"
+        '`override "理由"`'
+    ),
     "usage.expects.subscribers": (
         "引数なし、または `find 文字列`・`forget メールアドレス`・`resubscribe メールアドレス 理由`"
     ),
+    # --- the canary (handlers.sending, handlers.canary) ---
+    "send.progress.canary": (
+        ":hatching_chick: まずカナリアとして {total} 名中 {canary} 名に送り、"
+        "{hold_minutes} 分待ってから残りに送ります。"
+    ),
+    "send.progress.hold": (
+        ":hourglass_flowing_sand: カナリア送信後の待機中です。残り（{pending} 名）は "
+        "*{until}* に送ります。誰でも停止でき、承認者は今すぐ残りを送ることもできます。"
+    ),
+    "send.progress.send_rest": "今すぐ残りを送る",
+    "send.progress.keep_holding": "待機を続ける",
+    "send.progress.send_rest_confirm": (
+        "第{issue}号を、待機中の残り {pending} 名に今すぐ送りますか？"
+    ),
+    "canary.hold": (
+        ":hourglass_flowing_sand: 第{issue}号のカナリア送信が終わりました（{canary} 名）。"
+        "残りは {until} まで待機します。カナリアの不達が {bounces} %、"
+        "迷惑メール報告が {complaints} % を超えると、送信は自動で停止します。"
+    ),
+    "canary.released.hold_over": (
+        "第{issue}号の待機が終わりました。カナリア {canary} 名のうち不達 {bounced} 名、"
+        "迷惑メール報告 {complaints} 名でした。残りを今から送ります。"
+    ),
+    "canary.released.by_hand": (
+        "<@{actor}> さんが第{issue}号の残りを今すぐ送りました（カナリア {canary} 名のうち"
+        "不達 {bounced} 名、迷惑メール報告 {complaints} 名）。"
+    ),
+    "send.halt_reason.canary_bounces": (
+        "カナリアの不達が急増しました（{detail}）。リストの残りには送っていません"
+    ),
+    "send.halt_reason.canary_complaints": (
+        "カナリアの迷惑メール報告が急増しました（{detail}）。リストの残りには送っていません"
+    ),
+    "refusal.not_an_approver_rest": (
+        "待機が終わる前に残りを送れるのは承認者だけです。停止はどなたでもできます。"
+    ),
+    "refusal.canary_halted": (
+        "カナリアに問題があったため、送信は自動で停止しました。残りには送っていません。"
+    ),
+    "refusal.no_canary_hold": "この送信で待機中のものはもうありません。",
+    # --- how each issue did (handlers.reports) ---
+    "report.title": "第{issue}号の結果",
+    "report.subject": "*{subject}* · {state} · 配信対象 {total} 名",
+    "report.line": "`{bar}` *{value}* {label}（{share} %）",
+    "report.label.sent": "送信",
+    "report.label.delivered": "配達済み",
+    "report.label.bounced": "不達（ハード {hard}、ソフト {soft}）",
+    "report.label.complaints": "迷惑メール報告",
+    "report.label.unsubscribes": "この号から配信停止",
+    "report.label.failed": "失敗",
+    "report.label.suppressed": "送信前に配信停止・抑止済み",
+    "report.label.unknown": "状態不明",
+    "report.label.remaining": "未送信",
+    "report.bases": (
+        "送信・失敗・抑止は配信対象 {total} 名に対する割合、配達済み・不達・迷惑メール報告・"
+        "配信停止は送信した {sent} 通に対する割合です（Postmark の Webhook による集計）。"
+        "開封とクリックは計測していません。"
+    ),
+    "refusal.report_not_sent": "第{issue}号はまだ送信されていないため、結果はありません。",
+    "report.chart.title": "第{issue}号：最初の 48 時間",
+    "report.chart.hours": "送信開始からの時間（時）",
+    "report.chart.count": "人数",
+    "report.chart.bounces": "不達",
+    "report.chart.unsubscribes": "配信停止",
+    "report.chart.comment": "第{issue}号の最初の 48 時間の不達と配信停止です。",
+    "report.chart.failed": "（グラフをアップロードできませんでした：{error}）",
+    "report.chart.posted": "48 時間のグラフは <#{channel}> のこの号のスレッドにあります。",
+    "report.day_after": "第{issue}号の送信から 1 日が経ちました。",
     # --- kinds of personal data found by preflight ---
     "finding.kind.name": "氏名",
     "finding.kind.company": "会社名",

@@ -21,10 +21,12 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -267,6 +269,9 @@ class ApprovalRequest(Base):
     expires_at: Mapped[datetime]
     card_channel: Mapped[str | None] = mapped_column(String(50))
     card_ts: Mapped[str | None] = mapped_column(String(50))
+    # The canary plan that is approved with it: this share first, then a hold.
+    canary_percent: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    canary_hold_minutes: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class SendState(enum.StrEnum):
@@ -275,6 +280,15 @@ class SendState(enum.StrEnum):
     HALTED = "halted"
     FINISHED = "finished"
     REFUSED = "refused"
+
+
+class SendStage(enum.StrEnum):
+    """Where a sending send is in its canary plan (`bot.canary`)."""
+
+    ALL = "all"  # no canary: every row may be claimed
+    CANARY = "canary"  # only the canary's rows may be claimed
+    HOLD = "hold"  # nothing may be claimed until `hold_until` (or "send the rest now")
+    REST = "rest"  # the hold is over: every row may be claimed
 
 
 class Send(Base):
@@ -296,6 +310,11 @@ class Send(Base):
     halt_reason: Mapped[str] = mapped_column(Text, default="")
     progress_channel: Mapped[str | None] = mapped_column(String(50))
     progress_ts: Mapped[str | None] = mapped_column(String(50))
+    stage: Mapped[str] = mapped_column(String(10), default=SendStage.ALL, server_default="all")
+    canary_percent: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    canary_size: Mapped[int] = mapped_column(default=0, server_default="0")
+    hold_minutes: Mapped[int] = mapped_column(default=0, server_default="0")
+    hold_until: Mapped[datetime | None]
 
 
 class BatchState(enum.StrEnum):
@@ -352,6 +371,8 @@ class Delivery(Base):
     error_code: Mapped[int | None]
     error_message: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime]
+    # 1: in the send's canary (a random sample drawn when the audience was frozen).
+    wave: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
 
 class SendEventKind(enum.StrEnum):
