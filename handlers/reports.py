@@ -26,7 +26,7 @@ from bot import delivery, outcomes, report_chart
 from bot.desk import Desk, Notice
 from bot.outcomes import Figures
 from bot.refusal import Refusal
-from handlers import blocks
+from handlers import blocks, texts
 from handlers.mrkdwn import Mrkdwn
 from handlers.newsletter import Invocation, subcommand
 from handlers.notifier import SlackNotifier, on_notice
@@ -42,6 +42,7 @@ register_texts(
         "report.title": "How issue #{issue} did",
         "report.subject": "*{subject}* · {state} · {total} recipients",
         "report.line": "`{bar}` *{value}* {label} ({share} %)",
+        "report.lines": "{lines}",
         "report.label.sent": "sent",
         "report.label.delivered": "delivered",
         "report.label.bounced": "bounced ({hard} hard, {soft} soft)",
@@ -117,7 +118,7 @@ def report_blocks(figures: Figures) -> blocks.Blocks:
         blocks.section(
             t("report.subject", subject=f.subject, state=state_name(f.state), total=f.total)
         ),
-        blocks.section("\n".join(lines)),
+        blocks.section(t("report.lines", lines="\n".join(lines))),
         blocks.context(t("report.bases", total=f.total, sent=f.sent)),
     ]
 
@@ -166,16 +167,15 @@ def report(inv: Invocation) -> None:
     figures = _latest(inv.desk, inv.parsed.issue_id)
     if figures is None:
         raise Refusal("report_not_sent", issue=inv.parsed.issue_id)
-    out = report_blocks(figures)
-    error = upload_chart(inv.desk, inv.client, figures)
-    out.append(
-        blocks.context(
-            t("report.chart.failed", error=error)
-            if error
-            else t("report.chart.posted", channel=inv.desk.settings.NEWSLETTER_CHANNEL)
-        )
+    # The figures at once; the chart (drawing and uploading take a moment) after.
+    inv.reply(t("report.title", issue=figures.issue_id), report_blocks(figures))
+    with texts.speaking(None):  # the chart goes to the channel: the team's language
+        error = upload_chart(inv.desk, inv.client, figures)
+    inv.reply(
+        t("report.chart.failed", error=error)
+        if error
+        else t("report.chart.posted", channel=inv.desk.settings.NEWSLETTER_CHANNEL)
     )
-    inv.reply(t("report.title", issue=figures.issue_id), out)
 
 
 @on_notice("report.day_after")
