@@ -42,7 +42,6 @@ register_texts(
         "report.title": "How issue #{issue} did",
         "report.subject": "*{subject}* · {state} · {total} recipients",
         "report.line": "`{bar}` *{value}* {label} ({share} %)",
-        "report.lines": "{lines}",
         "report.label.sent": "sent",
         "report.label.delivered": "delivered",
         "report.label.bounced": "bounced ({hard} hard, {soft} soft)",
@@ -118,7 +117,8 @@ def report_blocks(figures: Figures) -> blocks.Blocks:
         blocks.section(
             t("report.subject", subject=f.subject, state=state_name(f.state), total=f.total)
         ),
-        blocks.section(t("report.lines", lines="\n".join(lines))),
+        # One section per figure: each bar is one whole sentence of the catalogue.
+        *(blocks.section(line) for line in lines),
         blocks.context(t("report.bases", total=f.total, sent=f.sent)),
     ]
 

@@ -772,7 +772,6 @@ JA: dict[str, str] = {
     "report.title": "第{issue}号の結果",
     "report.subject": "*{subject}* · {state} · 配信対象 {total} 名",
     "report.line": "`{bar}` *{value}* {label}（{share} %）",
-    "report.lines": "{lines}",
     "report.label.sent": "送信",
     "report.label.delivered": "配達済み",
     "report.label.bounced": "不達（ハード {hard}、ソフト {soft}）",

@@ -46,7 +46,8 @@ def _sent_issue(harness: Harness, readers: int, plan: Outcomes) -> tuple[int, in
         send_id = _send_id(harness, issue_id)
         assert send_id is not None
         wait_until(lambda: send_state(desk, send_id) == "finished")
-    assert harness.postmark.wait_for_webhooks(timeout=30)
+    # Each webhook is one HTTP request into the bot: give a loaded machine time.
+    assert harness.postmark.wait_for_webhooks(timeout=120)
     return issue_id, send_id
 
 
@@ -58,9 +59,9 @@ def _send_id(harness: Harness, issue_id: int) -> int | None:
 
 def test_the_report_shows_the_ledger_and_the_webhooks_and_the_chart(harness: Harness):
     plan = Outcomes(hard_bounce=0.04, soft_bounce=0.02, complaint=0.01, unsubscribe=0.03)
-    issue_id, send_id = _sent_issue(harness, 300, plan)
+    issue_id, send_id = _sent_issue(harness, 100, plan)
     ledger = assert_exactly_once(harness.desk, harness.postmark, send_id)
-    assert ledger == {"sent": 300}
+    assert ledger == {"sent": 100}
     events = harness.postmark.webhook_events
     assert all(e.status == 200 for e in events)
     said = Counter(
@@ -68,11 +69,11 @@ def test_the_report_shows_the_ledger_and_the_webhooks_and_the_chart(harness: Har
     )
     [figures] = outcomes.figures(harness.desk, send_id=send_id)
     assert (figures.sent, figures.failed, figures.suppressed) == (ledger["sent"], 0, 0)
-    assert figures.delivered == said[("Delivery", None)] == 300 - 12 - 6
-    assert figures.hard_bounces == said[("Bounce", "HardBounce")] == 12
-    assert figures.soft_bounces == said[("Bounce", "SoftBounce")] == 6
-    assert figures.complaints == said[("SubscriptionChange", "SpamComplaint")] == 3
-    assert figures.unsubscribes == said[("SubscriptionChange", "ManualSuppression")] == 9
+    assert figures.delivered == said[("Delivery", None)] == 100 - 4 - 2
+    assert figures.hard_bounces == said[("Bounce", "HardBounce")] == 4
+    assert figures.soft_bounces == said[("Bounce", "SoftBounce")] == 2
+    assert figures.complaints == said[("SubscriptionChange", "SpamComplaint")] == 1
+    assert figures.unsubscribes == said[("SubscriptionChange", "ManualSuppression")] == 3
 
     uploads_before = len(harness.slack.files)
     harness.editor.command("/newsletter", f"report {issue_id}")
@@ -84,13 +85,14 @@ def test_the_report_shows_the_ledger_and_the_webhooks_and_the_chart(harness: Har
     )
     text = _text_of(reply)
     assert f"How issue #{issue_id} did" in text
-    assert "*300* sent (100.0 %)" in text
-    assert "*282* delivered (94.0 %)" in text
-    assert "*18* bounced (12 hard, 6 soft) (6.0 %)" in text
-    assert "*3* spam complaints (1.0 %)" in text
-    assert "*9* unsubscribed from this issue (3.0 %)" in text
-    assert "`████████████████████` *300* sent" in text
-    assert "*12月号 特集* · finished · 300 recipients" in text
+    assert "*100* sent (100.0 %)" in text
+    assert "*94* delivered (94.0 %)" in text
+    assert "*6* bounced (4 hard, 2 soft) (6.0 %)" in text
+    assert "*1* spam complaints (1.0 %)" in text
+    assert "*3* unsubscribed from this issue (3.0 %)" in text
+    assert "`████████████████████` *100* sent" in text
+    assert "`█···················` *1* spam complaints" in text  # above zero: never empty
+    assert "*12月号 特集* · finished · 100 recipients" in text
     # The chart: one PNG, uploaded into the issue's thread in the channel.
     # Drawing the chart may take a while on a loaded machine (matplotlib's first import).
     wait_until(lambda: len(harness.slack.files) == uploads_before + 1, timeout=60)
