@@ -1,7 +1,7 @@
 """canary: the plan on requests and sends, the stage of a send, the canary's rows
 
-Revision ID: 0003_canary
-Revises: 0002_send_events
+Revision ID: 0004_canary
+Revises: 0003_reconciliation_outbox
 Create Date: 2026-12-01 09:10:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from storage.models import UTCDateTime
 
-revision: str = "0003_canary"
-down_revision: str | None = "0002_send_events"
+revision: str = "0004_canary"
+down_revision: str | None = "0003_reconciliation_outbox"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
