@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -47,6 +47,7 @@ from storage.models import (
 )
 
 K = SendEventKind
+_send_events: Table = SendEvent.__table__  # type: ignore[assignment]
 # Ledger statuses of a row whose message Postmark may have: `batched` too,
 # because a webhook can arrive before the batch's answer is recorded.
 HANDED_OVER = (DeliveryStatus.SENT, DeliveryStatus.BATCHED, DeliveryStatus.UNKNOWN)
@@ -103,12 +104,15 @@ def record(session: Session, attributed: Attribution, kind: SendEventKind, *, at
         "at": at,
     }
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = session.execute(
-        insert(SendEvent)
+    # On the table, not the ORM class (whose bulk-insert path reports no usable
+    # rowcount on PostgreSQL); RETURNING yields no row when the event was there.
+    inserted = session.execute(
+        insert(_send_events)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["delivery_id", "kind"])
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+        .returning(_send_events.c.id)
+    ).first()
+    return inserted is not None
 
 
 def event_counts(session: Session, send_id: int) -> dict[str, int]:
