@@ -1,7 +1,7 @@
 """canary: the plan on requests and sends, the stage of a send, the canary's rows
 
-Revision ID: 0004_canary
-Revises: 0003_reconciliation_outbox
+Revision ID: 0005_canary
+Revises: 0004_correction_of
 Create Date: 2026-12-01 09:10:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from storage.models import UTCDateTime
 
-revision: str = "0004_canary"
-down_revision: str | None = "0003_reconciliation_outbox"
+revision: str = "0005_canary"
+down_revision: str | None = "0004_correction_of"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
