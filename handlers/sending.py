@@ -354,7 +354,7 @@ def show_halted(notifier: SlackNotifier, notice: Notice) -> None:
 @on_notice("send.halt_settled")
 def show_halt_settled(notifier: SlackNotifier, notice: Notice) -> None:
     """The batches on their way at the halt have landed: the real counts."""
-    _show_progress(notifier, notice, dict(notice.params))
+    show_progress_of(notifier, notice, dict(notice.params))
     text = t("send.halt_settled", **notice.params)
     notifier.post(text, blocks.message(text))
 
