@@ -36,8 +36,13 @@ def click_by_hand(actor, request_id: int, action: str = Action.APPROVE) -> None:
     )
 
 
-def wait_reply(harness: Harness, user: str, count: int) -> str:
-    return harness.wait_for_ephemeral(user, count=count)[-1]
+def wait_reply(harness: Harness, user: str, containing: str) -> str:
+    """The first reply to `user` that says `containing` (TimeoutError when none
+    does). Found by its content: a submit's own reply may arrive after the
+    click's, so "the last reply" races."""
+    return harness.slack.wait_for(
+        lambda: next((r for r in harness.ephemeral_texts(user) if containing in r), None)
+    )
 
 
 def test_card_shows_what_an_approver_needs(harness: Harness):
@@ -87,7 +92,9 @@ def test_self_approval_is_refused_even_for_an_approver(harness: Harness):
     issue_id = create_issue(harness, harness.editor)
     card = submit(harness, harness.approver, issue_id, extra=LATER)  # an approver asks …
     approve(harness, harness.approver, card)  # … and tries to approve their own request
-    assert "someone else must approve" in wait_reply(harness, APPROVER_1, 2)
+    assert "someone else must approve" in wait_reply(
+        harness, APPROVER_1, "someone else must approve"
+    )
     assert request_state(harness, request_id_of(harness, card)) == "open"
 
 
@@ -96,7 +103,9 @@ def test_self_approval_by_a_hand_crafted_click_is_refused(harness: Harness):
     card = submit(harness, harness.approver2, issue_id, extra=LATER)
     request_id = request_id_of(harness, card)
     click_by_hand(harness.approver2, request_id)
-    assert "someone else must approve" in wait_reply(harness, APPROVER_2, 2)
+    assert "someone else must approve" in wait_reply(
+        harness, APPROVER_2, "someone else must approve"
+    )
     assert request_state(harness, request_id) == "open"
 
 
@@ -104,7 +113,7 @@ def test_non_approver_is_refused(harness: Harness):
     issue_id = create_issue(harness, harness.approver)
     card = submit(harness, harness.approver, issue_id, extra=LATER)
     approve(harness, harness.editor, card)  # on the team, not an approver
-    assert "Only approvers" in wait_reply(harness, EDITOR, 1)
+    wait_reply(harness, EDITOR, "Only approvers")
     assert request_state(harness, request_id_of(harness, card)) == "open"
 
 
@@ -112,7 +121,7 @@ def test_author_of_the_version_is_refused_even_if_someone_else_submitted(harness
     issue_id = create_issue(harness, harness.approver)  # approver 1 writes it
     card = submit(harness, harness.approver2, issue_id, extra=LATER)  # approver 2 asks
     approve(harness, harness.approver, card)  # the author may not approve
-    assert "You wrote version 1" in wait_reply(harness, APPROVER_1, 1)
+    wait_reply(harness, APPROVER_1, "You wrote version 1")
     assert request_state(harness, request_id_of(harness, card)) == "open"
 
 
@@ -134,7 +143,7 @@ def test_expired_request_is_refused_without_any_sweep(harness: Harness):
     card = submit(harness, harness.editor, issue_id, extra=LATER)
     harness.clock.advance(timedelta(hours=24, seconds=1))
     approve(harness, harness.approver, card)
-    assert "expired" in wait_reply(harness, APPROVER_1, 1)
+    wait_reply(harness, APPROVER_1, "expired")
     assert request_state(harness, request_id_of(harness, card)) == "open"  # nothing changed
     assert issue_state(harness, issue_id) == "awaiting_approval"
 
@@ -146,7 +155,7 @@ def test_stale_card_cannot_approve_after_resubmission(harness: Harness):
     old_id, new_id = request_id_of(harness, old), request_id_of(harness, new)
     assert old_id != new_id
     click_by_hand(harness.approver, old_id)
-    assert "already void" in wait_reply(harness, APPROVER_1, 1)
+    wait_reply(harness, APPROVER_1, "already void")
     assert request_state(harness, new_id) == "open" and request_state(harness, old_id) == "void"
 
 
@@ -168,7 +177,7 @@ def test_non_approver_cannot_reject(harness: Harness):
     issue_id = create_issue(harness, harness.approver)
     card = submit(harness, harness.approver, issue_id, extra=LATER)
     click_by_hand(harness.editor, request_id_of(harness, card), Action.REJECT)
-    assert "Only approvers" in wait_reply(harness, EDITOR, 1)
+    wait_reply(harness, EDITOR, "Only approvers")
     assert harness.slack.open_views(EDITOR) == []
     assert request_state(harness, request_id_of(harness, card)) == "open"
 
@@ -180,13 +189,13 @@ def test_cancel_withdraws_the_request(harness: Harness):
     harness.slack.wait_for(lambda: issue_state(harness, issue_id) == "cancelled")
     assert request_state(harness, request_id_of(harness, card)) == "cancelled"
     click_by_hand(harness.approver, request_id_of(harness, card))
-    assert "already cancelled" in wait_reply(harness, APPROVER_1, 1)
+    wait_reply(harness, APPROVER_1, "already cancelled")
 
 
 def test_blocking_preflight_stops_submit_unless_overridden_in_red(harness: Harness):
     issue_id = create_issue(harness, harness.editor, "12月号", "お問い合わせは 03-1234-5678 まで")
     harness.editor.command("/newsletter", f"submit {issue_id}")
-    assert "blocking problems" in wait_reply(harness, EDITOR, 1)
+    wait_reply(harness, EDITOR, "blocking problems")
     assert issue_state(harness, issue_id) == "draft"
     card = submit(
         harness, harness.editor, issue_id, extra=f'{LATER} override "代表番号なので掲載します"'
@@ -242,7 +251,7 @@ def test_audit_trail_is_ephemeral_and_newest_first(harness: Harness):
     issue_id = create_issue(harness, harness.editor)
     submit(harness, harness.editor, issue_id, extra=LATER)
     harness.editor.command("/newsletter", f"audit {issue_id}")
-    text = wait_reply(harness, EDITOR, 2)
     asked, created = f"asked for approval of issue #{issue_id}", f"created issue #{issue_id}"
+    text = wait_reply(harness, EDITOR, created)
     assert text.index(asked) < text.index(created)
     assert all(asked not in t and created not in t for t in harness.channel_texts())
