@@ -636,6 +636,10 @@ class _Merge:
             select(c.line, c.email).where(fresh).order_by(c.line).limit(SAMPLE)
         ):
             report.sample("suppressed", line, email)
+        # Counted before, not by rowcount: PostgreSQL's driver gives -1 for INSERT ... SELECT.
+        added = connection.execute(
+            select(func.count()).select_from(stops).where(fresh)
+        ).scalar_one()
         events = _AUDIT_EVENTS.c
         pairs: list[Any] = [
             *(literal("scope"), literal(ALL_LISTS), literal("reason"), c.reason),
@@ -656,7 +660,7 @@ class _Merge:
                 .order_by(c.line),
             )
         )
-        added = connection.execute(
+        connection.execute(
             insert(_SUPPRESSIONS).from_select(
                 [
                     "email",
@@ -687,7 +691,7 @@ class _Merge:
                 .where(fresh)
                 .order_by(c.line),
             )
-        ).rowcount
+        )
         report.suppressed += added
         report.already_suppressed += total - added
         # Stored subscribers of these addresses, on every list, leave the audience.
