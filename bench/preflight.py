@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.preflight import PersonalDataCache, preflight  # noqa: E402
-from bot.rendering import compile_issue  # noqa: E402
+from bot.rendering import Footer, compile_issue  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import connect  # noqa: E402
 from storage.models import MailingList, Subscriber, UnsubscribeRequest  # noqa: E402
@@ -113,12 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         url = f"sqlite:///{folder}/preflight.db"
         build(url, args.subscribers)
         db = connect(url)
+        footer = Footer("Navigate", "〒100-0001 東京都千代田区見本町1-2-3", "news@example.com")
         compiled = compile_issue(
             "12月号のお知らせ",
             BODY,
             sender="news@example.com",
             stream="broadcast",
             list_name="Newsletter",
+            footer=footer,
         )
         cache = PersonalDataCache()
 
@@ -131,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 sender_address="news@example.com",
                 index=index,
                 list_name="Newsletter",
+                footer=footer,
             )
             assert not findings, findings  # the body holds nobody's personal data
             return (time.perf_counter() - started) * 1000

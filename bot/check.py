@@ -4,7 +4,8 @@ Owns `CheckResult` (one line of the report: what was checked, how it went,
 and what to do when it failed), the Postmark checks (server token, broadcast
 stream of type Broadcasts with Postmark's unsubscribe handling, transactional stream
 of type Transactional: `bot.postmark.pipe_problem`, the judgement sends use too;
-whether the account has the Bulk API) and
+whether the account has the Bulk API), the legal footer's check (the sender's
+postal address and contact) and
 `report()`, which prints the lines and turns them into an exit code. The
 Slack checks live in `handlers.check` (bot never imports Slack), which also
 runs the whole list.
@@ -199,28 +200,6 @@ def postmark_checks(settings: Settings, gateway: PostmarkGateway) -> list[CheckR
             skip(TRANSACTIONAL, "not checked: the server token was refused."),
         ]
     assert token_result is not None
-    return [token_result, *results, bulk_check(settings, gateway)]
-
-
-def bulk_check(settings: Settings, gateway: PostmarkGateway) -> CheckResult:
-    """Whether the account has Postmark's Bulk API (enabled on request), and
-    whether POSTMARK_TRANSPORT needs it."""
-    transport = settings.POSTMARK_TRANSPORT
-    try:
-        enabled = gateway.bulk_enabled()
-    except PostmarkError as exc:
-        if transport == "bulk":
-            return fail(BULK, f"could not ask Postmark ({exc}).", "run the check again.")
-        return warn(BULK, f"could not ask Postmark ({exc}).", "run the check again.")
-    if enabled:
-        return ok(BULK, f"enabled on this account (POSTMARK_TRANSPORT={transport}).")
-    if transport == "bulk":
-        return fail(
-            BULK,
-            "not enabled on this account, but POSTMARK_TRANSPORT=bulk.",
-            "ask Postmark's support to enable the Bulk API, or set POSTMARK_TRANSPORT=templates.",
-        )
-    return ok(
-        BULK,
-        f"not enabled on this account; POSTMARK_TRANSPORT={transport} does not need it.",
-    )
+of type Transactional: `bot.postmark.pipe_problem`, the judgement sends use too;
+whether the account has the Bulk API), the legal footer's check (the sender's
+postal address and contact) and

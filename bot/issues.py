@@ -20,7 +20,8 @@ from bot import audience, audit, states
 from bot.desk import Desk, Notice
 from bot.preflight import Finding, preflight
 from bot.refusal import Refusal
-from bot.rendering import CompiledIssue, compile_issue
+from bot.rendering import CompiledIssue, Footer, compile_issue
+from bot.settings import Settings
 from bot.subscribers import get_or_create_list
 from bot.typed import storable
 from storage.models import (
@@ -98,6 +99,15 @@ def current_version(session: Session, issue: Issue) -> IssueVersion:
     return version
 
 
+def footer_of(settings: Settings) -> Footer:
+    """The legal footer every broadcast carries, from the settings."""
+    return Footer(
+        sender_name=settings.sender.name or settings.sender.address,
+        postal_address=settings.NEWSLETTER_POSTAL_ADDRESS,
+        contact=settings.contact,
+    )
+
+
 def _compile(desk: Desk, subject: str, body: str, list_name: str) -> CompiledIssue:
     return compile_issue(
         subject,
@@ -105,6 +115,7 @@ def _compile(desk: Desk, subject: str, body: str, list_name: str) -> CompiledIss
         sender=desk.settings.sender.header(),
         stream=desk.settings.POSTMARK_BROADCAST_STREAM,
         list_name=list_name,
+        footer=footer_of(desk.settings),
     )
 
 
@@ -323,6 +334,7 @@ def preview(desk: Desk, issue_id: int) -> Preview:
             sender_address=desk.settings.sender.address,
             index=index,
             list_name=mailing_list.name,
+            footer=footer_of(desk.settings),
         )
         return Preview(
             issue_id=issue.id,

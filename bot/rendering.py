@@ -18,9 +18,13 @@ Two stages, so that the expensive work happens once per version:
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -33,21 +37,35 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 
-# The only names an author may use, and the only attributes of `subscriber`.
+# What an author may print, and nothing else (see `_check_template`).
+PRINTABLE = ("subscriber.name", "subscriber.company", "list_name", "issue_date", "unsubscribe_url")
 VARIABLES = ("subscriber", "list_name", "issue_date", "unsubscribe_url")
 SUBSCRIBER_FIELDS = ("name", "company")
+# Filters the renderer still knows, for versions stored before the language was
+# narrowed to printing (an author can no longer write them: `_check_template`).
 FILTERS = frozenset(
     {"default", "d", "upper", "lower", "title", "capitalize", "trim", "e", "escape"}
 )
 UNSUBSCRIBE_PLACEHOLDER = "{{{ pm:unsubscribe }}}"
 # A test copy's unsubscribe link goes nowhere: .invalid never resolves (RFC 2606).
 TEST_COPY_UNSUBSCRIBE = "https://unsubscribe.invalid/this-is-a-test-copy"
-# Every message ends with the list's name and Postmark's unsubscribe link.
-HTML_FOOTER = '{{ list_name }} · <a href="{{ unsubscribe_url }}">配信停止 / Unsubscribe</a>'
-TEXT_FOOTER = "\n\n-- \n{{ list_name }}\n配信停止 / Unsubscribe: {{ unsubscribe_url }}\n"
 MAX_BODY_CHARS = 100_000
 MAX_SUBJECT_CHARS = 250
 MAX_HTML_BYTES = 400_000
+# The widest a subscriber's name or company can be (the columns' width): a version's
+# size is measured with fields this wide, so no recipient's message is larger.
+MAX_FIELD_CHARS = 200
+# No rendered part may exceed this, whatever the template (a backstop: a version
+# that passed `compile_issue` stays far below it).
+MAX_RENDERED_CHARS = 2_000_000
+# Jinja's compile time grows with the number of tags (and Python's compiler holds the
+# interpreter lock while it works): a bound on them bounds every save.
+MAX_TAGS = 100
+_FINISHED_TAGS = MAX_TAGS + 10  # the layout and footer add a few of their own
+# Markdown's cost is not linear in every input (a body of 100,000 "[" takes
+# markdown-it-py seconds): building a version gets a hard time budget, so that a
+# save answers within Slack's three seconds however the body is written.
+COMPILE_SECONDS = 1.5
 
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -123,59 +141,127 @@ _HTML_ENV = _environment(autoescape=True)
 _TEXT_ENV = _environment(autoescape=False)
 
 
-def _check_template(source: str, field: str) -> None:
-    """Parse `source` and refuse anything beyond the documented variables."""
-    try:
-        tree = _TEXT_ENV.parse(source)
-    except TemplateSyntaxError as exc:
-        raise TemplateProblem(field, f"template syntax error: {exc.message}", exc.lineno) from None
-    for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem, nodes.Call, nodes.Filter)):
-        line = getattr(node, "lineno", None)
-        if isinstance(node, nodes.Name):
-            if node.ctx == "load" and node.name not in VARIABLES:
-                raise TemplateProblem(field, f"unknown variable `{node.name}`", line)
-            if node.ctx != "load":
-                raise TemplateProblem(field, "templates may not assign variables", line)
-        elif isinstance(node, nodes.Getattr):
-            if not (
-                isinstance(node.node, nodes.Name)
-                and node.node.name == "subscriber"
-                and node.attr in SUBSCRIBER_FIELDS
-            ):
-                raise TemplateProblem(
-                    field,
-                    f"unknown variable `{_describe(node)}`: "
-                    "use subscriber.name or subscriber.company",
-                    line,
-                )
-        elif isinstance(node, nodes.Getitem):
-            raise TemplateProblem(field, "templates may not index values ([…])", line)
-        elif isinstance(node, nodes.Call):
-            raise TemplateProblem(field, "templates may not call functions", line)
-        elif isinstance(node, nodes.Filter) and node.name not in FILTERS:
-            raise TemplateProblem(field, f"unknown filter `{node.name}`", line)
-    for node in tree.find_all(nodes.Name):
-        if node.name == "subscriber":
-            parent_ok = any(
-                isinstance(g, nodes.Getattr) and g.node is node
-                for g in tree.find_all(nodes.Getattr)
+_TAG = re.compile(r"\{[{%#]")
+_PRINT = re.compile(r"\{\{[ \t]*([a-z_]+(?:\.[a-z_]+)?)[ \t]*\}\}")
+_ALLOWED = ", ".join(f"{{{{ {name} }}}}" for name in PRINTABLE)
+
+
+def _check_template(source: str, field: str, max_tags: int = MAX_TAGS) -> None:
+    """Refuse anything but text, comments and printing one of `PRINTABLE`.
+
+    The scan is a single linear pass that runs before Jinja sees the source, so
+    no literal, operator, filter, call, test or control structure ever reaches
+    Jinja's parser or its constant folding (which would compute `9 ** 99999999`
+    while holding the interpreter lock). What is left renders in time linear in
+    its length, and a reader can only ever be shown the author's own text and
+    their own row.
+    """
+    pos = tags = 0
+    while (found := _TAG.search(source, pos)) is not None:
+        start = found.start()
+        line = source.count("\n", 0, start) + 1
+        opener = found.group(0)
+        tags += 1
+        if tags > max_tags:
+            raise TemplateProblem(
+                field, f"a template may hold at most {max_tags} {{{{ … }}}} and {{# … #}}", line
             )
-            if not parent_ok:
-                raise TemplateProblem(
-                    field,
-                    "use subscriber.name or subscriber.company, not subscriber itself",
-                    getattr(node, "lineno", None),
+        if opener == "{#":
+            end = source.find("#}", start + 2)
+            if end < 0:
+                raise TemplateProblem(field, "a comment opened with {# is never closed", line)
+            pos = end + 2
+            continue
+        printed = _PRINT.match(source, start) if opener == "{{" else None
+        if printed is None or printed.group(1) not in PRINTABLE:
+            shown = source[start : start + 40].split("\n", 1)[0]
+            what = "control structures ({% … %}) are" if opener == "{%" else f"`{shown}` is"
+            raise TemplateProblem(
+                field, f"{what} not allowed: a template may only print {_ALLOWED}", line
+            )
+        pos = printed.end()
+
+
+def check_stored(compiled: CompiledIssue) -> None:
+    """Raise TemplateProblem if a stored version holds more than the template
+    language allows today (a version saved before it was narrowed)."""
+    _check_template(compiled.subject, "subject")
+    _check_template(compiled.html, "body", _FINISHED_TAGS)
+    _check_template(compiled.text, "body", _FINISHED_TAGS)
+
+
+@dataclass(frozen=True)
+class Footer:
+    """What the law requires in every broadcast besides the opt-out (Japan's Act on
+    Regulation of Transmission of Specified Electronic Mail, art. 4; the US CAN-SPAM
+    Act, 15 U.S.C. 7704(a)(5)): the sender's name, postal address and a contact.
+    Configuration, never typed text; baked into the version, so its hash covers it."""
+
+    sender_name: str = ""
+    postal_address: str = ""
+    contact: str = ""
+
+    def html(self) -> str:
+        lines = ['{{ list_name }} · <a href="{{ unsubscribe_url }}">配信停止 / Unsubscribe</a>']
+        sender = " · ".join(_literal(p) for p in (self.sender_name, self.postal_address) if p)
+        if sender:
+            lines.append(f"発行 / Sender: {sender}")
+        if self.contact:
+            lines.append(f"お問い合わせ / Contact: {_literal(self.contact)}")
+        return "<br>\n".join(lines)
+
+    def text(self) -> str:
+        lines = ["", "", "-- ", "{{ list_name }}"]
+        sender = " · ".join(p for p in (self.sender_name, self.postal_address) if p)
+        if sender:
+            lines.append(f"発行 / Sender: {sender}")
+        if self.contact:
+            lines.append(f"お問い合わせ / Contact: {self.contact}")
+        lines.append("配信停止 / Unsubscribe: {{ unsubscribe_url }}")
+        return "\n".join(lines) + "\n"
+
+
+def _literal(text: str) -> str:
+    return str(Markup.escape(text))
+
+
+class _OutOfTime(Exception):
+    """Raised inside a thread whose time bound ran out (see `_time_bound`)."""
+
+
+@contextmanager
+def _time_bound(seconds: float) -> Iterator[None]:
+    """Interrupt the pure-Python work inside the block after `seconds`.
+
+    A watchdog raises `_OutOfTime` in this thread at its next bytecode
+    (CPython's PyThreadState_SetAsyncExc, the mechanism behind KeyboardInterrupt
+    in threads). Use it only around work that holds no shared state.
+    """
+    target = threading.get_ident()
+    lock = threading.Lock()
+    state = {"active": True, "fired": False}
+    done = threading.Event()
+
+    def watch() -> None:
+        if done.wait(seconds):
+            return
+        with lock:
+            if state["active"]:
+                state["fired"] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(target), ctypes.py_object(_OutOfTime)
                 )
 
-
-def _describe(node: nodes.Node) -> str:
-    if isinstance(node, nodes.Getattr):
-        return f"{_describe(node.node)}.{node.attr}"
-    if isinstance(node, nodes.Name):
-        return node.name
-    if isinstance(node, nodes.Const):
-        return repr(node.value)
-    return "…"
+    watchdog = threading.Thread(target=watch, name="render-time-bound", daemon=True)
+    watchdog.start()
+    try:
+        yield
+    finally:
+        with lock:
+            state["active"] = False
+            if state["fired"]:  # not raised yet? then never: clear what is pending
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)
+        done.set()
 
 
 @lru_cache(maxsize=1)
@@ -198,9 +284,38 @@ def _restore(text: str, kept: list[str]) -> str:
 
 
 def compile_issue(
-    subject: str, body: str, *, sender: str, stream: str, list_name: str, lang: str = "ja"
+    subject: str,
+    body: str,
+    *,
+    sender: str,
+    stream: str,
+    list_name: str,
+    lang: str = "ja",
+    footer: Footer | None = None,
 ) -> CompiledIssue:
-    """Build and check the templates of a version. Raises TemplateProblem."""
+    """Build and check the templates of a version, within `COMPILE_SECONDS`.
+    Raises TemplateProblem."""
+    try:
+        with _time_bound(COMPILE_SECONDS):
+            return _compile_issue(subject, body, sender, stream, list_name, lang, footer)
+    except _OutOfTime:
+        raise TemplateProblem(
+            "body",
+            f"the body takes longer than {COMPILE_SECONDS:g} s to prepare (thousands of "
+            "brackets or emphasis marks?): simplify it",
+        ) from None
+
+
+def _compile_issue(
+    subject: str,
+    body: str,
+    sender: str,
+    stream: str,
+    list_name: str,
+    lang: str,
+    footer: Footer | None,
+) -> CompiledIssue:
+    footer = footer or Footer()
     subject = subject.strip()
     if not subject:
         raise TemplateProblem("subject", "the subject is empty")
@@ -214,27 +329,34 @@ def compile_issue(
     _check_template(body, "body")
     kept: list[str] = []
     html_body = _markdown.render(_protect(body, kept))
+    if len(html_body) > MAX_HTML_BYTES:  # before the layout and CSS inlining, which cost more
+        raise TemplateProblem(
+            "body", f"the rendered message is larger than {MAX_HTML_BYTES // 1000} KB"
+        )
     page = (
         _layout()
         .replace("{{ lang }}", lang)
         .replace("{{ title }}", str(Markup.escape(list_name)))
         .replace("{{ body }}", html_body)
-        .replace("{{ footer }}", _protect(HTML_FOOTER, kept))
+        .replace("{{ footer }}", _protect(footer.html(), kept))
     )
     html = _restore(_inliner.inline(page), kept)
-    text = body.rstrip() + TEXT_FOOTER
+    text = body.rstrip() + footer.text()
     # What is valid alone may not be once wrapped: an unterminated `{#` at the end
     # of a body swallows the footer. Check the finished templates as well.
     for finished in (html, text):
         try:
-            _check_template(finished, "body")
+            _check_template(finished, "body", _FINISHED_TAGS)
         except TemplateProblem as problem:  # its line is the layout's, not the author's
             raise TemplateProblem(
                 "body", f"{problem.message}: a tag opened in the body is never closed"
             ) from None
     compiled = CompiledIssue(subject=subject, html=html, text=text, sender=sender, stream=stream)
+    # Measured with the widest fields a row can hold, each character one that
+    # HTML escaping lengthens most: no recipient's message can be larger.
+    widest = "&" * MAX_FIELD_CHARS
     sample = RecipientContext(
-        name="山田花子", company="株式会社サンプル", list_name=list_name, issue_date="2026-01-01"
+        name=widest, company=widest, list_name=list_name, issue_date="2026-01-01"
     )
     rendered = render_message(compiled, sample)
     if len(rendered.html.encode("utf-8")) > MAX_HTML_BYTES:
@@ -304,6 +426,11 @@ def render_message(compiled: CompiledIssue, recipient: RecipientContext) -> Rend
             raise TemplateProblem(
                 "subject" if field == "subject" else "body", f"the template failed: {exc}"
             ) from None
+        if len(out[field]) > MAX_RENDERED_CHARS:
+            raise TemplateProblem(
+                "subject" if field == "subject" else "body",
+                f"the rendered message is larger than {MAX_RENDERED_CHARS:,} characters",
+            )
     return RenderedMessage(subject=out["subject"], html=out["body"], text=out["text"])
 
 

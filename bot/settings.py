@@ -73,6 +73,14 @@ HELP: dict[str, tuple[str, str]] = {
     "CANARY_MAX_BOUNCE_PERCENT": ("a percentage above 0 and at most 100", "5"),
     "CANARY_MAX_COMPLAINT_PERCENT": ("a percentage above 0 and at most 100", "0.3"),
     "SEED_ADDRESSES": ("comma-separated addresses of the team, at most 10", "team@example.com"),
+    "NEWSLETTER_POSTAL_ADDRESS": (
+        "the sender's postal address on one line, without { or }",
+        '"〒100-0001 東京都千代田区千代田1-1 Navigate株式会社"',
+    ),
+    "NEWSLETTER_CONTACT": (
+        "an address, telephone number or web page for inquiries, without { or }",
+        "info@example.com",
+    ),
 }
 
 # The languages the Slack front end has a catalogue for (handlers.texts).
@@ -180,6 +188,8 @@ class Settings(BaseSettings):
     CANARY_MAX_BOUNCE_PERCENT: float = 5.0
     CANARY_MAX_COMPLAINT_PERCENT: float = 0.3
     SEED_ADDRESSES: str = ""
+    NEWSLETTER_POSTAL_ADDRESS: str = ""
+    NEWSLETTER_CONTACT: str = ""
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -219,6 +229,16 @@ class Settings(BaseSettings):
     def _sender(cls, value: str) -> str:
         if value:
             _parse_sender(value)
+        return value
+
+    @field_validator("NEWSLETTER_POSTAL_ADDRESS", "NEWSLETTER_CONTACT")
+    @classmethod
+    def _footer_line(cls, value: str) -> str:
+        # Printed as-is in every broadcast's footer: one line, and nothing the
+        # template language would read as its own syntax.
+        value = " ".join(value.split())
+        if "{" in value or "}" in value:
+            raise ValueError(value)
         return value
 
     @field_validator("NEWSLETTER_CHANNEL")
@@ -370,6 +390,11 @@ class Settings(BaseSettings):
     def sender(self) -> Sender:
         return _parse_sender(self.NEWSLETTER_FROM or "Newsletter <news@example.com>")
 
+    @property
+    def contact(self) -> str:
+        """For inquiries, in every broadcast's footer: NEWSLETTER_CONTACT or the From address."""
+        return self.NEWSLETTER_CONTACT or self.sender.address
+
     @cached_property
     def test_recipient_domains(self) -> frozenset[str]:
         domains = _split(self.TEST_RECIPIENT_DOMAINS)
@@ -419,6 +444,8 @@ def _parse_seeds(value: str) -> tuple[str, ...]:
 
 def _parse_sender(value: str) -> Sender:
     name, address = parseaddr(value)
+    if "{" in name or "}" in name:  # the name is printed in every broadcast's footer
+        raise ValueError(value)
     try:
         checked = validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:

@@ -20,7 +20,16 @@ from typing import TextIO
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.check import CheckResult, fail, ok, postmark_checks, report, skip, warn
+from bot.check import (
+    CheckResult,
+    fail,
+    footer_checks,
+    ok,
+    postmark_checks,
+    report,
+    skip,
+    warn,
+)
 from bot.desk import gateway_from
 from bot.settings import Settings
 
@@ -225,7 +234,11 @@ def run_checks(settings: Settings) -> list[CheckResult]:
         base_url=settings.SLACK_API_URL,
         timeout=SLACK_TIMEOUT,
     )
-    return slack_checks(settings, client) + postmark_checks(settings, gateway_from(settings))
+    return (
+        slack_checks(settings, client)
+        + postmark_checks(settings, gateway_from(settings))
+        + footer_checks(settings)
+    )
 
 
 def main(settings: Settings, out: TextIO | None = None) -> int:

@@ -56,6 +56,7 @@ DATABASE_FILE = "rehearsal.db"
 WAL_FILES = ("-wal", "-shm")
 SAMPLE_FILE = "rehearsal-sample.csv"
 WEBHOOK_USER = "postmark"
+REHEARSAL_POSTAL_ADDRESS = "〒100-0000 東京都千代田区見本町0-0-0 リハーサル株式会社（架空の住所）"
 # Settings a team may tune for the rehearsal too (from the environment or .env);
 # everything that connects somewhere is replaced by a local stand-in.
 KEPT_SETTINGS = (
@@ -117,6 +118,8 @@ def rehearsal_settings(
         "POSTMARK_WEBHOOK_USER": WEBHOOK_USER,
         "POSTMARK_WEBHOOK_PASSWORD": secrets.token_urlsafe(18),
         "NEWSLETTER_FROM": "Countersign Rehearsal <news@example.com>",
+        # Made up, like everything here: the footer every broadcast must carry.
+        "NEWSLETTER_POSTAL_ADDRESS": REHEARSAL_POSTAL_ADDRESS,
         "NEWSLETTER_CHANNEL": NEWSLETTER_CHANNEL,
         "TEAM": f"{EDITOR},{APPROVER_1},{APPROVER_2}",
         "APPROVERS": APPROVERS_GROUP,

@@ -124,6 +124,18 @@ EN: dict[str, str] = {
     "finding.kind.name": "names",
     "finding.kind.company": "companies",
     "finding.kind.address": "addresses",
+    "finding.kind.note": "what was typed into an unsubscribe request's note",
+    "finding.body_empty": (
+        "The body has nothing to say: it is empty or holds only the unsubscribe link."
+    ),
+    "finding.postal_address_missing": (
+        "The footer lacks the sender's postal address, which the law requires in every "
+        "newsletter. Set NEWSLETTER_POSTAL_ADDRESS, then save the issue again."
+    ),
+    "finding.contact_missing": (
+        "The footer lacks the contact for inquiries. Check NEWSLETTER_CONTACT, then save the "
+        "issue again."
+    ),
     # --- list ---------------------------------------------------------------------------
     "list.empty": "No issues yet. Start one with `/newsletter new`.",
     "list.title": "Issues, newest first:",

@@ -803,4 +803,14 @@ JA: dict[str, str] = {
     # --- what replaces personal data in typed text shown in the channel ---
     "redacted.address": "［メールアドレス削除］",
     "redacted.phone": "［電話番号削除］",
+    "finding.kind.note": "配信停止の依頼のメモに書かれた内容",
+    "finding.body_empty": "本文に内容がありません。空であるか、配信停止リンクしかありません。",
+    "finding.postal_address_missing": (
+        "フッターに送信者の住所がありません。法律上、すべてのメールマガジンに必要です。"
+        "NEWSLETTER_POSTAL_ADDRESS を設定してから、号を保存し直してください。"
+    ),
+    "finding.contact_missing": (
+        "フッターに問い合わせ先がありません。NEWSLETTER_CONTACT を確認してから、"
+        "号を保存し直してください。"
+    ),
 }

@@ -30,9 +30,9 @@ def run(slack: SlackStandIn, postmark: PostmarkStandIn, database_url: str, **ove
 def test_a_correct_setup_passes_every_check(slack, postmark, database_url):
     code, text, results = run(slack, postmark, database_url)
     assert code == 0, text
-    assert [r.status for r in results.values()] == [Status.OK] * 8
+    assert [r.status for r in results.values()] == [Status.OK] * 9
     lines = text.splitlines()
-    assert len(lines) == 9  # one per check, then the summary
+    assert len(lines) == 10  # one per check, then the summary
     assert results["Postmark Bulk API"].detail.startswith("enabled on this account")
     assert "Countersign Rehearsal" in results["Slack bot token"].detail
     assert "#newsletter" in results["Newsletter channel"].detail
@@ -137,6 +137,25 @@ def test_approvers_group_that_does_not_exist(slack, postmark, database_url):
     assert "no user group S0NOSUCH01" in results["Approvers"].detail
 
 
+def test_no_postal_address(slack, postmark, database_url):
+    code, text, results = run(slack, postmark, database_url, NEWSLETTER_POSTAL_ADDRESS="")
+    assert code == 1
+    footer = results["Newsletter footer"]
+    assert footer.status is Status.FAIL and "NEWSLETTER_POSTAL_ADDRESS is not set" in footer.detail
+    assert "Fix: set NEWSLETTER_POSTAL_ADDRESS" in text
+
+
+def test_the_footer_names_the_contact_it_will_print(slack, postmark, database_url):
+    _code, _text, results = run(slack, postmark, database_url)
+    assert "the From address (news@example.com)" in results["Newsletter footer"].detail
+    _code, _text, results = run(
+        slack, postmark, database_url, NEWSLETTER_CONTACT="03-1234-5678（平日10時〜17時）"
+    )
+    assert (
+        "NEWSLETTER_CONTACT (03-1234-5678（平日10時〜17時）)" in results["Newsletter footer"].detail
+    )
+
+
 def test_no_postmark_token(slack, postmark, database_url):
     code, _text, results = run(slack, postmark, database_url, POSTMARK_SERVER_TOKEN="")
     assert code == 1
@@ -227,6 +246,7 @@ def test_the_cli_runs_the_check(slack, postmark, database_url, monkeypatch, tmp_
         monkeypatch.setenv(name, str(getattr(settings, name)))
     monkeypatch.setenv("NEWSLETTER_CHANNEL", NEWSLETTER_CHANNEL)
     monkeypatch.setenv("APPROVERS", "S0APPROVE1")
+    monkeypatch.setenv("NEWSLETTER_POSTAL_ADDRESS", settings.NEWSLETTER_POSTAL_ADDRESS)
     assert cli.main(["check"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "All checks passed."
     monkeypatch.setenv("POSTMARK_BROADCAST_STREAM", "outbound")

@@ -1,0 +1,245 @@
+"""Seeing through disguise: the comparable form of a text, on both sides of a match.
+
+`fold()` is applied alike to the personal data (the needles) and to what a
+reader sees (the haystack): NFKC (full-width letters and digits, ㈱ → (株)),
+case folding, format and invisible characters removed (every character of
+category Cf and the other default-ignorable code points: soft hyphen,
+zero-width space and joiners, word joiner, BOM, variation selectors …), Latin
+look-alikes from Cyrillic and Greek mapped to Latin, and every run of
+whitespace and line breaks (an ideographic space, a nakaguro between family
+and given name) made one space.
+
+`Haystack` then offers the folded text three ways: `loose` (letters and digits
+only, so `Lea**kwell**`, `Leak-well` and `L e a k w e l l` read as `leakwell`;
+for needles in scripts that separate words, with whole-word checks against the
+folded text), `spaced` (whitespace and ASCII punctuation dropped; for Japanese,
+Chinese and Korean needles, which are written with or without a space) and `addresses` (common
+obfuscations such as `(at)`, `[dot]` undone).
+
+`key()` turns a needle into what is looked up in which of those views;
+`company_core()` drops legal-form words (株式会社, (株), Inc., Co., Ltd., GmbH …)
+so that a company is found with or without them on either side. `phones()`
+finds telephone numbers by their digits whatever the separators.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cached_property
+
+# Category Cf and the other Default_Ignorable_Code_Point ranges (Unicode 15,
+# DerivedCoreProperties.txt); a test checks every Cf character of the running
+# Python's Unicode database is covered.
+_INVISIBLE_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x0600, 0x0605), (0x061C, 0x061C),
+    (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890, 0x0891), (0x08E2, 0x08E2),
+    (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F),
+    (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFFB), (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD), (0x13430, 0x1345F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)  # fmt: skip
+_INVISIBLE = re.compile(
+    "[" + "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in _INVISIBLE_RANGES) + "]"
+)
+# Letters that look like Latin ones (after case folding): a name written with a
+# Cyrillic "а" reads exactly like the Latin one.
+_LOOKALIKES = str.maketrans(
+    "аеорсхуікјѕԁһӏԛԝвмнтαβεικνορτυχ",
+    "aeopcxyikjsdhlqwbmhtabeiknoptux",
+)
+# Dashes, hyphens and minus signs of every kind become "-" (for telephone numbers).
+_DASHES = re.compile("[\u2010-\u2015\u2043\u2212\u2796\u2e3a\u2e3b\ufe58\ufe63\u30fc\uff70\u02d7-]")
+_SPACES = re.compile(r"[\s\u30fb]+")  # whitespace of every kind, and the nakaguro "・"
+
+
+def fold(text: str) -> str:
+    """The comparable form of `text` (see the module's docstring)."""
+    text = _INVISIBLE.sub("", text)
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = _INVISIBLE.sub("", text)  # NFKC can reveal some (e.g. a compatibility form)
+    return _SPACES.sub(" ", text.translate(_LOOKALIKES))
+
+
+def is_cjk(char: str) -> bool:
+    """Han, kana or Hangul: scripts written without spaces between words."""
+    code = ord(char)
+    return (
+        0x3040 <= code <= 0x30FF
+        or 0x3400 <= code <= 0x4DBF
+        or 0x4E00 <= code <= 0x9FFF
+        or 0xF900 <= code <= 0xFAFF
+        or 0xAC00 <= code <= 0xD7AF
+        or 0x31F0 <= code <= 0x31FF
+        or 0x20000 <= code <= 0x3134F
+    )
+
+
+def _wordlike(char: str) -> bool:
+    return char.isalnum() and not is_cjk(char)
+
+
+# --- needles -----------------------------------------------------------------------------
+
+LOOSE, SPACED, ADDRESS = "loose", "spaced", "address"
+MIN_LOOSE = 4  # letters or digits of a name in a script with spaces
+MIN_SPACED = 2  # a Japanese family name plus given name is 2+ characters
+_NOT_ALNUM = re.compile(r"[\W_]+")
+# What the spaced view drops: whitespace, and ASCII punctuation, which Japanese prose
+# does not use (its own, 、。「」, stays): `山口**健太`, `山口/健太` read as 山口健太.
+_NOT_SPACED = re.compile(r"[\s!-/:-@\[-`{-~]+")
+
+JA_FORMS = (
+    "株式会社|有限会社|合同会社|合資会社|合名会社|一般社団法人|一般財団法人|公益社団法人|"
+    "公益財団法人|特定非営利活動法人|npo法人|医療法人|学校法人|社会福祉法人|宗教法人|"
+    r"\(株\)|\(有\)|\(同\)|\(合\)|\(資\)|\(名\)|\(社\)|\(財\)"
+)
+_LATIN_FORMS = (
+    r"co\.?,?\s*ltd\.?|inc\.?|incorporated|corp\.?|corporation|company|co\.?|ltd\.?|limited|"
+    r"l\.?l\.?c\.?|l\.?l\.?p\.?|plc|gmbh|ag|k\.?k\.?|s\.?a\.?|s\.?a\.?s\.?|b\.?v\.?|n\.?v\.?|"
+    r"pty\.?(?:\s*ltd\.?)?|pte\.?(?:\s*ltd\.?)?|oy|ab|s\.?r\.?l\.?|s\.?p\.?a\.?"
+)
+_FORM_AT_END = re.compile(rf"(?:\s*(?:{JA_FORMS})|(?:^|[\s,.&])\s*(?:{_LATIN_FORMS}))[\s,.]*$")
+_FORM_AT_START = re.compile(rf"^\s*(?:(?:{JA_FORMS})\s*|(?:{_LATIN_FORMS})\s+)")
+
+
+def company_core(folded: str) -> str:
+    """A folded company name without its legal-form words at either end."""
+    core = folded.strip()
+    while True:
+        trimmed = _FORM_AT_START.sub("", _FORM_AT_END.sub("", core)).strip(" ,.&")
+        if trimmed == core or not trimmed:
+            return trimmed or core
+        core = trimmed
+
+
+def key(folded: str) -> tuple[str, str] | None:
+    """(view, key) under which a folded needle is looked up; None if too short
+    to be told from ordinary words."""
+    if any(is_cjk(c) for c in folded):
+        spaced = _NOT_SPACED.sub("", folded)
+        return (SPACED, spaced) if len(spaced) >= MIN_SPACED else None
+    loose = _NOT_ALNUM.sub("", folded)
+    return (LOOSE, loose) if len(loose) >= MIN_LOOSE else None
+
+
+# --- the haystack --------------------------------------------------------------------------
+
+_OBFUSCATED_AT = re.compile(r"\s*(?:[(\[{<]\s*at\s*[)\]}>]|@)\s*")
+_OBFUSCATED_DOT = re.compile(r"\s*[(\[{<]\s*dot\s*[)\]}>]\s*")
+_SPELLED = re.compile(r"([\w.+-]+) at ([\w-]+(?: dot [\w-]+)+)\b")
+_RUN_LOOSE = re.compile(r"[^\W_]+")
+_RUN_SPACED = re.compile(r"[^\s!-/:-@\[-`{-~]+")
+
+
+def _spelled_out(match: re.Match[str]) -> str:
+    return f"{match.group(1)}@{match.group(2).replace(' dot ', '.')}"
+
+
+@dataclass
+class _Joined:
+    """`text` made of the runs of a pattern in `source`, and how to map back."""
+
+    text: str
+    starts: list[int]  # where each run starts in `text`
+    origins: list[int]  # where each run starts in the source
+
+    @classmethod
+    def of(cls, source: str, run: re.Pattern[str]) -> _Joined:
+        parts: list[str] = []
+        starts: list[int] = []
+        origins: list[int] = []
+        at = 0
+        for match in run.finditer(source):
+            starts.append(at)
+            origins.append(match.start())
+            parts.append(match.group(0))
+            at += len(match.group(0))
+        return cls("".join(parts), starts, origins)
+
+    def origin(self, index: int) -> int:
+        run = bisect.bisect_right(self.starts, index) - 1
+        return self.origins[run] + index - self.starts[run]
+
+
+@dataclass
+class Haystack:
+    """One text a reader sees, folded, in the views needles are looked up in."""
+
+    folded: str
+    _joined: dict[str, _Joined] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, text: str) -> Haystack:
+        return cls(fold(text))
+
+    def joined(self, view: str) -> _Joined:
+        if view not in self._joined:
+            self._joined[view] = _Joined.of(
+                self.folded, _RUN_LOOSE if view == LOOSE else _RUN_SPACED
+            )
+        return self._joined[view]
+
+    @cached_property
+    def addresses(self) -> str:
+        text = _SPELLED.sub(_spelled_out, self.folded)
+        return _OBFUSCATED_DOT.sub(".", _OBFUSCATED_AT.sub("@", text))
+
+    def text(self, view: str) -> str:
+        return self.addresses if view == ADDRESS else self.joined(view).text
+
+    def whole_word(self, view: str, needle: str, start: int) -> bool:
+        """Whether `needle`, found at `start` of `text(view)`, is not part of a longer
+        word: a letter or digit of a spaced script must not touch it on an end
+        where the needle itself is in such a script (Japanese has no spaces, so
+        "Smith様" is a whole word)."""
+        if view == ADDRESS:
+            return True
+        joined = self.joined(view)
+        first = joined.origin(start)
+        last = joined.origin(start + len(needle) - 1)
+        before = self.folded[first - 1] if first > 0 else " "
+        after = self.folded[last + 1] if last + 1 < len(self.folded) else " "
+        return not (
+            (_wordlike(needle[0]) and _wordlike(before))
+            or (_wordlike(needle[-1]) and _wordlike(after))
+        )
+
+
+# --- addresses and telephone numbers ---------------------------------------------------------
+
+EMAIL = re.compile(r"[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
+_PHONE_TOKEN = re.compile(r"(?<![0-9a-z.+-])\+?[(\d](?:[\d()]|[ .\-/](?=[ .\-/()]{0,2}\d))*")
+_MAX_GROUPS = 6
+
+
+def phones(haystack: Haystack) -> set[str]:
+    """Telephone numbers in the text, each as its digits in national form
+    (+81 becomes a leading 0): Japanese numbers of 10 or 11 digits starting with 0,
+    international ones (+ and 8 to 15 digits)."""
+    text = _DASHES.sub("-", haystack.folded)
+    found: set[str] = set()
+    for match in _PHONE_TOKEN.finditer(text):
+        token = match.group(0).rstrip(" .-/(")
+        groups = [g for g in re.split(r"\D+", token) if g]
+        if not groups or len(groups) > _MAX_GROUPS:
+            continue
+        digits = "".join(groups)
+        if token.startswith("+"):
+            if digits.startswith("81"):
+                national = "0" + digits[2:].removeprefix("0")
+                if len(national) in (10, 11):
+                    found.add(national)
+            elif 8 <= len(digits) <= 15:
+                found.add("+" + digits)
+        elif digits.startswith("0") and len(digits) in (10, 11) and not digits.startswith("00"):
+            found.add(digits)
+    return found
+
+
+def emails(haystack: Haystack) -> set[str]:
+    """Every address in the text, obfuscations undone."""
+    return {m.group(0).strip(".") for m in EMAIL.finditer(haystack.addresses)}

@@ -1,0 +1,326 @@
+"""Preflight sees through disguise (issue 12, items 1-3 and 8).
+
+A hypothesis strategy disguises a subscriber's or a requester's data with the
+transformations a writer could use, combined, puts it into an ordinary issue
+body and asserts preflight finds it in what the reader would receive. Clean
+issues in Japanese and English, checked against the rehearsal room's 3,000
+made-up readers and typical requests, must have no findings.
+"""
+
+from __future__ import annotations
+
+import sys
+import unicodedata
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.preflight import PersonalDataIndex, preflight
+from bot.preflight.disguise import Haystack, company_core, fold, phones
+from bot.preflight.personal_data import note_phrases
+from bot.rendering import CompiledIssue, Footer, compile_issue
+from bot.sample_data import sample_subscribers
+
+SENDER = "news@example.com"
+FOOTER = Footer("Navigate", "〒100-0001 東京都千代田区見本町1-2-3 見本ビル4階", "info@example.com")
+# Made-up people; the first of each pair typed into the unsubscribe form.
+PEOPLE = [
+    ("山口 健太", "Leakwell Holdings 株式会社", "kenta.yamaguchi@example.jp"),
+    ("Alice Example", "Northwind Trading Co., Ltd.", "alice.example@example.com"),
+    ("佐々木 由美", "株式会社ひかり出版", "yumi@example.jp"),
+    ("Olivia Brightwater", "Kestrel Analytics GmbH", "olivia.b@example.com"),
+    ("小林 翔太", "有限会社みどり商店", "shota.k@example.jp"),
+]
+INDEX = PersonalDataIndex.from_values(
+    [
+        pair
+        for name, company, email in PEOPLE
+        for pair in (("name", name), ("company", company), ("address", email))
+    ]
+)
+CONTEXTS = [
+    "今月のお知らせです。{}についてご報告します。",
+    "{{ subscriber.name }}様\n\n先日、{}の件でお問い合わせをいただきました。",
+    "News from {} this month.\n\nThank you for reading, {{ subscriber.name }}.",
+    "# 12月号\n\n- {}\n- 営業日のご案内",
+    "> {}\n\n[配信停止]({{ unsubscribe_url }})",
+]
+INVISIBLE = ["\u200b", "\u00ad", "\u200c", "\u200d", "\u2060", "\ufeff", "\u180e", "\u034f"]
+SPACES = [" ", "  ", "\n", "\u3000", " \n ", "\t", "\u00a0", "・"]
+CYRILLIC = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у", "i": "і"}
+JA_FORMS = ["株式会社", "(株)", "㈱", "有限会社", "合同会社"]
+LATIN_FORMS = ["Inc.", "Co., Ltd.", "Ltd.", "LLC", "GmbH", "Corporation"]
+
+
+def compile_(body: str) -> CompiledIssue:
+    return compile_issue(
+        "12月号", body, sender=SENDER, stream="broadcast", list_name="Newsletter", footer=FOOTER
+    )
+
+
+def codes(body: str, index: PersonalDataIndex = INDEX) -> set[str]:
+    findings = preflight(
+        compile_(body),
+        body_source=body,
+        sender_address=SENDER,
+        index=index,
+        list_name="Newsletter",
+        footer=FOOTER,
+    )
+    return {f.code for f in findings}
+
+
+@st.composite
+def disguised(draw: st.DrawFn, text: str, *, company: bool = False) -> str:
+    """`text` as a writer could disguise it, several transformations combined."""
+    if company:
+        core = company_core(fold(text))
+        text = draw(st.sampled_from([text, core, core.title()]))
+        if draw(st.booleans()):
+            form = draw(st.sampled_from(JA_FORMS + LATIN_FORMS))
+            text = draw(st.sampled_from([f"{form}{text}", f"{text} {form}", f"{text}{form}"]))
+    words = text.split(" ")
+    if len(words) > 1:
+        joiners = draw(st.lists(st.sampled_from([*SPACES, ""]), min_size=len(words) - 1,
+                                max_size=len(words) - 1))  # fmt: skip
+        if all(ord(c) < 0x3000 for c in text):
+            joiners = [j or " " for j in joiners]  # Latin words keep some space
+        text = words[0] + "".join(j + w for j, w in zip(joiners, words[1:], strict=True))
+    chars = list(text)
+    case = draw(st.sampled_from([str, str.upper, str.lower, str.swapcase]))
+    chars = [case(c) for c in chars]
+    for i, c in enumerate(chars):
+        choice = draw(st.integers(0, 9))
+        if choice == 0 and c.isascii() and c.isalnum():
+            chars[i] = chr(ord(c) + 0xFEE0)  # full width
+        elif choice == 1 and c.isalnum():
+            chars[i] = draw(st.sampled_from([f"&#{ord(c)};", f"&#x{ord(c):x};"]))
+        elif choice == 2 and c.lower() in CYRILLIC:
+            chars[i] = CYRILLIC[c.lower()]
+        elif choice == 3:
+            chars[i] = c + draw(st.sampled_from(INVISIBLE))
+    if draw(st.booleans()) and len(chars) > 3:  # split by Markdown emphasis, between letters
+        cut = draw(st.integers(1, len(chars) - 2))
+        mark = draw(st.sampled_from(["**", "*", "~~", "__"]))
+        chars = [*chars[:cut], mark, *chars[cut:], mark]
+    return "".join(chars)
+
+
+def _person() -> st.SearchStrategy[tuple[str, str, str]]:
+    return st.sampled_from(PEOPLE)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), _person(), st.sampled_from(CONTEXTS))
+def test_a_disguised_name_or_company_is_found(data: st.DataObject, person, context: str):
+    name, company, _ = person
+    is_company = data.draw(st.booleans())
+    shown = data.draw(disguised(company if is_company else name, company=is_company))
+    body = context.replace("{}", shown, 1)
+    assert "subscriber_data" in codes(body), body
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), _person(), st.sampled_from(CONTEXTS))
+def test_a_disguised_address_is_found(data: st.DataObject, person, context: str):
+    local, domain = person[2].split("@")
+    at = data.draw(st.sampled_from(["@", "＠", " (at) ", "[at]", " @ ", "&#64;", "&#x40;"]))
+    dot = data.draw(st.sampled_from([".", " (dot) ", "[dot]", "&#46;"]))
+    address = f"{local}{at}{domain.replace('.', dot)}"
+    if data.draw(st.booleans()):
+        address = address.upper()
+    if data.draw(st.booleans()):  # a link, its target URL-encoded
+        address = f"[連絡先](mailto:{local}%40{domain})"
+    body = context.replace("{}", address, 1)
+    assert codes(body) & {"personal_email", "subscriber_data"}, body
+
+
+DASHES = ["-", "‐", "‑", "‒", "–", "—", "―", "−", "ー", "－", "﹣", " ", ".", "  ", ""]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from([("080", "9999", "8888"), ("03", "1234", "5678"), ("0120", "123", "456")]),
+    st.lists(st.sampled_from(DASHES), min_size=2, max_size=2),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(CONTEXTS),
+)
+def test_a_telephone_number_is_found_whatever_its_separators(
+    groups, separators, full_width, international, parentheses, context
+):
+    first, *rest = groups
+    if international:
+        first = "+81 " + first[1:]
+    elif parentheses:
+        first = f"({first})"
+    number = first + "".join(s + g for s, g in zip(separators, rest, strict=True))
+    if full_width:
+        number = unicodedata.normalize("NFKC", number).translate(
+            {ord(d): chr(ord(d) + 0xFEE0) for d in "0123456789"}
+        )
+    body = context.replace("{}", f"お電話 {number} まで", 1)
+    assert "personal_phone" in codes(body), body
+
+
+# --- the seven bodies of the review, and the forms a new user tried --------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "本日は Leak**well** Holdings の話です。",
+        "本日は Leakw&#101;ll Holdings の話です。",
+        "本日は Leak\u200bwell Holdings の話です。",
+        "本日は Leakwell\nHoldings の話です。",
+        "本日は山口健太さんの話です。",
+        "本日は山口　健太さんの話です。",
+        "本日は Leakwell Holdings の話です。",
+        "本日は Leakwell Holdings 株式会社 の話です。",
+        "本日は㈱Leakwell Holdingsの話です。",
+    ],
+)
+def test_the_reviews_disguises_are_found(body: str):
+    assert "subscriber_data" in codes(body)
+
+
+def test_what_the_template_prints_is_scanned_not_the_source():
+    """Literals and filters are refused at save; a stored version that holds one is
+    refused before it renders; what a stored version prints is scanned."""
+    compiled = compile_("本文です。")
+    stored = CompiledIssue(
+        subject=compiled.subject,
+        html=compiled.html.replace("本文です。", "Leakwell Holdings"),
+        text=compiled.text,
+        sender=compiled.sender,
+        stream=compiled.stream,
+    )
+    findings = preflight(
+        stored,
+        body_source="本文です。",
+        sender_address=SENDER,
+        index=INDEX,
+        list_name="Newsletter",
+        footer=FOOTER,
+    )
+    assert "subscriber_data" in {f.code for f in findings}
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "山口健太 Leakwell Holdings 株式会社 から退会依頼",
+        "山口 健太さんより電話。Leakwell Holdingsの総務部とのこと",
+        "Called by Mr Kenta Yamaguchi of Leakwell Holdings Inc.",
+        "先方は「ひかり出版社の編集部で働いている佐々木です」とのこと",
+    ],
+)
+def test_what_was_typed_into_a_requests_note_is_personal_data(note: str):
+    index = PersonalDataIndex.from_values([("note", note)])
+    found = [kind for kind, _ in note_phrases(note)]
+    assert found, note
+    body_with = {
+        "山口健太 Leakwell Holdings 株式会社 から退会依頼": "先月は山口　健太様にお世話になりました",
+        "山口 健太さんより電話。Leakwell Holdingsの総務部とのこと": "LEAKWELL HOLDINGS の皆様へ",
+        "Called by Mr Kenta Yamaguchi of Leakwell Holdings Inc.": "Thanks to Kenta Yamaguchi!",
+        "先方は「ひかり出版社の編集部で働いている佐々木です」とのこと": (
+            "ひかり出版社の編集部で働いている佐々木です"
+        ),
+    }[note]
+    assert "subscriber_data" in codes(body_with, index), body_with
+
+
+# --- what is not a finding -----------------------------------------------------------------
+
+CLEAN_JA = """# 【12月号】年末のご挨拶
+
+{{ subscriber.name }}様（{{ subscriber.company }}）
+
+いつもお世話になっております。本年も{{ list_name }}をご愛読いただき、誠にありがとうございました。
+
+## 営業日のご案内
+
+- 12月28日（月）から1月4日（月）まで休業いたします。
+- 年始は1月5日（火）10時より営業いたします。
+
+## 新サービスのお知らせ
+
+来年2月より、請求書の電子発行サービスを開始いたします。詳しくは当社ウェブサイトをご覧ください。
+価格は月額1,000円（税込）、第12号でもご紹介した通りです。ISBN 978-4-00-000000-0
+
+ご質問は info@example.com または news@example.com までお寄せください。
+配信停止をご希望の方は[こちら]({{ unsubscribe_url }})からお手続きください。
+"""
+
+CLEAN_EN = """# December issue
+
+Dear {{ subscriber.name }},
+
+Thank you for reading {{ list_name }} this year. We will be closed from 28 December to
+4 January; from 5 January at 10:00 we are back. Our new invoicing service starts in
+February for 1,000 yen a month; see issue No. 12 or write to info@example.com.
+
+Please unsubscribe here if you no longer wish to hear from us: {{ unsubscribe_url }}
+"""
+
+
+@pytest.fixture(scope="module")
+def everyday_index() -> PersonalDataIndex:
+    """The rehearsal room's 3,000 made-up readers, and requests with typical notes."""
+    values: list[tuple[str, str]] = []
+    for person in sample_subscribers(3_000):
+        values += [("address", person.email), ("name", person.name), ("company", person.company)]
+    for note in (
+        "いつもお世話になっております。配信停止希望。",
+        "ニュースレター不要とのこと。メールアドレス変更のため",
+        "Please remove me from the list, thank you.",
+        "本人より電話あり",
+    ):
+        values.append(("note", note))
+    return PersonalDataIndex.from_values(values)
+
+
+@pytest.mark.parametrize("body", [CLEAN_JA, CLEAN_EN])
+def test_an_ordinary_issue_has_no_findings(body: str, everyday_index: PersonalDataIndex):
+    assert codes(body, everyday_index) == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-11-27", "第12号", "価格 1,000円", "ISBN 978-4-00-000000-0", "0 1 2 3 4 5 6 7 8 9",
+     "〒100-0001", "10:00-18:00", "v1.2.3.4.5.6", "0.5 1.25 3.75 2.5"],
+)  # fmt: skip
+def test_ordinary_numbers_are_not_telephone_numbers(text: str):
+    assert phones(Haystack.of(text)) == set()
+
+
+def test_the_senders_own_details_are_not_findings():
+    """A colleague on the list works for the sender: the footer names their company."""
+    index = PersonalDataIndex.from_values(
+        [("company", "Navigate"), ("address", "info@example.com")]
+    )
+    assert codes("Navigate からのお知らせです。ご質問は info@example.com まで。", index) == set()
+
+
+def test_every_invisible_character_is_folded_away():
+    invisible = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    assert fold("a" + "".join(invisible) + "b") == "ab"
+
+
+@pytest.mark.parametrize(
+    ("company", "core"),
+    [
+        ("Leakwell Holdings 株式会社", "leakwell holdings"),
+        ("株式会社サンプル", "サンプル"),
+        ("㈱サンプル", "サンプル"),
+        ("サンプル(有)", "サンプル"),
+        ("Acme Co., Ltd.", "acme"),
+        ("Kestrel Analytics GmbH", "kestrel analytics"),
+        ("Example Trading Inc.", "example trading"),
+        ("Company", "company"),
+    ],
+)
+def test_legal_form_words_are_dropped_on_either_side(company: str, core: str):
+    assert company_core(fold(company)) == core
