@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot import rendering
 from bot.rendering import (
     MAX_BODY_CHARS,
     MAX_TAGS,
@@ -180,6 +181,26 @@ def test_the_size_bound_counts_the_widest_fields_a_row_can_hold():
     with pytest.raises(TemplateProblem) as problem:
         compile_(body=text + "{{ subscriber.name }}" * 95)
     assert "larger than" in str(problem.value)
+
+
+def test_a_body_may_hold_a_bounded_number_of_costly_marks():
+    compile_(body="[リンク](https://example.com/) **太字** " * 1_000)  # 5,000 marks
+    with pytest.raises(TemplateProblem) as problem:
+        compile_(body="[" * 5_001)
+    assert "more than 5,000 of the marks" in str(problem.value)
+
+
+def test_building_a_version_has_a_hard_budget_of_processor_time(monkeypatch):
+    """Whatever slips past the bounds on tags and marks: Markdown needs seconds for
+    100,000 "[", and is interrupted after one second of this thread's time."""
+    monkeypatch.setattr(rendering, "MAX_MARKS", 10**9)
+    started = time.thread_time()
+    with pytest.raises(TemplateProblem) as problem:
+        compile_(body="[" * 99_999)
+    assert "takes too long" in str(problem.value)
+    assert time.thread_time() - started < rendering.COMPILE_CPU_SECONDS + 0.5
+    time.sleep(0.1)  # and nothing is raised afterwards, here or anywhere
+    assert compile_(body="本文").subject
 
 
 def test_a_body_may_hold_a_bounded_number_of_tags():
