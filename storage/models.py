@@ -135,6 +135,8 @@ class Subscriber(Base):
     status: Mapped[str] = mapped_column(String(20), default=SubscriberStatus.ACTIVE)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Set by the database on every change to email, name or company (storage.changes).
+    change_seq: Mapped[int] = mapped_column(BigInteger, server_default="0", index=True)
 
     mailing_list: Mapped[MailingList] = relationship()
 
@@ -163,6 +165,18 @@ class Suppression(Base):
     push_error: Mapped[str] = mapped_column(Text, default="")
 
 
+class PersonalDataChanges(Base):
+    """One row (id 1), kept by the database's triggers (storage.changes): how many
+    changes to personal data there were (SQLite's stamps) and how many rows of
+    subscribers or unsubscribe requests were deleted."""
+
+    __tablename__ = "personal_data_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    changes: Mapped[int] = mapped_column(BigInteger)
+    removals: Mapped[int] = mapped_column(BigInteger)
+
+
 class UnsubscribeRequest(Base):
     """What an operator typed about a reader's request. Internal only: nothing
     here is ever placed into any message's render context."""
@@ -179,6 +193,8 @@ class UnsubscribeRequest(Base):
     confirmation_requested: Mapped[bool] = mapped_column(default=False)
     confirmation_message_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]
+    # Set by the database on every change to what was typed (storage.changes).
+    change_seq: Mapped[int] = mapped_column(BigInteger, server_default="0", index=True)
 
 
 class IssueState(enum.StrEnum):

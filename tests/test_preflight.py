@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import delete
 
 from bot.clock import FrozenClock
 from bot.preflight import PersonalDataCache, PersonalDataIndex, Severity, preflight
@@ -264,3 +267,68 @@ def test_cache_adds_new_people_without_rebuilding_the_automaton(db: Database, cl
         "e@example.com",
     }
     assert second.find("Northwind Tradings") == []  # whole words only for ASCII, in extra too
+
+
+def test_cache_forgets_a_deleted_person(db: Database, clock: FrozenClock):
+    cache = PersonalDataCache()
+    person_id = add_person(db, clock, "g@example.com", "木村美咲")
+    assert cache.get(db).find("木村美咲です")
+    with db.transaction() as session:
+        session.execute(delete(Subscriber).where(Subscriber.id == person_id))
+    assert cache.get(db).find("木村美咲です") == []
+
+
+def test_a_change_committed_after_a_later_one_is_never_missed(db: Database, clock: FrozenClock):
+    """Item 7: an import stamps its rows with its start time and commits last; an edit
+    begun later commits first, and the index is refreshed in between. The refresh
+    after the import's commit must know the imported names (on PostgreSQL the edit
+    really does commit first; on SQLite it waits for the import's write lock)."""
+    cache = PersonalDataCache()
+    edited = add_person(db, clock, "h@example.com", "井上直樹")
+    cache.get(db)
+    started_at = clock.now() - timedelta(hours=1)  # the import's start time, as it stamps
+    flushed, release = threading.Event(), threading.Event()
+
+    def late_import() -> None:
+        with db.transaction() as session:
+            lst = get_or_create_list(session, "Newsletter", started_at)
+            session.add(
+                Subscriber(
+                    list_id=lst.id,
+                    email="late@example.com",
+                    name="遅延 花子",
+                    company="",
+                    status="active",
+                    created_at=started_at,
+                    updated_at=started_at,
+                )
+            )
+            session.flush()
+            flushed.set()
+            assert release.wait(30)
+
+    def later_edit() -> None:
+        with db.transaction() as session:
+            row = session.get(Subscriber, edited)
+            assert row is not None
+            row.name, row.updated_at = "井上恵子", clock.now()
+
+    importer = threading.Thread(target=late_import)
+    importer.start()
+    assert flushed.wait(30)
+    editor = threading.Thread(target=later_edit)
+    editor.start()
+    editor.join(timeout=1.0)
+    between: list[PersonalDataIndex] = []
+    refresher = threading.Thread(target=lambda: between.append(cache.get(db)))
+    refresher.start()
+    refresher.join(timeout=1.0)
+    if not db.is_sqlite:  # the interleaving happened: the refresh saw the edit only
+        assert not editor.is_alive() and between
+        assert between[0].find("井上恵子") and not between[0].find("遅延花子")
+    release.set()
+    for thread in (importer, editor, refresher):
+        thread.join(timeout=30)
+    index = cache.get(db)
+    assert index.find("遅延花子さんへ") and index.find("井上恵子さんへ")
+    assert index.find("late@example.com")

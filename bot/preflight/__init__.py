@@ -27,12 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bot.preflight.disguise import Haystack, emails, fold, phones
-from bot.preflight.personal_data import (
-    Fingerprint,
-    Needle,
-    PersonalDataCache,
-    PersonalDataIndex,
-)
+from bot.preflight.personal_data import Needle, PersonalDataCache, PersonalDataIndex
 from bot.preflight.reading import read_html, says_something, texts
 from bot.rendering import (
     UNSUBSCRIBE_PLACEHOLDER,
@@ -47,7 +42,6 @@ from bot.rendering import (
 
 __all__ = [
     "Finding",
-    "Fingerprint",
     "PersonalDataCache",
     "PersonalDataIndex",
     "Severity",

@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import ahocorasick
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.preflight import disguise
 from bot.preflight.disguise import ADDRESS, EMAIL, Haystack, company_core, fold
+from storage import changes
 from storage.db import Database
 from storage.models import Subscriber, UnsubscribeRequest
 
@@ -171,7 +172,6 @@ class PersonalDataIndex:
 
     automata: dict[str, ahocorasick.Automaton] = field(default_factory=dict)
     size: int = 0
-    fingerprint: tuple[object, ...] = ()
     extra: dict[tuple[str, str], Needle] = field(default_factory=dict)
 
     @classmethod
@@ -194,15 +194,13 @@ class PersonalDataIndex:
             (needle.view, needle.key) in self.extra
         )
 
-    def with_extra(
-        self, values: Iterable[tuple[str, str]], fingerprint: tuple[object, ...]
-    ) -> PersonalDataIndex:
+    def with_extra(self, values: Iterable[tuple[str, str]]) -> PersonalDataIndex:
         """The same automata, plus the needles of `values` looked up directly."""
         extra = dict(self.extra)
         for needle in needles(values):
             if not self.has(needle):
                 extra.setdefault((needle.view, needle.key), needle)
-        return PersonalDataIndex(self.automata, self.size, fingerprint, extra)
+        return PersonalDataIndex(self.automata, self.size, extra)
 
     def search(self, haystack: Haystack) -> dict[str, Needle]:
         """Each distinct needle found in `haystack`, by key."""
@@ -233,93 +231,45 @@ class PersonalDataIndex:
 # --- keeping it fresh ------------------------------------------------------------------------
 
 
-class Fingerprint(NamedTuple):
-    """Cheap facts that change whenever personal data changes."""
-
-    subscribers: int
-    newest_update: object
-    max_id: int | None
-    erased: int
-    requests: int
-    max_request: int | None
-    erased_requests: int
-
-
-def _request_values(email: str | None, name: str, company: str, note: str) -> list[tuple[str, str]]:
-    return [("address", email or ""), ("name", name), ("company", company), ("note", note)]
-
-
 class PersonalDataCache:
-    """One index per database, kept fresh cheaply.
+    """One index per database, kept fresh cheaply, never missing a change.
 
-    A fingerprint query (counts, newest ids and update time, erased rows)
-    tells whether anything changed. New or edited rows since the automata
-    were built are added as `extra` needles (a small query, no rebuild); the
-    automata are rebuilt only when many rows changed or when a person was
-    forgotten (so that their erased data leaves memory too). An edited row's
-    old values stay in the automata until then, which can only add findings,
-    never hide one.
+    The database stamps every change to a personal field (`storage.changes`);
+    each refresh reads only the rows stamped at or above the previous refresh's
+    horizon (an indexed range query that finds nothing when nothing changed)
+    and adds them as `extra` needles, without a rebuild. The automata are rebuilt
+    when many rows changed, when rows were deleted, or when a person was
+    forgotten (so that their erased data leaves memory too). An edited row's old
+    values stay in the automata until then, which can only add findings, never
+    hide one.
     """
 
     MAX_EXTRA = 2_000
 
     def __init__(self) -> None:
         self._index = PersonalDataIndex()
-        self._built: Fingerprint | None = None  # when the automata were built
+        self._horizon: int | None = None
+        self._removals = 0
         self._lock = threading.Lock()
 
-    @staticmethod
-    def _fingerprint(session: Session) -> Fingerprint:
-        subs = session.execute(
-            select(
-                func.count(Subscriber.id),
-                func.max(Subscriber.updated_at),
-                func.max(Subscriber.id),
-                func.count(Subscriber.id).filter(Subscriber.email.is_(None)),
-            )
-        ).one()
-        reqs = session.execute(
-            select(
-                func.count(UnsubscribeRequest.id),
-                func.max(UnsubscribeRequest.id),
-                func.count(UnsubscribeRequest.id).filter(UnsubscribeRequest.email.is_(None)),
-            )
-        ).one()
-        return Fingerprint(*subs, *reqs)
-
     def get(self, db: Database) -> PersonalDataIndex:
-        with db.sessions() as session:
-            fingerprint = self._fingerprint(session)
-            with self._lock:
-                index, built = self._index, self._built
-            if index.fingerprint and fingerprint == index.fingerprint:
-                return index
-            delta = self._delta(session, built, fingerprint) if built is not None else None
-            if delta is not None:
-                index = index.with_extra(delta, fingerprint)
-            else:
-                index = PersonalDataIndex.from_values(_personal_values(session))
-                index.fingerprint = built = fingerprint
-        with self._lock:
-            self._index, self._built = index, built
-        return index
+        with self._lock, db.sessions() as session:
+            horizon, removals = changes.horizon(session.connection())
+            values = None
+            if self._horizon is not None and removals == self._removals:
+                values = self._changed_since(session, self._horizon)
+            if values is None:
+                self._index = PersonalDataIndex.from_values(_personal_values(session))
+            elif values:
+                self._index = self._index.with_extra(values)
+            self._horizon, self._removals = horizon, removals
+            return self._index
 
-    def _delta(
-        self, session: Session, built: Fingerprint, now: Fingerprint
-    ) -> list[tuple[str, str]] | None:
-        """Values of rows added or edited since `built`, or None if a rebuild is due."""
-        if (
-            (now.erased, now.erased_requests) != (built.erased, built.erased_requests)
-            or now.subscribers < built.subscribers
-            or now.requests < built.requests
-        ):
-            return None  # someone was forgotten (or rows vanished): rebuild from scratch
-        changed = Subscriber.id > (built.max_id or 0)
-        if built.newest_update is not None:
-            changed = changed | (Subscriber.updated_at > built.newest_update)
+    def _changed_since(self, session: Session, horizon: int) -> list[tuple[str, str]] | None:
+        """Values of rows stamped at or above `horizon`, or None if a rebuild is due."""
         subs = session.execute(
             select(Subscriber.email, Subscriber.name, Subscriber.company)
-            .where(changed)
+            .where(Subscriber.change_seq >= horizon)
             .limit(self.MAX_EXTRA + 1)
         ).all()
         reqs = session.execute(
@@ -329,17 +279,23 @@ class PersonalDataCache:
                 UnsubscribeRequest.given_company,
                 UnsubscribeRequest.note,
             )
-            .where(UnsubscribeRequest.id > (built.max_request or 0))
+            .where(UnsubscribeRequest.change_seq >= horizon)
             .limit(self.MAX_EXTRA + 1)
         ).all()
         if len(subs) + len(reqs) > self.MAX_EXTRA:
             return None
+        if any(row[0] is None for row in (*subs, *reqs)):
+            return None  # someone was forgotten: their data leaves memory too
         values: list[tuple[str, str]] = []
         for email, name, company in subs:
             values += _request_values(email, name, company, "")
         for email, name, company, note in reqs:
             values += _request_values(email, name, company, note)
         return values
+
+
+def _request_values(email: str | None, name: str, company: str, note: str) -> list[tuple[str, str]]:
+    return [("address", email or ""), ("name", name), ("company", company), ("note", note)]
 
 
 def _personal_values(session: Session) -> Iterator[tuple[str, str]]:
