@@ -10,6 +10,7 @@ made-up readers and typical requests, must have no findings.
 from __future__ import annotations
 
 import sys
+import time
 import unicodedata
 
 import pytest
@@ -324,3 +325,32 @@ def test_every_invisible_character_is_folded_away():
 )
 def test_legal_form_words_are_dropped_on_either_side(company: str, core: str):
     assert company_core(fold(company)) == core
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "a" * 99_000,
+        "あ" * 99_000,
+        "hanako" * 16_000 + "@",
+        "x@" * 45_000,
+        "[" * 4_999 + "a" * 90_000,
+        "1-" * 45_000,
+        "山田 " * 30_000,
+    ],
+    ids=["latin", "kana", "address-run", "at-signs", "brackets", "digits", "names"],
+)
+def test_preflight_takes_linear_time_on_any_body(body: str):
+    """Every pattern preflight runs starts its matches where a run starts: a body of
+    the largest size, built to make a pattern backtrack, is checked at once."""
+    compiled = compile_(body)
+    started = time.thread_time()
+    preflight(
+        compiled,
+        body_source=body,
+        sender_address=SENDER,
+        index=INDEX,
+        list_name="Newsletter",
+        footer=FOOTER,
+    )
+    assert time.thread_time() - started < 1.5

@@ -130,7 +130,7 @@ def key(folded: str) -> tuple[str, str] | None:
 
 _OBFUSCATED_AT = re.compile(r"\s*(?:[(\[{<]\s*at\s*[)\]}>]|@)\s*")
 _OBFUSCATED_DOT = re.compile(r"\s*[(\[{<]\s*dot\s*[)\]}>]\s*")
-_SPELLED = re.compile(r"([\w.+-]+) at ([\w-]+(?: dot [\w-]+)+)\b")
+_SPELLED = re.compile(r"(?<![\w.+-])([\w.+-]+) at ([\w-]+(?: dot [\w-]+)+)\b")
 _RUN_LOOSE = re.compile(r"[^\W_]+")
 _RUN_SPACED = re.compile(r"[^\s!-/:-@\[-`{-~]+")
 
@@ -163,6 +163,11 @@ class _Joined:
     def origin(self, index: int) -> int:
         run = bisect.bisect_right(self.starts, index) - 1
         return self.origins[run] + index - self.starts[run]
+
+
+_LATIN_FORM_WORDS = "llc|llp|inc|incorporated|ltd|limited|corp|corporation|company|gmbh|plc|kk|co"
+_GLUED_BEFORE = re.compile(rf"(?<![a-z0-9])(?:{_LATIN_FORM_WORDS})$")
+_GLUED_AFTER = re.compile(rf"(?:{_LATIN_FORM_WORDS})(?![a-z0-9])")
 
 
 @dataclass
@@ -203,15 +208,27 @@ class Haystack:
         last = joined.origin(start + len(needle) - 1)
         before = self.folded[first - 1] if first > 0 else " "
         after = self.folded[last + 1] if last + 1 < len(self.folded) else " "
+        # A legal-form word glued on ("LLCLeakwell") is a boundary too.
         return not (
-            (_wordlike(needle[0]) and _wordlike(before))
-            or (_wordlike(needle[-1]) and _wordlike(after))
+            (
+                _wordlike(needle[0])
+                and _wordlike(before)
+                and not _GLUED_BEFORE.search(self.folded, max(0, first - 13), first)
+            )
+            or (
+                _wordlike(needle[-1])
+                and _wordlike(after)
+                and not _GLUED_AFTER.match(self.folded, last + 1)
+            )
         )
 
 
 # --- addresses and telephone numbers ---------------------------------------------------------
 
-EMAIL = re.compile(r"[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
+# Each match starts where a run of address characters starts: linear on any text.
+EMAIL = re.compile(
+    r"(?<![a-z0-9.!#$%&'*+/=?^_`{|}~-])[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+"
+)
 _PHONE_TOKEN = re.compile(r"(?<![0-9a-z.+-])\+?[(\d](?:[\d()]|[ .\-/](?=[ .\-/()]{0,2}\d))*")
 _MAX_GROUPS = 6
 

@@ -11,6 +11,7 @@ images are off; a reader of the text part reads Markdown as its words
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from html.parser import HTMLParser
 from urllib.parse import unquote
 
@@ -93,6 +94,7 @@ class _Reader(HTMLParser):
             self.visible.append(data)
 
 
+@lru_cache(maxsize=8)
 def read_html(html: str) -> tuple[str, str]:
     """(the visible text, the shown attributes one per line) of an HTML document."""
     reader = _Reader()
@@ -111,7 +113,7 @@ def texts(message: RenderedMessage) -> list[str]:
 # A link to the unsubscribe page, in Markdown's inline or autolink form, and the rest
 # of what prints nothing of the author's own: the other variables, comments.
 _UNSUBSCRIBE_LINK = re.compile(
-    r"\[[^\]]*\]\(\s*\{\{[ \t]*unsubscribe_url[ \t]*\}\}[^)]*\)"
+    r"\[[^\[\]]*\]\(\s*\{\{[ \t]*unsubscribe_url[ \t]*\}\}[^)]*\)"
     r"|<\{\{[ \t]*unsubscribe_url[ \t]*\}\}>"
 )
 _NOT_SAID = re.compile(r"\{\{.*?\}\}|\{#.*?#\}", re.DOTALL)
