@@ -77,8 +77,10 @@ class Finding:
 
 
 # Placeholders of this and other mailing systems that must never reach a reader.
+# (Each alternative stops at the next opening mark: linear on any text.)
 _UNRESOLVED = re.compile(
-    r"\{\{.*?\}\}|\{%.*?%\}|\*\|[A-Z0-9_:]+\|\*|%%[A-Za-z0-9_]+%%|\[\[[^\]]+\]\]|\{\$[A-Za-z_]+\}"
+    r"\{\{[^{}]*\}\}|\{%[^{}]*%\}|\*\|[A-Z0-9_:]+\|\*|%%[A-Za-z0-9_]+%%|\[\[[^\[\]]+\]\]"
+    r"|\{\$[A-Za-z_]+\}"
 )
 _HTTP_LINK = re.compile(r"""href=["']http://""", re.IGNORECASE)
 

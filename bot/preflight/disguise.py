@@ -58,24 +58,23 @@ _SPACES = re.compile(r"[\s\u30fb]+")  # whitespace of every kind, and the nakagu
 
 def fold(text: str) -> str:
     """The comparable form of `text` (see the module's docstring)."""
+    if text.isascii():  # nothing to normalise, nothing invisible, no look-alikes
+        return _SPACES.sub(" ", text.lower())
     text = _INVISIBLE.sub("", text)
     text = unicodedata.normalize("NFKC", text).casefold()
     text = _INVISIBLE.sub("", text)  # NFKC can reveal some (e.g. a compatibility form)
     return _SPACES.sub(" ", text.translate(_LOOKALIKES))
 
 
+# Han, kana and Hangul: scripts written without spaces between words.
+_CJK = re.compile(
+    "[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+    "\U00020000-\U0003134f]"
+)
+
+
 def is_cjk(char: str) -> bool:
-    """Han, kana or Hangul: scripts written without spaces between words."""
-    code = ord(char)
-    return (
-        0x3040 <= code <= 0x30FF
-        or 0x3400 <= code <= 0x4DBF
-        or 0x4E00 <= code <= 0x9FFF
-        or 0xF900 <= code <= 0xFAFF
-        or 0xAC00 <= code <= 0xD7AF
-        or 0x31F0 <= code <= 0x31FF
-        or 0x20000 <= code <= 0x3134F
-    )
+    return _CJK.match(char) is not None
 
 
 def _wordlike(char: str) -> bool:
@@ -119,7 +118,7 @@ def company_core(folded: str) -> str:
 def key(folded: str) -> tuple[str, str] | None:
     """(view, key) under which a folded needle is looked up; None if too short
     to be told from ordinary words."""
-    if any(is_cjk(c) for c in folded):
+    if _CJK.search(folded):
         spaced = _NOT_SPACED.sub("", folded)
         return (SPACED, spaced) if len(spaced) >= MIN_SPACED else None
     loose = _NOT_ALNUM.sub("", folded)
