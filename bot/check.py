@@ -200,6 +200,55 @@ def postmark_checks(settings: Settings, gateway: PostmarkGateway) -> list[CheckR
             skip(TRANSACTIONAL, "not checked: the server token was refused."),
         ]
     assert token_result is not None
-of type Transactional: `bot.postmark.pipe_problem`, the judgement sends use too;
-whether the account has the Bulk API), the legal footer's check (the sender's
-postal address and contact) and
+    return [token_result, *results, bulk_check(settings, gateway)]
+
+
+def bulk_check(settings: Settings, gateway: PostmarkGateway) -> CheckResult:
+    """Whether the account has Postmark's Bulk API (enabled on request), and
+    whether POSTMARK_TRANSPORT needs it."""
+    transport = settings.POSTMARK_TRANSPORT
+    try:
+        enabled = gateway.bulk_enabled()
+    except PostmarkError as exc:
+        if transport == "bulk":
+            return fail(BULK, f"could not ask Postmark ({exc}).", "run the check again.")
+        return warn(BULK, f"could not ask Postmark ({exc}).", "run the check again.")
+    if enabled:
+        return ok(BULK, f"enabled on this account (POSTMARK_TRANSPORT={transport}).")
+    if transport == "bulk":
+        return fail(
+            BULK,
+            "not enabled on this account, but POSTMARK_TRANSPORT=bulk.",
+            "ask Postmark's support to enable the Bulk API, or set POSTMARK_TRANSPORT=templates.",
+        )
+    return ok(
+        BULK,
+        f"not enabled on this account; POSTMARK_TRANSPORT={transport} does not need it.",
+    )
+
+
+# --- the legal footer ----------------------------------------------------------------------
+
+FOOTER = "Newsletter footer"
+
+
+def footer_checks(settings: Settings) -> list[CheckResult]:
+    """What the law requires in every broadcast besides the opt-out: the sender's
+    postal address (without it preflight blocks every submit) and a contact."""
+    if not settings.NEWSLETTER_POSTAL_ADDRESS:
+        return [
+            fail(
+                FOOTER,
+                "NEWSLETTER_POSTAL_ADDRESS is not set; no issue can be submitted without it.",
+                "set NEWSLETTER_POSTAL_ADDRESS to the sender's postal address: Japan's Act on "
+                "Specified Electronic Mail and the US CAN-SPAM Act require it in every newsletter.",
+            )
+        ]
+    contact = "NEWSLETTER_CONTACT" if settings.NEWSLETTER_CONTACT else "the From address"
+    return [
+        ok(
+            FOOTER,
+            f"every broadcast names the sender's postal address and, for inquiries, {contact} "
+            f"({settings.contact}).",
+        )
+    ]
