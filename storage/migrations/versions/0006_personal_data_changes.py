@@ -1,7 +1,7 @@
 """personal data changes: every change to a name, company, address or note is stamped
 
-Revision ID: 0005_personal_data_changes
-Revises: 0004_correction_of
+Revision ID: 0006_personal_data_changes
+Revises: 0005_canary
 Create Date: 2026-12-01 09:30:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from storage import changes
 
-revision: str = "0005_personal_data_changes"
-down_revision: str | None = "0004_correction_of"
+revision: str = "0006_personal_data_changes"
+down_revision: str | None = "0005_canary"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
