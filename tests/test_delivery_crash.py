@@ -85,7 +85,10 @@ def test_killed_at_random_moments_nobody_gets_two_copies_and_nobody_is_skipped(
     add_subscribers(desk, 3_000)
     send_id = delivery.start_approved(desk, approved_request(desk))
     assert send_id is not None
-    postmark.latency = 0.04  # requests are on the wire when the kill comes
+    # Requests are on the wire when the kill comes, and slow enough that one life
+    # (at most 0.6 s of sending, at most 3 batches of 40 per 0.15 s) sends at most
+    # about 500 of the 3,000: the send cannot end before the five kills it needs.
+    postmark.latency = 0.15
     rng = random.Random(20261102)
     kills = 0
     # Kill at random moments until both recovery paths have been seen at least
@@ -96,7 +99,7 @@ def test_killed_at_random_moments_nobody_gets_two_copies_and_nobody_is_skipped(
             break
         process = _spawn(database_url, postmark.url, send_id)
         _wait_until_started(process)
-        time.sleep(rng.uniform(0.2, 1.1))
+        time.sleep(rng.uniform(0.05, 0.6))
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
             kills += 1
