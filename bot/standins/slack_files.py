@@ -17,6 +17,10 @@ one POST, the bytes must be exactly the announced length (and within the workspa
 upload limit, 1 GB on Slack), and only a file whose bytes arrived can be completed, once.
 A completed upload becomes one of the stand-in's `File`s (so `files.info` and the
 private download URL serve it), shared as a message carrying a `files` array.
+
+`FilesMethods` is the stand-in's files family: `files.info`, the upload methods on top
+of `FileStore`, files a member puts into a modal's `file_input` (`add_file`), and the
+private download URLs.
 """
 
 from __future__ import annotations
@@ -24,16 +28,32 @@ from __future__ import annotations
 import json
 import mimetypes
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from email.message import Message as MimeMessage
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
+from bot.standins.server import Reply, Request
+from bot.standins.slack_state import (
+    MESSAGE_TEXT_LIMIT,
+    Message,
+    SlackError,
+    SlackWorkspace,
+    Token,
+)
+
 MAX_UPLOAD_BYTES = 1024**3  # Slack: files up to 1 GB
 ALT_TXT_LIMIT = 1000  # alt_txt_too_large above this
 MULTIPART_FRAMING = 64 * 1024  # boundaries and part headers around an upload's bytes
 UPLOAD_PATH = "/upload/v1/"
+FILE_INPUT_LIMIT = 10 * 1024 * 1024
+FILES_PREFIX = "/files-pri/"
+SIGN_IN_PAGE = (
+    "<!DOCTYPE html><html><head><title>Sign in | Slack</title></head>"
+    "<body><h1>Sign in to your workspace</h1></body></html>"
+)
 
 
 class UploadError(Exception):
@@ -191,3 +211,200 @@ def _file_part(body: bytes, content_type: str) -> bytes | None:
             payload = part.get_payload(decode=True)
             return payload if isinstance(payload, bytes) else b""
     return None
+
+
+# --------------------------------------------------------------------------
+# The files.* methods and the private download URLs
+
+
+@dataclass
+class File:
+    """A file a member uploaded (through a modal's `file_input`, say)."""
+
+    id: str
+    name: str
+    content: bytes
+    user: str
+    filetype: str
+    mimetype: str
+    created: int = field(default_factory=lambda: int(time.time()))
+    deleted: bool = False
+    title: str = ""
+    channels: list[str] = field(default_factory=list)  # where it was shared
+
+
+class FilesMethods(SlackWorkspace):
+    """files.*, uploads through `FileStore`, and the files' private download URLs."""
+
+    def _reset_state(self) -> None:
+        super()._reset_state()
+        self.files: dict[str, File] = {}
+        self.file_store = FileStore()
+
+    def add_file(
+        self,
+        user_id: str,
+        name: str,
+        content: bytes,
+        *,
+        filetype: str | None = None,
+        mimetype: str = "text/csv",
+    ) -> dict[str, Any]:
+        """A file `user_id` uploads, e.g. into a modal's `file_input`; returns
+        the file object as Slack puts it in a view submission's state.
+
+        Slack's `file_input` takes files of at most 10 MB
+        (https://docs.slack.dev/reference/block-kit/block-elements/file-input-element/).
+        """
+        if len(content) > FILE_INPUT_LIMIT:
+            raise ValueError(f"Slack's file_input refuses files over {FILE_INPUT_LIMIT} bytes")
+        if filetype is None:
+            filetype = name.rsplit(".", 1)[-1].lower() if "." in name else "text"
+        with self._lock:
+            file = File(
+                id=f"F{next(self._ids):09d}",
+                name=name,
+                content=bytes(content),
+                user=user_id,
+                filetype=filetype,
+                mimetype=mimetype,
+            )
+            self.files[file.id] = file
+            return self._file_object(file)
+
+    def delete_file(self, file_id: str) -> None:
+        """The uploader deleted the file: files.info answers file_deleted."""
+        with self._lock:
+            self.files[file_id].deleted = True
+
+    def file_content(self, file_id: str) -> bytes:
+        """The bytes of a file, as a member who may see it would download them."""
+        with self._lock:
+            return self.files[file_id].content
+
+    def _file_object(self, file: File) -> dict[str, Any]:
+        """The documented fields of a file object
+        (https://docs.slack.dev/reference/objects/file-object)."""
+        base = f"{self.url}{FILES_PREFIX}{self.team_id}-{file.id}"
+        return {
+            "id": file.id,
+            "created": file.created,
+            "timestamp": file.created,
+            "name": file.name,
+            "title": file.title or file.name,
+            "mimetype": file.mimetype,
+            "filetype": file.filetype,
+            "pretty_type": file.filetype.upper(),
+            "user": file.user,
+            "user_team": self.team_id,
+            "editable": False,
+            "size": len(file.content),
+            "mode": "hosted",
+            "is_external": False,
+            "external_type": "",
+            "is_public": False,
+            "public_url_shared": False,
+            "display_as_bot": False,
+            "url_private": f"{base}/{file.name}",
+            "url_private_download": f"{base}/download/{file.name}",
+            "permalink": f"https://{self.team_domain}.slack.com/files/{file.user}/{file.id}",
+            "channels": [c for c in file.channels if not c.startswith("D")],
+            "ims": [c for c in file.channels if c.startswith("D")],
+        }
+
+    def _api_files_info(self, grant: Token, args: dict[str, Any]) -> dict[str, Any]:
+        file = self.files.get(str(args.get("file") or ""))
+        if file is None:
+            raise SlackError("file_not_found")
+        if file.deleted:
+            raise SlackError("file_deleted")
+        return {"file": self._file_object(file), "comments": [], "response_metadata": {}}
+
+    def _download(self, request: Request, rest: str) -> Reply:
+        """`url_private(_download)`: the bytes, for a token with files:read.
+
+        These URLs need `Authorization: Bearer` with a files:read token
+        (https://medium.com/slack-developer-blog/important-changes-to-files-in-the-web-api-eb38f2a9c1e7).
+        Without one Slack does not answer 401: it answers 200 with its sign-in
+        page in HTML, so a client that does not look at the content type
+        imports a web page.
+        """
+        auth = request.headers.get("authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        file_ref = rest.split("/", 1)[0]
+        file_id = file_ref.rsplit("-", 1)[-1]
+        with self._lock:
+            grant = self.tokens.get(token)
+            file = self.files.get(file_id)
+            self._record("files.download", {"file": file_id}, 200, {"ok": grant is not None})
+            if grant is None or "files:read" not in grant.scopes:
+                return Reply.html(SIGN_IN_PAGE)
+            if file is None or file.deleted or file_ref != f"{self.team_id}-{file_id}":
+                return Reply(status=404, body=b"Not Found", headers={"Content-Type": "text/plain"})
+            content, mimetype = file.content, file.mimetype
+        return Reply(status=200, body=content, headers={"Content-Type": mimetype})
+
+    def _api_files_getUploadURLExternal(self, grant: Token, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            file_id = f"F{next(self._ids):09d}"
+            return self.file_store.announce(args, grant.user_id, self.url, file_id)
+        except UploadError as err:
+            raise SlackError(err.error, **err.fields) from err
+
+    def _api_files_completeUploadExternal(
+        self, grant: Token, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        refs = [str(args["channel_id"])] if args.get("channel_id") else []
+        refs += [c for c in str(args.get("channels") or "").split(",") if c.strip()]
+        thread_ts = args.get("thread_ts") or None
+        if thread_ts and len(refs) != 1:
+            raise SlackError("invalid_arguments")
+        # Every destination is checked before anything is shared.
+        channels = [self._require_postable(grant, ref.strip()) for ref in refs]
+        comment = str(args.get("initial_comment") or "")
+        if len(comment) > MESSAGE_TEXT_LIMIT:
+            raise SlackError("msg_too_long")
+        try:
+            completed = self.file_store.complete(args.get("files"))
+        except UploadError as err:
+            raise SlackError(err.error, **err.fields) from err
+        stored = []
+        for done in completed:
+            file = File(
+                id=done.id,
+                name=done.filename,
+                content=done.content,
+                user=done.user,
+                filetype=done.filetype,
+                mimetype=done.mimetype,
+                title=done.title,
+                channels=[c.id for c in channels],
+            )
+            self.files[file.id] = file
+            stored.append(file)
+        for channel in channels:
+            self._messages.append(
+                Message(
+                    channel=channel.id,
+                    ts=self._next_ts(),
+                    text=comment,
+                    user=grant.user_id,
+                    bot_id=grant.bot_id,
+                    thread_ts=str(thread_ts) if thread_ts else None,
+                    files=[self._file_object(item) for item in stored],
+                )
+            )
+        return {"files": [{"id": item.id, "title": item.title} for item in stored]}
+
+    def body_limit(self, path: str) -> int:
+        if path.startswith(UPLOAD_PATH):
+            with self._lock:
+                return self.file_store.upload_limit(path[len(UPLOAD_PATH) :])
+        return self.max_body_bytes
+
+    def _handle_upload(self, request: Request, token: str) -> Reply:
+        with self._lock:
+            status, text = self.file_store.receive(
+                token, request.body, request.headers.get("content-type", "")
+            )
+        return Reply(status=status, body=text.encode(), headers={"Content-Type": "text/plain"})

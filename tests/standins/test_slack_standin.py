@@ -33,6 +33,7 @@ from bot.standins.slack import (
     APPROVER_2,
     APPROVERS_GROUP,
     EDITOR,
+    METHOD_SCOPES,
     NEWSLETTER_CHANNEL,
     OUTSIDER,
     SlackStandIn,
@@ -162,6 +163,24 @@ def test_unknown_token_missing_token_and_unknown_method(slack: SlackStandIn) -> 
     assert error_of(anonymous.auth_test)[1]["error"] == "not_authed"
     status, body = error_of(lambda: client(slack).api_call("chat.fly"))
     assert (status, body["error"]) == (200, "unknown_method")
+
+
+def test_every_method_is_answered_by_the_module_of_its_family() -> None:
+    """The stand-in is split by API family: `chat.update` lives in slack_chat, and so on."""
+    family_module = {
+        "auth": "bot.standins.slack",
+        "chat": "bot.standins.slack_chat",
+        "views": "bot.standins.slack_views",
+        "users": "bot.standins.slack_users",
+        "usergroups": "bot.standins.slack_users",
+        "conversations": "bot.standins.slack_conversations",
+        "files": "bot.standins.slack_files",
+    }
+    for method in METHOD_SCOPES:
+        if method == "api.test":
+            continue
+        handler = getattr(SlackStandIn, "_api_" + method.replace(".", "_"))
+        assert handler.__module__ == family_module[method.split(".")[0]], method
 
 
 def test_token_accepted_as_form_field(slack: SlackStandIn) -> None:
