@@ -39,6 +39,10 @@ class Directory(Protocol):
         """The person's locale as their chat tool tells it (`ja-JP`), or None."""
         ...
 
+    def name_of(self, user_id: str) -> str:
+        """The person's name as their chat tool shows it ("" when it cannot tell)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Notice:
@@ -93,6 +97,9 @@ class NoDirectory:
 
     def locale_of(self, user_id: str) -> str | None:
         return None
+
+    def name_of(self, user_id: str) -> str:
+        return ""
 
 
 @dataclass

@@ -18,9 +18,18 @@ from sqlalchemy.orm import Session
 
 from bot import audience, audit, states
 from bot.desk import Desk, Notice
-from bot.preflight import Finding, preflight
+from bot.preflight import SAMPLE_COMPANY, SAMPLE_NAME, Finding, preflight
 from bot.refusal import Refusal
-from bot.rendering import CompiledIssue, Footer, compile_issue
+from bot.rendering import (
+    TEST_COPY_UNSUBSCRIBE,
+    CompiledIssue,
+    Footer,
+    RecipientContext,
+    RenderedMessage,
+    check_stored,
+    compile_issue,
+    render_message,
+)
 from bot.settings import Settings
 from bot.subscribers import get_or_create_list
 from bot.typed import storable
@@ -349,6 +358,59 @@ def preview(desk: Desk, issue_id: int) -> Preview:
             correction_of=issue.correction_of,
             findings=findings,
         )
+
+
+# The reader a preview is rendered for: preflight's made-up reader who gave both
+# fields (preflight checks that very message), and said to be wherever it is shown.
+SAMPLE_READER = (SAMPLE_NAME, SAMPLE_COMPANY)
+
+
+@dataclass(frozen=True)
+class ReaderCopy:
+    """One message of an issue exactly as a reader gets it, for someone who
+    does not exist (`name`, `company`); its unsubscribe link leads nowhere."""
+
+    name: str
+    company: str
+    message: RenderedMessage
+
+
+def reader_copy(
+    desk: Desk,
+    issue_id: int,
+    *,
+    version_number: int | None = None,
+    name: str = SAMPLE_READER[0],
+    company: str = SAMPLE_READER[1],
+) -> ReaderCopy:
+    """A version (the current one by default) rendered for one made-up reader,
+    as a send renders each real one (the same templates, the same context:
+    invariant 4). Raises TemplateProblem when it cannot be rendered."""
+    with desk.db.sessions() as session:
+        issue = load(session, issue_id)
+        if version_number is None:
+            version = current_version(session, issue)
+        else:  # the version a preview's facts name, even if a newer one was saved since
+            found = session.scalars(
+                select(IssueVersion).where(
+                    IssueVersion.issue_id == issue_id, IssueVersion.number == version_number
+                )
+            ).one_or_none()
+            if found is None:
+                raise Refusal("issue_has_no_version", issue=issue_id)
+            version = found
+        context = RecipientContext(
+            name=name,
+            company=company,
+            list_name=issue.mailing_list.name,
+            issue_date=issue_date(version, desk.settings.tz),
+            unsubscribe_url=TEST_COPY_UNSUBSCRIBE,
+        )
+        compiled = compiled_of(version)
+    # A version stored before the template language was narrowed may hold what
+    # could stall a render: the same check preflight makes first.
+    check_stored(compiled)
+    return ReaderCopy(name, company, render_message(compiled, context))
 
 
 @dataclass(frozen=True)

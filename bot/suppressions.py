@@ -399,7 +399,8 @@ class Forgotten:
     newly_suppressed: bool
 
 
-def _normalised(raw: str) -> str:
+def normalised(raw: str) -> str:
+    """`raw` as a normalised address. Raises Refusal (invalid_address)."""
     try:
         return normalise(raw)
     except InvalidAddress as exc:
@@ -416,7 +417,7 @@ def forget(desk: Desk, raw_email: str, *, actor: str) -> Forgotten:
     not be pushed any more. If Postmark is unreachable the suppression holds
     and the forget is refused; it can be repeated later.
     """
-    email = _normalised(raw_email)
+    email = normalised(raw_email)
     now = desk.clock.now()
     with desk.db.transaction() as session:
         row, created = add(
@@ -477,7 +478,7 @@ def resubscribe(desk: Desk, raw_email: str, *, actor: str, reason: str) -> Resub
     reason = storable(reason).strip()
     if not reason:
         raise Refusal("resubscribe_needs_reason")
-    email = _normalised(raw_email)
+    email = normalised(raw_email)
     with desk.db.sessions() as session:
         email_hash = address_hash(address_salt(session), email)
         rows = session.execute(

@@ -20,7 +20,7 @@ from handlers import access, blocks
 from handlers.drafts import field_value
 from handlers.ids import Action, Block, Callback
 from handlers.mrkdwn import plain
-from handlers.newsletter import refresh_card
+from handlers.newsletter import refresh_card, send_test_copy, show_preview
 from handlers.notifier import SlackNotifier, on_notice
 from handlers.replies import ephemeral, refusal_text
 from handlers.texts import t
@@ -60,6 +60,43 @@ def register(app: App, desk: Desk) -> None:
             _explain(respond, exc)
             return
         refresh_card(desk, client, request_id)
+
+    def clicked_card(body: dict[str, Any], respond: Respond) -> approvals.Card | None:
+        """The card whose button was clicked; None, the clicker told why, when none."""
+        request_id = _request_id(body)
+        if request_id is None:
+            ephemeral(respond, t("refusal.request_not_found"))
+            return None
+        try:
+            return approvals.card(desk, request_id)
+        except Refusal as exc:
+            _explain(respond, exc)
+            return None
+
+    @app.action(Action.PREVIEW)
+    def preview(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        """The same preview as `/newsletter show`, to whoever clicks (the team)."""
+        ack()
+        card = clicked_card(body, respond)
+        if card is None:
+            return
+        channel = str((body.get("container") or {}).get("channel_id") or "")
+        try:
+            show_preview(desk, client, channel, body["user"]["id"], card.issue_id)
+        except Refusal as exc:
+            _explain(respond, exc)
+
+    @app.action(Action.TEST_COPY)
+    def test_copy(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        """A [TEST] copy to the clicker's own address, with the clicker's own name."""
+        ack()
+        card = clicked_card(body, respond)
+        if card is None:
+            return
+        try:
+            ephemeral(respond, send_test_copy(desk, body["user"]["id"], card.issue_id))
+        except Refusal as exc:
+            _explain(respond, exc)
 
     @app.action(Action.REJECT)
     def reject(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:

@@ -19,17 +19,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.approvals import Card
-from bot.issues import IssueLine, Preview
+from bot.issues import IssueLine
 from bot.preflight import Finding
+from bot.rendering import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
 from bot.typed import EMAIL
 from handlers.ids import Action, Block, Callback
-from handlers.mrkdwn import Mrkdwn, clip, escape, for_channel, plain
+from handlers.mrkdwn import Mrkdwn, clip, for_channel, plain
 from handlers.texts import state_name, t
 
 log = logging.getLogger(__name__)
 
 Blocks = list[dict[str, Any]]
-PREVIEW_CHARS = 600
 TEXT_LIMIT = 3000  # a section's or context element's text (Block Kit reference)
 
 
@@ -130,16 +130,30 @@ def help_blocks(intro: Mrkdwn | None = None) -> Blocks:
 
 # The draft form's private_metadata for a correction: this prefix and the earlier issue's id.
 CORRECTION_PREFIX = "correction_of="
+MAX_SECTIONS = 30
+SECTION_CHARS = 3_000  # Slack: a plain_text_input holds at most 3,000 characters
+BODY_FILE_TYPES = ("md", "markdown", "txt")
+
+
+def body_block_id(number: int) -> str:
+    """The block id of the body's `number`-th section: body, body_2, body_3, …"""
+    return Block.BODY if number == 1 else f"{Block.BODY}_{number}"
 
 
 def draft_modal(
     *,
     issue_id: int | None = None,
     subject: str = "",
-    body: str = "",
+    sections: Sequence[str] = (),
+    count: int | None = None,
+    notice: Mrkdwn | None = None,
     correction_of: int | None = None,
 ) -> dict[str, Any]:
-    """The draft form: new, editing `issue_id`, or a new correction of `correction_of`."""
+    """The draft modal — new, editing `issue_id`, or a new correction of
+    `correction_of` — with the subject, the body in `count` sections (at least
+    as many as `sections` prefill, at most MAX_SECTIONS), an "Add a section"
+    button, and a file input for a Markdown or text file instead."""
+    count = min(MAX_SECTIONS, max(1, len(sections), count or 0))
     if correction_of is not None:
         title = t("draft.title_correction", issue=correction_of)
         metadata = f"{CORRECTION_PREFIX}{correction_of}"
@@ -149,40 +163,111 @@ def draft_modal(
     subject_input: dict[str, Any] = {
         "type": "plain_text_input",
         "action_id": Action.VALUE,
-        "max_length": 250,
-    }
-    body_input: dict[str, Any] = {
-        "type": "plain_text_input",
-        "action_id": Action.VALUE,
-        "multiline": True,
-        "max_length": 3000,
+        "max_length": MAX_SUBJECT_CHARS,
     }
     if subject:
         subject_input["initial_value"] = subject
-    if body:
-        body_input["initial_value"] = body
+    body_blocks: Blocks = []
+    for number in range(1, count + 1):
+        element: dict[str, Any] = {
+            "type": "plain_text_input",
+            "action_id": Action.VALUE,
+            "multiline": True,
+            "max_length": SECTION_CHARS,
+        }
+        if number <= len(sections) and sections[number - 1]:
+            element["initial_value"] = sections[number - 1]
+        label = (
+            t("draft.body_label")
+            if count == 1
+            else t("draft.section_label", number=number, count=count)
+        )
+        block: dict[str, Any] = {
+            "type": "input",
+            "block_id": body_block_id(number),
+            "optional": True,  # a file may stand in for the whole body
+            "label": _plain(label),
+            "element": element,
+        }
+        if number == 1:
+            block["hint"] = _plain(
+                t(
+                    "draft.body_hint",
+                    section_chars=f"{SECTION_CHARS:,}",
+                    sections=MAX_SECTIONS,
+                    body_chars=f"{MAX_BODY_CHARS:,}",
+                ),
+                2000,
+            )
+        body_blocks.append(block)
+    if count < MAX_SECTIONS:
+        body_blocks.append(
+            {
+                "type": "actions",
+                "block_id": Block.BODY_ACTIONS,
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": Action.ADD_SECTION,
+                        "text": _plain(t("draft.add_section"), 75),
+                        "value": str(count),
+                    }
+                ],
+            }
+        )
+    body_blocks.append(
+        {
+            "type": "input",
+            "block_id": Block.BODY_FILE,
+            "optional": True,
+            "label": _plain(t("draft.file_label")),
+            "element": {
+                "type": "file_input",
+                "action_id": Action.VALUE,
+                "filetypes": list(BODY_FILE_TYPES),
+                "max_files": 1,
+            },
+            "hint": _plain(t("draft.file_hint", body_chars=f"{MAX_BODY_CHARS:,}"), 2000),
+        }
+    )
+    head: Blocks = [section(notice)] if notice else []
     return {
         "type": "modal",
         "callback_id": Callback.DRAFT,
         "private_metadata": metadata,
-        "title": _plain(title[:24]),
+        "title": _plain(title, 24),
         "submit": _plain(t("draft.submit")),
         "close": _plain(t("draft.cancel")),
         "blocks": [
+            *head,
             {
                 "type": "input",
                 "block_id": Block.SUBJECT,
                 "label": _plain(t("draft.subject_label")),
                 "element": subject_input,
             },
-            {
-                "type": "input",
-                "block_id": Block.BODY,
-                "label": _plain(t("draft.body_label")),
-                "element": body_input,
-                "hint": _plain(t("draft.body_hint"), 2000),
-            },
+            *body_blocks,
         ],
+    }
+
+
+def saving_modal(issue_id: int | None) -> dict[str, Any]:
+    """What the draft modal shows while a long body or a file is being saved."""
+    return _draft_note(issue_id, t("draft.saving"))
+
+
+def saved_modal(issue_id: int | None) -> dict[str, Any]:
+    """The draft modal once a long body or a file is saved (the DM has the details)."""
+    return _draft_note(issue_id, t("draft.saved_modal"))
+
+
+def _draft_note(issue_id: int | None, note: Mrkdwn) -> dict[str, Any]:
+    title = t("draft.title_edit", issue=issue_id) if issue_id else t("draft.title_new")
+    return {
+        "type": "modal",
+        "title": _plain(title, 24),
+        "close": _plain(t("draft.close")),
+        "blocks": [section(note)],
     }
 
 
@@ -233,31 +318,6 @@ def findings_blocks(findings: Sequence[Finding], *, with_detail: bool) -> Blocks
     return [section(lines(out))]
 
 
-def preview_blocks(preview: Preview) -> Blocks:
-    body = (
-        preview.body if len(preview.body) <= PREVIEW_CHARS else preview.body[:PREVIEW_CHARS] + "…"
-    )
-    return [
-        header(t("preview.header", issue=preview.issue_id, subject=preview.subject)),
-        context(
-            t(
-                "preview.facts",
-                state=state_name(preview.state),
-                version=preview.version_number,
-                author=preview.author,
-                hash12=preview.content_hash[:12],
-                list_name=preview.list_name,
-                recipients=preview.recipients,
-            )
-        ),
-        *_correction_line(preview.correction_of, preview.recipients),
-        section(escape(body or " ")),
-        divider(),
-        # Findings may quote personal data: this preview is only ever ephemeral.
-        *findings_blocks(preview.findings, with_detail=True),
-    ]
-
-
 def list_blocks(issue_lines: Sequence[IssueLine]) -> Blocks:
     if not issue_lines:
         return message(t("list.empty"))
@@ -292,7 +352,7 @@ def approval_card(card: Card, tz: ZoneInfo) -> Blocks:
     blocks: Blocks = [
         header(t(title_key, issue=card.issue_id)),
         section(t("card.subject", subject=channel_typed(card.subject))),
-        *_correction_line(card.correction_of, card.recipients),
+        *correction_line(card.correction_of, card.recipients),
         section(
             t(
                 "card.facts",
@@ -337,12 +397,25 @@ def approval_card(card: Card, tz: ZoneInfo) -> Blocks:
                         "style": "primary",
                         "text": _plain(t("card.approve")),
                         "value": str(card.request_id),
+                        "confirm": approve_confirm(card, tz),
                     },
                     {
                         "type": "button",
                         "action_id": Action.REJECT,
                         "style": "danger",
                         "text": _plain(t("card.reject")),
+                        "value": str(card.request_id),
+                    },
+                    {
+                        "type": "button",
+                        "action_id": Action.PREVIEW,
+                        "text": _plain(t("card.preview")),
+                        "value": str(card.request_id),
+                    },
+                    {
+                        "type": "button",
+                        "action_id": Action.TEST_COPY,
+                        "text": _plain(t("card.test_copy")),
                         "value": str(card.request_id),
                     },
                 ],
@@ -353,7 +426,7 @@ def approval_card(card: Card, tz: ZoneInfo) -> Blocks:
     return blocks
 
 
-def _correction_line(correction_of: int | None, recipients: int) -> Blocks:
+def correction_line(correction_of: int | None, recipients: int) -> Blocks:
     if correction_of is None:
         return []
     return [section(t("card.correction", original=correction_of, recipients=f"{recipients:,}"))]
@@ -370,6 +443,52 @@ def canary_plan_text(card: Card) -> Mrkdwn:
         minutes=card.canary.hold_minutes,
         bounces=f"{card.bounce_limit:g}",
         complaints=f"{card.complaint_limit:g}",
+    )
+
+
+def confirm(title: str, text: str, yes: str, no: str, *, danger: bool = False) -> dict[str, Any]:
+    """A confirmation dialog (title <= 100, text <= 300, buttons <= 30 characters:
+    https://docs.slack.dev/reference/block-kit/composition-objects/confirmation-dialog-object).
+    Plain text throughout: nothing in it is parsed."""
+    return {
+        "title": _plain(title, 100),
+        "text": _plain(text, 300),
+        "confirm": _plain(yes, 30),
+        "deny": _plain(no, 30),
+        "style": "danger" if danger else "primary",
+    }
+
+
+def approve_confirm(card: Card, tz: ZoneInfo) -> dict[str, Any]:
+    """What the Approve click does, said before it is done: to how many, and when."""
+    recipients = f"{card.recipients:,}"
+    if card.kind == "resume":
+        text = t("card.confirm_resume", issue=card.issue_id, recipients=recipients)
+    elif card.scheduled_at:
+        text = t(
+            "card.confirm_at",
+            issue=card.issue_id,
+            recipients=recipients,
+            when=when(card.scheduled_at, tz),
+        )
+    else:
+        text = t("card.confirm_now", issue=card.issue_id, recipients=recipients)
+    if card.kind == "send" and card.canary_size:
+        # The same plan as on the card: a canary first, the rest after its hold.
+        text = (
+            text
+            + " "
+            + t(
+                "card.confirm_canary",
+                size=f"{card.canary_size:,}",
+                minutes=card.canary.hold_minutes,
+            )
+        )
+    return confirm(
+        t("card.confirm_title", issue=card.issue_id),
+        text,
+        t("card.confirm_yes"),
+        t("card.confirm_no"),
     )
 
 

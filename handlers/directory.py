@@ -101,6 +101,15 @@ class SlackDirectory:
     def email_of(self, user_id: str) -> str | None:
         return (self._user(user_id).get("profile") or {}).get("email") or None
 
+    def name_of(self, user_id: str) -> str:
+        """The person's full name in Slack (else their display name), for a test copy
+        personalised as the clicker would receive it."""
+        user = self._user(user_id)
+        profile = user.get("profile") or {}
+        return str(
+            profile.get("real_name") or user.get("real_name") or profile.get("display_name") or ""
+        )
+
     def locale_of(self, user_id: str) -> str | None:
         """The person's Slack locale (`ja-JP`), or None when Slack cannot tell."""
         try:

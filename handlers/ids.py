@@ -1,7 +1,8 @@
 """Every Slack id the app uses — action, block and callback ids — in one place.
 
 The values are public (CONTRACT.md: `draft`, `subject`, `body`, `value`,
-`approve`, `reject`, `halt`); tests and the rehearsal room rely on them.
+`approve`, `reject`, `preview`, `test_copy`, `halt`; the draft modal's
+`body_2`… and `body_file`); tests and the rehearsal room rely on them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ class Callback(enum.StrEnum):
 
 class Block(enum.StrEnum):
     SUBJECT = "subject"
-    BODY = "body"
+    BODY = "body"  # the first section; the others are body_2, body_3, … (blocks.body_block_id)
+    BODY_FILE = "body_file"
+    BODY_ACTIONS = "body_actions"
     REASON = "reason"
     EMAIL = "email"
     NAME = "name"
@@ -38,6 +41,9 @@ class Action(enum.StrEnum):
     VALUE = "value"  # the one input inside each modal block
     APPROVE = "approve"
     REJECT = "reject"
+    PREVIEW = "preview"
+    TEST_COPY = "test_copy"
+    ADD_SECTION = "add_section"
     HALT = "halt"
     AUDIT_OLDER = "audit_older"
     SEND_REST = "send_rest"  # "Send the rest now" during a canary's hold

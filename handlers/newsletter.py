@@ -21,7 +21,9 @@ from slack_sdk import WebClient
 from bot import approvals, issues, testcopy
 from bot.desk import Desk, DirectoryError
 from bot.refusal import Refusal
-from handlers import access, audit_view, blocks, texts
+from bot.rendering import TemplateProblem
+from handlers import access, audit_view, blocks, drafts, texts
+from handlers import preview as preview_view
 from handlers.ids import Command
 from handlers.mrkdwn import Mrkdwn
 from handlers.parsing import Parsed, UsageError, parse
@@ -115,19 +117,39 @@ def edit(inv: Invocation) -> None:
     assert inv.parsed.issue_id is not None
     subject, body = issues.source_for_editing(inv.desk, inv.parsed.issue_id)
     inv.client.views_open(
-        trigger_id=inv.trigger_id,
-        view=blocks.draft_modal(issue_id=inv.parsed.issue_id, subject=subject, body=body),
+        trigger_id=inv.trigger_id, view=drafts.edit_modal(inv.parsed.issue_id, subject, body)
     )
 
 
 @subcommand("show")
 def show(inv: Invocation) -> None:
     assert inv.parsed.issue_id is not None
-    preview = issues.preview(inv.desk, inv.parsed.issue_id)
-    inv.reply(
-        t("preview.header", issue=preview.issue_id, subject=preview.subject),
-        blocks.preview_blocks(preview),
+    show_preview(
+        inv.desk,
+        inv.client,
+        inv.channel,
+        inv.user,
+        inv.parsed.issue_id,
+        source="source" in inv.parsed.args,
     )
+
+
+def show_preview(
+    desk: Desk, client: WebClient, channel: str, user: str, issue_id: int, *, source: bool = False
+) -> None:
+    """The whole issue as a reader gets it (or its source), to `user` alone."""
+    preview = issues.preview(desk, issue_id)
+    if source:
+        messages = preview_view.source_messages(preview)
+    else:
+        try:
+            copy: issues.ReaderCopy | None = issues.reader_copy(
+                desk, issue_id, version_number=preview.version_number
+            )
+        except TemplateProblem:
+            copy = None  # preflight's findings say why (template_error)
+        messages = preview_view.preview_messages(preview, copy)
+    preview_view.post_privately(client, channel, user, messages)
 
 
 @subcommand("list")
@@ -139,11 +161,17 @@ def list_(inv: Invocation) -> None:
 @subcommand("test")
 def test(inv: Invocation) -> None:
     assert inv.parsed.issue_id is not None
-    address = inv.desk.directory.email_of(inv.user)
+    inv.reply(send_test_copy(inv.desk, inv.user, inv.parsed.issue_id))
+
+
+def send_test_copy(desk: Desk, user: str, issue_id: int) -> Mrkdwn:
+    """A [TEST] copy to `user`'s own Slack address, personalised with their own
+    Slack name (invariant 4: the clicker is its one recipient); what to tell them."""
+    directory = desk.directory
     sent_to = testcopy.send_test_copy(
-        inv.desk, inv.parsed.issue_id, actor=inv.user, address=address
+        desk, issue_id, actor=user, address=directory.email_of(user), name=directory.name_of(user)
     )
-    inv.reply(t("test.sent", issue=inv.parsed.issue_id, address=sent_to))
+    return t("test.sent", issue=issue_id, address=sent_to)
 
 
 @subcommand("submit")

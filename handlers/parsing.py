@@ -20,7 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "help": ("nothing", "/newsletter help"),
     "new": ("nothing", "/newsletter new"),
     "list": ("nothing", "/newsletter list"),
-    "show": ("issue", "/newsletter show 3"),
+    "show": ("show", "/newsletter show 3 source"),
     "edit": ("issue", "/newsletter edit 3"),
     "test": ("issue", "/newsletter test 3"),
     "submit": ("submit", "/newsletter submit 3 at 2026-12-01 10:00"),
@@ -100,6 +100,8 @@ def parse(text: str, tz: ZoneInfo) -> Parsed:
         raise _bad(sub)
     issue_id = int(_ID.match(rest[0]).group(1))  # type: ignore[union-attr]
     rest = rest[1:]
+    if sub == "show" and [w.lower() for w in rest] == ["source"]:
+        return Parsed(sub, issue_id=issue_id, args=("source",))
     if sub != "submit":
         if rest:
             raise _bad(sub)

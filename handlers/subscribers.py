@@ -7,7 +7,9 @@
   (including what operators typed into unsubscribe requests). Ephemeral,
   audited without the searched text.
 - `subscribers forget EMAIL` — erase a person, keeping the address's salted
-  hash so it stays suppressed. Audited by hash.
+  hash so it stays suppressed. Audited by hash. It cannot be undone, so the
+  command only asks: the erasure happens on the "Forget for good" button
+  (`action_id` `forget`), behind a confirm dialog that says what it does.
 - `subscribers resubscribe EMAIL reason` — approvers only, audited; the one
   way back onto a list.
 
@@ -17,14 +19,20 @@ the person who asked (invariant 9).
 
 from __future__ import annotations
 
-from slack_bolt import App
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
 
 from bot import suppressions
-from bot.desk import Desk
-from handlers import blocks, texts
-from handlers.mrkdwn import Mrkdwn
+from bot.desk import Desk, DirectoryError
+from bot.refusal import Refusal
+from handlers import access, blocks, texts
+from handlers.mrkdwn import Mrkdwn, plain
 from handlers.newsletter import Invocation, subcommand
+from handlers.replies import ephemeral, refusal_text
 from handlers.texts import t
+
+FORGET = "forget"  # the button's action_id
 
 texts.register(
     {
@@ -68,6 +76,17 @@ texts.register(
             "That address belongs to someone who was forgotten: only its hash is kept, and it "
             "stays suppressed."
         ),
+        "subscribers.forget_ask": (
+            "Forgetting {address} erases their address, name and company from every list and "
+            "unsubscribe request. It cannot be undone."
+        ),
+        "subscribers.forget_button": "Forget for good",
+        "subscribers.forget_confirm_title": "Forget this person for good?",
+        "subscribers.forget_confirm_text": (
+            "Erase {address} everywhere? This cannot be undone; the address stays suppressed."
+        ),
+        "subscribers.forget_confirm_yes": "Forget for good",
+        "subscribers.forget_confirm_no": "Keep",
         "subscribers.forgotten": (
             "{address} is forgotten: {subscribers} subscriber row(s) and {requests} unsubscribe "
             "request(s) no longer hold the address, name or company. Only a salted hash is "
@@ -117,15 +136,10 @@ def subscribers(inv: Invocation) -> None:
     if action == "find" and rest:
         _find(inv, " ".join(rest))
     elif action == "forget" and len(rest) == 1:
-        gone = suppressions.forget(inv.desk, rest[0], actor=inv.user)
-        inv.reply(
-            t(
-                "subscribers.forgotten",
-                address=gone.email,
-                subscribers=gone.subscribers,
-                requests=gone.requests,
-            )
-        )
+        # Only asks: the button erases. Normalised now, so the question names exactly
+        # the address the button will erase, and a mistyped one is refused at once.
+        address = suppressions.normalised(rest[0])
+        inv.reply(t("subscribers.forget_ask", address=address), forget_blocks(address))
     elif action == "resubscribe" and rest:
         email, reason = rest[0], " ".join(rest[1:])
         done = suppressions.resubscribe(inv.desk, email, actor=inv.user, reason=reason)
@@ -227,5 +241,53 @@ def _find(inv: Invocation, text: str) -> None:
     inv.reply(lines[0], [blocks.section(blocks.lines(lines))])
 
 
+def forget_blocks(address: str) -> blocks.Blocks:
+    """The question, and the one button that erases (behind a confirm dialog)."""
+    return [
+        blocks.section(t("subscribers.forget_ask", address=address)),
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": FORGET,
+                    "style": "danger",
+                    "text": {"type": "plain_text", "text": plain(t("subscribers.forget_button"))},
+                    "value": address[:2000],
+                    "confirm": blocks.confirm(
+                        t("subscribers.forget_confirm_title"),
+                        t("subscribers.forget_confirm_text", address=address),
+                        t("subscribers.forget_confirm_yes"),
+                        t("subscribers.forget_confirm_no"),
+                        danger=True,
+                    ),
+                }
+            ],
+        },
+    ]
+
+
 def register(app: App, desk: Desk) -> None:
-    """Nothing to register with Bolt: the subcommand registered itself on import."""
+    """The subcommand registered itself on import; the forget button is here."""
+
+    @app.action(FORGET)
+    def forget(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        address = str((body.get("actions") or [{}])[0].get("value") or "")
+        try:
+            gone = suppressions.forget(desk, address, actor=body["user"]["id"])
+        except Refusal as exc:
+            text = (
+                access.refusal_text(exc) if isinstance(exc, DirectoryError) else refusal_text(exc)
+            )
+            ephemeral(respond, text)
+            return
+        ephemeral(
+            respond,
+            t(
+                "subscribers.forgotten",
+                address=gone.email,
+                subscribers=gone.subscribers,
+                requests=gone.requests,
+            ),
+        )

@@ -27,7 +27,8 @@ EN: dict[str, str] = {
         "*Write*\n"
         "`/newsletter new` opens the draft form; `/newsletter edit ID` changes a draft "
         "(an edit voids any approval).\n"
-        "`/newsletter show ID` previews it with its preflight findings and audience; "
+        "`/newsletter show ID` shows the whole issue as a reader gets it, with its preflight "
+        "findings and audience (`show ID source`: the template as written); "
         "`/newsletter test ID` sends a [TEST] copy to your own address.\n"
         "*Send (two people)*\n"
         '`/newsletter submit ID [at YYYY-MM-DD HH:MM] [canary N%|canary off] [override "reason"]` '
@@ -51,6 +52,7 @@ EN: dict[str, str] = {
     "usage.unknown": "I don't know the subcommand `{word}`. Here is what I can do:",
     "usage.bad_arguments": "`/newsletter {sub}` needs {expected}. For example: `{example}`.",
     "usage.expects.nothing": "nothing after it",
+    "usage.expects.show": "an issue number, optionally followed by `source`",
     "usage.expects.issue": "an issue number",
     "usage.expects.optional_issue": "an optional issue number",
     "usage.expects.submit": (
@@ -81,8 +83,41 @@ EN: dict[str, str] = {
     "draft.body_label": "Body (Markdown)",
     "draft.body_hint": (
         "You may use {{{{ subscriber.name }}}}, {{{{ subscriber.company }}}}, {{{{ list_name }}}}, "
-        "{{{{ issue_date }}}} and {{{{ unsubscribe_url }}}}. An unsubscribe link is added at the end."
+        "{{{{ issue_date }}}} and {{{{ unsubscribe_url }}}}. An unsubscribe link is added at the end. "
+        'Slack lets a box hold {section_chars} characters: for more, press "Add a section" '
+        "(up to {sections} sections, joined with a blank line), or attach the body as a file "
+        "(up to {body_chars} characters)."
     ),
+    "draft.saving": ":hourglass_flowing_sand: Saving… this takes a moment for a long issue.",
+    "draft.saved_modal": ":white_check_mark: Saved. The details are in your messages from me.",
+    "draft.problem_notice": ":warning: Not saved: {problem}",
+    "draft.close": "Close",
+    "draft.section_label": "Body (Markdown), section {number} of {count}",
+    "draft.add_section": "Add a section",
+    "draft.file_label": "Or attach the body as a file",
+    "draft.file_hint": (
+        "A Markdown (.md) or text (.txt) file in UTF-8, up to {body_chars} characters. "
+        "Leave the sections empty when you attach one."
+    ),
+    "draft.too_long_for_sections": (
+        ":warning: This issue's body ({chars} characters) does not fit the form's sections "
+        "without changing it. To change it, attach the whole body again as a file; the "
+        "sections below are left empty."
+    ),
+    "draft.body_empty": "Type the body in the sections, or attach it as a file.",
+    "draft.file_and_sections": (
+        "Attach a file or type the sections, not both: the file would replace what you typed."
+    ),
+    "draft.file_unreadable": "I could not read the attached file ({error}). Please attach it again.",
+    "draft.file_type": "{name} is not a Markdown (.md, .markdown) or text (.txt) file.",
+    "draft.file_too_large": (
+        "The file is {size} bytes, more than a body of {body_chars} characters can be."
+    ),
+    "draft.file_not_utf8": (
+        "The file is not UTF-8 text (byte {position} cannot be read). Save it as UTF-8 and "
+        "attach it again."
+    ),
+    "draft.file_too_long": "The file has {chars} characters; a body may have at most {body_chars}.",
     "draft.saved": (
         "Saved issue #{issue}, version {version} (hash `{hash12}`). "
         "Preview it with `/newsletter show {issue}`."
@@ -95,7 +130,19 @@ EN: dict[str, str] = {
     # --- template problems (shown in the modal under the field) -------------------------
     "template.problem": "{problem}",
     # --- preview ------------------------------------------------------------------------
-    "preview.header": "Issue #{issue}: {subject}",
+    "preview.not_rendered": (
+        ":no_entry: This version cannot be rendered for a reader; the findings below say why."
+    ),
+    "preview.title": "Preview of issue #{issue}, as a reader gets it",
+    "preview.sample_reader": (
+        ":bust_in_silhouette: Shown for a made-up sample reader, *{name}* of *{company}*: each "
+        "reader sees their own name and company. The unsubscribe link here leads nowhere."
+    ),
+    "preview.subject": "*Subject:* {subject}",
+    "preview.part": "Issue #{issue}: preview, part {part} of {parts}",
+    "preview.source_hint": "The template exactly as written: `/newsletter show {issue} source`.",
+    "preview.source_title": "Issue #{issue}: the template as written",
+    "preview.source_part": "Issue #{issue}: source, part {part} of {parts}",
     "preview.facts": (
         "State: *{state}* · version {version} by <@{author}> · hash `{hash12}` · "
         "list {list_name}: {recipients} recipients"
@@ -173,9 +220,21 @@ EN: dict[str, str] = {
         "{complaints} % of the first, which halts the send."
     ),
     "card.canary_off": "*Plan:* all {recipients} recipients at once (no canary).",
-    "card.preview_hint": "Preview with `/newsletter show {issue}`.",
+    "card.preview_hint": (
+        "Read the whole issue as a reader gets it (Preview, or `/newsletter show {issue}`), "
+        "and get it in your own inbox (Send me a test copy) before you approve."
+    ),
     "card.approve": "Approve",
     "card.reject": "Reject",
+    "card.preview": "Preview",
+    "card.test_copy": "Send me a test copy",
+    "card.confirm_title": "Send issue #{issue}?",
+    "card.confirm_now": "Send issue #{issue} to {recipients} readers now?",
+    "card.confirm_at": "Send issue #{issue} to {recipients} readers at {when}?",
+    "card.confirm_resume": "Resume issue #{issue}: send it to the {recipients} readers left now?",
+    "card.confirm_yes": "Approve and send",
+    "card.confirm_no": "Not yet",
+    "card.confirm_canary": "{size} of them get it first, the rest after {minutes} minutes.",
     "card.state.approved": ":white_check_mark: Approved by <@{who}> at {when}.",
     "card.state.rejected": ":x: Rejected by <@{who}> at {when}: {note}",
     "card.state.cancelled": ":heavy_minus_sign: Cancelled by <@{who}> at {when}.",

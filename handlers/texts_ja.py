@@ -19,7 +19,8 @@ JA: dict[str, str] = {
         "*書く*\n"
         "`/newsletter new` で下書きフォームを開きます。`/newsletter edit ID` で下書きを"
         "変更します（変更すると、それまでの承認はすべて無効になります）。\n"
-        "`/newsletter show ID` で、事前チェックの結果と配信対象とともにプレビューを表示します。"
+        "`/newsletter show ID` で、読者に届くとおりの号全体を、事前チェックの結果と配信対象とともに"
+        "表示します（`show ID source` で書かれたとおりのテンプレート）。"
         "`/newsletter test ID` で、[TEST] 版をご自身のアドレスに送信します。\n"
         "*送信（2 名で）*\n"
         '`/newsletter submit ID [at YYYY-MM-DD HH:MM] [canary N%|canary off] [override "reason"]` '
@@ -69,7 +70,45 @@ JA: dict[str, str] = {
         "{{{{ subscriber.name }}}}、{{{{ subscriber.company }}}}、{{{{ list_name }}}}、"
         "{{{{ issue_date }}}}、{{{{ unsubscribe_url }}}} を使えます。"
         "末尾には配信停止リンクが自動で追加されます。"
+        "Slack の入力欄 1 つに入るのは {section_chars} 文字までです。それより長い場合は"
+        "「セクションを追加」を押すか（最大 {sections} セクション、空行でつなぎます）、"
+        "本文をファイルで添付してください（{body_chars} 文字まで）。"
     ),
+    "draft.saving": ":hourglass_flowing_sand: 保存しています…長い号では少し時間がかかります。",
+    "draft.saved_modal": (
+        ":white_check_mark: 保存しました。詳しくは私からのメッセージをご覧ください。"
+    ),
+    "draft.problem_notice": ":warning: 保存していません：{problem}",
+    "draft.close": "閉じる",
+    "draft.section_label": "本文（Markdown）セクション {number}／{count}",
+    "draft.add_section": "セクションを追加",
+    "draft.file_label": "または本文をファイルで添付",
+    "draft.file_hint": (
+        "UTF-8 の Markdown（.md）またはテキスト（.txt）ファイル、{body_chars} 文字まで。"
+        "ファイルを添付するときはセクションを空のままにしてください。"
+    ),
+    "draft.too_long_for_sections": (
+        ":warning: この号の本文（{chars} 文字）は、内容を変えずにフォームのセクションへ"
+        "分けられません。変更するには本文全体をあらためてファイルで添付してください。"
+        "下のセクションは空にしてあります。"
+    ),
+    "draft.body_empty": "本文をセクションに入力するか、ファイルで添付してください。",
+    "draft.file_and_sections": (
+        "ファイルの添付とセクションへの入力は、どちらか一方にしてください。"
+        "ファイルは入力した内容を置き換えてしまいます。"
+    ),
+    "draft.file_unreadable": (
+        "添付ファイルを読み込めませんでした（{error}）。もう一度添付してください。"
+    ),
+    "draft.file_type": (
+        "{name} は Markdown（.md、.markdown）やテキスト（.txt）のファイルではありません。"
+    ),
+    "draft.file_too_large": "ファイルは {size} バイトあり、{body_chars} 文字の本文を超えています。",
+    "draft.file_not_utf8": (
+        "ファイルが UTF-8 のテキストではありません（{position} バイト目を読めません）。"
+        "UTF-8 で保存してから、もう一度添付してください。"
+    ),
+    "draft.file_too_long": "ファイルは {chars} 文字あります。本文は {body_chars} 文字までです。",
     "draft.saved": (
         "第{issue}号をバージョン {version}（ハッシュ `{hash12}`）として保存しました。"
         "`/newsletter show {issue}` でプレビューを確認できます。"
@@ -83,7 +122,20 @@ JA: dict[str, str] = {
     # The problem text comes from the template engine; nothing to translate around it.
     "template.problem": "{problem}",
     # --- preview ------------------------------------------------------------------------
-    "preview.header": "第{issue}号：{subject}",
+    "preview.not_rendered": (
+        ":no_entry: この版は読者向けに表示できません。理由は下の指摘事項のとおりです。"
+    ),
+    "preview.title": "第{issue}号のプレビュー（読者に届くとおり）",
+    "preview.sample_reader": (
+        ":bust_in_silhouette: 架空の見本読者 *{company}* の *{name}* さん宛てに表示しています。"
+        "実際の読者にはそれぞれ自分の名前と会社名が入ります。"
+        "このプレビューの配信停止リンクはどこにもつながりません。"
+    ),
+    "preview.subject": "*件名：* {subject}",
+    "preview.part": "第{issue}号のプレビュー：{parts} 件中 {part} 件目",
+    "preview.source_hint": "書かれたとおりのテンプレート：`/newsletter show {issue} source`",
+    "preview.source_title": "第{issue}号：書かれたとおりのテンプレート",
+    "preview.source_part": "第{issue}号のソース：{parts} 件中 {part} 件目",
     "preview.facts": (
         "状態 *{state}* · バージョン {version}（執筆：<@{author}>） · ハッシュ `{hash12}` · "
         "リスト {list_name}：宛先 {recipients} 件"
@@ -154,9 +206,23 @@ JA: dict[str, str] = {
         "迷惑メール報告が {complaints} % を超えると、送信は自動で停止します。"
     ),
     "card.canary_off": "*配信計画：* {recipients} 名全員に一度に送ります（カナリアなし）。",
-    "card.preview_hint": "`/newsletter show {issue}` でプレビューを確認できます。",
+    "card.preview_hint": (
+        "承認の前に、読者に届くとおりの号全体を読み（プレビュー、または "
+        "`/newsletter show {issue}`）、自分の受信箱でも確かめてください（テスト版を自分に送る）。"
+    ),
     "card.approve": "承認する",
     "card.reject": "却下する",
+    "card.preview": "プレビュー",
+    "card.test_copy": "テスト版を自分に送る",
+    "card.confirm_title": "第{issue}号を送信しますか？",
+    "card.confirm_now": "第{issue}号を {recipients} 人の読者に今すぐ送信しますか？",
+    "card.confirm_at": "第{issue}号を {recipients} 人の読者に {when} に送信しますか？",
+    "card.confirm_resume": (
+        "第{issue}号の送信を再開し、残りの {recipients} 人の読者に今すぐ送信しますか？"
+    ),
+    "card.confirm_yes": "承認して送信",
+    "card.confirm_no": "まだしない",
+    "card.confirm_canary": "まず {size} 人に送り、残りには {minutes} 分後に送ります。",
     "card.state.approved": ":white_check_mark: {when} に <@{who}> さんが承認しました。",
     "card.state.rejected": ":x: {when} に <@{who}> さんが却下しました：{note}",
     "card.state.cancelled": ":heavy_minus_sign: {when} に <@{who}> さんが取り下げました。",
@@ -577,6 +643,17 @@ JA: dict[str, str] = {
         "そのアドレスは削除済みの方のものです。ハッシュのみを保持しており、配信抑止は引き続き"
         "有効です。"
     ),
+    "subscribers.forget_ask": (
+        "{address} を忘れると、すべてのリストと配信停止依頼からそのアドレス・名前・会社名が"
+        "消去されます。元には戻せません。"
+    ),
+    "subscribers.forget_button": "完全に忘れる",
+    "subscribers.forget_confirm_title": "この人を完全に忘れますか？",
+    "subscribers.forget_confirm_text": (
+        "{address} をすべての場所から消去しますか？元には戻せません。アドレスは配信停止のままです。"
+    ),
+    "subscribers.forget_confirm_yes": "完全に忘れる",
+    "subscribers.forget_confirm_no": "残す",
     "subscribers.forgotten": (
         "{address} を削除しました。購読者 {subscribers} 件と配信停止の依頼 {requests} 件から、"
         "アドレス・氏名・会社名を消去しました。ソルト付きハッシュのみを保持するため、"
@@ -719,6 +796,7 @@ JA: dict[str, str] = {
     "correct.subject": "訂正：{subject}",
     # --- usage: what a subcommand expects ---
     "usage.expects.nothing": "引数なし",
+    "usage.expects.show": "号の番号（続けて `source` も可）",
     "usage.expects.issue": "号の番号",
     "usage.expects.optional_issue": "号の番号（省略可）",
     "usage.expects.submit": (

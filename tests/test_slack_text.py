@@ -20,9 +20,11 @@ import handlers
 from bot import schedule as bot_schedule
 from bot import unsubscribe as bot_unsubscribe
 from bot.approvals import Card
-from bot.issues import IssueLine, Preview
+from bot.issues import IssueLine, Preview, ReaderCopy
 from bot.preflight import Finding, Severity
+from bot.rendering import RenderedMessage
 from handlers import blocks, home, schedule, sending, texts, unsubscribe
+from handlers import preview as preview_view
 from handlers.mrkdwn import Mrkdwn, clip, escape, mention, plain
 from tests.fixtures.slack_text import (
     HOSTILE_PIECES,
@@ -141,11 +143,29 @@ def private_builders(text: str) -> dict[str, Any]:
     )
     return {
         "help with intro": blocks.help_blocks(texts.t("usage.unknown", word=text)),
-        "preview": blocks.preview_blocks(preview),
+        **{
+            f"preview part {n}": part
+            for n, (_, part) in enumerate(
+                preview_view.preview_messages(
+                    preview,
+                    ReaderCopy(text, text, RenderedMessage(text, text, text * 3)),
+                ),
+                start=1,
+            )
+        },
+        **{
+            f"source part {n}": part
+            for n, (_, part) in enumerate(preview_view.source_messages(preview), start=1)
+        },
         "list": blocks.list_blocks(
             [IssueLine(issue_id=1, state=text, subject=text, version_number=1, updated_at=NOW)]
         ),
-        "draft modal": blocks.draft_modal(issue_id=3, subject=text, body=text),
+        "draft modal": blocks.draft_modal(
+            issue_id=3,
+            subject=text,
+            sections=[text, text],
+            notice=texts.t("draft.problem_notice", problem=text),
+        ),
         "home": home.home_view(summary, TZ),
         "outlook": schedule.outlook_blocks(outlook, TZ, "C0NEWS0001")[1],
         "status line": {"text": texts.t("status.line", subject=text, issue=1)},
@@ -265,9 +285,17 @@ def test_mentions_are_made_only_of_real_ids():
 
 
 def test_headers_and_labels_carry_the_text_as_typed():
-    header = blocks.header(texts.t("preview.header", issue=3, subject="A<B & C"))
-    assert header["text"]["text"] == "Issue #3: A<B & C"
-    modal = blocks.draft_modal(issue_id=3, subject="<!channel> & co", body="x")
+    header = blocks.header(texts.t("card.title", issue="A<B & C"))
+    assert header["text"]["text"] == "Approval needed: issue #A<B & C"
+    dialog = blocks.confirm(
+        texts.t("card.confirm_title", issue="<!channel>"),
+        texts.t("card.confirm_now", issue="A<B & C", recipients="1"),
+        texts.t("card.confirm_yes"),
+        texts.t("card.confirm_no"),
+    )
+    assert dialog["title"]["text"] == "Send issue #<!channel>?"
+    assert dialog["text"]["text"] == "Send issue #A<B & C to 1 readers now?"
+    modal = blocks.draft_modal(issue_id=3, subject="<!channel> & co", sections=["x"])
     assert modal["blocks"][0]["element"]["initial_value"] == "<!channel> & co"
 
 

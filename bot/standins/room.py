@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from bot.standins.postmark import PostmarkStandIn
@@ -151,6 +152,8 @@ class RehearsalRoom(SlackStandIn):
         self._jinja.globals["csrf_field"] = Markup(
             '<input type="hidden" name="csrf" value="{}">'
         ).format(self.csrf_token)
+        self._jinja.filters["markdown"] = _markdown_block
+        self._jinja.filters["preformatted"] = _preformatted
 
     def connect(self, events_url: str, signing_secret: str, postmark: PostmarkStandIn) -> None:
         """Point the page at the bot (its /slack/events) and at the Postmark outbox."""
@@ -289,6 +292,8 @@ class RehearsalRoom(SlackStandIn):
                 before = self.version()
                 if path == "/room/submit":
                     self._post_submit(user, form, lists)
+                elif path == "/room/click":
+                    self._post_click(user, form, lists)
                 else:
                     getattr(self, "_post_" + path.rsplit("/", 1)[1])(user, form)
                 self._settle(before)
@@ -357,15 +362,21 @@ class RehearsalRoom(SlackStandIn):
                 return message
         raise LookupError(f"There is no message {ts} in {channel} for you.")
 
-    def _post_click(self, user: str, form: dict[str, str]) -> None:
+    def _post_click(
+        self, user: str, form: dict[str, str], lists: dict[str, list[str]] | None = None
+    ) -> None:
         actor = self._require_driver().as_user(user)
         action_id = form.get("action_id") or ""
         block_id = form.get("block_id") or None
+        if form.get("click"):  # a button inside a modal: "action_id|block_id"
+            action_id, _, block = form["click"].partition("|")
+            block_id = block or None
         if form.get("view_id"):
             view = self.get_view(form["view_id"])
             if view is None:
                 raise LookupError("That view is no longer open.")
-            response = actor.click(action_id, view=view, block_id=block_id)
+            typed = self._typed_values(view, lists or {})
+            response = actor.click(action_id, view=view, block_id=block_id, typed=typed)
         else:
             message = self._message_for(user, form.get("channel", ""), form.get("ts", ""))
             response = actor.click(action_id, message=message, block_id=block_id)
@@ -376,6 +387,19 @@ class RehearsalRoom(SlackStandIn):
         view = self.get_view(form.get("view_id", ""))
         if view is None:
             raise LookupError("That view is no longer open.")
+        values = self._typed_values(view, lists)
+        self._typed[view["id"]] = {
+            f"v:{b}:{a}": v for b, fields in values.items() for a, v in fields.items()
+        }
+        response = self._require_driver().as_user(user).submit_view(view, values)
+        if response.status_code != 200:
+            self._note(user, f"Submitting failed: the app answered HTTP {response.status_code}.")
+
+    @staticmethod
+    def _typed_values(
+        view: dict[str, Any], lists: dict[str, list[str]]
+    ) -> dict[str, dict[str, Any]]:
+        """What the form holds for each input of `view`, as the driver takes it."""
         values: dict[str, dict[str, Any]] = {}
         for block in view.get("blocks", []):
             element = block.get("element") if block.get("type") == "input" else None
@@ -388,13 +412,10 @@ class RehearsalRoom(SlackStandIn):
             else:
                 # An empty field is absent from the form post; Slack sends it as null.
                 value = given[0] if given and given[0] != "" else None
+            if element.get("type") == "file_input":
+                value = []  # the room has no uploads: an empty file_input
             values.setdefault(block["block_id"], {})[element["action_id"]] = value
-        self._typed[view["id"]] = {
-            f"v:{b}:{a}": v for b, fields in values.items() for a, v in fields.items()
-        }
-        response = self._require_driver().as_user(user).submit_view(view, values)
-        if response.status_code != 200:
-            self._note(user, f"Submitting failed: the app answered HTTP {response.status_code}.")
+        return values
 
     def _post_close(self, user: str, form: dict[str, str]) -> None:
         view_id = form.get("view_id", "")
@@ -612,3 +633,22 @@ def _safe_name(name: str) -> str:
 def _redirect(params: dict[str, str]) -> Reply:
     location = "/?" + urlencode({k: v for k, v in params.items() if v})
     return Reply(status=303, headers={"Location": location})
+
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def _markdown_block(text: Any) -> Markup:
+    """A `markdown` block as Slack draws it: standard Markdown (no raw HTML)."""
+    return Markup(_MARKDOWN.render(str(text or "")))  # noqa: S704 - markdown-it escapes
+
+
+def _preformatted(block: Any) -> str:
+    """The text of a rich_text block's preformatted sections (shown in <pre>)."""
+    parts: list[str] = []
+    sections = block.get("elements") if isinstance(block, dict) else None
+    for section in sections or []:
+        for element in section.get("elements") or []:
+            if isinstance(element, dict) and isinstance(element.get("text"), str):
+                parts.append(element["text"])
+    return "".join(parts)

@@ -263,12 +263,15 @@ class SlackActor:
         channel: str | None = None,
         signature: str | None = None,
         stale: bool = False,
+        typed: dict[str, dict[str, Any]] | None = None,
     ) -> requests.Response:
         """Press a button (or pick from a menu) in a message or a view.
 
         With `message` or `view`, the element is looked up in its blocks
         (LookupError when it is not there) and supplies block_id, text and
-        value unless given.
+        value unless given. In a view, `typed` is what the member has typed
+        into its inputs so far ({block_id: {action_id: value}}, as for
+        `submit_view`): Slack sends it in the payload's `view.state`.
         """
         blocks: list[dict[str, Any]] = []
         if message is not None:
@@ -300,7 +303,7 @@ class SlackActor:
         }
         if view is not None:
             payload["container"] = {"type": "view", "view_id": view.get("id")}
-            payload["view"] = _view_with_state(view, {})
+            payload["view"] = _view_with_state(view, typed or {})
         else:
             channel_id = message.channel if message is not None else self._channel(channel)
             ephemeral = bool(message and message.ephemeral)
@@ -351,7 +354,16 @@ class SlackActor:
             "enterprise": None,
         }
         response = self.driver.post_payload(payload, signature=signature, stale=stale)
-        if apply_ack and response.status_code == 200:
+        # Slack applies the answer when it arrives, before the app can call
+        # views.update; the driver applies it after the HTTP reply, so an `update`
+        # is dropped when the view changed meanwhile (the app's views.update is newer).
+        now = self.standin.get_view(current["id"])
+        newer = (
+            now is not None
+            and now.get("hash") != current.get("hash")
+            and _response_action(response.content) == "update"
+        )
+        if apply_ack and response.status_code == 200 and not newer:
             self.standin.apply_view_submission_ack(self.user_id, current["id"], response.content)
         return response
 
@@ -457,6 +469,36 @@ def element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
     return state
 
 
+def _response_action(body: bytes) -> str:
+    """The `response_action` of an answer to a view_submission ("" for none)."""
+    try:
+        answer = json.loads(body or b"{}")
+    except ValueError:
+        return ""
+    return str(answer.get("response_action") or "") if isinstance(answer, dict) else ""
+
+
+class NotTypable(ValueError):
+    """What a member could not have typed or picked: Slack's client stops them
+    (a plain_text_input's max_length, a file_input's max_files), so no such
+    submission ever reaches an app."""
+
+
+def _check_typable(element: dict[str, Any], value: Any, where: str) -> None:
+    kind = element.get("type")
+    if kind == "plain_text_input" and isinstance(value, str):
+        high = element.get("max_length")
+        low = element.get("min_length")
+        if isinstance(high, int) and len(value) > high:
+            raise NotTypable(f"{where}: {len(value)} characters, max_length is {high}")
+        if isinstance(low, int) and value and len(value) < low:
+            raise NotTypable(f"{where}: {len(value)} characters, min_length is {low}")
+    if kind == "file_input" and isinstance(value, list):
+        most = element.get("max_files", 10)
+        if len(value) > most:
+            raise NotTypable(f"{where}: {len(value)} files, max_files is {most}")
+
+
 def _initial_value(element: dict[str, Any]) -> Any:
     kind = element.get("type")
     if kind in ("static_select", "external_select", "radio_buttons"):
@@ -499,6 +541,7 @@ def _view_with_state(view: dict[str, Any], values: dict[str, dict[str, Any]]) ->
             element = inputs.get(block_id, {}).get(action_id)
             if element is None:
                 raise LookupError(f"no input {block_id}/{action_id} in view {view.get('id')}")
+            _check_typable(element, value, f"{block_id}/{action_id}")
             state[block_id][action_id] = element_state(element, value)
     out = json.loads(json.dumps(view))
     out["state"] = {"values": state}

@@ -34,6 +34,19 @@ def draft(
     )
 
 
+def modal_outcome(harness: Harness, response: Any, view_id: str, timeout: float = 30) -> str:
+    """A file or a long body is answered with "Saving…" at once; then the same
+    modal shows the outcome. Its text, once it is there."""
+    assert response.status_code == 200 and modal_errors(response) == {}
+
+    def shown() -> str | None:
+        view = harness.slack.get_view(view_id)
+        text = str(view["blocks"]) if view else ""
+        return None if "Saving" in text else text
+
+    return harness.slack.wait_for(shown, timeout=timeout)
+
+
 def modal_errors(response: Any) -> dict[str, str]:
     if not response.content:
         return {}

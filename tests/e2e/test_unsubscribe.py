@@ -158,7 +158,16 @@ def test_find_forget_and_resubscribe_from_slack(harness: Harness):
     assert not harness.postmark.is_suppressed("hanako@example.jp", "broadcast")
     harness.editor.command("/newsletter", "subscribers forget hanako@example.jp")
     texts = harness.wait_for_ephemeral(EDITOR, count=4)
-    assert "is forgotten" in texts[3]
+    assert "cannot be undone" in texts[3]  # it only asks: nothing is erased yet
+    with harness.desk.db.sessions() as session:
+        assert session.execute(select(Subscriber.email)).scalar_one() == "hanako@example.jp"
+    ask = harness.slack.ephemeral_messages(EDITOR)[3]
+    (button,) = [e for b in ask.blocks for e in b.get("elements", []) if e.get("action_id")]
+    assert "cannot be undone" in button["confirm"]["text"]["text"]
+    assert button["style"] == "danger"
+    harness.editor.click("forget", message=ask)
+    texts = harness.wait_for_ephemeral(EDITOR, count=5)
+    assert "is forgotten" in texts[4]
     with harness.desk.db.sessions() as session:
         assert session.execute(select(Subscriber.email, Subscriber.name)).one() == (None, "")
     assert harness.postmark.is_suppressed("hanako@example.jp", "broadcast")
