@@ -56,6 +56,9 @@ _DASHES = re.compile("[\u2010-\u2015\u2043\u2212\u2796\u2e3a\u2e3b\ufe58\ufe63\u
 _SPACES = re.compile(r"[\s\u30fb]+")  # whitespace of every kind, and the nakaguro "・"
 
 
+_HAS_LOOKALIKE = re.compile("[\u0370-\u052f]")  # Greek and Cyrillic (after case folding)
+
+
 def fold(text: str) -> str:
     """The comparable form of `text` (see the module's docstring)."""
     if text.isascii():  # nothing to normalise, nothing invisible, no look-alikes
@@ -63,14 +66,46 @@ def fold(text: str) -> str:
     text = _INVISIBLE.sub("", text)
     text = unicodedata.normalize("NFKC", text).casefold()
     text = _INVISIBLE.sub("", text)  # NFKC can reveal some (e.g. a compatibility form)
-    return _SPACES.sub(" ", text.translate(_LOOKALIKES))
+    if _HAS_LOOKALIKE.search(text):  # (a translation reads every character: only if needed)
+        text = text.translate(_LOOKALIKES)
+    return _SPACES.sub(" ", text)
+
+
+# The batch forms below do to many texts at once what the single ones do to each,
+# with a few calls over the texts joined by a separator that every step leaves
+# alone and no step lets a match cross (NUL: not a space, not punctuation, not a
+# letter, a starter that composes with nothing under NFKC). A text that holds the
+# separator itself is done alone. A property test checks they agree.
+_SEPARATOR = "\x00"
+
+
+def _joined(texts: list[str]) -> str | None:
+    joined = _SEPARATOR.join(texts)
+    return joined if joined.count(_SEPARATOR) == len(texts) - 1 else None
+
+
+def fold_all(texts: list[str], *, strip: bool = False) -> list[str]:
+    """`[fold(text) for text in texts]` (each `.strip()`ped if `strip`), in one pass
+    over them all."""
+    joined = _joined(texts)
+    if joined is None or not texts:
+        return [fold(text).strip() if strip else fold(text) for text in texts]
+    folded = fold(joined)
+    if strip:  # a folded text's only whitespace is single spaces
+        folded = _SPACED_SEPARATOR.sub(_SEPARATOR, folded).strip()
+    return folded.split(_SEPARATOR)
+
+
+_SPACED_SEPARATOR = re.compile(f" ?{_SEPARATOR} ?")
 
 
 # Han, kana and Hangul: scripts written without spaces between words.
-_CJK = re.compile(
-    "[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-    "\U00020000-\U0003134f]"
+_CJK_CHARS = (
+    "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+    "\U00020000-\U0003134f"
 )
+_CJK = re.compile(f"[{_CJK_CHARS}]")
+_NOT_CJK_OR_SEPARATOR = re.compile(f"[^{_CJK_CHARS}\x00]+")
 
 
 def is_cjk(char: str) -> bool:
@@ -101,8 +136,27 @@ _LATIN_FORMS = (
     r"l\.?l\.?c\.?|l\.?l\.?p\.?|plc|gmbh|ag|k\.?k\.?|s\.?a\.?|s\.?a\.?s\.?|b\.?v\.?|n\.?v\.?|"
     r"pty\.?(?:\s*ltd\.?)?|pte\.?(?:\s*ltd\.?)?|oy|ab|s\.?r\.?l\.?|s\.?p\.?a\.?"
 )
-_FORM_AT_END = re.compile(rf"(?:\s*(?:{JA_FORMS})|(?:^|[\s,.&])\s*(?:{_LATIN_FORMS}))[\s,.]*$")
-_FORM_AT_START = re.compile(rf"^\s*(?:(?:{JA_FORMS})\s*|(?:{_LATIN_FORMS})\s+)")
+
+
+_JA_FORM_FIRSTS = re.escape("".join(sorted({form.lstrip("\\")[0] for form in JA_FORMS.split("|")})))
+
+
+def _form_patterns(space: str, flags: int = 0) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The patterns of legal-form words at the end and at the start of a name, with
+    `space` for a space (the batch form must not match across its line breaks)."""
+    at_end = re.compile(
+        # (the look-ahead: one test of a character where most matches fail, not 40)
+        rf"(?=[ ,.&{_JA_FORM_FIRSTS}]|^|{space})"
+        rf"(?:{space}*(?:{JA_FORMS})|(?:^|{space}|[,.&]){space}*(?:{_LATIN_FORMS}))"
+        rf"(?:{space}|[,.])*$",
+        flags,
+    )
+    at_start = re.compile(rf"^{space}*(?:(?:{JA_FORMS}){space}*|(?:{_LATIN_FORMS}){space}+)", flags)
+    return at_end, at_start
+
+
+_FORM_AT_END, _FORM_AT_START = _form_patterns(r"\s")
+_FORM_AT_LINE_END, _FORM_AT_LINE_START = _form_patterns(r"[^\S\n]", re.MULTILINE)
 
 
 def company_core(folded: str) -> str:
@@ -115,6 +169,26 @@ def company_core(folded: str) -> str:
         core = trimmed
 
 
+def company_cores(folded: list[str]) -> list[str]:
+    """`[company_core(text) for text in folded]`, a few passes over them all
+    (one line each: a folded text holds no line break; one that does is done alone)."""
+    cores = [text.strip() for text in folded]
+    pending = [i for i, core in enumerate(cores) if "\n" not in core]
+    for i in set(range(len(cores))).difference(pending):
+        cores[i] = company_core(cores[i])
+    while pending:
+        joined = "\n".join(cores[i] for i in pending)
+        lines = _FORM_AT_LINE_START.sub("", _FORM_AT_LINE_END.sub("", joined)).split("\n")
+        still: list[int] = []
+        for i, line in zip(pending, lines, strict=True):
+            trimmed = line.strip(" ,.&")
+            if trimmed and trimmed != cores[i]:
+                cores[i] = trimmed
+                still.append(i)
+        pending = still
+    return cores
+
+
 def key(folded: str) -> tuple[str, str] | None:
     """(view, key) under which a folded needle is looked up; None if too short
     to be told from ordinary words."""
@@ -123,6 +197,29 @@ def key(folded: str) -> tuple[str, str] | None:
         return (SPACED, spaced) if len(spaced) >= MIN_SPACED else None
     loose = _NOT_ALNUM.sub("", folded)
     return (LOOSE, loose) if len(loose) >= MIN_LOOSE else None
+
+
+_NOT_ALNUM_OR_SEPARATOR = re.compile(r"(?:[^\w\x00]|_)+")
+
+
+def keys_all(folded: list[str]) -> tuple[list[str | None], list[str]]:
+    """The views and keys of `[key(text) for text in folded]` (None: no view, the
+    text too short), with two passes over them all."""
+    joined = _joined(folded)
+    if joined is None or not folded:
+        looked_up = [key(text) for text in folded]
+        return [k and k[0] for k in looked_up], [k[1] if k else "" for k in looked_up]
+    spaced = _NOT_SPACED.sub("", joined).split(_SEPARATOR)
+    loose = _NOT_ALNUM_OR_SEPARATOR.sub("", joined).split(_SEPARATOR)
+    cjk = _NOT_CJK_OR_SEPARATOR.sub("", joined).split(_SEPARATOR)
+    keys = [s if c else w for c, s, w in zip(cjk, spaced, loose, strict=True)]
+    views = [
+        (SPACED if len(k) >= MIN_SPACED else None)
+        if c
+        else (LOOSE if len(k) >= MIN_LOOSE else None)
+        for c, k in zip(cjk, keys, strict=True)
+    ]
+    return views, keys
 
 
 # --- the haystack --------------------------------------------------------------------------

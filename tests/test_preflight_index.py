@@ -1,0 +1,97 @@
+"""The personal-data index is built in batches (issue 12, item 1 of the second
+round): `fold_all`, `keys_all` and `company_cores` do to a whole column what
+`fold`, `key` and `company_core` do to each text, a few passes over the texts
+joined. They must agree with the single forms on every text, including texts
+that hold the separator or a line break, and the index built from them must
+hold exactly the needles the single forms give.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.preflight import PersonalDataIndex
+from bot.preflight.disguise import (
+    company_core,
+    company_cores,
+    fold,
+    fold_all,
+    key,
+    keys_all,
+)
+from bot.preflight.personal_data import needles, note_phrases
+
+# Pieces that each step of folding treats specially: separators of the batch forms
+# (NUL, a line break), spaces of every kind, invisible characters, combining marks
+# (they compose under NFKC), a final sigma (context-sensitive in lower()), look-alikes,
+# full-width forms, legal-form words, Japanese, punctuation.
+PIECES = [
+    "\x00", "\n", " ", "  ", "\u3000", "\t", "・", "\u200b", "\u00ad", "\ufeff",
+    "\u0301", "\u3099", "e", "Σ", "ς", "ΑΣ", "а", "о", "Ａ", "１", "㈱", "(株)", "株式会社",
+    "有限会社", "合同会社", "一般社団法人", "Inc.", "inc", "Co., Ltd.", "co.", "LLC", "l.l.c.",
+    "GmbH", "ag", "Corporation", "company", "&", ",", ".", "-", "_", "'", "山口", "健太",
+    "ひかり", "カ", "ガ", "ー", "Leakwell", "Holdings", "zinc", "Kenta", "42", "@",
+    "example.com", "한", "𠮷",
+]  # fmt: skip
+texts = st.lists(st.sampled_from(PIECES), max_size=8).map("".join)
+columns = st.lists(texts, max_size=12)
+
+
+@settings(max_examples=300)
+@given(columns, st.booleans())
+def test_fold_all_folds_each_text_as_fold_does(column: list[str], strip: bool):
+    expected = [fold(text).strip() if strip else fold(text) for text in column]
+    assert fold_all(column, strip=strip) == expected
+
+
+@settings(max_examples=300)
+@given(columns)
+def test_keys_all_keys_each_text_as_key_does(column: list[str]):
+    folded = [fold(text) for text in column]
+    views, keys = keys_all(folded)
+    expected = [key(text) for text in folded]
+    assert [(v, k) if v else None for v, k in zip(views, keys, strict=True)] == expected
+
+
+@settings(max_examples=300)
+@given(columns)
+def test_company_cores_trims_each_text_as_company_core_does(column: list[str]):
+    folded = [fold(text) for text in column] + column  # folded ones, and raw ones (line breaks)
+    assert company_cores(folded) == [company_core(text) for text in folded]
+
+
+def _one_by_one(values: list[tuple[str, str]]) -> set[tuple[str, str, str]]:
+    """(view, key, kind) of every needle, text by text, with the single forms."""
+    found: set[tuple[str, str, str]] = set()
+    pairs = [
+        pair
+        for kind, raw in values
+        for pair in (note_phrases(raw) if kind == "note" and raw.strip() else [(kind, raw)])
+    ]
+    for kind, raw in pairs:
+        folded = fold(raw).strip()
+        if kind == "address":
+            if "@" in folded:
+                found.add(("address", folded, kind))
+            continue
+        looked_up = key(company_core(folded)) if kind == "company" else key(folded)
+        if looked_up is None and kind == "company":
+            looked_up = key(folded)
+        if looked_up is not None:
+            found.add((*looked_up, kind))
+    return found
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.sampled_from(["name", "company", "address", "note"]), texts)))
+def test_the_index_holds_the_needles_the_single_forms_give(values: list[tuple[str, str]]):
+    expected = _one_by_one(values)
+    built = {(n.view, n.key, n.kind) for n in needles(values)}
+    # One needle per key (the first kind that gave it): every key is there, none else.
+    assert {(v, k) for v, k, _ in built} == {(v, k) for v, k, _ in expected}
+    assert built <= expected
+    index = PersonalDataIndex.from_values(values)
+    assert index.size == len({(v, k) for v, k, _ in expected})
+    for view, key_, _ in expected:
+        assert key_ in index.automata[view]
