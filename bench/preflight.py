@@ -43,20 +43,31 @@ from storage import migrate  # noqa: E402
 from storage.db import connect  # noqa: E402
 from storage.models import MailingList, Subscriber, UnsubscribeRequest  # noqa: E402
 
-FAMILY = [
-    "山田",
-    "佐藤",
-    "鈴木",
-    "高橋",
-    "田中",
-    "伊藤",
-    "渡辺",
-    "中村",
-    "Smith",
-    "Jones",
-    "Taylor",
-]
-GIVEN = ["花子", "太郎", "一郎", "美咲", "健太", "さくら", "Alice", "Bob", "Carol", "David"]
+# Unique made-up names: two kanji for the family name and two for the given name
+# (half typed with a space, half without), and English ones made of syllables.
+KANJI = "山田中村川本井上木森林小大高松竹石原岡野藤佐伊加清水沢島橋谷内"
+GIVEN_KANJI = "太郎一花子美咲健翔結衣蓮大輝明優真由香奈菜陽拓海彩愛誠直樹和"
+SYLLABLES = ["ka", "ri", "mo", "len", "vast", "do", "bel", "tor", "sa", "win", "ne", "gar"]
+
+
+def names(count: int, rng: random.Random) -> list[str]:
+    seen: set[str] = set()
+    found: list[str] = []
+    while len(found) < count:
+        if len(found) % 3:
+            family = rng.choice(KANJI) + rng.choice(KANJI)
+            given = rng.choice(GIVEN_KANJI) + rng.choice(GIVEN_KANJI)
+            name = f"{family} {given}" if len(found) % 2 else family + given
+        else:
+            first = "".join(rng.choice(SYLLABLES) for _ in range(2)).title()
+            last = "".join(rng.choice(SYLLABLES) for _ in range(3)).title()
+            name = f"{first} {last}"
+        if name.replace(" ", "") not in seen:
+            seen.add(name.replace(" ", ""))
+            found.append(name)
+    return found
+
+
 BODY = (
     "# 12月号\n\n{{ subscriber.name }}様\n\n"
     + (
@@ -73,6 +84,7 @@ def build(url: str, subscribers: int) -> None:
     migrate.upgrade(db.engine)
     rng = random.Random(7)
     now = datetime.now(UTC)
+    people = names(subscribers, rng)
     with db.transaction() as session:
         mailing_list = MailingList(name="Newsletter", created_at=now)
         session.add(mailing_list)
@@ -81,7 +93,7 @@ def build(url: str, subscribers: int) -> None:
             {
                 "list_id": mailing_list.id,
                 "email": f"reader{i}@example.com",
-                "name": f"{rng.choice(FAMILY)}{rng.choice(GIVEN)}{i}",
+                "name": people[i],
                 "company": f"株式会社サンプル{i}" if i % 3 else f"Example Trading {i}",
                 "status": "active",
                 "created_at": now,

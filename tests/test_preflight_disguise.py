@@ -32,6 +32,7 @@ PEOPLE = [
     ("佐々木 由美", "株式会社ひかり出版", "yumi@example.jp"),
     ("Olivia Brightwater", "Kestrel Analytics GmbH", "olivia.b@example.com"),
     ("小林 翔太", "有限会社みどり商店", "shota.k@example.jp"),
+    ("森本さやか", "Sunrise Bakery LLC", "sayaka.m@example.jp"),  # typed without a space
 ]
 INDEX = PersonalDataIndex.from_values(
     [
@@ -49,7 +50,10 @@ CONTEXTS = [
 ]
 INVISIBLE = ["\u200b", "\u00ad", "\u200c", "\u200d", "\u2060", "\ufeff", "\u180e", "\u034f"]
 SPACES = [" ", "  ", "\n", "\u3000", " \n ", "\t", "\u00a0", "・"]
+# Punctuation and symbols a writer could put between family and given name.
+MARKS = ["、", "，", "･", "／", "」「", "—", "–", "‐", "♥", "☆", "【", "〜", "。", "：", "😀"]
 CYRILLIC = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у", "i": "і"}
+DIACRITICS = ["\u0301", "\u0300", "\u0308", "\u0302", "\u0303", "\u030c", "\u0327"]
 JA_FORMS = ["株式会社", "(株)", "㈱", "有限会社", "合同会社"]
 LATIN_FORMS = ["Inc.", "Co., Ltd.", "Ltd.", "LLC", "GmbH", "Corporation"]
 
@@ -82,8 +86,14 @@ def disguised(draw: st.DrawFn, text: str, *, company: bool = False) -> str:
             form = draw(st.sampled_from(JA_FORMS + LATIN_FORMS))
             text = draw(st.sampled_from([f"{form}{text}", f"{text} {form}", f"{text}{form}"]))
     words = text.split(" ")
+    if not company and draw(st.booleans()):  # family and given name swapped
+        if len(words) > 1:
+            words = [*words[1:], words[0]]
+        elif len(text) > 2 and not text.isascii():  # where the family name ends is not known
+            cut = draw(st.integers(1, len(text) - 1))
+            words = [text[cut:], text[:cut]]
     if len(words) > 1:
-        joiners = draw(st.lists(st.sampled_from([*SPACES, ""]), min_size=len(words) - 1,
+        joiners = draw(st.lists(st.sampled_from([*SPACES, *MARKS, ""]), min_size=len(words) - 1,
                                 max_size=len(words) - 1))  # fmt: skip
         if all(ord(c) < 0x3000 for c in text):
             joiners = [j or " " for j in joiners]  # Latin words keep some space
@@ -101,6 +111,13 @@ def disguised(draw: st.DrawFn, text: str, *, company: bool = False) -> str:
             chars[i] = CYRILLIC[c.lower()]
         elif choice == 3:
             chars[i] = c + draw(st.sampled_from(INVISIBLE))
+        elif choice == 4 and c.isascii() and c.isalpha():  # a diacritic, composed or not
+            accented = c + draw(st.sampled_from(DIACRITICS))
+            chars[i] = draw(st.sampled_from([accented, unicodedata.normalize("NFC", accented)]))
+        elif choice == 5 and "ぁ" <= c <= "ゖ":  # hiragana as katakana, and back
+            chars[i] = chr(ord(c) + 0x60)
+        elif choice == 5 and "ァ" <= c <= "ヶ":
+            chars[i] = chr(ord(c) - 0x60)
     if draw(st.booleans()) and len(chars) > 3:  # split by Markdown emphasis, between letters
         cut = draw(st.integers(1, len(chars) - 2))
         mark = draw(st.sampled_from(["**", "*", "~~", "__"]))
@@ -147,11 +164,18 @@ DASHES = ["-", "‐", "‑", "‒", "–", "—", "―", "−", "ー", "－", "�
     st.booleans(),
     st.booleans(),
     st.booleans(),
+    st.sampled_from(["ascii", "letters", "kanji"]),
     st.sampled_from(CONTEXTS),
 )
 def test_a_telephone_number_is_found_whatever_its_separators(
-    groups, separators, full_width, international, parentheses, context
+    groups, separators, full_width, international, parentheses, digits, context
 ):
+    if digits == "letters":  # O for 0, l or I for 1
+        groups = tuple(g.replace("0", "O").replace("1", "l") for g in groups)
+    elif digits == "kanji":
+        groups = tuple(
+            g.translate(str.maketrans("0123456789", "〇一二三四五六七八九")) for g in groups
+        )
     first, *rest = groups
     if international:
         first = "+81 " + first[1:]
@@ -181,6 +205,17 @@ def test_a_telephone_number_is_found_whatever_its_separators(
         "本日は Leakwell Holdings の話です。",
         "本日は Leakwell Holdings 株式会社 の話です。",
         "本日は㈱Leakwell Holdingsの話です。",
+        # family and given name swapped, Japanese punctuation between them
+        "本日は健太 山口さんの話です。",
+        "本日は健太山口さんの話です。",
+        "本日は山口、健太さんの話です。",
+        "本日は山口・健太さんの話です。",
+        "本日は「山口」「健太」さんの話です。",
+        "本日はさやか森本さんの話です。",
+        "Thanks to Example, Alice!",
+        "Thanks to EXAMPLE Alice!",
+        "Thanks to Älîcé Exämple!",
+        "本日はLeakwell Holdingsの件。株式会社ヒカリ出版からのお知らせ",
     ],
 )
 def test_the_reviews_disguises_are_found(body: str):
@@ -267,6 +302,19 @@ Please unsubscribe here if you no longer wish to hear from us: {{ unsubscribe_ur
 """
 
 
+CLEAN_JA_LISTS = """# 年末年始のお知らせ
+
+{{ subscriber.name }}様
+
+対象地域：東京・大阪・名古屋・福岡、札幌、山口・広島・岡山。担当：営業部、総務部、経理部（「年末調整」の件）。
+【重要】新サービス「ひかりクラウド」（ヒカリクラウド）は、森・林・山・川の写真を扱います。
+価格：一〇〇〇円〜二〇〇〇円、二〇二六年一二月一日より。営業時間 10:00〜18:00／土日祝休み。
+Q&A・FAQ・ニュース・イベント・セミナー・キャンペーン情報は当社サイトへ。
+
+[配信停止]({{ unsubscribe_url }})
+"""
+
+
 @pytest.fixture(scope="module")
 def everyday_index() -> PersonalDataIndex:
     """The rehearsal room's 3,000 made-up readers, and requests with typical notes."""
@@ -283,7 +331,7 @@ def everyday_index() -> PersonalDataIndex:
     return PersonalDataIndex.from_values(values)
 
 
-@pytest.mark.parametrize("body", [CLEAN_JA, CLEAN_EN])
+@pytest.mark.parametrize("body", [CLEAN_JA, CLEAN_EN, CLEAN_JA_LISTS])
 def test_an_ordinary_issue_has_no_findings(body: str, everyday_index: PersonalDataIndex):
     assert codes(body, everyday_index) == set()
 
@@ -291,7 +339,8 @@ def test_an_ordinary_issue_has_no_findings(body: str, everyday_index: PersonalDa
 @pytest.mark.parametrize(
     "text",
     ["2026-11-27", "第12号", "価格 1,000円", "ISBN 978-4-00-000000-0", "0 1 2 3 4 5 6 7 8 9",
-     "〒100-0001", "10:00-18:00", "v1.2.3.4.5.6", "0.5 1.25 3.75 2.5"],
+     "〒100-0001", "10:00-18:00", "v1.2.3.4.5.6", "0.5 1.25 3.75 2.5", "二〇二六年一二月一日",
+     "oil 1234 5678", "lol 2026 11 27", "第一〇〇号", "polo 0120 lol"],
 )  # fmt: skip
 def test_ordinary_numbers_are_not_telephone_numbers(text: str):
     assert phones(Haystack.of(text)) == set()
@@ -303,6 +352,22 @@ def test_the_senders_own_details_are_not_findings():
         [("company", "Navigate"), ("address", "info@example.com")]
     )
     assert codes("Navigate からのお知らせです。ご質問は info@example.com まで。", index) == set()
+
+
+def test_every_punctuation_mark_and_symbol_between_japanese_names_is_looked_through():
+    """Whatever mark stands between family and given name (、・「」【】♥ …), the name
+    reads on: every character of categories P and S of the running Python's Unicode
+    database that stays a mark under NFKC (™ becomes letters, and reads as them)."""
+    marks = [
+        chr(code)
+        for code in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(code))[0] in "PS"
+        and all(
+            unicodedata.category(c)[0] in "PSZ" for c in unicodedata.normalize("NFKC", chr(code))
+        )
+    ]
+    missed = [m for m in marks if INDEX.find(f"本日は山口{m}健太さん") != [("name", "山口 健太")]]
+    assert missed == []
 
 
 def test_every_invisible_character_is_folded_away():

@@ -13,12 +13,15 @@ from hypothesis import strategies as st
 
 from bot.preflight import PersonalDataIndex
 from bot.preflight.disguise import (
+    Haystack,
+    _hiragana,
     company_core,
     company_cores,
     fold,
     fold_all,
     key,
     keys_all,
+    other_orders,
 )
 from bot.preflight.personal_data import needles, note_phrases
 
@@ -32,7 +35,8 @@ PIECES = [
     "有限会社", "合同会社", "一般社団法人", "Inc.", "inc", "Co., Ltd.", "co.", "LLC", "l.l.c.",
     "GmbH", "ag", "Corporation", "company", "&", ",", ".", "-", "_", "'", "山口", "健太",
     "ひかり", "カ", "ガ", "ー", "Leakwell", "Holdings", "zinc", "Kenta", "42", "@",
-    "example.com", "한", "𠮷",
+    "example.com", "한", "𠮷", "😀", "🀄", "é", "e\u0301", "ı", "ø", "、", "【", "♥", "ヴ", "ヽ", "さくら",
+    "サクラ", "O8O", "〇八〇",
 ]  # fmt: skip
 texts = st.lists(st.sampled_from(PIECES), max_size=8).map("".join)
 columns = st.lists(texts, max_size=12)
@@ -62,7 +66,8 @@ def test_company_cores_trims_each_text_as_company_core_does(column: list[str]):
 
 
 def _one_by_one(values: list[tuple[str, str]]) -> set[tuple[str, str, str]]:
-    """(view, key, kind) of every needle, text by text, with the single forms."""
+    """(view, key, kind) of every needle, text by text, with the single forms (a name
+    also in its other orders)."""
     found: set[tuple[str, str, str]] = set()
     pairs = [
         pair
@@ -75,11 +80,15 @@ def _one_by_one(values: list[tuple[str, str]]) -> set[tuple[str, str, str]]:
             if "@" in folded:
                 found.add(("address", folded, kind))
             continue
-        looked_up = key(company_core(folded)) if kind == "company" else key(folded)
-        if looked_up is None and kind == "company":
-            looked_up = key(folded)
-        if looked_up is not None:
-            found.add((*looked_up, kind))
+        keyed = [company_core(folded) if kind == "company" else folded]
+        if kind == "name":
+            keyed += other_orders(folded)
+        for text in keyed:
+            looked_up = key(text)
+            if looked_up is None and kind == "company":
+                looked_up = key(folded)
+            if looked_up is not None:
+                found.add((*looked_up, kind))
     return found
 
 
@@ -95,3 +104,13 @@ def test_the_index_holds_the_needles_the_single_forms_give(values: list[tuple[st
     assert index.size == len({(v, k) for v, k, _ in expected})
     for view, key_, _ in expected:
         assert key_ in index.automata[view]
+
+
+@settings(max_examples=300)
+@given(texts, st.sampled_from(["loose", "spaced"]))
+def test_a_place_in_a_view_maps_back_to_its_character(text: str, view: str):
+    haystack = Haystack.of(text)
+    joined = haystack.joined(view)
+    for index, char in enumerate(joined.text):
+        source = haystack.folded[joined.origin(index)]
+        assert char == (_hiragana(source) if view == "spaced" else source)

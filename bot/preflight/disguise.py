@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -57,6 +58,46 @@ _SPACES = re.compile(r"[\s\u30fb]+")  # whitespace of every kind, and the nakagu
 
 
 _HAS_LOOKALIKE = re.compile("[\u0370-\u052f]")  # Greek and Cyrillic (after case folding)
+# Latin letters with diacritics read as the bare letters ("Yamaguchí", "Lëäkwëll"):
+# decomposed, their combining diacritics (U+0300-U+036F: not the kana voicing marks)
+# dropped, composed again; and the few Latin letters that do not decompose but read
+# like another ("ı" like "i", "ø" like "o").
+_HAS_DIACRITIC = re.compile("[\u00c0-\u024f\u0300-\u036f\u1e00-\u1eff]")
+_DIACRITICS = re.compile("[\u0300-\u036f]+")
+_BARE = str.maketrans("ıøłđħŧƀɨ", "ioldhtbi")
+
+
+def _character_class(codes: list[int]) -> str:
+    """The body of a regular expression's character class holding `codes` (sorted), as ranges."""
+    ranges: list[list[int]] = []
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "".join(
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+        for a, b in ranges
+    )
+
+
+# Punctuation marks and symbols (categories P and S) and decimal digits of the basic and
+# the supplementary multilingual planes, from the running Python's Unicode database (the
+# other planes hold none; tests check every plane).
+_BY_CATEGORY: dict[str, list[int]] = {"P": [], "S": [], "N": []}
+for _code in range(0x20000):
+    _category = unicodedata.category(chr(_code))
+    if _category[0] in "PS" or _category == "Nd":
+        _BY_CATEGORY[_category[0]].append(_code)
+_MARK_CODES = sorted(_BY_CATEGORY["P"] + _BY_CATEGORY["S"])
+_MARKS = _character_class([code for code in _MARK_CODES if code < 0x10000])
+# Marks beyond the basic plane (emoji, mahjong tiles …) read like a space: a character
+# class over a few hundred ranges costs a test of each range per character, so only
+# those beyond the basic plane are tested, and only in a text that holds one.
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_ASTRAL_MARK = re.compile(
+    f"(?=[\U00010000-\U0010ffff])[{_character_class([c for c in _MARK_CODES if c >= 0x10000])}]"
+)
 
 
 def fold(text: str) -> str:
@@ -68,6 +109,11 @@ def fold(text: str) -> str:
     text = _INVISIBLE.sub("", text)  # NFKC can reveal some (e.g. a compatibility form)
     if _HAS_LOOKALIKE.search(text):  # (a translation reads every character: only if needed)
         text = text.translate(_LOOKALIKES)
+    if _HAS_DIACRITIC.search(text):
+        bare = _DIACRITICS.sub("", unicodedata.normalize("NFD", text))
+        text = unicodedata.normalize("NFC", bare).translate(_BARE)
+    if _ASTRAL.search(text):
+        text = _ASTRAL_MARK.sub(" ", text)
     return _SPACES.sub(" ", text)
 
 
@@ -122,9 +168,19 @@ LOOSE, SPACED, ADDRESS = "loose", "spaced", "address"
 MIN_LOOSE = 4  # letters or digits of a name in a script with spaces
 MIN_SPACED = 2  # a Japanese family name plus given name is 2+ characters
 _NOT_ALNUM = re.compile(r"[\W_]+")
-# What the spaced view drops: whitespace, and ASCII punctuation, which Japanese prose
-# does not use (its own, 、。「」, stays): `山口**健太`, `山口/健太` read as 山口健太.
-_NOT_SPACED = re.compile(r"[\s!-/:-@\[-`{-~]+")
+
+
+# What the spaced view drops: whitespace, and every punctuation mark and symbol:
+# `山口**健太`, `山口、健太`, `山口／健太`, `山口【健太】`, `山口♥健太` read as 山口健太.
+_NOT_SPACED = re.compile(f"[\\s{_MARKS}]+")
+# Katakana read as hiragana in the spaced view: `サクラ` and `さくら` are one name.
+_KATAKANA = re.compile("[\u30a1-\u30f6\u30fd\u30fe]")
+_AS_HIRAGANA = {code: code - 0x60 for code in [*range(0x30A1, 0x30F7), 0x30FD, 0x30FE]}
+
+
+def _hiragana(text: str) -> str:
+    return text.translate(_AS_HIRAGANA) if _KATAKANA.search(text) else text
+
 
 JA_FORMS = (
     "株式会社|有限会社|合同会社|合資会社|合名会社|一般社団法人|一般財団法人|公益社団法人|"
@@ -193,7 +249,7 @@ def key(folded: str) -> tuple[str, str] | None:
     """(view, key) under which a folded needle is looked up; None if too short
     to be told from ordinary words."""
     if _CJK.search(folded):
-        spaced = _NOT_SPACED.sub("", folded)
+        spaced = _hiragana(_NOT_SPACED.sub("", folded))
         return (SPACED, spaced) if len(spaced) >= MIN_SPACED else None
     loose = _NOT_ALNUM.sub("", folded)
     return (LOOSE, loose) if len(loose) >= MIN_LOOSE else None
@@ -209,7 +265,7 @@ def keys_all(folded: list[str]) -> tuple[list[str | None], list[str]]:
     if joined is None or not folded:
         looked_up = [key(text) for text in folded]
         return [k and k[0] for k in looked_up], [k[1] if k else "" for k in looked_up]
-    spaced = _NOT_SPACED.sub("", joined).split(_SEPARATOR)
+    spaced = _hiragana(_NOT_SPACED.sub("", joined)).split(_SEPARATOR)
     loose = _NOT_ALNUM_OR_SEPARATOR.sub("", joined).split(_SEPARATOR)
     cjk = _NOT_CJK_OR_SEPARATOR.sub("", joined).split(_SEPARATOR)
     keys = [s if c else w for c, s, w in zip(cjk, spaced, loose, strict=True)]
@@ -222,13 +278,29 @@ def keys_all(folded: list[str]) -> tuple[list[str | None], list[str]]:
     return views, keys
 
 
+_NAME_IN_CJK = re.compile(f"[{_CJK_CHARS}々〆ヶ]{{3,6}}")
+
+
+def other_orders(folded: str) -> list[str]:
+    """A name with its parts in the other orders a writer could put them in (family
+    and given name swapped: `健太 山口`, `yamaguchi kenta`): at its spaces if it has
+    2 to 4 parts; a Japanese name of 3 to 6 characters without a space, where the
+    family name ends is not known, at every character."""
+    if " " in folded:
+        parts = folded.split(" ")
+        if not 2 <= len(parts) <= 4:
+            return []
+        return [" ".join(parts[i:] + parts[:i]) for i in range(1, len(parts))]
+    if folded.isascii() or not _NAME_IN_CJK.fullmatch(folded):
+        return []
+    return [folded[i:] + folded[:i] for i in range(1, len(folded))]
+
+
 # --- the haystack --------------------------------------------------------------------------
 
 _OBFUSCATED_AT = re.compile(r"\s*(?:[(\[{<]\s*at\s*[)\]}>]|@)\s*")
 _OBFUSCATED_DOT = re.compile(r"\s*[(\[{<]\s*dot\s*[)\]}>]\s*")
 _SPELLED = re.compile(r"(?<![\w.+-])([\w.+-]+) at ([\w-]+(?: dot [\w-]+)+)\b")
-_RUN_LOOSE = re.compile(r"[^\W_]+")
-_RUN_SPACED = re.compile(r"[^\s!-/:-@\[-`{-~]+")
 
 
 def _spelled_out(match: re.Match[str]) -> str:
@@ -237,28 +309,32 @@ def _spelled_out(match: re.Match[str]) -> str:
 
 @dataclass
 class _Joined:
-    """`text` made of the runs of a pattern in `source`, and how to map back."""
+    """`text`: `source` without what `drop` matches (and `then` applied, one character
+    for one), and how to map a place in it back to `source` (worked out only when
+    asked: most texts hold no needle)."""
 
+    source: str
+    drop: re.Pattern[str]
     text: str
-    starts: list[int]  # where each run starts in `text`
-    origins: list[int]  # where each run starts in the source
 
     @classmethod
-    def of(cls, source: str, run: re.Pattern[str]) -> _Joined:
-        parts: list[str] = []
-        starts: list[int] = []
-        origins: list[int] = []
-        at = 0
-        for match in run.finditer(source):
-            starts.append(at)
-            origins.append(match.start())
-            parts.append(match.group(0))
-            at += len(match.group(0))
-        return cls("".join(parts), starts, origins)
+    def of(cls, source: str, drop: re.Pattern[str], then: Callable[[str], str] = str) -> _Joined:
+        return cls(source, drop, then(drop.sub("", source)))
+
+    @cached_property
+    def _runs(self) -> tuple[list[int], list[int]]:
+        """Where each kept run starts in `text`, and where in `source`."""
+        starts: list[int] = [0]
+        origins: list[int] = [0]
+        for match in self.drop.finditer(self.source):
+            starts.append(starts[-1] + match.start() - origins[-1])
+            origins.append(match.end())
+        return starts, origins
 
     def origin(self, index: int) -> int:
-        run = bisect.bisect_right(self.starts, index) - 1
-        return self.origins[run] + index - self.starts[run]
+        starts, origins = self._runs
+        run = bisect.bisect_right(starts, index) - 1
+        return origins[run] + index - starts[run]
 
 
 _LATIN_FORM_WORDS = "llc|llp|inc|incorporated|ltd|limited|corp|corporation|company|gmbh|plc|kk|co"
@@ -279,9 +355,10 @@ class Haystack:
 
     def joined(self, view: str) -> _Joined:
         if view not in self._joined:
-            self._joined[view] = _Joined.of(
-                self.folded, _RUN_LOOSE if view == LOOSE else _RUN_SPACED
-            )
+            if view == LOOSE:
+                self._joined[view] = _Joined.of(self.folded, _NOT_ALNUM)
+            else:
+                self._joined[view] = _Joined.of(self.folded, _NOT_SPACED, _hiragana)
         return self._joined[view]
 
     @cached_property
@@ -329,11 +406,30 @@ _PHONE_TOKEN = re.compile(r"(?<![0-9a-z.+-])\+?[(\d](?:[\d()]|[ .\-/](?=[ .\-/()
 _MAX_GROUPS = 6
 
 
+# Digits of every script, and kanji numerals (〇八〇-九九九九-八八八八), as ASCII digits.
+_AS_DIGITS = {
+    code: str(unicodedata.decimal(chr(code))) for code in _BY_CATEGORY["N"] if code > 0x7F
+} | {ord(numeral): str(value) for value, numeral in enumerate("〇一二三四五六七八九")}
+_HAS_DIGITS = re.compile(  # (the few beyond the basic plane tested apart: see _ASTRAL_MARK)
+    f"[{_character_class(sorted(c for c in _AS_DIGITS if c < 0x10000))}]"
+    f"|(?=[\\U00010000-\\U0010ffff])[{_character_class([c for c in _AS_DIGITS if c >= 0x10000])}]"
+)
+# Letters that stand for digits where they touch one (O8O-9999-8888, O9O-l234-5678):
+# a run of o, l, i or | right before a digit and not after a letter, or right after one
+# and not before a letter ("lol 080" and "oil" stay words).
+_DIGIT_LETTERS = re.compile(r"(?<![^\W\d_])[oli|]+(?=\d)|(?<=\d)[oli|]+(?![^\W\d_])")
+_AS_DIGIT = str.maketrans("oli|", "0111")
+
+
 def phones(haystack: Haystack) -> set[str]:
     """Telephone numbers in the text, each as its digits in national form
     (+81 becomes a leading 0): Japanese numbers of 10 or 11 digits starting with 0,
-    international ones (+ and 8 to 15 digits)."""
+    international ones (+ and 8 to 15 digits). Digits may be written in any script
+    or as kanji numerals, and o, l, i stand for 0 and 1 where they touch a digit."""
     text = _DASHES.sub("-", haystack.folded)
+    if _HAS_DIGITS.search(text):
+        text = text.translate(_AS_DIGITS)
+    text = _DIGIT_LETTERS.sub(lambda letters: letters.group(0).translate(_AS_DIGIT), text)
     found: set[str] = set()
     for match in _PHONE_TOKEN.finditer(text):
         token = match.group(0).rstrip(" .-/(")

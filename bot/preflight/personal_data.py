@@ -39,6 +39,7 @@ from bot.preflight.disguise import (
     fold,
     fold_all,
     keys_all,
+    other_orders,
 )
 from storage import changes
 from storage.db import Database
@@ -69,10 +70,11 @@ _new = tuple.__new__  # a Needle without the Python frame of NamedTuple's constr
 
 
 def _needles_by_view(by_kind: dict[str, list[str]]) -> dict[str, dict[str, Needle]]:
-    """The distinct needles of lists of texts by kind, by view and key (the first
-    text of a key is kept, to be shown). Each list is folded and keyed in a few passes over all
+    """The distinct needles of lists of texts by kind, by view and key (one text of a
+    key is kept, to be shown). Each list is folded and keyed in a few passes over all
     of it (`disguise.fold_all`, `keys_all`, `company_cores`), so that a rebuild at
-    100,000 subscribers spends its time in the automata, not in Python per text."""
+    100,000 subscribers spends its time in the automata, not in Python per text.
+    Names are also looked up with family and given name swapped (`other_orders`)."""
     by_view: dict[str, dict[str, Needle]] = {LOOSE: {}, SPACED: {}, ADDRESS: {}}
     phrases: dict[str, list[str]] = {"address": [], "note": []}
     for note in by_kind.get("note", []):
@@ -81,17 +83,22 @@ def _needles_by_view(by_kind: dict[str, list[str]]) -> dict[str, dict[str, Needl
                 phrases[kind].append(phrase)
     texts = [(kind, raws) for kind, raws in by_kind.items() if kind != "note"]
     for kind, raws in (*texts, *phrases.items()):
-        folded = fold_all([raw for raw in raws if raw], strip=True)
+        shown = fold_all([raw for raw in raws if raw], strip=True)
         if kind == "address":
-            views: list[str | None] = [ADDRESS if "@" in text else None for text in folded]
-            keys = folded
+            views: list[str | None] = [ADDRESS if "@" in text else None for text in shown]
+            keys = shown
         else:
-            views, keys = keys_all(company_cores(folded) if kind == "company" else folded)
+            keyed = company_cores(shown) if kind == "company" else shown
+            if kind == "name":  # also with family and given name swapped, shown as typed
+                orders = [(order, text) for text in shown for order in other_orders(text)]
+                keyed = [*keyed, *(order for order, _ in orders)]
+                shown = [*shown, *(text for _, text in orders)]
+            views, keys = keys_all(keyed)
         if kind == "company":  # a name that is all legal form: the whole of it
             for i in [i for i, view in enumerate(views) if view is None]:
-                views[i], keys[i] = disguise.key(folded[i]) or (None, "")
+                views[i], keys[i] = disguise.key(shown[i]) or (None, "")
         for view, by_key in by_view.items():
-            first = {k: t for v, k, t in zip(views, keys, folded, strict=True) if v == view}
+            first = {k: t for v, k, t in zip(views, keys, shown, strict=True) if v == view}
             by_key.update(
                 {k: _new(Needle, (view, k, kind, t)) for k, t in first.items() if k not in by_key}
             )
