@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from bot import approvals, audience, audit, canary, issues, states, suppressions
+from bot import approvals, audience, audit, canary, issues, seeds, states, suppressions
 from bot import delivery_engine as engine
 from bot import delivery_ledger as ledger
 from bot.delivery_engine import Engine, EngineOptions
@@ -600,14 +600,16 @@ def start_unstarted(desk: Desk) -> None:
 
 
 def new_engine(desk: Desk, options: EngineOptions | None = None) -> Engine:
-    """An engine that also retries the starts that never happened and runs the
-    canary's stages (bot.canary: the hold begins, ends, or is judged)."""
+    """An engine that also retries the starts that never happened, sends the
+    seed copies before a send's first batch (bot.seeds) and runs the canary's
+    stages (bot.canary: the hold begins, ends, or is judged)."""
     return Engine(
         desk,
         options,
         retry_starts=lambda: start_unstarted(desk),
         drained=lambda send_id: canary.advance(desk, send_id),
         supervise=lambda: canary.tick(desk),
+        first_claim=lambda send_id, channel: seeds.send_first(desk, send_id, channel),
     )
 
 

@@ -282,7 +282,9 @@ class Engine:
     never happened (bot.delivery passes its own); the engine itself only
     sends what is already `sending`. `drained(send_id)` is called when a
     sending send has nothing to claim, `supervise()` on every round of the
-    supervisor (bot.delivery hands in the canary's stage steps, bot.canary).
+    supervisor (bot.delivery hands in the canary's stage steps, bot.canary),
+    `first_claim(send_id, channel)` once per send before this engine's first
+    claim of it (bot.delivery hands in the seed copies, bot.seeds).
     """
 
     def __init__(
@@ -293,12 +295,15 @@ class Engine:
         retry_starts: Callable[[], object] | None = None,
         drained: Callable[[int], object] | None = None,
         supervise: Callable[[], object] | None = None,
+        first_claim: Callable[[int, transports.Channel], object] | None = None,
     ) -> None:
         self.desk = desk
         self.options = options or EngineOptions()
         self.retry_starts = retry_starts
         self.on_drained = drained
         self.on_supervise = supervise
+        self.on_first_claim = first_claim
+        self._first_claimed: set[int] = set()
         self.in_flight = self.options.in_flight or desk.settings.SEND_BATCHES_IN_FLIGHT
         self.host = socket.gethostname()
         self.worker = f"{self.host}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -439,6 +444,9 @@ class Engine:
             except PostmarkError as exc:
                 log.warning("opening send %s: Postmark failed (%s)", send_id, type(exc).__name__)
                 continue
+            if self.on_first_claim is not None and send_id not in self._first_claimed:
+                self._first_claimed.add(send_id)
+                self.on_first_claim(send_id, ctx.channel)
             with self._active_lock:
                 claimed = ledger.claim(
                     self.desk.db,

@@ -20,6 +20,8 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.addresses import InvalidAddress, normalise
+
 # variable -> (what it expects, an example value)
 HELP: dict[str, tuple[str, str]] = {
     "DATABASE_URL": ("an SQLAlchemy database URL", "sqlite:///countersign.db"),
@@ -431,10 +433,11 @@ def _parse_seeds(value: str) -> tuple[str, ...]:
     seeds: list[str] = []
     for part in _split(value):
         try:
-            checked = validate_email(part, check_deliverability=False)
-        except EmailNotValidError as exc:
+            # The normal form subscribers and suppressions are stored in, so that
+            # a seed that is also a reader, or suppressed, is recognised (bot.seeds).
+            address = normalise(part)
+        except InvalidAddress as exc:
             raise ValueError(part) from exc
-        address = checked.normalized.lower()
         if address not in seeds:
             seeds.append(address)
     if len(seeds) > MAX_SEEDS:

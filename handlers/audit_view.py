@@ -70,6 +70,10 @@ register_texts(
         ),
         "audit.event.send.started": "{when}: the send of issue #{issue} started ({actor}).",
         "audit.event.send.resumed": "{when}: the send of issue #{issue} resumed ({actor}).",
+        "audit.event.send.seed_copies": (
+            "{when}: seed copies of issue #{issue} went to {sent} of {seeds} team addresses "
+            "({skipped} skipped, {failed} not sent)."
+        ),
         "audit.event.send.halted": "{when}: {actor} halted the send of issue #{issue}.",
         "audit.event.send.finished": "{when}: the send of issue #{issue} finished.",
         "audit.event.send.refused": "{when}: the send of issue #{issue} was refused.",
@@ -104,6 +108,8 @@ def actor_text(actor: str) -> Mrkdwn:
 def _value(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_value(v) for v in value)
+    if isinstance(value, dict):  # e.g. one seed copy: its address ref, outcome, MessageID
+        return " ".join(_value(v) for v in value.values() if v not in (None, ""))
     text = str(value)
     return text[:12] + "…" if _HASH.match(text) else text
 

@@ -68,6 +68,17 @@ register_texts(
             "Issue #{issue} is sent: {sent} of {total} delivered to Postmark, {failed} failed, "
             "{suppressed} suppressed or unsubscribed, {unknown} unknown."
         ),
+        "send.seed_copies": (
+            ":seedling: Seed copies of issue #{issue} went to {sent} of the team's {seeds} "
+            "seed addresses before any reader; they are not counted among the readers."
+        ),
+        "send.seed_copies.skipped": (
+            "{skipped} seed address(es) skipped: unsubscribed, or among this issue's own readers."
+        ),
+        "send.seed_copies.failed": (
+            ":warning: {failed} seed copy(ies) could not be sent; the send goes on. "
+            "`/newsletter audit {issue}` shows what Postmark answered."
+        ),
         "send.summary.unknown_hint": (
             "{unknown} recipient(s) are in an unknown state and will not be sent again "
             "automatically; see the notice above for what to do."
@@ -331,6 +342,19 @@ def show_finished(notifier: SlackNotifier, notice: Notice) -> None:
     if notice.params.get("unknown"):
         summary.append(blocks.context(t("send.summary.unknown_hint", **notice.params)))
     notifier.post(text, summary)
+
+
+@on_notice("send.seed_copies")
+def show_seed_copies(notifier: SlackNotifier, notice: Notice) -> None:
+    """The team's seed copies went out (counts only, never the addresses)."""
+    params = {"issue": notice.issue_id, **notice.params}
+    sentences = [t("send.seed_copies", **params)]
+    if params.get("skipped"):
+        sentences.append(t("send.seed_copies.skipped", **params))
+    if params.get("failed"):
+        sentences.append(t("send.seed_copies.failed", **params))
+    text = blocks.lines(sentences)
+    notifier.post(text, blocks.message(text))
 
 
 @on_notice("send.halted")

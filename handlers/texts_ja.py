@@ -338,6 +338,10 @@ JA: dict[str, str] = {
     ),
     "audit.event.send.started": "{when}：第{issue}号の配信が始まりました（{actor}）。",
     "audit.event.send.resumed": "{when}：第{issue}号の配信が再開されました（{actor}）。",
+    "audit.event.send.seed_copies": (
+        "{when}：第{issue}号の確認用コピーをチームのアドレス {seeds} 件のうち {sent} 件に"
+        "送りました（{skipped} 件は対象外、{failed} 件は未送信）。"
+    ),
     "audit.event.send.halted": "{when}：{actor} が第{issue}号の配信を停止しました。",
     "audit.event.send.finished": "{when}：第{issue}号の配信が完了しました。",
     "audit.event.send.refused": "{when}：第{issue}号の配信は拒否されました。",
@@ -819,6 +823,17 @@ JA: dict[str, str] = {
     "send.progress.keep_holding": "待機を続ける",
     "send.progress.send_rest_confirm": (
         "第{issue}号を、待機中の残り {pending} 名に今すぐ送りますか？"
+    ),
+    "send.seed_copies": (
+        ":seedling: 第{issue}号の確認用コピーを、読者より先にチームの確認用アドレス "
+        "{seeds} 件のうち {sent} 件に送りました。これは読者の数には含まれません。"
+    ),
+    "send.seed_copies.skipped": (
+        "確認用アドレス {skipped} 件は送りませんでした（配信停止済み、またはこの号の読者です）。"
+    ),
+    "send.seed_copies.failed": (
+        ":warning: 確認用コピー {failed} 件を送れませんでした。配信はそのまま続きます。"
+        "Postmark の応答は `/newsletter audit {issue}` で確認できます。"
     ),
     "canary.hold": (
         ":hourglass_flowing_sand: 第{issue}号のカナリア送信が終わりました（{canary} 名）。"

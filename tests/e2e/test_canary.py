@@ -112,3 +112,39 @@ def test_canary_off_for_one_submission(harness_factory):
     harness: Harness = harness_factory(**CANARY)
     _, card = _start(harness, 20, "canary off")
     assert "all 20 recipients at once (no canary)" in _text_of(current_card(harness, card))
+
+
+def test_seed_copies_go_before_the_canary_and_their_bounces_halt_nothing(harness_factory):
+    harness: Harness = harness_factory(
+        **CANARY, SEED_ADDRESSES="team@example.com, desk@example.com"
+    )
+    issue_id, card = _start(harness, 100)
+    # Seeds are not readers: the plan and the count on the card are the list's.
+    text = _text_of(current_card(harness, card))
+    assert "10 % first (10 readers, drawn at random)" in text
+    assert "100" in text
+    with running(harness.desk, FAST):
+        harness.approver.click(Action.APPROVE, message=current_card(harness, card))
+        wait_until(lambda: (s := _send_of(harness, issue_id)) is not None and s.stage == "hold")
+        stored = harness.postmark.messages(stream="broadcast")
+        assert [m.Recipients[0] for m in stored[:2]] == ["team@example.com", "desk@example.com"]
+        assert len(stored) == 12
+        # Both seed copies bounce; Postmark POSTs the webhooks into the bot. Counted,
+        # 2 of a 10-reader canary would halt the send (the limit is 5 %).
+        for seed in stored[:2]:
+            harness.postmark.trigger_bounce(seed.MessageID)
+        assert harness.postmark.wait_for_webhooks(timeout=120)
+        assert all(e.delivered for e in harness.postmark.webhook_events)
+        time.sleep(0.3)
+        send = _send_of(harness, issue_id)
+        assert send is not None and send.state == "sending"
+        harness.clock.advance(timedelta(minutes=31))
+        wait_until(lambda: send_state(harness.desk, send.id) == "finished", timeout=60)
+    assert assert_exactly_once(harness.desk, harness.postmark, send.id) == {"sent": 100}
+    said = harness.channel_texts()
+    assert any(
+        f"Seed copies of issue #{issue_id} went to 2 of the team's 2 seed addresses" in t
+        for t in said
+    )
+    for text in said:
+        assert not ADDRESS.search(text), text
