@@ -124,10 +124,16 @@ class Drills:
 
     # -- shared steps of the setups --------------------------------------------------------
 
-    def approved_issue(self, subject: str, body: str) -> tuple[int, int]:
-        """An issue written by the editor, approved by a second person: (issue, request)."""
+    def approved_issue(
+        self, subject: str, body: str, *, canary_percent: float | None = 0
+    ) -> tuple[int, int]:
+        """An issue written by the editor, approved by a second person: (issue, request).
+        `canary_percent`: the plan it was approved with (0, the default: the whole list
+        at once, as the situations say; None: the settings' CANARY_PERCENT)."""
         saved = issues.create(self.desk, actor=EDITOR_ID, subject=subject, body=body)
-        card = approvals.submit(self.desk, saved.issue_id, actor=EDITOR_ID)
+        card = approvals.submit(
+            self.desk, saved.issue_id, actor=EDITOR_ID, canary_percent=canary_percent
+        )
         approvals.approve(self.desk, card.request_id, actor=APPROVER_ID)
         return saved.issue_id, card.request_id
 

@@ -18,6 +18,11 @@ What it starts:
   example.jp), imported with the ordinary importer;
 - the drills (`bot.drills`) on the page's Drills tab.
 
+Sends in the room go in stages as a careful production set-up would: a 10 %
+canary (CANARY_PERCENT, unless the team's settings name one), the hold
+(CANARY_HOLD_MINUTES, default 30; an approver may press "Send the rest now"),
+and seed copies first to the three team members' addresses (SEED_ADDRESSES).
+
 The page's port is 8025 (`countersign rehearse --port N`, or REHEARSAL_PORT for
 `make run`). It lives in `handlers` because it builds the Slack front end; nothing leaves
 the machine (every URL points at 127.0.0.1).
@@ -69,7 +74,15 @@ KEPT_SETTINGS = (
     "SEND_BATCHES_IN_FLIGHT",
     "SCHEDULED_SEND_GRACE_MINUTES",
     "RECONCILE_WINDOW_MINUTES",
+    "CANARY_HOLD_MINUTES",
+    "CANARY_MAX_BOUNCE_PERCENT",
+    "CANARY_MAX_COMPLAINT_PERCENT",
 )
+# The room sends in stages, as a careful team would (10 % first, then the hold:
+# an approver's "Send the rest now" or the hold's end), unless the team's own
+# settings name a share; and the team's three addresses get seed copies first.
+REHEARSAL_CANARY_PERCENT = 10.0
+REHEARSAL_SEEDS = "hanako@example.com, alice@example.com, taro@example.com"
 
 
 @dataclass
@@ -101,9 +114,16 @@ class Rehearsal:
 def rehearsal_settings(
     base: Settings | None, *, database: Path, room: RehearsalRoom, postmark: PostmarkStandIn
 ) -> Settings:
-    kept: dict[str, Any] = {}
+    kept: dict[str, Any] = {
+        "CANARY_PERCENT": REHEARSAL_CANARY_PERCENT,
+        "SEED_ADDRESSES": REHEARSAL_SEEDS,
+    }
     if base is not None:
-        kept = {name: getattr(base, name) for name in KEPT_SETTINGS}
+        kept.update({name: getattr(base, name) for name in KEPT_SETTINGS})
+        # Only what the team set itself replaces the room's stages and seeds.
+        for name in ("CANARY_PERCENT", "SEED_ADDRESSES"):
+            if name in base.model_fields_set:
+                kept[name] = getattr(base, name)
     values: dict[str, Any] = {
         **kept,
         "DATABASE_URL": f"sqlite:///{database}",

@@ -48,6 +48,7 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
 expect = sync_api.expect
 WAIT = 20_000  # ms
+SEEDS = 3  # the room's SEED_ADDRESSES: the three team members (handlers.rehearsal)
 
 
 @pytest.fixture
@@ -140,12 +141,28 @@ def test_the_whole_workflow_by_hand(rehearsal: Rehearsal, page: Any, shots: Path
     page.locator('[data-action="approve"]').click()
     expect(page.locator("#timeline")).to_contain_text("Approved by @Alice")
 
-    # The send goes out: all 3,000 readers, on the broadcast stream.
-    rehearsal.room.wait_for(lambda: len(postmark.messages("broadcast")) == 3000, timeout=60)
+    # The send goes in stages, as the room's settings say: seed copies to the three team
+    # members first, then a 10 % canary (300 of the 3,000 readers), then the hold.
+    def broadcasts() -> int:
+        return len(postmark.messages("broadcast"))
+
+    rehearsal.room.wait_for(lambda: broadcasts() == SEEDS + 300, timeout=60)
+    expect(page.locator("#timeline")).to_contain_text("Holding after the canary", timeout=30_000)
+    expect(page.locator("#timeline")).to_contain_text(
+        "Seed copies of issue #1 went to 3 of the team's 3 seed addresses"
+    )
+    seeded = [m.Recipients[0] for m in postmark.messages("broadcast")[:SEEDS]]
+    assert sorted(seeded) == ["alice@example.com", "hanako@example.com", "taro@example.com"]
+    page.screenshot(path=str(shots / "rehearsal-canary.png"), full_page=True)
+    # Nothing more during the hold; Alice, an approver, sends the rest now.
+    assert broadcasts() == SEEDS + 300
+    page.locator('[data-action="send_rest"]').last.click()
+    rehearsal.room.wait_for(lambda: broadcasts() == SEEDS + 3000, timeout=60)
     expect(page.locator("#timeline")).to_contain_text("Finished", timeout=30_000)
+    expect(page.locator("#timeline")).to_contain_text("sent the rest of issue #1 now")
     page.screenshot(path=str(shots / "rehearsal-channel.png"), full_page=True)
     page.click("#tab-outbox")
-    expect(page.locator("#tab-outbox")).to_contain_text("3000")
+    expect(page.locator("#tab-outbox")).to_contain_text(str(SEEDS + 3000))
     expect(page.locator("#detail-stream")).to_have_text("broadcast")
     expect(page.locator("#detail-metadata")).to_contain_text("send_id=")
     expect(page.locator("#detail-text")).to_contain_text("This month: *three* new guides.")
@@ -154,7 +171,8 @@ def test_the_whole_workflow_by_hand(rehearsal: Rehearsal, page: Any, shots: Path
     page.screenshot(path=str(shots / "rehearsal-outbox.png"))
     # Each message is the recipient's own: their name, nobody else's (invariant 4).
     people = {p.email: p.name for p in sample_subscribers()}
-    first, *others = [m for m in postmark.messages("broadcast") if people[m.Recipients[0]]][:3]
+    readers = [m for m in postmark.messages("broadcast") if people.get(m.Recipients[0])]
+    first, *others = readers[:3]
     assert first.TextBody is not None and people[first.Recipients[0]] in first.TextBody
     for other in others:
         if people[other.Recipients[0]] != people[first.Recipients[0]]:
@@ -167,12 +185,13 @@ def test_the_whole_workflow_by_hand(rehearsal: Rehearsal, page: Any, shots: Path
     become(page, rehearsal, APPROVER_1)
     postmark.latency = 1.0
     page.locator('[data-action="approve"]').last.click()
-    rehearsal.room.wait_for(lambda: len(postmark.messages("broadcast")) > 3000, timeout=30)
+    # Its seed copies, then its canary's readers start to arrive.
+    rehearsal.room.wait_for(lambda: broadcasts() > 2 * SEEDS + 3000, timeout=30)
     become(page, rehearsal, EDITOR)
     command(page, "/newsletter halt")
     expect(page.locator("#timeline")).to_contain_text("is halted", timeout=30_000)
     postmark.latency = 0.0
-    second = len(postmark.messages("broadcast")) - 3000
+    second = broadcasts() - (2 * SEEDS + 3000)
     assert 0 < second < 3000, second
     page.screenshot(path=str(shots / "rehearsal-halted.png"), full_page=True)
 
@@ -248,6 +267,11 @@ def test_every_drill_in_the_browser(
     become(page, rehearsal, APPROVER_1)
     expect(page.locator("#timeline")).to_contain_text(f"Correction of #{wrong}")
     page.locator('[data-action="approve"]').last.click()
+    # The correction goes in stages too (the room's 10 % canary): as the runbook says, an
+    # approver who has checked the canary's copies sends the rest now.
+    send_rest = page.locator('[data-action="send_rest"]').last
+    expect(send_rest).to_be_visible(timeout=60_000)
+    send_rest.click()
     drill_verdict(page, rehearsal, "and nobody else")
     page.screenshot(path=str(shots / "drill-correction.png"))
 
