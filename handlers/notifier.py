@@ -63,15 +63,25 @@ class SlackNotifier:
         except Exception:
             log.exception("notice %s failed", notice.kind)
 
-    def post(self, text: Mrkdwn, blocks: list[dict[str, Any]]) -> str | None:
-        """Post in the newsletter channel; return the message ts."""
-        if not self.settings.NEWSLETTER_CHANNEL:
+    def post(
+        self,
+        text: Mrkdwn,
+        blocks: list[dict[str, Any]],
+        *,
+        channel: str | None = None,
+        thread_ts: str | None = None,
+    ) -> str | None:
+        """Post in the newsletter channel (or `channel`, in the thread `thread_ts`
+        if given); return the message ts."""
+        channel = channel or self.settings.NEWSLETTER_CHANNEL
+        if not channel:
             log.warning("NEWSLETTER_CHANNEL is not set; a notice was not posted")
             return None
         text, blocks = for_the_channel(text, blocks)
-        reply = self.client.chat_postMessage(
-            channel=self.settings.NEWSLETTER_CHANNEL, text=text, blocks=blocks
-        )
+        message: dict[str, Any] = {"channel": channel, "text": text, "blocks": blocks}
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        reply = self.client.chat_postMessage(**message)
         return str(reply["ts"])
 
     def update(self, channel: str, ts: str, text: Mrkdwn, blocks: list[dict[str, Any]]) -> None:

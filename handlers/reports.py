@@ -92,9 +92,11 @@ def _line(label: str, value: int, base: int) -> Mrkdwn:
     )
 
 
-def report_blocks(figures: Figures) -> blocks.Blocks:
-    """The report: a header, the subject line, one bar per figure, the bases."""
+def report_blocks(figures: Figures, *, in_channel: bool = False) -> blocks.Blocks:
+    """The report: a header, the subject line, one bar per figure, the bases.
+    `in_channel`: the subject without addresses and phone numbers (invariant 9)."""
     f = figures
+    subject = blocks.channel_typed(f.subject) if in_channel else f.subject
     of_total = [
         (t("report.label.sent"), f.sent),
         (t("report.label.failed"), f.failed),
@@ -115,7 +117,7 @@ def report_blocks(figures: Figures) -> blocks.Blocks:
     return [
         blocks.header(t("report.title", issue=f.issue_id)),
         blocks.section(
-            t("report.subject", subject=f.subject, state=state_name(f.state), total=f.total)
+            t("report.subject", subject=subject, state=state_name(f.state), total=f.total)
         ),
         # One section per figure: each bar is one whole sentence of the catalogue.
         *(blocks.section(line) for line in lines),
@@ -189,14 +191,13 @@ def post_day_after(notifier: SlackNotifier, notice: Notice) -> None:
     figures = found[0]
     intro = t("report.day_after", issue=figures.issue_id)
     channel, ts = delivery.progress_message(desk, figures.send_id)
-    message: dict[str, Any] = {
-        "channel": channel or desk.settings.NEWSLETTER_CHANNEL,
-        "text": intro,
-        "blocks": [blocks.section(intro), *report_blocks(figures)],
-    }
-    if ts:
-        message["thread_ts"] = ts
-    notifier.client.chat_postMessage(**message)
+    # Through the notifier, like every channel post: its last look for addresses.
+    notifier.post(
+        intro,
+        [blocks.section(intro), *report_blocks(figures, in_channel=True)],
+        channel=channel,
+        thread_ts=ts,
+    )
     upload_chart(desk, notifier.client, figures)
 
 
