@@ -28,6 +28,8 @@ from bot import approvals, audience, backup, delivery, issues
 from bot.desk import Desk
 from bot.subscribers import get_or_create_list
 from storage.models import (
+    ApprovalRequest,
+    ApprovalState,
     AuditEvent,
     Delivery,
     DeliveryStatus,
@@ -54,6 +56,8 @@ class Outbox(Protocol):
     latency: float
 
     def messages(self, stream: str | None = None) -> list[Any]: ...
+
+    def trigger_bounce(self, message_id: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -331,6 +335,128 @@ def _judge_correction(drills: Drills, running: Running) -> Verdict | None:
     )
 
 
+# --- the canary halted itself ------------------------------------------------------------
+
+BAD_IMPORT = 300  # dead addresses a wrong import put into the list
+
+
+def _bad_addresses() -> list[str]:
+    # example.com like everything here; the drill's "receiving servers" bounce them.
+    return [f"old-list-{i:03d}@example.com" for i in range(BAD_IMPORT)]
+
+
+def _bounce_the_bad(drills: Drills, running: Running, bad: frozenset[str]) -> None:
+    """Play the receiving mail servers: every message to a bad address hard-bounces
+    (Postmark's Bounce webhook reaches the bot), until the drill is over."""
+    done, handed, deadline = 0, False, time.monotonic() + 3600
+    while running.verdict is None and time.monotonic() < deadline:
+        handed = handed or drills.current is running
+        if handed and drills.current is not running:
+            return  # another drill began
+        messages = drills.postmark.messages("broadcast")
+        for message in messages[done:]:
+            if message.Recipients and message.Recipients[0] in bad:
+                drills.postmark.trigger_bounce(message.MessageID)
+        done = len(messages)
+        time.sleep(0.2)
+
+
+def _setup_canary(drills: Drills, running: Running) -> None:
+    bad = _bad_addresses()
+    now = drills.desk.clock.now()
+    with drills.desk.db.transaction() as session:
+        mailing_list = get_or_create_list(session, drills.desk.settings.NEWSLETTER_NAME, now)
+        known = set(
+            session.execute(select(Subscriber.email).where(Subscriber.email.in_(bad))).scalars()
+        )
+        session.add_all(
+            Subscriber(
+                list_id=mailing_list.id,
+                email=email,
+                name="",
+                company="",
+                status="active",
+                created_at=now,
+                updated_at=now,
+            )
+            for email in bad
+            if email not in known
+        )
+    listed = drills.folder / "drill-bad-import.csv"
+    listed.write_text("email\n" + "\n".join(bad) + "\n", encoding="utf-8")
+    drills.postmark.latency = 0.0
+    threading.Thread(
+        target=_bounce_the_bad,
+        args=(drills, running, frozenset(bad)),
+        name="drill-bounces",
+        daemon=True,
+    ).start()
+    issue_id, request_id = drills.approved_issue(
+        "12月号", "{{ subscriber.name }} 様、今月のお知らせです。", canary_percent=10
+    )
+    database = drills.desk.settings.DATABASE_URL
+    running.facts.update(
+        issue=issue_id,
+        send=drills.send_of(request_id),
+        bad=bad,
+        file=str(listed),
+        command=f"DATABASE_URL={database} countersign suppressions import {listed}",
+    )
+
+
+def _judge_canary(drills: Drills, running: Running) -> Verdict | None:
+    send_id, issue_id = running.facts["send"], running.facts["issue"]
+    bad = running.facts["bad"]
+    with drills.desk.db.sessions() as session:
+        send = session.get(Send, send_id)
+        issue = session.get(Issue, issue_id)
+        assert send is not None and issue is not None
+        if issue.state == "cancelled":
+            seconds = drills.elapsed(running)
+            return Verdict(
+                False,
+                "Cancelled: safe, but the good readers never got the issue — the list was "
+                f"wrong, not the issue ({seconds:.0f} s).",
+                seconds,
+            )
+        if send.state != "finished":
+            return None
+        resumed = session.execute(
+            select(ApprovalRequest.id).where(
+                ApprovalRequest.send_id == send_id,
+                ApprovalRequest.kind == "resume",
+                ApprovalRequest.state == ApprovalState.APPROVED,
+            )
+        ).first()
+        rest = select(Delivery.subscriber_id).where(
+            Delivery.send_id == send_id, Delivery.wave == 0, Delivery.status == DeliveryStatus.SENT
+        )
+        rest_sent = len(session.execute(rest).all())
+        bad_sent = len(
+            session.execute(
+                rest.join(Subscriber, Subscriber.id == Delivery.subscriber_id).where(
+                    Subscriber.email.in_(bad)
+                )
+            ).all()
+        )
+    seconds = drills.elapsed(running)
+    if resumed is None:
+        return Verdict(False, "The send ended without halting itself.", seconds)
+    if bad_sent:
+        return Verdict(
+            False,
+            f"The rest went after a second approval, but {_n(bad_sent)} addresses of the bad "
+            f"import got it too ({seconds:.0f} s): suppress them before resuming.",
+            seconds,
+        )
+    return Verdict(
+        True,
+        f"The canary halted it; the rest ({_n(rest_sent)} readers) went after a second "
+        f"person's approval, none of the {_n(len(bad))} bad addresses, in {seconds:.0f} s.",
+        seconds,
+    )
+
+
 # --- restore from a backup --------------------------------------------------------------------
 
 
@@ -430,6 +556,22 @@ DRILLS: dict[str, Drill] = {
             ),
             setup=_setup_correction,
             judge=_judge_correction,
+        ),
+        Drill(
+            id="canary-halted",
+            title="The canary halted itself",
+            runbook="canary-halted",
+            situation=(
+                "Last week someone imported an old list: 300 of its addresses are dead. "
+                "This month's issue goes out with a 10 % canary, and the canary bounces."
+            ),
+            goal=(
+                "Let it halt, find out why, keep the bad import's addresses out "
+                "(drill-bad-import.csv beside the room's database), and send the rest to the "
+                "good readers with a second person's approval."
+            ),
+            setup=_setup_canary,
+            judge=_judge_canary,
         ),
         Drill(
             id="restore-backup",

@@ -275,13 +275,29 @@ def test_every_drill_in_the_browser(
     drill_verdict(page, rehearsal, "and nobody else")
     page.screenshot(path=str(shots / "drill-correction.png"))
 
+    # The canary halted itself: look, suppress the bad import (a terminal), resume, approve.
+    for name in [*Settings.model_fields, *HELP]:
+        monkeypatch.delenv(name, raising=False)
+    start_drill(page, rehearsal, "canary-halted")
+    canary = drills.current.facts if drills.current else {}
+    expect(page.locator("#drill-command")).to_contain_text("countersign suppressions import")
+    become(page, rehearsal, EDITOR)
+    expect(page.locator("#timeline")).to_contain_text("the canary's bounces spiked", timeout=90_000)
+    command(page, f"/newsletter report {canary['issue']}")
+    expect(page.locator(".msg.ephemeral").last).to_contain_text("不達")  # her language
+    monkeypatch.setenv("DATABASE_URL", rehearsal.settings.DATABASE_URL)
+    assert main(["suppressions", "import", canary["file"]]) == 0
+    command(page, f"/newsletter resume {canary['issue']}")
+    become(page, rehearsal, APPROVER_1)
+    page.locator('[data-action="approve"]').last.click()
+    drill_verdict(page, rehearsal, "none of the 300 bad addresses")
+    page.screenshot(path=str(shots / "drill-canary.png"))
+
     # Restore from a backup, in a terminal.
     start_drill(page, rehearsal, "restore-backup")
     expect(page.locator("#drill-command")).to_contain_text("countersign restore")
     running = drills.current
     assert running is not None
-    for name in [*Settings.model_fields, *HELP]:
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{running.facts['live']}")
     assert main(["restore", running.facts["backup"]]) == 0
     drill_verdict(page, rehearsal, "the wrong import gone")

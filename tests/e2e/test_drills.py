@@ -155,3 +155,77 @@ def test_restore_from_a_backup(
     assert re.fullmatch(
         rf"Restored in \d+ s: {READERS:,} subscribers, the wrong import gone\.", verdict.text
     )
+
+
+def _canary_drill(rehearsal: Rehearsal) -> Any:
+    drills = rehearsal.room.drills
+    assert drills is not None
+    running = drills.start("canary-halted")
+    send_id = running.facts["send"]
+    # The canary's bounces come back as Postmark's webhooks; the send halts itself.
+    rehearsal.room.wait_for(lambda: drills.send_state(send_id) == "halted" or None, timeout=90)
+    assert drills.check() is None  # halted is the situation, not the goal
+    return running
+
+
+def _resume(rehearsal: Rehearsal, issue_id: int) -> None:
+    """The runbook's last step: `/newsletter resume N`, and a second person approves."""
+    room = rehearsal.room
+    as_user(rehearsal, EDITOR).command("/newsletter", f"resume {issue_id}")
+
+    def card() -> Any:
+        for message in room.channel_messages(NEWSLETTER_CHANNEL):
+            if Action.APPROVE in message.action_ids() and "resum" in str(message.blocks).lower():
+                return message
+        return None
+
+    as_user(rehearsal, APPROVER_1).click(Action.APPROVE, message=room.wait_for(card, timeout=30))
+
+
+def test_the_canary_halted_itself(
+    rehearsal: Rehearsal, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    running = _canary_drill(rehearsal)
+    issue_id, drills = running.facts["issue"], rehearsal.room.drills
+    assert drills is not None
+    rehearsal.room.wait_for(
+        lambda: (
+            any(
+                "the canary's bounces spiked" in (m.text or "")
+                for m in rehearsal.room.channel_messages(NEWSLETTER_CHANNEL)
+            )
+            or None
+        )
+    )
+    # 1–2: look (the report), leave it halted. 3: it was the list: suppress the bad import.
+    approver = as_user(rehearsal, APPROVER_1)
+    approver.command("/newsletter", f"report {issue_id}")
+    rehearsal.room.wait_for(
+        lambda: (
+            any(
+                "bounced" in (m.text or "") + str(m.blocks)
+                for m in rehearsal.room.ephemeral_messages(APPROVER_1)
+            )
+            or None
+        )
+    )
+    for name in [*Settings.model_fields, *HELP]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", rehearsal.settings.DATABASE_URL)
+    assert main(["suppressions", "import", running.facts["file"]]) == 0, capsys.readouterr().err
+    _resume(rehearsal, issue_id)
+    verdict = verdict_of(rehearsal, timeout=120)
+    assert verdict.passed, verdict.text
+    assert re.fullmatch(
+        r"The canary halted it; the rest \([\d,]+ readers\) went after a second person's "
+        r"approval, none of the 300 bad addresses, in \d+ s\.",
+        verdict.text,
+    )
+
+
+def test_resuming_a_canary_halt_without_fixing_the_list_does_not_pass(rehearsal: Rehearsal):
+    running = _canary_drill(rehearsal)
+    _resume(rehearsal, running.facts["issue"])
+    verdict = verdict_of(rehearsal, timeout=120)
+    assert not verdict.passed
+    assert "addresses of the bad import got it too" in verdict.text
