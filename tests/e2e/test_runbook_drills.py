@@ -13,13 +13,34 @@ and checks the outcome the runbook promises.
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from bot.standins.slack import APPROVER_1, APPROVER_2, APPROVERS_GROUP, EDITOR
+import pytest
+import requests
+
+from bot.cli import main
+from bot.delivery_engine import EngineOptions
+from bot.settings import HELP, Settings
+from bot.standins.slack import (
+    APPROVER_1,
+    APPROVER_2,
+    APPROVERS_GROUP,
+    EDITOR,
+    NEWSLETTER_CHANNEL,
+)
+from bot.standins.slack_driver import SlackDriver
 from handlers.ids import Action, Block
-from storage.models import ApprovalRequest, ApprovalState
+from storage.models import ApprovalRequest, ApprovalState, AuditEvent, Send
 from tests.e2e.helpers import create_issue, current_card, request_id_of, request_state, submit
 from tests.fixtures.bot import Harness
-from tests.fixtures.delivery import FAST, add_subscribers, running, send_state, wait_until
+from tests.fixtures.delivery import (
+    FAST,
+    add_subscribers,
+    assert_exactly_once,
+    running,
+    send_state,
+    wait_until,
+)
 
 
 def _requests_of(harness: Harness, issue_id: int) -> list[ApprovalRequest]:
@@ -99,3 +120,120 @@ def test_team_change_an_approver_leaves_mid_approval(harness: Harness):
     # One approver left, and yet an editor's issue went out: "at least two approvers, or
     # nothing can be sent" is not so (the runbook now says what one approver cannot do).
     assert harness.desk.directory.approvers() == frozenset({APPROVER_1})
+
+
+READERS = 400
+ONE_AT_A_TIME = EngineOptions(**{**FAST.__dict__, "in_flight": 1})
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    """The operator's environment for `countersign …`: exactly these settings."""
+    for name in [*Settings.model_fields, *HELP]:
+        monkeypatch.delenv(name, raising=False)
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value not in (None, ""):
+            monkeypatch.setenv(name, str(value))
+
+
+def test_rotating_the_slack_and_postmark_tokens(
+    harness_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+):
+    """rotate-tokens: halt, new Slack token and signing secret, new Postmark server token
+    and webhook password, restart, `countersign check`, resume."""
+    old: Harness = harness_factory()
+    slack, postmark = old.slack, old.postmark
+    add_subscribers(old.desk, READERS)
+    issue_id = create_issue(old, old.editor, "12月号", "{{ subscriber.name }} 様")
+    card = submit(old, old.editor, issue_id)
+    postmark.latency = 0.5  # slow enough, one batch at a time, that the halt lands midway
+    with running(old.desk, ONE_AT_A_TIME):
+        old.approver.click(Action.APPROVE, message=current_card(old, card))
+        wait_until(lambda: len(postmark.messages(stream="broadcast")) > 0, timeout=30)
+        # 1. A leak is possible: halt first.
+        old.editor.command("/newsletter", "halt")
+        wait_until(lambda: _send_state_of(old, issue_id) == "halted", timeout=30)
+    postmark.latency = 0.0
+    sent_before = len(postmark.messages(stream="broadcast"))
+    assert 0 < sent_before < READERS
+
+    # 2. Slack: a new bot token (the old one revoked) and a new signing secret.
+    new_token = slack.issue_token(slack.tokens[slack.bot_token].scopes)
+    slack.revoke_token(slack.bot_token)
+    new_secret = "rotated-signing-secret-" + "0" * 16
+    # 3. Postmark: a new server token (the old one deleted), the webhook password changed
+    # together with the webhook's credentials.
+    old_server_token = postmark.server_token
+    postmark.server_token = "rotated-postmark-server-token"
+    new_password = "rotated-webhook-password"
+    # Before the restart the bot still holds the old tokens: Postmark refuses them.
+    _env(monkeypatch, old.bot.desk.settings)
+    assert main(["check"]) != 0
+    assert "[FAIL] Postmark server token" in capsys.readouterr().out
+
+    # 4. Restart with the new values; `countersign check` says OK on every line.
+    old.server.stop()
+    new: Harness = harness_factory(
+        SLACK_BOT_TOKEN=new_token,
+        SLACK_SIGNING_SECRET=new_secret,
+        POSTMARK_SERVER_TOKEN=postmark.server_token,
+        POSTMARK_WEBHOOK_PASSWORD=new_password,
+    )
+    postmark.configure_webhook(f"{new.url}/postmark/webhook", "postmark", new_password)
+    _env(monkeypatch, new.bot.desk.settings)
+    assert main(["check"]) == 0
+    printed = capsys.readouterr().out
+    # Not "OK" on every line (a Bulk API not enabled is a [warn], Socket Mode unused a
+    # [skip]): no [FAIL], and the last line says so.
+    assert "[FAIL]" not in printed and "All checks passed" in printed, printed
+    # The old signing secret and the old webhook password are refused now.
+    assert new.editor.command("/newsletter", "help").status_code == 401
+    stale = requests.post(
+        f"{new.url}/postmark/webhook",
+        json={"RecordType": "Delivery"},
+        auth=("postmark", "webhook-password-for-tests"),
+        timeout=10,
+    )
+    assert stale.status_code == 401
+    driver = SlackDriver(f"{new.server.url}/slack/events", new_secret, slack)
+    editor, approver = driver.as_user(EDITOR), driver.as_user(APPROVER_1)
+    assert editor.command("/newsletter", "help").status_code == 200
+
+    # 5. Resume the halted send: a new approval, then each reader exactly once.
+    before = len(resume_cards(new))
+    editor.command("/newsletter", f"resume {issue_id}")
+    resume = new.slack.wait_for(lambda: resume_cards(new)[before:] or None)[0]
+    with running(new.desk, FAST):
+        approver.click(Action.APPROVE, message=resume)
+        wait_until(lambda: _send_state_of(new, issue_id) == "finished", timeout=60)
+    send_id = _send_id_of(new, issue_id)
+    assert assert_exactly_once(new.desk, postmark, send_id) == {"sent": READERS}
+    # Tokens never appear in the logs or the audit trail.
+    with new.desk.db.sessions() as session:
+        trail = " ".join(str(e.detail) for e in session.query(AuditEvent))
+    secrets_ = (new_token, new_secret, postmark.server_token, new_password, old_server_token)
+    for secret in secrets_:
+        assert secret and secret not in trail and secret not in caplog.text
+
+
+def resume_cards(harness: Harness) -> list[Any]:
+    return [
+        m
+        for m in harness.slack.channel_messages(NEWSLETTER_CHANNEL)
+        if Action.APPROVE in m.action_ids() and "resum" in str(m.blocks).lower()
+    ]
+
+
+def _send_id_of(harness: Harness, issue_id: int) -> int:
+    with harness.desk.db.sessions() as session:
+        send = session.query(Send).filter(Send.issue_id == issue_id).one()
+        return send.id
+
+
+def _send_state_of(harness: Harness, issue_id: int) -> str | None:
+    with harness.desk.db.sessions() as session:
+        send = session.query(Send).filter(Send.issue_id == issue_id).one_or_none()
+        return send.state if send else None
