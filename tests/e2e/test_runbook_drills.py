@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from bot.cli import main
 from bot.delivery_engine import EngineOptions
@@ -29,8 +30,17 @@ from bot.standins.slack import (
     NEWSLETTER_CHANNEL,
 )
 from bot.standins.slack_driver import SlackDriver
+from bot.suppressions import PushDuty
 from handlers.ids import Action, Block
-from storage.models import ApprovalRequest, ApprovalState, AuditEvent, Send
+from storage.models import (
+    ApprovalRequest,
+    ApprovalState,
+    AuditEvent,
+    Delivery,
+    DeliveryStatus,
+    Send,
+    Subscriber,
+)
 from tests.e2e.helpers import create_issue, current_card, request_id_of, request_state, submit
 from tests.fixtures.bot import Harness
 from tests.fixtures.delivery import (
@@ -122,6 +132,7 @@ def test_team_change_an_approver_leaves_mid_approval(harness: Harness):
     assert harness.desk.directory.approvers() == frozenset({APPROVER_1})
 
 
+SUPPRESSIONS = "/message-streams/{stream}/suppressions"
 READERS = 400
 ONE_AT_A_TIME = EngineOptions(**{**FAST.__dict__, "in_flight": 1})
 
@@ -237,3 +248,86 @@ def _send_state_of(harness: Harness, issue_id: int) -> str | None:
     with harness.desk.db.sessions() as session:
         send = session.query(Send).filter(Send.issue_id == issue_id).one_or_none()
         return send.state if send else None
+
+
+def _sent_to(harness: Harness, send_id: int) -> set[str]:
+    with harness.desk.db.sessions() as session:
+        rows = session.execute(
+            select(Subscriber.email)
+            .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+            .where(Delivery.send_id == send_id, Delivery.status == DeliveryStatus.SENT)
+        ).scalars()
+        return set(rows)
+
+
+def _approve_and_send(harness: Harness, issue_id: int) -> None:
+    card = submit(harness, harness.editor, issue_id)
+    with running(harness.desk, FAST):
+        harness.approver.click(Action.APPROVE, message=current_card(harness, card))
+        wait_until(lambda: _send_state_of(harness, issue_id) == "finished", timeout=60)
+
+
+def test_postmarks_suppressions_out_of_step(harness: Harness):
+    """suppressions-out-of-step: an unsubscribe that could not reach Postmark, and one
+    Postmark has that Countersign does not (its webhook was missed)."""
+    postmark = harness.postmark
+    add_subscribers(harness.desk, 40)
+    # Postmark's suppressions endpoint is unavailable for a while.
+    postmark.faults.script(["503"] * 3, endpoint=SUPPRESSIONS)
+    harness.editor.command("/unsubscribe", "reader1@example.com asked by phone")
+    assert _reply(harness, EDITOR, "reader1@example.com")
+    # A reader unsubscribed through Postmark's link while the webhook was not set up.
+    postmark.suppress("reader2@example.com", stream="broadcast", origin="Recipient")
+
+    # 1. `/newsletter subscribers`: what is waiting for Postmark, and the last error.
+    harness.approver.command("/newsletter", "subscribers")
+    assert _reply(harness, APPROVER_1, "have not reached Postmark yet")
+    # 2. Postmark is back: the bot's push duty retries (here quicker than its 30 s idle).
+    duty = PushDuty(harness.desk, idle=0.2, base=0.2, cap=0.5)
+    duty.start()
+    try:
+        wait_until(lambda: postmark.is_suppressed("reader1@example.com", "broadcast"))
+    finally:
+        duty.stop()
+    # 3–4. The next send's start pulls Postmark's list first. On a small list one address
+    # is more than AUDIENCE_DRIFT (2 %) of it: the start is refused, and submitted again.
+    issue_id = create_issue(harness, harness.editor, "12月号", "{{ subscriber.name }} 様")
+    card = submit(harness, harness.editor, issue_id)
+    harness.approver.click(Action.APPROVE, message=current_card(harness, card))
+    harness.slack.wait_for(
+        lambda: (
+            any(
+                "the audience changed from 39 to 38 recipients" in (m.text or "")
+                for m in harness.slack.channel_messages(NEWSLETTER_CHANNEL)
+            )
+            or None
+        ),
+        timeout=30,
+    )
+    _approve_and_send(harness, issue_id)
+    first = _send_id_of(harness, issue_id)
+    assert assert_exactly_once(harness.desk, postmark, first) == {"sent": 38}
+    assert {"reader1@example.com", "reader2@example.com"}.isdisjoint(_sent_to(harness, first))
+    before = len(harness.ephemeral_texts(APPROVER_1))
+    harness.approver.command("/newsletter", "subscribers")
+    harness.slack.wait_for(lambda: len(harness.ephemeral_texts(APPROVER_1)) > before or None)
+    assert "have not reached Postmark yet" not in harness.ephemeral_texts(APPROVER_1)[-1]
+
+    # 5. reader1 wants the newsletter again: an approver resubscribes them, which lifts
+    # Postmark's suppression too (nothing to do in Postmark's dashboard).
+    harness.approver.command(
+        "/newsletter", 'subscribers resubscribe reader1@example.com "asked by phone on 1 Dec"'
+    )
+    wait_until(lambda: not postmark.is_suppressed("reader1@example.com", "broadcast"))
+    next_issue = create_issue(harness, harness.editor, "1月号", "{{ subscriber.name }} 様")
+    _approve_and_send(harness, next_issue)
+    second = _send_id_of(harness, next_issue)
+    assert "reader1@example.com" in _sent_to(harness, second)
+    assert "reader2@example.com" not in _sent_to(harness, second)
+    # (The store holds both sends, so each reader twice: compare this send's messages.)
+    got = [
+        m.Recipients[0]
+        for m in postmark.messages(stream="broadcast")
+        if (m.Metadata or {}).get("send_id") == str(second)
+    ]
+    assert len(got) == len(set(got)) == 39 and set(got) == _sent_to(harness, second)
