@@ -30,6 +30,7 @@ from bot.standins.slack import (
     NEWSLETTER_CHANNEL,
 )
 from bot.standins.slack_driver import SlackDriver
+from bot.subscribers import counts_by_status
 from bot.suppressions import PushDuty
 from handlers.ids import Action, Block
 from storage.models import (
@@ -331,3 +332,74 @@ def test_postmarks_suppressions_out_of_step(harness: Harness):
         if (m.Metadata or {}).get("send_id") == str(second)
     ]
     assert len(got) == len(set(got)) == 39 and set(got) == _sent_to(harness, second)
+
+
+SUBSCRIBED = (
+    "Email Address,First Name,Last Name,Company\n"
+    "hanako.yamada@example.com,花子,山田,見本商事\n"
+    "ichiro.suzuki@example.com,一郎,鈴木,\n"
+    "alice@example.com,Alice,Smith,Example Ltd\n"
+    "bob@example.com,Bob,Jones,\n"
+    "kenji@example.jp,健二,佐藤,テスト株式会社\n"
+)
+UNSUBSCRIBED = (
+    "Email Address,First Name,Last Name,Company,UNSUB_TIME,UNSUB_REASON,UNSUB_REASON_OTHER\n"
+    "gone@example.com,Gone,Reader,,2025-03-01 10:00:00,NORMAL,\n"
+    "left@example.jp,去,人,,2025-05-02 11:00:00,OTHER,電話で依頼\n"
+)
+CLEANED = (
+    "Email Address,First Name,Last Name,Company,CLEAN_TIME\nold@example.com,Old,Box,,2024-01-01\n"
+)
+
+
+def test_a_migration_from_the_old_system(
+    harness: Harness,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    """migration: Mailchimp's three files (the subscribed one from Excel, in Shift_JIS),
+    a do-not-mail list; backup, dry run, import, check, the counts in Slack."""
+    files = {
+        "subscribed.csv": SUBSCRIBED.encode("cp932"),
+        "unsubscribed.csv": UNSUBSCRIBED.encode("utf-8"),
+        "cleaned.csv": CLEANED.encode("utf-8"),
+        "dnm.txt": b"bob@example.com\n",
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    _env(monkeypatch, harness.bot.desk.settings)
+    # 2. Back up first.
+    assert main(["backup", str(tmp_path / "before-import.db")]) == 0
+    # 3. Dry run: counts, nothing changed.
+    dry = ["subscribers", "import", str(tmp_path / "subscribed.csv"), "--dry-run"]
+    assert main([*dry, "--encoding", "cp932"]) == 0
+    said = capsys.readouterr().out
+    assert "5 added" in said and "Dry run: nothing was changed." in said
+    with harness.desk.db.sessions() as session:
+        assert counts_by_status(session, "Newsletter") == {}
+    # 4. For real, every file of the export; 5. the do-not-mail list.
+    subscribed = ["subscribers", "import", str(tmp_path / "subscribed.csv")]
+    assert main([*subscribed, "--encoding", "cp932"]) == 0
+    for name in ("unsubscribed.csv", "cleaned.csv"):
+        assert main(["subscribers", "import", str(tmp_path / name)]) == 0
+    assert main(["suppressions", "import", str(tmp_path / "dnm.txt")]) == 0
+    said = capsys.readouterr().out
+    # The names read from Shift_JIS as the old system had them.
+    with harness.desk.db.sessions() as session:
+        names = set(session.execute(select(Subscriber.name)).scalars())
+    assert "山田花子" in names
+    # 6. The counts in Slack: subscribed = active here, less the do-not-mail list.
+    harness.approver.command("/newsletter", "subscribers")
+    counts = _reply(harness, APPROVER_1, "*Newsletter*:")
+    assert "*Newsletter*: 4 active" in counts, counts
+    # An import never resubscribes a suppressed address (the same file again).
+    assert main([*subscribed, "--encoding", "cp932"]) == 0
+    assert "1 skipped as suppressed or unsubscribed" in capsys.readouterr().out
+    with harness.desk.db.sessions() as session:
+        assert counts_by_status(session, "Newsletter").get("active") == 4
+        mailed = set(
+            session.execute(select(Subscriber.email).where(Subscriber.status == "active")).scalars()
+        )
+    assert mailed.isdisjoint({"bob@example.com", "gone@example.com", "old@example.com"})
+    assert (tmp_path / "before-import.db").stat().st_size > 0
