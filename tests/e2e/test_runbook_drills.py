@@ -369,8 +369,12 @@ def test_a_migration_from_the_old_system(
     for name, content in files.items():
         (tmp_path / name).write_bytes(content)
     _env(monkeypatch, harness.bot.desk.settings)
-    # 2. Back up first.
-    assert main(["backup", str(tmp_path / "before-import.db")]) == 0
+    # 2. Back up first: SQLite with `countersign backup`; PostgreSQL is pointed to pg_dump.
+    backed_up = main(["backup", str(tmp_path / "before-import.db")])
+    if harness.desk.db.engine.dialect.name == "postgresql":
+        assert backed_up == 2 and "pg_dump --format=custom" in capsys.readouterr().err
+    else:
+        assert backed_up == 0 and (tmp_path / "before-import.db").stat().st_size > 0
     # 3. Dry run: counts, nothing changed.
     dry = ["subscribers", "import", str(tmp_path / "subscribed.csv"), "--dry-run"]
     assert main([*dry, "--encoding", "cp932"]) == 0
@@ -402,4 +406,3 @@ def test_a_migration_from_the_old_system(
             session.execute(select(Subscriber.email).where(Subscriber.status == "active")).scalars()
         )
     assert mailed.isdisjoint({"bob@example.com", "gone@example.com", "old@example.com"})
-    assert (tmp_path / "before-import.db").stat().st_size > 0
