@@ -457,6 +457,102 @@ def _judge_canary(drills: Drills, running: Running) -> Verdict | None:
     )
 
 
+# --- a migration from the old system ------------------------------------------------------
+
+# The old system's export (Mailchimp's three files, the subscribed one saved from Excel in
+# Shift_JIS) and a do-not-mail list; what each address must be afterwards.
+MIGRATION_FILES = {
+    "subscribed.csv": (
+        "Email Address,First Name,Last Name,Company\n"
+        "mig.hanako@example.com,花子,山田,見本商事\n"
+        "mig.ichiro@example.com,一郎,鈴木,\n"
+        "mig.alice@example.com,Alice,Smith,Example Ltd\n"
+        "mig.bob@example.com,Bob,Jones,\n",
+        "cp932",
+    ),
+    "unsubscribed.csv": (
+        "Email Address,First Name,Last Name,Company,UNSUB_TIME,UNSUB_REASON,UNSUB_REASON_OTHER\n"
+        "mig.gone@example.com,Gone,Reader,,2025-03-01 10:00:00,NORMAL,\n",
+        "utf-8",
+    ),
+    "cleaned.csv": (
+        "Email Address,First Name,Last Name,Company,CLEAN_TIME\n"
+        "mig.old@example.com,Old,Box,,2024-01-01\n",
+        "utf-8",
+    ),
+    "do-not-mail.txt": ("mig.bob@example.com\n", "utf-8"),
+}
+MIGRATED_ACTIVE = frozenset(
+    {"mig.hanako@example.com", "mig.ichiro@example.com", "mig.alice@example.com"}
+)
+DO_NOT_MAIL = frozenset({"mig.bob@example.com"})
+MIGRATED_SUPPRESSED = frozenset(
+    {"mig.bob@example.com", "mig.gone@example.com", "mig.old@example.com"}
+)
+
+
+def _setup_migration(drills: Drills, running: Running) -> None:
+    folder = drills.folder / "drill-migration"
+    folder.mkdir(exist_ok=True)
+    for name, (text, encoding) in MIGRATION_FILES.items():
+        (folder / name).write_bytes(text.encode(encoding))
+    (folder / "before-import.db").unlink(missing_ok=True)
+    with drills.desk.db.sessions() as session:
+        last = session.execute(select(func.max(AuditEvent.id))).scalar() or 0
+    running.facts.update(
+        folder=str(folder),
+        audit_from=int(last),
+        command=f"cd {folder} && export DATABASE_URL={drills.desk.settings.DATABASE_URL}",
+    )
+
+
+def _judge_migration(drills: Drills, running: Running) -> Verdict | None:
+    wanted = MIGRATED_ACTIVE | MIGRATED_SUPPRESSED
+    with drills.desk.db.sessions() as session:
+        status = dict(
+            session.execute(
+                select(Subscriber.email, Subscriber.status).where(Subscriber.email.in_(wanted))
+            ).all()
+        )
+        suppressed = set(
+            session.execute(
+                select(Suppression.email).where(Suppression.email.in_(wanted))
+            ).scalars()
+        )
+        actions = list(
+            session.execute(
+                select(AuditEvent.action)
+                .where(AuditEvent.id > running.facts["audit_from"])
+                .order_by(AuditEvent.id)
+            ).scalars()
+        )
+    imported = [a for a in actions if a in ("subscribers.imported", "suppressions.imported")]
+    if not imported:
+        return None
+    seconds = drills.elapsed(running)
+    if "database.backed_up" not in actions[: actions.index(imported[0])]:
+        return Verdict(False, f"Imported without a backup first ({seconds:.0f} s).", seconds)
+    mailed = {e for e, s in status.items() if s == "active" and e not in suppressed}
+    # Unsubscribed or cleaned in the old system: mailed here would be the incident again.
+    # (The do-not-mail address is a subscriber until its list is imported: not yet wrong.)
+    wrongly = mailed & (MIGRATED_SUPPRESSED - DO_NOT_MAIL)
+    if wrongly:
+        return Verdict(
+            False,
+            f"{_n(len(wrongly))} address(es) the old system no longer mailed would be mailed "
+            f"here ({seconds:.0f} s).",
+            seconds,
+        )
+    if mailed != MIGRATED_ACTIVE or not suppressed >= MIGRATED_SUPPRESSED:
+        return None  # not every file is in yet
+    return Verdict(
+        True,
+        f"Migrated in {seconds:.0f} s, backup first: {_n(len(mailed))} active, "
+        f"{_n(len(MIGRATED_SUPPRESSED))} never to be mailed.",
+        seconds,
+    )
+
+
 # --- restore from a backup --------------------------------------------------------------------
 
 
@@ -572,6 +668,22 @@ DRILLS: dict[str, Drill] = {
             ),
             setup=_setup_canary,
             judge=_judge_canary,
+        ),
+        Drill(
+            id="migration",
+            title="A migration from the old system",
+            runbook="migration",
+            situation=(
+                "The old system's export is in drill-migration/ beside the room's database: "
+                "Mailchimp's subscribed (saved from Excel, in Shift_JIS), unsubscribed and "
+                "cleaned files, and a do-not-mail list."
+            ),
+            goal=(
+                "Bring the list over, in a terminal, as the runbook says: backup first, then "
+                "a dry run, then the imports. Nobody the old system did not mail may be mailed."
+            ),
+            setup=_setup_migration,
+            judge=_judge_migration,
         ),
         Drill(
             id="restore-backup",

@@ -293,6 +293,19 @@ def test_every_drill_in_the_browser(
     drill_verdict(page, rehearsal, "none of the 300 bad addresses")
     page.screenshot(path=str(shots / "drill-canary.png"))
 
+    # A migration from the old system, in a terminal: backup, dry run, the imports.
+    start_drill(page, rehearsal, "migration")
+    expect(page.locator("#drill-command")).to_contain_text("export DATABASE_URL=")
+    folder = Path(drills.current.facts["folder"]) if drills.current else Path()
+    subscribed = ["subscribers", "import", str(folder / "subscribed.csv"), "--encoding", "cp932"]
+    assert main(["backup", str(folder / "before-import.db")]) == 0
+    assert main([*subscribed, "--dry-run"]) == 0
+    assert main(subscribed) == 0
+    for name in ("unsubscribed.csv", "cleaned.csv"):
+        assert main(["subscribers", "import", str(folder / name)]) == 0
+    assert main(["suppressions", "import", str(folder / "do-not-mail.txt")]) == 0
+    drill_verdict(page, rehearsal, "backup first: 3 active, 3 never to be mailed")
+
     # Restore from a backup, in a terminal.
     start_drill(page, rehearsal, "restore-backup")
     expect(page.locator("#drill-command")).to_contain_text("countersign restore")

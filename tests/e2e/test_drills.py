@@ -229,3 +229,51 @@ def test_resuming_a_canary_halt_without_fixing_the_list_does_not_pass(rehearsal:
     verdict = verdict_of(rehearsal, timeout=120)
     assert not verdict.passed
     assert "addresses of the bad import got it too" in verdict.text
+
+
+def _operator(monkeypatch: pytest.MonkeyPatch, rehearsal: Rehearsal) -> None:
+    """A terminal on the room's machine: only DATABASE_URL, as the drill's command says."""
+    for name in [*Settings.model_fields, *HELP]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", rehearsal.settings.DATABASE_URL)
+
+
+def test_a_migration_from_the_old_system(
+    rehearsal: Rehearsal, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    drills = rehearsal.room.drills
+    assert drills is not None
+    running = drills.start("migration")
+    assert f"export DATABASE_URL={rehearsal.settings.DATABASE_URL}" in running.facts["command"]
+    folder = Path(running.facts["folder"])
+    _operator(monkeypatch, rehearsal)
+    # The runbook's steps: backup, dry run, the three files, the do-not-mail list.
+    assert main(["backup", str(folder / "before-import.db")]) == 0
+    subscribed = ["subscribers", "import", str(folder / "subscribed.csv"), "--encoding", "cp932"]
+    assert main([*subscribed, "--dry-run"]) == 0
+    assert drills.check() is None  # a dry run changes nothing
+    assert main(subscribed) == 0
+    assert drills.check() is None  # not all in yet (the do-not-mail list is still to come)
+    for name in ("unsubscribed.csv", "cleaned.csv"):
+        assert main(["subscribers", "import", str(folder / name)]) == 0
+    assert main(["suppressions", "import", str(folder / "do-not-mail.txt")]) == 0, (
+        capsys.readouterr().err
+    )
+    verdict = verdict_of(rehearsal)
+    assert verdict.passed, verdict.text
+    assert re.fullmatch(
+        r"Migrated in \d+ s, backup first: 3 active, 3 never to be mailed\.", verdict.text
+    )
+
+
+def test_a_migration_without_a_backup_first_does_not_pass(
+    rehearsal: Rehearsal, monkeypatch: pytest.MonkeyPatch
+):
+    drills = rehearsal.room.drills
+    assert drills is not None
+    running = drills.start("migration")
+    _operator(monkeypatch, rehearsal)
+    folder = Path(running.facts["folder"])
+    assert main(["subscribers", "import", str(folder / "unsubscribed.csv")]) == 0
+    verdict = verdict_of(rehearsal)
+    assert not verdict.passed and verdict.text.startswith("Imported without a backup first")
