@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,8 +41,9 @@ from storage.models import (
 )
 
 ACTOR = "drill"
-EDITOR_ID = "U0EDITOR1"  # the seeded workspace's editor and an approver (bot.standins.slack)
-APPROVER_ID = "U0APPROV2"
+EDITOR_ID = "U0EDITOR1"  # the seeded workspace's editor (bot.standins.slack)
+APPROVER_ID = "U0APPROV1"  # Alice, who approves what happened before you arrived
+LEAVING_ID = "U0APPROV2"  # Taro, who leaves the team in the team-change drill
 # The wrong issue: the seminar's date is wrong (it is the 10th), and the link goes nowhere.
 WRONG_BODY = (
     "{{ subscriber.name }} 様\n\n"
@@ -58,6 +60,14 @@ class Outbox(Protocol):
     def messages(self, stream: str | None = None) -> list[Any]: ...
 
     def trigger_bounce(self, message_id: str) -> Any: ...
+
+
+class Approvers(Protocol):
+    """What the team-change drill needs of Slack's admin pages: the approvers group."""
+
+    def members(self) -> list[str]: ...
+
+    def set_members(self, users: list[str]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -91,10 +101,22 @@ class Drill:
 class Drills:
     """The drills of one rehearsal, and the one running now."""
 
-    def __init__(self, desk: Desk, postmark: Outbox, folder: Path, *, pace: float = 5.0) -> None:
+    def __init__(
+        self,
+        desk: Desk,
+        postmark: Outbox,
+        folder: Path,
+        *,
+        pace: float = 5.0,
+        approvers: Approvers | None = None,
+    ) -> None:
         self.desk = desk
         self.postmark = postmark
         self.folder = folder
+        # The approvers group as Slack's admin pages change it (the team-change drill);
+        # its members before any drill changed them, put back when the next one starts.
+        self.approvers = approvers
+        self._approvers_before = approvers.members() if approvers else None
         # Seconds Postmark takes per request while a drill's send should be slow enough for
         # a person to act (batches are up to 500 readers; tests make it shorter).
         self.pace = pace
@@ -107,6 +129,8 @@ class Drills:
     def start(self, drill_id: str) -> Running:
         drill = DRILLS[drill_id]
         with self._lock:
+            if self.approvers is not None and self._approvers_before is not None:
+                self.approvers.set_members(list(self._approvers_before))
             running = Running(drill_id=drill_id, started=time.monotonic())
             drill.setup(self, running)
             running.started = time.monotonic()  # the clock runs from when it is handed over
@@ -553,6 +577,61 @@ def _judge_migration(drills: Drills, running: Running) -> Verdict | None:
     )
 
 
+# --- a team member leaves ------------------------------------------------------------------
+
+
+def _setup_team_change(drills: Drills, running: Running) -> None:
+    if drills.approvers is None:
+        raise RuntimeError("this room cannot change its approvers group")
+    saved = issues.create(
+        drills.desk,
+        actor=EDITOR_ID,
+        subject="号外：年末のお知らせ",
+        body="{{ subscriber.name }} 様",
+    )
+    when = drills.desk.clock.now() + timedelta(days=1)
+    card = approvals.submit(
+        drills.desk, saved.issue_id, actor=EDITOR_ID, scheduled_at=when, canary_percent=0
+    )
+    approvals.approve(drills.desk, card.request_id, actor=LEAVING_ID)
+    # What the Slack admin did this morning: Taro is no longer in the approvers group.
+    drills.approvers.set_members([u for u in drills.approvers.members() if u != LEAVING_ID])
+    running.facts.update(issue=saved.issue_id, request=card.request_id)
+
+
+def _judge_team_change(drills: Drills, running: Running) -> Verdict | None:
+    issue_id, his = running.facts["issue"], running.facts["request"]
+    with drills.desk.db.sessions() as session:
+        issue = session.get(Issue, issue_id)
+        assert issue is not None
+        sent_on_his = session.execute(select(Send.id).where(Send.approval_id == his)).first()
+        live = (
+            session.execute(
+                select(ApprovalRequest.decided_by).where(
+                    ApprovalRequest.issue_id == issue_id,
+                    ApprovalRequest.state == ApprovalState.APPROVED,
+                )
+            )
+            .scalars()
+            .all()
+        )
+    seconds = drills.elapsed(running)
+    if sent_on_his is not None:
+        return Verdict(False, f"#{issue_id} went out on the approval of someone who left.", seconds)
+    if issue.state == "cancelled":
+        return Verdict(
+            True, f"#{issue_id} cancelled: nothing goes out on his word ({seconds:.0f} s).", seconds
+        )
+    if LEAVING_ID in live or not live:
+        return None
+    return Verdict(
+        True,
+        f"His approval was voided and #{issue_id} approved again by a current approver, "
+        f"in {seconds:.0f} s.",
+        seconds,
+    )
+
+
 # --- restore from a backup --------------------------------------------------------------------
 
 
@@ -684,6 +763,22 @@ DRILLS: dict[str, Drill] = {
             ),
             setup=_setup_migration,
             judge=_judge_migration,
+        ),
+        Drill(
+            id="team-change",
+            title="An approver leaves",
+            runbook="team-change",
+            situation=(
+                "佐藤太郎 (Taro) leaves the team today; the Slack admin has already taken him out "
+                "of the approvers group. Yesterday he approved an extra edition, scheduled "
+                "for tomorrow."
+            ),
+            goal=(
+                "Make sure nothing goes out on his word alone: the scheduled issue approved "
+                "again by someone who still is an approver (or cancelled)."
+            ),
+            setup=_setup_team_change,
+            judge=_judge_team_change,
         ),
         Drill(
             id="restore-backup",

@@ -111,6 +111,20 @@ class Rehearsal:
         self.bot.desk.db.dispose()
 
 
+class _ApproversGroup:
+    """The practice workspace's approvers group, as a Slack admin changes it (the
+    team-change drill)."""
+
+    def __init__(self, room: RehearsalRoom) -> None:
+        self.room = room
+
+    def members(self) -> list[str]:
+        return list(self.room.usergroups[APPROVERS_GROUP].users)
+
+    def set_members(self, users: list[str]) -> None:
+        self.room.usergroups[APPROVERS_GROUP].users = list(users)
+
+
 def rehearsal_settings(
     base: Settings | None, *, database: Path, room: RehearsalRoom, postmark: PostmarkStandIn
 ) -> Settings:
@@ -194,7 +208,7 @@ def start_rehearsal(
         f"{server.url}/postmark/webhook", WEBHOOK_USER, settings.POSTMARK_WEBHOOK_PASSWORD
     )
     room.connect(f"{server.url}/slack/events", settings.SLACK_SIGNING_SECRET, postmark)
-    room.drills = Drills(bot.desk, postmark, folder)
+    room.drills = Drills(bot.desk, postmark, folder, approvers=_ApproversGroup(room))
     bot.start_background()
     return Rehearsal(
         room=room,

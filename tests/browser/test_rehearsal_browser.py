@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -292,6 +293,21 @@ def test_every_drill_in_the_browser(
     page.locator('[data-action="approve"]').last.click()
     drill_verdict(page, rehearsal, "none of the 300 bad addresses")
     page.screenshot(path=str(shots / "drill-canary.png"))
+
+    # An approver leaves: his approval of a scheduled issue voided by an edit, approved again.
+    start_drill(page, rehearsal, "team-change")
+    extra = drills.current.facts["issue"] if drills.current else 0
+    become(page, rehearsal, EDITOR)
+    command(page, f"/newsletter edit {extra}")
+    expect(page.locator("#modal")).to_be_visible()
+    page.click("#modal-submit")  # saved unchanged: an edit all the same
+    expect(page.locator("#modal")).to_have_count(0)
+    desk = rehearsal.bot.desk
+    when = (desk.clock.now() + timedelta(days=1)).astimezone(desk.settings.tz)
+    command(page, f"/newsletter submit {extra} at {when:%Y-%m-%d %H:%M}")
+    become(page, rehearsal, APPROVER_1)
+    page.locator('[data-action="approve"]').last.click()
+    drill_verdict(page, rehearsal, "approved again by a current approver")
 
     # A migration from the old system, in a terminal: backup, dry run, the imports.
     start_drill(page, rehearsal, "migration")

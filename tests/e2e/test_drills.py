@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -277,3 +278,43 @@ def test_a_migration_without_a_backup_first_does_not_pass(
     assert main(["subscribers", "import", str(folder / "unsubscribed.csv")]) == 0
     verdict = verdict_of(rehearsal)
     assert not verdict.passed and verdict.text.startswith("Imported without a backup first")
+
+
+def test_an_approver_leaves(rehearsal: Rehearsal):
+    room = rehearsal.room
+    drills = room.drills
+    assert drills is not None
+    running = drills.start("team-change")
+    issue_id = running.facts["issue"]
+    assert drills.check() is None  # his approval still stands
+    editor, alice = as_user(rehearsal, EDITOR), as_user(rehearsal, APPROVER_1)
+    # The runbook: an edit (even one that changes nothing) voids his approval…
+    before = len(room.calls("views.open"))
+    editor.command("/newsletter", f"edit {issue_id}")
+    view = room.wait_for(lambda: room.calls("views.open")[before:] or None)[0].response["view"]
+    editor.submit_view(
+        view,
+        {
+            Block.SUBJECT: {Action.VALUE: "号外：年末のお知らせ"},
+            Block.BODY: {Action.VALUE: "{{ subscriber.name }} 様"},
+        },
+    )
+    # …then it is submitted again for the same time, and Alice approves.
+    desk = rehearsal.bot.desk
+    when = (desk.clock.now() + timedelta(days=1)).astimezone(desk.settings.tz)
+    editor.command("/newsletter", f"submit {issue_id} at {when:%Y-%m-%d %H:%M}")
+
+    def card() -> Any:
+        for message in room.channel_messages(NEWSLETTER_CHANNEL):
+            if Action.APPROVE in message.action_ids() and f"#{issue_id}" in str(message.blocks):
+                return message
+        return None
+
+    alice.click(Action.APPROVE, message=room.wait_for(card, timeout=30))
+    verdict = verdict_of(rehearsal)
+    assert verdict.passed, verdict.text
+    assert re.fullmatch(
+        rf"His approval was voided and #{issue_id} approved again by a current approver, "
+        r"in \d+ s\.",
+        verdict.text,
+    )
