@@ -198,6 +198,51 @@ def _n(count: int) -> str:
     return f"{count:,}"
 
 
+# --- the monthly issue ---------------------------------------------------------------------
+
+
+def _setup_monthly(drills: Drills, running: Running) -> None:
+    drills.postmark.latency = 0.0
+    with drills.desk.db.sessions() as session:
+        running.facts.update(
+            audit_from=int(session.execute(select(func.max(AuditEvent.id))).scalar() or 0),
+            issues_from=int(session.execute(select(func.max(Issue.id))).scalar() or 0),
+        )
+
+
+def _judge_monthly(drills: Drills, running: Running) -> Verdict | None:
+    with drills.desk.db.sessions() as session:
+        finished = session.execute(
+            select(Send.issue_id, Send.total)
+            .where(Send.issue_id > running.facts["issues_from"], Send.state == "finished")
+            .order_by(Send.id)
+        ).first()
+        if finished is None:
+            return None
+        issue_id, total = finished
+        events = session.execute(
+            select(AuditEvent.action, AuditEvent.actor)
+            .where(AuditEvent.id > running.facts["audit_from"], AuditEvent.issue_id == issue_id)
+            .order_by(AuditEvent.id)
+        ).all()
+    seconds = drills.elapsed(running)
+    actions = [a for a, _ in events]
+    approved = actions.index("approval.approved") if "approval.approved" in actions else -1
+    if "issue.test_copy" not in actions[:approved]:
+        return Verdict(
+            False,
+            f"#{issue_id} reached {_n(total)} readers, but nobody opened a test copy before "
+            f"approving it ({seconds:.0f} s).",
+            seconds,
+        )
+    return Verdict(
+        True,
+        f"#{issue_id} written, tested, approved by a second person and sent to {_n(total)} "
+        f"readers in {seconds:.0f} s.",
+        seconds,
+    )
+
+
 # --- halt a wrong send --------------------------------------------------------------------
 
 
@@ -691,6 +736,18 @@ def _judge_restore(drills: Drills, running: Running) -> Verdict | None:
 DRILLS: dict[str, Drill] = {
     d.id: d
     for d in (
+        Drill(
+            id="monthly-issue",
+            title="The monthly issue",
+            runbook="monthly-issue",
+            situation="This month's issue is due, and nothing is written yet.",
+            goal=(
+                "Write it, check the preview, open a test copy, have a second person approve "
+                "it, and see it through the canary to the whole list."
+            ),
+            setup=_setup_monthly,
+            judge=_judge_monthly,
+        ),
         Drill(
             id="halt-wrong-send",
             title="Halt a wrong send",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.cli import main
 from bot.sample_data import sample_subscribers
@@ -25,6 +26,7 @@ from bot.settings import HELP, Settings
 from bot.standins.slack import APPROVER_1, EDITOR
 from bot.subscribers import counts_by_status
 from handlers.rehearsal import Rehearsal, start_rehearsal
+from storage.models import Issue
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -231,6 +233,24 @@ def test_every_drill_in_the_browser(
     drills = rehearsal.room.drills
     assert drills is not None
     drills.pace = 2.0  # seconds per batch of 500 while a drill's send is slow
+
+    # The monthly issue: draft, preview, test copy, submit; Alice approves, sends the rest.
+    start_drill(page, rehearsal, "monthly-issue")
+    become(page, rehearsal, EDITOR)
+    draft(page, "1月号", "{{ subscriber.name }} 様、新年のお知らせです。")
+    monthly = rehearsal.bot.desk
+    with monthly.db.sessions() as session:
+        newest = session.execute(select(func.max(Issue.id))).scalar()
+    command(page, f"/newsletter show {newest}")
+    command(page, f"/newsletter test {newest}")
+    rehearsal.room.wait_for(lambda: rehearsal.postmark.messages("outbound") or None)
+    command(page, f"/newsletter submit {newest}")
+    become(page, rehearsal, APPROVER_1)
+    page.locator('[data-action="approve"]').last.click()
+    send_rest = page.locator('[data-action="send_rest"]').last
+    expect(send_rest).to_be_visible(timeout=60_000)
+    send_rest.click()
+    drill_verdict(page, rehearsal, "written, tested, approved by a second person")
 
     # Halt a wrong send.
     start_drill(page, rehearsal, "halt-wrong-send")

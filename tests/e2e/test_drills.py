@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.cli import main
 from bot.drills import CALLER, Verdict
@@ -19,6 +20,7 @@ from bot.settings import HELP, Settings
 from bot.standins.slack import APPROVER_1, EDITOR, NEWSLETTER_CHANNEL
 from handlers.ids import Action, Block
 from handlers.rehearsal import Rehearsal, start_rehearsal
+from storage.models import Issue
 
 READERS = 1200  # three batches of 500, 500 and 200
 PACE = 1.0  # seconds per Postmark request during a drill's slow send
@@ -318,3 +320,72 @@ def test_an_approver_leaves(rehearsal: Rehearsal):
         r"in \d+ s\.",
         verdict.text,
     )
+
+
+def _write_and_submit(rehearsal: Rehearsal, *, test_copy: bool) -> None:
+    """The monthly runbook's steps 1–5 through Slack (step 3, the test copy, if asked)."""
+    room = rehearsal.room
+    editor, alice = as_user(rehearsal, EDITOR), as_user(rehearsal, APPROVER_1)
+    before = len(room.calls("views.open"))
+    editor.command("/newsletter", "new")
+    view = room.wait_for(lambda: room.calls("views.open")[before:] or None)[0].response["view"]
+    editor.submit_view(
+        view,
+        {
+            Block.SUBJECT: {Action.VALUE: "1月号"},
+            Block.BODY: {Action.VALUE: "{{ subscriber.name }} 様、新年のお知らせです。"},
+        },
+    )
+    issue_id = room.wait_for(lambda: _newest_issue(rehearsal), timeout=30)
+    editor.command("/newsletter", f"show {issue_id}")
+    if test_copy:
+        outbox = len(rehearsal.postmark.messages())
+        editor.command("/newsletter", f"test {issue_id}")
+        room.wait_for(lambda: len(rehearsal.postmark.messages()) > outbox or None, timeout=30)
+    editor.command("/newsletter", f"submit {issue_id}")
+
+    def card() -> Any:
+        for message in room.channel_messages(NEWSLETTER_CHANNEL):
+            if Action.APPROVE in message.action_ids() and f"#{issue_id}" in str(message.blocks):
+                return message
+        return None
+
+    alice.click(Action.APPROVE, message=room.wait_for(card, timeout=30))
+
+    def holding() -> Any:
+        for message in room.channel_messages(NEWSLETTER_CHANNEL):
+            if Action.SEND_REST in message.action_ids():
+                return message
+        return None
+
+    # Step 6: the canary, the hold; the seed copy looked fine, so the rest goes now.
+    alice.click(Action.SEND_REST, message=room.wait_for(holding, timeout=60))
+
+
+def _newest_issue(rehearsal: Rehearsal) -> int | None:
+    with rehearsal.bot.desk.db.sessions() as session:
+        return session.execute(select(func.max(Issue.id))).scalar()
+
+
+def test_the_monthly_issue(rehearsal: Rehearsal):
+    drills = rehearsal.room.drills
+    assert drills is not None
+    drills.start("monthly-issue")
+    assert drills.check() is None
+    _write_and_submit(rehearsal, test_copy=True)
+    verdict = verdict_of(rehearsal, timeout=120)
+    assert verdict.passed, verdict.text
+    assert re.fullmatch(
+        rf"#\d+ written, tested, approved by a second person and sent to {READERS:,} readers "
+        r"in \d+ s\.",
+        verdict.text,
+    )
+
+
+def test_the_monthly_issue_without_a_test_copy_does_not_pass(rehearsal: Rehearsal):
+    drills = rehearsal.room.drills
+    assert drills is not None
+    drills.start("monthly-issue")
+    _write_and_submit(rehearsal, test_copy=False)
+    verdict = verdict_of(rehearsal, timeout=120)
+    assert not verdict.passed and "nobody opened a test copy" in verdict.text
