@@ -11,6 +11,7 @@ Channel-bound builders (the approval card, notices) pass typed text through
 
 from __future__ import annotations
 
+import json
 import logging
 import unicodedata
 from collections.abc import Sequence
@@ -135,6 +136,23 @@ SECTION_CHARS = 3_000  # Slack: a plain_text_input holds at most 3,000 character
 BODY_FILE_TYPES = ("md", "markdown", "txt")
 
 
+# views.open / views.update refuse a view "greater than 250kb" (view_too_large:
+# https://docs.slack.dev/reference/methods/views.open, Errors). A draft modal's sections
+# hold typed text as initial values: a long Japanese body (3 bytes a character) reaches
+# that before it reaches 30 sections. Measured as the Slack stand-in measures it.
+VIEW_MAX_BYTES = 250 * 1024
+
+
+def view_bytes(view: dict[str, Any]) -> int:
+    """The size of `view` as compact UTF-8 JSON."""
+    return len(json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def fits(view: dict[str, Any]) -> bool:
+    """Whether Slack takes `view` in views.open / views.update."""
+    return view_bytes(view) <= VIEW_MAX_BYTES
+
+
 def body_block_id(number: int) -> str:
     """The block id of the body's `number`-th section: body, body_2, body_3, …"""
     return Block.BODY if number == 1 else f"{Block.BODY}_{number}"
@@ -253,15 +271,16 @@ def draft_modal(
 
 def saving_modal(issue_id: int | None) -> dict[str, Any]:
     """What the draft modal shows while a long body or a file is being saved."""
-    return _draft_note(issue_id, t("draft.saving"))
+    return draft_note(issue_id, t("draft.saving"))
 
 
 def saved_modal(issue_id: int | None) -> dict[str, Any]:
     """The draft modal once a long body or a file is saved (the DM has the details)."""
-    return _draft_note(issue_id, t("draft.saved_modal"))
+    return draft_note(issue_id, t("draft.saved_modal"))
 
 
-def _draft_note(issue_id: int | None, note: Mrkdwn) -> dict[str, Any]:
+def draft_note(issue_id: int | None, note: Mrkdwn) -> dict[str, Any]:
+    """The draft modal showing only `note` (no form)."""
     title = t("draft.title_edit", issue=issue_id) if issue_id else t("draft.title_new")
     return {
         "type": "modal",

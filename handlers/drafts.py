@@ -103,14 +103,19 @@ def sections_of(body: str) -> list[str] | None:
 
 
 def edit_modal(issue_id: int, subject: str, body: str) -> dict[str, Any]:
+    """The draft modal for editing: the body in its sections, or, when it cannot be
+    split without a change or would make the modal larger than Slack takes, empty
+    sections and a notice to attach the whole body again as a file."""
     sections = sections_of(body)
-    if sections is None:
-        return blocks.draft_modal(
-            issue_id=issue_id,
-            subject=subject,
-            notice=t("draft.too_long_for_sections", chars=f"{len(body):,}"),
-        )
-    return blocks.draft_modal(issue_id=issue_id, subject=subject, sections=sections)
+    if sections is not None:
+        view = blocks.draft_modal(issue_id=issue_id, subject=subject, sections=sections)
+        if blocks.fits(view):
+            return view
+    return blocks.draft_modal(
+        issue_id=issue_id,
+        subject=subject,
+        notice=t("draft.too_long_for_sections", chars=f"{len(body):,}"),
+    )
 
 
 def attached_files(view: dict[str, Any]) -> list[dict[str, Any]]:
@@ -194,17 +199,26 @@ def register(app: App, desk: Desk) -> None:
         except ForeignMetadata:
             log.warning("add_section on a view this bot did not open: ignored")
             return
-        client.views_update(
-            view_id=view.get("id"),
-            hash=view.get("hash"),
-            view=blocks.draft_modal(
+        subject = field_value(view, Block.SUBJECT)
+        redrawn = blocks.draft_modal(
+            issue_id=issue_id,
+            correction_of=correction_of,
+            subject=subject,
+            sections=typed,
+            count=len(typed) + 1,
+        )
+        if not blocks.fits(redrawn):
+            # Slack keeps what was typed into inputs whose block and action ids stay
+            # the same ("Preserving input entry":
+            # https://api.slack.com/reference/block-kit/views), so the same form
+            # without the typed text as initial values says the same, and fits.
+            redrawn = blocks.draft_modal(
                 issue_id=issue_id,
                 correction_of=correction_of,
-                subject=field_value(view, Block.SUBJECT),
-                sections=typed,
+                subject=subject,
                 count=len(typed) + 1,
-            ),
-        )
+            )
+        client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=redrawn)
 
     @app.view(Callback.DRAFT)
     def save_draft(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
@@ -240,13 +254,16 @@ def register(app: App, desk: Desk) -> None:
         if problem is None:
             outcome = blocks.saved_modal(issue_id)
         else:
+            notice = t("draft.problem_notice", problem=problem[1])
             outcome = blocks.draft_modal(
                 issue_id=issue_id,
                 correction_of=correction_of,
                 subject=field_value(view, Block.SUBJECT),
                 sections=[text for _, text in sections],
-                notice=t("draft.problem_notice", problem=problem[1]),
+                notice=notice,
             )
+            if not blocks.fits(outcome):  # too large to show the form again
+                outcome = blocks.draft_note(issue_id, notice)
         client.views_update(view_id=view["id"], view=outcome)
 
 

@@ -231,12 +231,12 @@ def _send_rest_button(params: dict[str, Any]) -> dict[str, Any]:
         "action_id": Action.SEND_REST,
         "text": {"type": "plain_text", "text": t("send.progress.send_rest")},
         "value": str(params.get("send", "")),
-        "confirm": {
-            "title": {"type": "plain_text", "text": t("send.progress.send_rest")},
-            "text": {"type": "plain_text", "text": t("send.progress.send_rest_confirm", **params)},
-            "confirm": {"type": "plain_text", "text": t("send.progress.send_rest")},
-            "deny": {"type": "plain_text", "text": t("send.progress.keep_holding")},
-        },
+        "confirm": blocks.confirm(
+            t("send.progress.send_rest"),
+            t("send.progress.send_rest_confirm", **params),
+            t("send.progress.send_rest"),
+            t("send.progress.keep_holding"),
+        ),
     }
 
 

@@ -39,10 +39,14 @@ log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WebhookHandler = Callable[[Desk, Any], tuple[int, dict[str, Any]]]
-# Slack's payloads are kilobytes (a modal's state, a slash command); Postmark's
-# bounce, spam and subscription webhooks are one small JSON object. A megabyte
-# is generous for both.
-MAX_BODY_BYTES = 1_000_000
+# Postmark's bounce, spam and subscription webhooks are one small JSON object.
+# Slack's largest payload is the draft modal's: Slack writes each non-ASCII
+# character as a \uXXXX escape ("converted and sent in unicode format":
+# https://api.slack.com/reference/block-kit/views), 8 bytes once form-encoded, so
+# 30 sections of 3,000 Japanese characters are 720 KB of state, and the view it
+# echoes (at most 250 KB as sent, views.open) up to 680 KB more. Two megabytes
+# hold that with room to spare.
+MAX_BODY_BYTES = 2_000_000
 SLACK_CONTENT_TYPES = ("application/x-www-form-urlencoded", "application/json")
 _TIMESTAMP = re.compile(r"^\d{1,12}$")
 _SIGNATURE = re.compile(r"^v0=[0-9a-f]{64}$")

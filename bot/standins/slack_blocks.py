@@ -6,6 +6,24 @@ fault with a JSON pointer. This module checks the rules that most often bite
 (counts, lengths, required fields, unique ids, known types) so that a bot
 tested against the stand-in does not meet them first in production. It is a
 subset of Slack's validation: what it rejects, Slack rejects too.
+
+The limits, from Slack's reference (docs.slack.dev):
+- 50 blocks in a message, 100 in a modal or Home tab
+  (https://docs.slack.dev/reference/block-kit/blocks);
+- a section's text at most 3,000 characters
+  (https://docs.slack.dev/reference/block-kit/blocks/section-block);
+- a `markdown` block: "The cumulative limit for all markdown blocks in a single
+  payload is 12,000 characters"
+  (https://docs.slack.dev/reference/block-kit/blocks/markdown-block);
+- `plain_text_input`: `max_length` "between 1 and 3000, inclusive", `min_length`
+  between 0 and 3000, a placeholder of at most 150 characters
+  (https://docs.slack.dev/reference/block-kit/block-elements/plain-text-input-element);
+- `file_input`: `max_files` from 1 to 10, `filetypes` a list of extensions
+  (https://docs.slack.dev/reference/block-kit/block-elements/file-input-element);
+- a confirmation dialog: `title` plain text of at most 100 characters, `text` of
+  at most 300, `confirm` and `deny` plain text of at most 30 each, `style`
+  primary or danger
+  (https://docs.slack.dev/reference/block-kit/composition-objects/confirmation-dialog-object).
 """
 
 from __future__ import annotations
@@ -14,6 +32,8 @@ from typing import Any
 
 MESSAGE_BLOCK_LIMIT = 50
 VIEW_BLOCK_LIMIT = 100
+MARKDOWN_LIMIT = 12_000  # all markdown blocks of one payload together
+TEXT_INPUT_LIMIT = 3_000  # a plain_text_input's max_length at most
 
 BLOCK_TYPES = frozenset(
     {
@@ -106,6 +126,55 @@ def _options(options: Any, pointer: str, errors: list[str]) -> None:
             errors.append(_ptr("must be less than 151 characters", f"{where}/value"))
 
 
+def _int_field(
+    element: dict[str, Any], name: str, low: int, high: int, pointer: str, errors: list[str]
+) -> int | None:
+    value = element.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        errors.append(_ptr(f"must be an integer between {low} and {high}", f"{pointer}/{name}"))
+        return None
+    return value
+
+
+def _confirm(obj: Any, pointer: str, errors: list[str]) -> None:
+    """A confirmation dialog object: every field required, each within its limit."""
+    if not isinstance(obj, dict):
+        errors.append(_ptr("must be an object", pointer))
+        return
+    _text_object(obj.get("title"), f"{pointer}/title", errors, max_len=100, plain_only=True)
+    _text_object(obj.get("text"), f"{pointer}/text", errors, max_len=300)
+    _text_object(obj.get("confirm"), f"{pointer}/confirm", errors, max_len=30, plain_only=True)
+    _text_object(obj.get("deny"), f"{pointer}/deny", errors, max_len=30, plain_only=True)
+    style = obj.get("style")
+    if style is not None and style not in ("primary", "danger"):
+        errors.append(_ptr("must be one of primary, danger", f"{pointer}/style"))
+
+
+def _text_input(element: dict[str, Any], pointer: str, errors: list[str]) -> None:
+    high = _int_field(element, "max_length", 1, TEXT_INPUT_LIMIT, pointer, errors)
+    low = _int_field(element, "min_length", 0, TEXT_INPUT_LIMIT, pointer, errors)
+    if high is not None and low is not None and low > high:
+        errors.append(_ptr("min_length must not exceed max_length", f"{pointer}/min_length"))
+    if "placeholder" in element:
+        _text_object(
+            element["placeholder"], f"{pointer}/placeholder", errors, max_len=150, plain_only=True
+        )
+    initial = element.get("initial_value")
+    if initial is not None and not isinstance(initial, str):
+        errors.append(_ptr("must be a string", f"{pointer}/initial_value"))
+
+
+def _file_input(element: dict[str, Any], pointer: str, errors: list[str]) -> None:
+    _int_field(element, "max_files", 1, 10, pointer, errors)
+    filetypes = element.get("filetypes")
+    if filetypes is not None and (
+        not isinstance(filetypes, list) or not all(isinstance(f, str) and f for f in filetypes)
+    ):
+        errors.append(_ptr("must be an array of file extensions", f"{pointer}/filetypes"))
+
+
 def _element(element: Any, pointer: str, errors: list[str], allowed: frozenset[str]) -> None:
     if not isinstance(element, dict):
         errors.append(_ptr("must be an object", pointer))
@@ -129,8 +198,14 @@ def _element(element: Any, pointer: str, errors: list[str], allowed: frozenset[s
         style = element.get("style")
         if style is not None and style not in ("primary", "danger"):
             errors.append(_ptr("must be one of primary, danger", f"{pointer}/style"))
+    elif kind == "plain_text_input":
+        _text_input(element, pointer, errors)
+    elif kind == "file_input":
+        _file_input(element, pointer, errors)
     elif kind in OPTION_ELEMENTS and "option_groups" not in element:
         _options(element.get("options"), f"{pointer}/options", errors)
+    if "confirm" in element:
+        _confirm(element["confirm"], f"{pointer}/confirm", errors)
 
 
 def validate_blocks(blocks: Any, *, limit: int, pointer: str = "/blocks") -> list[str]:
@@ -141,6 +216,7 @@ def validate_blocks(blocks: Any, *, limit: int, pointer: str = "/blocks") -> lis
     if len(blocks) > limit:
         errors.append(_ptr(f"no more than {limit} items allowed", pointer))
     seen_block_ids: set[str] = set()
+    markdown_chars = 0
     for i, block in enumerate(blocks):
         where = f"{pointer}/{i}"
         if not isinstance(block, dict):
@@ -159,6 +235,16 @@ def validate_blocks(blocks: Any, *, limit: int, pointer: str = "/blocks") -> lis
             else:
                 seen_block_ids.add(block_id)
         _block(kind, block, where, errors)
+        if kind == "markdown" and isinstance(block.get("text"), str):
+            markdown_chars += len(block["text"])
+            if markdown_chars > MARKDOWN_LIMIT:
+                errors.append(
+                    _ptr(
+                        f"the markdown blocks of a payload hold at most {MARKDOWN_LIMIT} "
+                        "characters together",
+                        f"{where}/text",
+                    )
+                )
     return errors
 
 
@@ -214,6 +300,10 @@ def _block(kind: str, block: dict[str, Any], where: str, errors: list[str]) -> N
             errors.append(_ptr("must provide element", f"{where}/element"))
         else:
             _element(block["element"], f"{where}/element", errors, INPUT_ELEMENTS)
+    elif kind == "markdown":
+        text = block.get("text")
+        if not isinstance(text, str) or not text:
+            errors.append(_ptr("must be more than 0 characters", f"{where}/text"))
     elif kind == "image":
         if not block.get("image_url") and not block.get("slack_file"):
             errors.append(_ptr("must provide image_url", where))

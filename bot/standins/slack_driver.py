@@ -354,17 +354,10 @@ class SlackActor:
             "enterprise": None,
         }
         response = self.driver.post_payload(payload, signature=signature, stale=stale)
-        # Slack applies the answer when it arrives, before the app can call
-        # views.update; the driver applies it after the HTTP reply, so an `update`
-        # is dropped when the view changed meanwhile (the app's views.update is newer).
-        now = self.standin.get_view(current["id"])
-        newer = (
-            now is not None
-            and now.get("hash") != current.get("hash")
-            and _response_action(response.content) == "update"
-        )
-        if apply_ack and response.status_code == 200 and not newer:
-            self.standin.apply_view_submission_ack(self.user_id, current["id"], response.content)
+        if apply_ack and response.status_code == 200:
+            self.standin.apply_view_submission_ack(
+                self.user_id, current["id"], response.content, submitted_hash=current.get("hash")
+            )
         return response
 
     def close_view(
@@ -467,15 +460,6 @@ def element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
     else:  # plain_text_input, email/url/number inputs
         state["value"] = None if value is None else str(value)
     return state
-
-
-def _response_action(body: bytes) -> str:
-    """The `response_action` of an answer to a view_submission ("" for none)."""
-    try:
-        answer = json.loads(body or b"{}")
-    except ValueError:
-        return ""
-    return str(answer.get("response_action") or "") if isinstance(answer, dict) else ""
 
 
 class NotTypable(ValueError):

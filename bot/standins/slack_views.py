@@ -18,6 +18,11 @@ from bot.standins.slack_blocks import validate_view
 from bot.standins.slack_state import SlackError, SlackWorkspace, Token, with_block_ids
 
 MODAL_STACK_LIMIT = 3
+# views.open / push / update / publish: "view_too_large: Error returned if the provided
+# view is greater than 250kb" (https://docs.slack.dev/reference/methods/views.open, Errors).
+# Measured as the view's compact JSON in UTF-8 and 250 KiB, the most lenient reading, so
+# that the stand-in never refuses a view that Slack takes.
+VIEW_MAX_BYTES = 250 * 1024
 
 
 @dataclass
@@ -32,7 +37,10 @@ class ViewsMethods(SlackWorkspace):
 
     def _reset_state(self) -> None:
         super()._reset_state()
-        self.trigger_ttl = 30.0  # Slack: 3 s; lenient by default for tests
+        # "Triggers expire in three seconds" and "may only be used once"
+        # (https://api.slack.com/docs/triggers); lenient by default for tests on a
+        # loaded machine, 3.0 where a test checks the bot meets Slack's deadline.
+        self.trigger_ttl = 30.0
         self._triggers: dict[str, _Trigger] = {}
         self._views: dict[str, dict[str, Any]] = {}
         self._view_owner: dict[str, str] = {}
@@ -93,11 +101,16 @@ class ViewsMethods(SlackWorkspace):
 
     # -- interaction bookkeeping (called by the driver) -------------------------
 
-    def apply_view_submission_ack(self, user_id: str, view_id: str, body: bytes) -> None:
+    def apply_view_submission_ack(
+        self, user_id: str, view_id: str, body: bytes, *, submitted_hash: str | None = None
+    ) -> None:
         """Do what Slack does with the answer to a view_submission.
 
         Empty: close the view. `response_action` clear/update/push/errors as
-        documented.
+        documented. Slack applies the answer when it arrives, before the app can
+        call views.update; here the driver applies it after the HTTP reply, so an
+        `update` is dropped when the view changed since `submitted_hash` (the
+        app's views.update came first and is the newer view).
         """
         text = body.decode("utf-8", errors="replace").strip()
         payload: Any = {}
@@ -115,7 +128,12 @@ class ViewsMethods(SlackWorkspace):
                 self._close_views(user_id, list(stack))
             elif action == "update" and isinstance(payload.get("view"), dict):
                 current = self._views.get(view_id)
-                if current is not None:
+                newer = (
+                    submitted_hash is not None
+                    and current is not None
+                    and current["hash"] != submitted_hash
+                )
+                if current is not None and not newer:
                     self._views[view_id] = self._make_view(
                         payload["view"], user_id, view_id=view_id, previous=current
                     )
@@ -141,6 +159,10 @@ class ViewsMethods(SlackWorkspace):
     # -- views.* ---------------------------------------------------------------
 
     def _check_view(self, view: Any, expected_type: str) -> dict[str, Any]:
+        if isinstance(view, dict):
+            encoded = json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode()
+            if len(encoded) > VIEW_MAX_BYTES:
+                raise SlackError("view_too_large")
         errors = validate_view(view, expected_type=expected_type)
         if errors:
             raise SlackError(

@@ -127,6 +127,10 @@ def test_the_whole_workflow_by_hand(rehearsal: Rehearsal, page: Any, shots: Path
     expect(page.locator("main")).to_contain_text("第1号をバージョン 1")
     page.click("#tab-channel")
 
+    # Approve asks first, as in Slack, saying what the click will do.
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+
     # The editor submits it and tries to approve their own request: refused.
     command(page, "/newsletter submit 1")
     approve = page.locator('[data-action="approve"]')
@@ -143,6 +147,7 @@ def test_the_whole_workflow_by_hand(rehearsal: Rehearsal, page: Any, shots: Path
     become(page, rehearsal, APPROVER_1)
     page.locator('[data-action="approve"]').click()
     expect(page.locator("#timeline")).to_contain_text("Approved by @Alice")
+    assert len(asked) == 2 and all("Send issue #1 to 3,000 readers" in q for q in asked), asked
 
     # The send goes in stages, as the room's settings say: seed copies to the three team
     # members first, then a 10 % canary (300 of the 3,000 readers), then the hold.
@@ -230,6 +235,7 @@ def drill_verdict(page: Any, rehearsal: Rehearsal, text: str) -> None:
 def test_every_drill_in_the_browser(
     rehearsal: Rehearsal, page: Any, shots: Path, monkeypatch: pytest.MonkeyPatch
 ):
+    page.on("dialog", lambda dialog: dialog.accept())  # Approve asks first, as in Slack
     drills = rehearsal.room.drills
     assert drills is not None
     drills.pace = 2.0  # seconds per batch of 500 while a drill's send is slow

@@ -389,3 +389,52 @@ def test_a_version_that_cannot_be_rendered_is_previewed_with_the_reason(harness:
     assert "cannot be rendered for a reader" in shown
     assert "nowhere" in shown  # preflight's finding names the template's problem
     assert not [b for b in message.blocks if b["type"] == "markdown"]
+
+
+def save_as_file(harness: Harness, body: str) -> int:
+    """A new issue whose body the editor attached as a file; its id."""
+    upload = harness.slack.add_file(EDITOR, "12月号.md", body.encode(), mimetype="text/markdown")
+    view = open_draft_modal(harness, harness.editor)
+    response = harness.editor.submit_view(
+        view, {Block.SUBJECT: {Action.VALUE: "12月号"}, Block.BODY_FILE: {Action.VALUE: [upload]}}
+    )
+    assert "Saved." in modal_outcome(harness, response, view["id"])
+    return latest_issue_id(harness)
+
+
+def test_editing_a_body_too_large_for_slacks_form_asks_for_the_file(harness: Harness):
+    """29 paragraphs of 2,990 Japanese characters fit 29 sections, but as initial
+    values they make the modal larger than the 250 KB Slack takes: editing says so
+    (and opens) instead of failing."""
+    issue_id = save_as_file(harness, "\n\n".join(f"【{i}】" + "あ" * 2_985 for i in range(29)))
+    edit = open_draft_modal(harness, harness.editor, f"edit {issue_id}")
+    assert "attach the whole body again as a file" in str(edit["blocks"][0])
+
+
+def test_add_a_section_keeps_a_large_typed_body_within_what_slack_takes(harness: Harness):
+    """29 sections retyped in full Japanese: a redraw holding them as initial values
+    would be over 250 KB, so the new section comes without them (Slack keeps what
+    was typed into unchanged inputs), and the whole body is saved."""
+    issue_id = save_as_file(
+        harness, "\n\n".join(f"[{n}]" + "a" * (SECTION_CHARS - 5) for n in range(1, 30))
+    )
+    view = open_draft_modal(harness, harness.editor, f"edit {issue_id}")  # 29 sections
+    sections = [f"【{n}】" + "い" * (SECTION_CHARS - 5) for n in range(1, 30)]
+    typed: dict[str, dict[str, Any]] = {
+        body_block_id(n): {Action.VALUE: text} for n, text in enumerate(sections, start=1)
+    }
+    clicked = harness.editor.click(Action.ADD_SECTION, view=view, typed=typed)
+    assert clicked.status_code == 200  # a payload of about a megabyte, as Slack sends it
+    view = harness.slack.wait_for(
+        lambda v=view["id"]: (
+            found
+            if (found := harness.slack.get_view(v))
+            and any(b.get("block_id") == body_block_id(30) for b in found["blocks"])
+            else None
+        )
+    )
+    inputs = [b for b in view["blocks"] if b["type"] == "input"]
+    assert not any("initial_value" in b["element"] for b in inputs[1:])
+    response = harness.editor.submit_view(view, {Block.SUBJECT: {Action.VALUE: "12月号"}, **typed})
+    assert "Saved." in modal_outcome(harness, response, view["id"])
+    assert stored_body(harness, issue_id) == "\n\n".join(sections)
