@@ -1238,7 +1238,12 @@ class PostmarkStandIn(StandIn):
 
         page: list[dict[str, Any]] = []
         total = 0
-        for message in self.store.iter_newest_first():
+        candidates = (
+            self.store.iter_with_metadata_newest_first(metadata)
+            if metadata
+            else self.store.iter_newest_first()
+        )
+        for message in candidates:
             if matches(message):
                 if offset <= total < offset + count:
                     page.append(message.search_json())

@@ -1,11 +1,16 @@
 """The Postmark stand-in's outbox: every accepted message, kept compactly.
 
 Owns `StoredMessage` (one accepted message, as rendered) and `MessageStore`
-(the thread-safe, append-only list of them with a by-ID index). Accepting a
-batch costs O(batch): the only work under the lock is appending to a list and
-inserting into a dict. Queries (`messages_to`, metadata searches) scan, which
-is fine even at a million messages. With `keep_bodies=False` the bodies are
-dropped on arrival, for benchmarks that send a million messages.
+(the thread-safe, append-only list of them with a by-ID index and a metadata
+index). Accepting a batch costs O(batch): the only work under the lock is
+appending to lists and inserting into dicts. A metadata search
+(`GET /messages/outbound?metadata_batch_id=13`, what reconciliation asks) reads
+only the messages carrying the rarest of its pairs, so it costs what it finds,
+not the size of the outbox: Postmark answers it in about the same time with a
+million messages as with ten, and a stand-in that scans would make a
+benchmark measure the stand-in. Other queries (`messages_to`) scan. With
+`keep_bodies=False` the bodies are dropped on arrival, for benchmarks that
+send a million messages.
 """
 
 from __future__ import annotations
@@ -105,6 +110,11 @@ class MessageStore:
         self._lock = threading.Lock()
         self._messages: list[StoredMessage] = []
         self._by_id: dict[str, StoredMessage] = {}
+        # (key, value) -> the messages carrying that metadata pair, oldest first.
+        # A pair that one message alone carries (a delivery_id) maps to the
+        # message itself, not a one-element list: a million of those would
+        # otherwise cost a million lists.
+        self._by_metadata: dict[tuple[str, str], StoredMessage | list[StoredMessage]] = {}
         # MessageIDs look like Postmark's (UUID-shaped): a random prefix per
         # store and a counter, so minting one is cheap and never collides.
         self._id_prefix = secrets.token_hex(10)
@@ -118,15 +128,25 @@ class MessageStore:
     def add_many(self, messages: list[StoredMessage]) -> None:
         with self._lock:
             self._messages.extend(messages)
-            by_id = self._by_id
+            by_id, by_metadata = self._by_id, self._by_metadata
             for message in messages:
                 by_id[message.MessageID] = message
+                for pair in (message.Metadata or {}).items():
+                    pair = (pair[0], str(pair[1]))
+                    held = by_metadata.get(pair)
+                    if held is None:
+                        by_metadata[pair] = message
+                    elif isinstance(held, list):
+                        held.append(message)
+                    else:
+                        by_metadata[pair] = [held, message]
 
     def reset(self) -> None:
         with self._lock:
             # New objects, so that readers holding the old list finish safely.
             self._messages = []
             self._by_id = {}
+            self._by_metadata = {}
 
     def _snapshot(self) -> list[StoredMessage]:
         with self._lock:
@@ -147,6 +167,26 @@ class MessageStore:
             messages, count = self._messages, len(self._messages)
         for index in range(count - 1, -1, -1):
             yield messages[index]
+
+    def iter_with_metadata_newest_first(self, metadata: dict[str, str]) -> Iterator[StoredMessage]:
+        """The messages carrying every pair of `metadata` (non-empty), newest first.
+
+        Reads the rarest pair's messages only; the other pairs are checked on
+        each of them. Safe while messages arrive, like `iter_newest_first`."""
+        with self._lock:
+            held: list[list[StoredMessage]] = []
+            for pair in metadata.items():
+                carrying = self._by_metadata.get(pair)
+                if carrying is None:
+                    return  # no message carries this pair
+                held.append(carrying if isinstance(carrying, list) else [carrying])
+            messages = min(held, key=len)
+            count = len(messages)  # the list only grows: indices below stay valid
+        for index in range(count - 1, -1, -1):
+            message = messages[index]
+            have = message.Metadata or {}
+            if all(key in have and str(have[key]) == value for key, value in metadata.items()):
+                yield message
 
     def select(self, predicate: Callable[[StoredMessage], bool]) -> list[StoredMessage]:
         with self._lock:
