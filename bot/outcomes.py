@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bot import audit, leases
 from bot import delivery_ledger as ledger
-from bot import leases
 from bot.desk import Desk, Notice
 from storage.models import (
     Delivery,
@@ -51,6 +51,11 @@ _send_events: Table = SendEvent.__table__  # type: ignore[assignment]
 # Ledger statuses of a row whose message Postmark may have: `batched` too,
 # because a webhook can arrive before the batch's answer is recorded.
 HANDED_OVER = (DeliveryStatus.SENT, DeliveryStatus.BATCHED, DeliveryStatus.UNKNOWN)
+# The error code of a row the `bulk` transport found no message for once its
+# request was done and Postmark's search had had time to catch up (see
+# `bot.transports.bulk`). The search may lag longer than that: a webhook about
+# the row's message is the proof that it was made after all (`record` below).
+NOT_MADE = 1
 TIMELINE_HOURS = 48
 _MAX_ID = 2**62
 
@@ -91,9 +96,13 @@ def record(session: Session, attributed: Attribution, kind: SendEventKind, *, at
             Delivery.id == attributed.delivery_id
         )
     ).one_or_none()
-    if row is None or row[0] != attributed.send_id or row[2] not in HANDED_OVER:
+    if row is None or row[0] != attributed.send_id:
         return False
-    known = row[1]
+    known, status = row[1], row[2]
+    if status == DeliveryStatus.FAILED and _made_after_all(session, attributed, at):
+        known, status = attributed.message_id, DeliveryStatus.SENT
+    if status not in HANDED_OVER:
+        return False
     if known is not None and attributed.message_id is not None and known != attributed.message_id:
         return False
     values = {
@@ -113,6 +122,48 @@ def record(session: Session, attributed: Attribution, kind: SendEventKind, *, at
         .returning(_send_events.c.id)
     ).first()
     return inserted is not None
+
+
+def _made_after_all(session: Session, attributed: Attribution, at: datetime) -> bool:
+    """A row recorded as not made (`NOT_MADE`, no MessageID) becomes sent when a
+    webhook names it with a MessageID: Postmark made the message after all and
+    its search showed it late. Compare-and-set, so a repeated webhook does it once.
+    Nothing is ever re-sent because of this: the row only gains its MessageID."""
+    if attributed.message_id is None:
+        return False
+    changed = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == attributed.delivery_id,
+            Delivery.status == DeliveryStatus.FAILED,
+            Delivery.error_code == NOT_MADE,
+            Delivery.message_id.is_(None),
+        )
+        .values(
+            status=DeliveryStatus.SENT,
+            message_id=attributed.message_id,
+            error_code=None,
+            error_message="",
+            updated_at=at,
+        )
+        .returning(Delivery.id)
+    ).first()
+    if changed is None:
+        return False
+    issue_id = session.execute(
+        select(Send.issue_id).where(Send.id == attributed.send_id)
+    ).scalar_one_or_none()
+    audit.record(
+        session,
+        actor=audit.SYSTEM,
+        action="delivery.made_after_all",
+        at=at,
+        issue_id=issue_id,
+        send_id=attributed.send_id,
+        delivery_id=attributed.delivery_id,
+        message_id=attributed.message_id,
+    )
+    return True
 
 
 def event_counts(session: Session, send_id: int) -> dict[str, int]:

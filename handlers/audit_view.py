@@ -76,6 +76,10 @@ register_texts(
         ),
         "audit.event.send.halted": "{when}: {actor} halted the send of issue #{issue}.",
         "audit.event.send.finished": "{when}: the send of issue #{issue} finished.",
+        "audit.event.delivery.made_after_all": (
+            "{when}: a message of issue #{issue} that Postmark's search had not shown was "
+            "delivered after all; its recipient now counts as sent."
+        ),
         "audit.event.send.refused": "{when}: the send of issue #{issue} was refused.",
         "audit.event.unsubscribe.requested": (
             "{when}: {actor} processed an unsubscribe request (address {subject})."

@@ -337,6 +337,10 @@ JA: dict[str, str] = {
         "{when}：{actor} が第{issue}号の事前チェックの指摘を上書きしました（理由：{reason}）。"
     ),
     "audit.event.send.started": "{when}：第{issue}号の配信が始まりました（{actor}）。",
+    "audit.event.delivery.made_after_all": (
+        "{when}：Postmark の検索に出ていなかった第{issue}号のメッセージが、実際には配信されて"
+        "いました。その受信者は送信済みに数え直されました。"
+    ),
     "audit.event.send.resumed": "{when}：第{issue}号の配信が再開されました（{actor}）。",
     "audit.event.send.seed_copies": (
         "{when}：第{issue}号の確認用コピーをチームのアドレス {seeds} 件のうち {sent} 件に"

@@ -298,3 +298,65 @@ def _content(desk: Any, send_id: int) -> SendContent:
             issues.issue_date(version, desk.settings.tz),
             f"countersign-issue-{send.issue_id}",
         )
+
+
+def test_a_bulk_message_the_search_showed_too_late_is_counted_sent_when_its_webhook_comes(
+    db, postmark, clock
+):
+    """Postmark does not say how far its search may lag behind a bulk request: a
+    message shown later than `settle_seconds` is first recorded as not made, and
+    its Delivery webhook, the proof that it was made, makes it sent (never a
+    re-send: it was final either way)."""
+    from bot import audit, webhooks
+    from bot.standins.postmark_webhooks import Outcomes
+    from storage.models import AuditEvent
+
+    desk = _desk(db, postmark, clock, "bulk")
+    postmark.set_outcomes(Outcomes())  # a Delivery webhook for every message
+    add_subscribers(desk, 30)
+    send_id = delivery.start_approved(desk, approved_request(desk))
+    assert send_id is not None
+    postmark.index_lag = 60.0  # far longer than the patched settle_seconds (0.2)
+    with running(desk, FAST):
+        # Every message "not made": the engine halts the send, as it should when
+        # nothing seems to get through.
+        wait_until(lambda: send_state(desk, send_id) == "halted", timeout=60)
+    rows = ledger_rows(desk, send_id)
+    assert {status for _, status, _, _ in rows} == {"failed"}  # the search showed none in time
+    assert len(postmark.messages("broadcast")) == 30  # Postmark made every one, once
+    for event in postmark.webhook_events:
+        assert webhooks.handle(desk, event.payload)[0] == 200
+    rows = ledger_rows(desk, send_id)
+    by_address = {m.Recipients[0]: m.MessageID for m in postmark.messages("broadcast")}
+    assert [(status, message_id) for _, status, message_id, _ in rows] == [
+        ("sent", by_address[address]) for _, _, _, address in rows
+    ]
+    for event in postmark.webhook_events:  # told twice: counted once, corrected once
+        webhooks.handle(desk, event.payload)
+    with desk.db.sessions() as session:
+        made = session.query(AuditEvent).filter_by(action="delivery.made_after_all").all()
+    assert len(made) == 30 and {e.actor for e in made} == {audit.SYSTEM}
+    assert assert_exactly_once(desk, postmark, send_id, allow_open=True) == {"sent": 30}
+
+
+def test_a_webhook_naming_a_failed_row_of_another_kind_changes_nothing(db, postmark, clock):
+    """Only a row the bulk transport recorded as not made (no MessageID) is corrected."""
+    from bot import outcomes, webhooks
+    from bot.standins.postmark_webhooks import Outcomes
+    from storage.models import Delivery
+
+    desk = _desk(db, postmark, clock, "bulk")
+    postmark.set_outcomes(Outcomes())
+    add_subscribers(desk, 5)
+    send_id = delivery.start_approved(desk, approved_request(desk))
+    assert send_id is not None
+    with running(desk, FAST):
+        wait_until(lambda: send_state(desk, send_id) == "finished", timeout=60)
+    with desk.db.sessions() as session, session.begin():
+        session.query(Delivery).filter_by(send_id=send_id).update(
+            {"status": "failed", "error_code": outcomes.NOT_MADE + 405, "message_id": None}
+        )
+    assert len(postmark.webhook_events) == 5
+    for event in postmark.webhook_events:
+        webhooks.handle(desk, event.payload)
+    assert {status for _, status, _, _ in ledger_rows(desk, send_id)} == {"failed"}

@@ -17,6 +17,11 @@ afterwards, so `post()`:
    after a last look `settle_seconds` later — failed with ErrorCode
    `NOT_MADE` ("Postmark's bulk request made no message for this recipient":
    an inactive address, usually; webhooks tell bounces and complaints later).
+   Postmark documents no bound on how far its search lags behind a bulk
+   request, so `settle_seconds` is a guess. A wrong guess costs a count, never
+   a copy: a row not made is final (never re-sent), and when a webhook later
+   names its message, `bot.outcomes.record` makes the row sent with that
+   MessageID (audited `delivery.made_after_all`).
 
 A reply that is lost (`FateUnknown`) leaves a request that may still be
 making messages: before the engine reconciles (and re-sends what Postmark has
@@ -34,6 +39,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.delivery_ledger import Recipient
+from bot.outcomes import NOT_MADE
 from bot.postmark import (
     FateUnknown,
     MessageResult,
@@ -46,8 +52,6 @@ from bot.transports.templates import Template
 
 if TYPE_CHECKING:
     from bot.transports import SendContent
-
-NOT_MADE = 1  # our code for "no message was made for this recipient" (Postmark has none)
 
 
 class BulkChannel:
