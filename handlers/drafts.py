@@ -38,7 +38,7 @@ from bot.refusal import Refusal
 from bot.rendering import MAX_BODY_CHARS, TemplateProblem
 from handlers import blocks
 from handlers.ids import Action, Block, Callback
-from handlers.mrkdwn import plain
+from handlers.mrkdwn import Mrkdwn, plain
 from handlers.replies import refusal_text
 from handlers.texts import t
 
@@ -59,6 +59,43 @@ class FileProblem(Exception):
     def __init__(self, key: str, **params: Any) -> None:
         super().__init__(key)
         self.key, self.params = key, params
+
+
+# The draft form remembers where it was asked for: `private_metadata` ends with
+# "|" and the channel of the `/newsletter new|edit|correct` command (Slack hands
+# private_metadata back with the submission), so the confirmation appears there.
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,20}")
+
+
+def with_origin(view: dict[str, Any], channel: str | None) -> dict[str, Any]:
+    """The draft form `view`, remembering `channel` (a Slack channel id) for its answer."""
+    if not _CHANNEL_ID.fullmatch(channel or ""):
+        return view
+    return {**view, "private_metadata": f"{view.get('private_metadata') or ''}|{channel}"}
+
+
+def split_origin(view: dict[str, Any]) -> tuple[str, str | None]:
+    """(the form's own metadata, the channel it was asked for in, or None)."""
+    raw = str(view.get("private_metadata") or "").strip()
+    own, bar, channel = raw.rpartition("|")
+    if bar and _CHANNEL_ID.fullmatch(channel):
+        return own.strip(), channel
+    return raw, None
+
+
+def tell_author(client: WebClient, user: str, channel: str | None, text: Mrkdwn) -> None:
+    """The confirmation, to the author alone: an ephemeral in the channel where they
+    asked for the form, or a DM from the bot when that channel is unknown or refuses
+    (the author left it, say)."""
+    if channel:
+        try:
+            client.chat_postEphemeral(
+                channel=channel, user=user, text=text, blocks=blocks.message(text)
+            )
+            return
+        except SlackApiError as exc:
+            log.info("draft confirmation as a DM: %s", exc.response.get("error"))
+    client.chat_postMessage(channel=user, text=text)
 
 
 def field_value(view: dict[str, Any], block_id: str) -> str:
@@ -218,7 +255,11 @@ def register(app: App, desk: Desk) -> None:
                 subject=subject,
                 count=len(typed) + 1,
             )
-        client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=redrawn)
+        client.views_update(
+            view_id=view.get("id"),
+            hash=view.get("hash"),
+            view=with_origin(redrawn, split_origin(view)[1]),
+        )
 
     @app.view(Callback.DRAFT)
     def save_draft(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
@@ -264,6 +305,7 @@ def register(app: App, desk: Desk) -> None:
             )
             if not blocks.fits(outcome):  # too large to show the form again
                 outcome = blocks.draft_note(issue_id, notice)
+            outcome = with_origin(outcome, split_origin(view)[1])
         client.views_update(view_id=view["id"], view=outcome)
 
 
@@ -275,7 +317,7 @@ class ForeignMetadata(ValueError):
 def _metadata(view: dict[str, Any]) -> tuple[int | None, int | None]:
     """(the issue being edited, the issue being corrected) from private_metadata.
     Raises ForeignMetadata for anything else."""
-    raw = str(view.get("private_metadata") or "").strip()
+    raw = split_origin(view)[0]
     number = raw.removeprefix(blocks.CORRECTION_PREFIX)
     if not raw:
         return None, None
@@ -331,6 +373,5 @@ def _save(
     text_out = t(
         key, issue=saved.issue_id, version=saved.version_number, hash12=saved.content_hash[:12]
     )
-    # The confirmation goes to the author alone (a DM from the bot).
-    client.chat_postMessage(channel=user, text=text_out)
+    tell_author(client, user, split_origin(view)[1], text_out)
     return None

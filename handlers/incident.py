@@ -92,11 +92,10 @@ def correct(inv: Invocation) -> None:
     assert issue_id is not None
     with inv.desk.db.sessions() as session:
         original = issues.correction_of(session, issue_id)
-    inv.client.views_open(
-        trigger_id=inv.trigger_id,
-        view=blocks.draft_modal(
+    inv.open_draft(
+        blocks.draft_modal(
             correction_of=original.issue_id,
             # A form field holds plain text: the sentence as typed, not escaped.
             subject=plain(t("correct.subject", subject=original.subject))[:250],
-        ),
+        )
     )

@@ -46,6 +46,12 @@ class Invocation:
     def reply(self, text: Mrkdwn, block_list: list[dict[str, Any]] | None = None) -> None:
         ephemeral(self.respond, text, block_list)
 
+    def open_draft(self, view: dict[str, Any]) -> None:
+        """Open the draft form; its confirmation will come back to this channel."""
+        self.client.views_open(
+            trigger_id=self.trigger_id, view=drafts.with_origin(view, self.channel)
+        )
+
 
 Subcommand = Callable[[Invocation], None]
 SUBCOMMANDS: dict[str, Subcommand] = {}
@@ -109,16 +115,14 @@ def help_(inv: Invocation) -> None:
 
 @subcommand("new")
 def new(inv: Invocation) -> None:
-    inv.client.views_open(trigger_id=inv.trigger_id, view=blocks.draft_modal())
+    inv.open_draft(blocks.draft_modal())
 
 
 @subcommand("edit")
 def edit(inv: Invocation) -> None:
     assert inv.parsed.issue_id is not None
     subject, body = issues.source_for_editing(inv.desk, inv.parsed.issue_id)
-    inv.client.views_open(
-        trigger_id=inv.trigger_id, view=drafts.edit_modal(inv.parsed.issue_id, subject, body)
-    )
+    inv.open_draft(drafts.edit_modal(inv.parsed.issue_id, subject, body))
 
 
 @subcommand("show")

@@ -119,12 +119,14 @@ EN: dict[str, str] = {
     ),
     "draft.file_too_long": "The file has {chars} characters; a body may have at most {body_chars}.",
     "draft.saved": (
-        "Saved issue #{issue}, version {version} (hash `{hash12}`). "
-        "Preview it with `/newsletter show {issue}`."
+        "Saved issue #{issue}, version {version} (hash `{hash12}`). Next: "
+        "`/newsletter show {issue}` to preview it, `/newsletter submit {issue}` to ask "
+        "for approval."
     ),
     "draft.edit_voided": (
         "Saved issue #{issue}, version {version}. The approval request that was pending or "
-        "given is now void; submit it again when ready."
+        "given is now void. Next: `/newsletter show {issue}` to preview it, "
+        "`/newsletter submit {issue}` to ask for approval again."
     ),
     "draft.no_such_issue": "There is no issue #{issue}.",
     # --- template problems (shown in the modal under the field) -------------------------

@@ -111,11 +111,13 @@ JA: dict[str, str] = {
     "draft.file_too_long": "ファイルは {chars} 文字あります。本文は {body_chars} 文字までです。",
     "draft.saved": (
         "第{issue}号をバージョン {version}（ハッシュ `{hash12}`）として保存しました。"
-        "`/newsletter show {issue}` でプレビューを確認できます。"
+        "次は `/newsletter show {issue}` でプレビューを確認し、"
+        "`/newsletter submit {issue}` で承認を依頼してください。"
     ),
     "draft.edit_voided": (
         "第{issue}号をバージョン {version} として保存しました。保留中または承認済みだった"
-        "承認依頼は無効になりました。準備ができたら、あらためて承認を依頼してください。"
+        "承認依頼は無効になりました。次は `/newsletter show {issue}` でプレビューを確認し、"
+        "`/newsletter submit {issue}` であらためて承認を依頼してください。"
     ),
     "draft.no_such_issue": "第{issue}号は存在しません。",
     # --- template problems --------------------------------------------------------------

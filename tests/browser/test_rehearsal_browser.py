@@ -121,11 +121,12 @@ def test_the_whole_workflow_by_hand(rehearsal: Rehearsal, page: Any, shots: Path
     page.screenshot(path=str(shots / "rehearsal-draft.png"))
     page.click("#modal-submit")
     expect(page.locator("#modal")).to_have_count(0)
-    page.click("#tab-dm")
-    # 山田花子 uses Slack in Japanese, so what is said to her is in Japanese; the
+    # The save is answered where she typed the command, to her alone, with the next
+    # step. 山田花子 uses Slack in Japanese, so what is said to her is in Japanese; the
     # channel reads the team's language (English here).
-    expect(page.locator("main")).to_contain_text("第1号をバージョン 1")
-    page.click("#tab-channel")
+    saved = page.locator(".msg.ephemeral", has_text="第1号をバージョン 1")
+    expect(saved).to_be_visible()
+    expect(saved).to_contain_text("/newsletter submit 1")
 
     # Approve asks first, as in Slack, saying what the click will do.
     asked: list[str] = []

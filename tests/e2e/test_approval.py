@@ -37,12 +37,8 @@ def click_by_hand(actor, request_id: int, action: str = Action.APPROVE) -> None:
 
 
 def wait_reply(harness: Harness, user: str, containing: str) -> str:
-    """The first reply to `user` that says `containing` (TimeoutError when none
-    does). Found by its content: a submit's own reply may arrive after the
-    click's, so "the last reply" races."""
-    return harness.slack.wait_for(
-        lambda: next((r for r in harness.ephemeral_texts(user) if containing in r), None)
-    )
+    """The first reply to `user` that says `containing` (see `Harness.wait_reply`)."""
+    return harness.wait_reply(user, containing)
 
 
 def test_card_shows_what_an_approver_needs(harness: Harness):

@@ -151,6 +151,5 @@ def test_no_correction_for_an_issue_nobody_received(harness: Harness):
 def test_no_correction_for_an_issue_never_sent(harness: Harness):
     issue_id = create_issue(harness, harness.editor)
     harness.editor.command("/newsletter", f"correct {issue_id}")
-    [reply] = harness.wait_for_ephemeral(EDITOR)
-    assert f"Nobody received issue #{issue_id}" in reply
+    harness.wait_reply(EDITOR, f"Nobody received issue #{issue_id}")
     assert len(harness.slack.calls("views.open")) == 1  # the draft form of the issue itself

@@ -53,8 +53,18 @@ def test_hostile_subject_and_reasons_are_harmless_in_the_channel(harness: Harnes
 
     # The preview is ephemeral: the subject shown as typed, escaped, address included.
     harness.editor.command("/newsletter", f"show {issue_id}")
-    harness.wait_for_ephemeral(EDITOR)
-    preview = payload(harness.slack.ephemeral_messages(EDITOR)[-1])
+    preview = payload(
+        harness.slack.wait_for(
+            lambda: next(
+                (
+                    m
+                    for m in harness.slack.ephemeral_messages(EDITOR)
+                    if "Sale A" in "".join(mrkdwn_texts(payload(m)))
+                ),
+                None,
+            )
+        )
+    )
     assert_safe(preview, channel=False)
     assert "&lt;!channel&gt; Sale A&lt;B &amp; C" in "".join(mrkdwn_texts(preview))
 

@@ -137,9 +137,19 @@ def test_the_draft_modal_shows_validation_errors_then_saves(rehearsal: Rehearsal
         },
     ).text
     assert 'id="modal"' not in good
-    dm = page(rehearsal, **{"as": EDITOR, "tab": "dm"})
-    # 山田花子 uses Slack in Japanese: her own replies come in Japanese.
-    assert "第1号をバージョン 1" in html.unescape(dm)
+    # The answer is where she typed the command, to her alone, in her language (山田花子
+    # uses Slack in Japanese), with the next step; it may come just after the form closes.
+    channel = rehearsal.room.wait_for(
+        lambda: (
+            text
+            if "第1号をバージョン 1" in (text := html.unescape(page(rehearsal, **{"as": EDITOR})))
+            else None
+        ),
+        timeout=10,
+    )
+    assert "/newsletter submit 1" in channel
+    assert "第1号をバージョン 1" not in html.unescape(page(rehearsal, **{"as": APPROVER_1}))
+    assert "第1号" not in html.unescape(page(rehearsal, **{"as": EDITOR, "tab": "dm"}))
 
 
 def test_buttons_click_through_to_the_bot_and_the_server_refuses_the_editor(

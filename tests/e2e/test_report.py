@@ -139,6 +139,5 @@ def test_the_day_after_post_lands_once_in_the_issues_thread(harness: Harness):
 def test_a_report_of_an_issue_never_sent_says_so(harness: Harness):
     issue_id = create_issue(harness, harness.editor, "下書き", "本文です。")
     harness.editor.command("/newsletter", f"report {issue_id}")
-    reply = harness.wait_for_ephemeral(EDITOR)[-1]
-    assert f"Issue #{issue_id} has not been sent" in reply
+    harness.wait_reply(EDITOR, f"Issue #{issue_id} has not been sent")
     assert harness.slack.files == {}

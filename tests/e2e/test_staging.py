@@ -7,7 +7,7 @@ import time
 import requests
 from sqlalchemy import func, select
 
-from bot.standins.slack import EDITOR, OUTSIDER
+from bot.standins.slack import EDITOR, NEWSLETTER_CHANNEL, OUTSIDER
 from handlers.ids import Block
 from storage.models import AuditEvent, Issue, IssueVersion
 from tests.e2e.helpers import (
@@ -41,8 +41,30 @@ def test_create_by_modal_saves_version_one_and_tells_the_author(harness: Harness
     assert [v.number for v in saved] == [1]
     assert saved[0].subject == JP_SUBJECT and saved[0].body_markdown == JP_BODY
     assert saved[0].author == EDITOR and len(saved[0].content_hash) == 64
+    # The answer comes where she typed the command, to her alone, with the next step.
+    reply = harness.wait_reply(EDITOR, f"Saved issue #{issue_id}")
+    assert saved[0].content_hash[:12] in reply
+    assert f"`/newsletter show {issue_id}`" in reply
+    assert f"`/newsletter submit {issue_id}`" in reply
+    [shown] = [
+        m for m in harness.slack.ephemeral_messages(EDITOR) if "Saved issue" in (m.text or "")
+    ]
+    assert shown.channel == NEWSLETTER_CHANNEL and shown.recipient == EDITOR
+    assert harness.slack.dm_messages(EDITOR) == []
+
+
+def test_the_confirmation_comes_as_a_dm_when_the_channel_refuses_it(harness: Harness):
+    view = open_draft_modal(harness, harness.editor)
+    # She leaves #newsletter while the form is open: Slack refuses an ephemeral to her there.
+    channel = harness.slack.channels[NEWSLETTER_CHANNEL]
+    channel.members.remove(EDITOR)
+    response = harness.editor.submit_view(
+        view, {Block.SUBJECT: {"value": "件名"}, Block.BODY: {"value": "本文"}}
+    )
+    assert modal_errors(response) == {}
     dm = harness.slack.wait_for(lambda: harness.slack.dm_messages(EDITOR))
-    assert f"issue #{issue_id}" in dm[-1].text and saved[0].content_hash[:12] in dm[-1].text
+    assert "Saved issue #1" in dm[-1].text and "`/newsletter submit 1`" in dm[-1].text
+    assert harness.slack.ephemeral_messages(EDITOR) == []
 
 
 def test_edit_by_modal_is_prefilled_and_makes_a_new_version(harness: Harness):
@@ -54,7 +76,8 @@ def test_edit_by_modal_is_prefilled_and_makes_a_new_version(harness: Harness):
         if b["type"] == "input" and b["element"]["type"] == "plain_text_input"
     }
     assert initial == {Block.SUBJECT: "初版", Block.BODY: "本文その一"}
-    assert view["private_metadata"] == str(issue_id)
+    # The form carries the issue and where it was asked for (its answer goes there).
+    assert view["private_metadata"] == f"{issue_id}|{NEWSLETTER_CHANNEL}"
     response = harness.editor.submit_view(
         view, {Block.SUBJECT: {"value": "第二版"}, Block.BODY: {"value": "本文その二"}}
     )
@@ -94,7 +117,7 @@ def test_syntax_error_names_the_line_in_the_modal(harness: Harness):
 def test_show_gives_an_ephemeral_preview_with_hash_audience_and_findings(harness: Harness):
     issue_id = create_issue(harness, harness.editor, "12月号", "ご連絡は 03-1234-5678 まで")
     harness.editor.command("/newsletter", f"show {issue_id}")
-    text = harness.wait_for_ephemeral(EDITOR)[-1]
+    text = harness.wait_reply(EDITOR, "recipients")
     version = versions(harness, issue_id)[0]
     assert version.content_hash[:12] in text
     assert "0 recipients" in text
@@ -106,7 +129,7 @@ def test_list_shows_issues_and_states(harness: Harness):
     first = create_issue(harness, harness.editor, "一月号", "本文")
     second = create_issue(harness, harness.editor, "二月号", "本文")
     harness.editor.command("/newsletter", "list")
-    text = harness.wait_for_ephemeral(EDITOR)[-1]
+    text = harness.wait_reply(EDITOR, "二月号")
     assert f"#{first}" in text and f"#{second}" in text and "二月号" in text and "draft" in text
 
 
@@ -135,15 +158,15 @@ def test_test_copy_goes_to_the_callers_address_through_the_transactional_stream_
             return list(session.execute(query).scalars())
 
     assert harness.slack.wait_for(audited) == ["issue.test_copy"]
-    assert "Sent a [TEST] copy" in harness.wait_for_ephemeral(EDITOR)[-1]
+    harness.wait_reply(EDITOR, "Sent a [TEST] copy")
 
 
 def test_test_copy_refused_outside_the_allowed_domains(harness_factory):
     harness = harness_factory(TEST_RECIPIENT_DOMAINS="example.jp")
     issue_id = create_issue(harness, harness.editor)
     harness.editor.command("/newsletter", f"test {issue_id}")
-    text = harness.wait_for_ephemeral(EDITOR)[-1]
-    assert "example.jp" in text and "won't send" in text
+    text = harness.wait_reply(EDITOR, "won't send")
+    assert "example.jp" in text
     time.sleep(0.2)
     assert harness.postmark.messages() == []
 
