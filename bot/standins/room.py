@@ -17,6 +17,8 @@ vanilla JS that reload it when something changed; no build step):
 - the Postmark outbox: each message as its recipient would see it (HTML in a
   sandboxed iframe, and text), with stream, tag and metadata, and the
   recipient's unsubscribe link;
+- the practice Postmark's pace (instant, realistic, slow: seconds added to each
+  call), so that a send can be halted by hand at the slow pace;
 - the Drills tab (`bot.drills`, attached by the rehearsal as `drills`): each
   runbook's case staged, its goal, and the verdict with the time it took;
 - files the bot uploaded into a person's DM (the recipients CSV), downloadable
@@ -24,10 +26,16 @@ vanilla JS that reload it when something changed; no build step):
 
 Routes: `GET /` (the page: `as`, `tab`, `msg`, `page`, `q`), `GET /room/poll`
 (a change counter), `POST /room/command`, `POST /room/click`,
-`POST /room/submit`, `POST /room/close`, `POST /room/drill` (`drill` to start
-one), `GET /room/outbox/{id}/html` (a message's HTML, served under
-`Content-Security-Policy: sandbox`), `GET /room/file/{id}?as=U…` (a shared
-file, for a member of a conversation it was shared in).
+`POST /room/submit`, `POST /room/close`, `POST /room/pace` (`pace`: a name of
+`PACES`), `POST /room/drill` (`drill` to start one), `GET /room/outbox/{id}/html`
+(a message's HTML, served under `Content-Security-Policy: sandbox`),
+`GET /room/file/{id}?as=U…` (a shared file, for a member of a conversation it was
+shared in).
+
+A button the page showed is clicked as Slack's client clicks it: if the message has
+changed since (a send finished, a card was redrawn), the click still goes to the bot
+with the button as shown, and the bot answers it (an ephemeral, as in Slack); a form
+or message that is gone gets a note on the page, never an error page.
 
 The room never holds its lock while the driver talks to the bot: the bot
 calls back into this very server while it handles the request.
@@ -55,6 +63,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
 
+import emoji
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -90,31 +99,19 @@ MULTI_VALUE = frozenset(
 )
 OUTBOX_PAGE = 50
 ANSWER_WAIT = 3.0  # seconds to wait for the bot's answer before redrawing the page
-EMOJI = {
-    "white_check_mark": "✅",
-    "heavy_check_mark": "✔️",
-    "no_entry": "⛔",
-    "warning": "⚠️",
-    "x": "❌",
-    "hourglass": "⌛",
-    "hourglass_flowing_sand": "⏳",
-    "stop_sign": "🛑",
+# Slack's emoji names are GitHub's (the `emoji` package's aliases), plus a few of its own.
+SLACK_ONLY_EMOJI = {
     "octagonal_sign": "🛑",
-    "red_circle": "🔴",
     "large_green_circle": "🟢",
-    "email": "📧",
-    "envelope": "✉️",
-    "mailbox": "📫",
-    "lock": "🔒",
-    "tada": "🎉",
-    "information_source": "ℹ️",
-    "bell": "🔔",
-    "calendar": "📅",
-    "memo": "📝",
-    "rotating_light": "🚨",
-    "pause_button": "⏸️",
-    "arrow_forward": "▶️",
+    "large_blue_circle": "🔵",
+    "large_orange_circle": "🟠",
+    "large_yellow_circle": "🟡",
+    "simple_smile": "🙂",
 }
+# The practice Postmark's pace: seconds added to every API call (a batch of up to 500
+# messages). "realistic" is a guess at an ordinary round trip with a full batch; "slow"
+# gives a person time to press Halt while a send is under way.
+PACES = {"instant": 0.0, "realistic": 0.5, "slow": 5.0}
 
 _TEMPLATES = Path(__file__).with_name("templates")
 
@@ -230,7 +227,7 @@ class RehearsalRoom(SlackStandIn):
         out = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"<b>\1</b>", out)
         out = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"<i>\1</i>", out)
         out = re.sub(r"(?<![\w~])~([^~\n]+)~(?![\w~])", r"<s>\1</s>", out)
-        out = re.sub(r":([a-z0-9_+-]+):", lambda m: EMOJI.get(m.group(1), m.group(0)), out)
+        out = re.sub(r":([a-z0-9_+-]+):", lambda m: _emoji(m.group(1)), out)
         out = re.sub(r"(?m)^&gt; ?(.*)$", r"<blockquote>\1</blockquote>", out)
         out = _slack_entities(out.replace("\n", "<br>"))
         out = re.sub(
@@ -271,6 +268,7 @@ class RehearsalRoom(SlackStandIn):
             if path.startswith("/room/file/") and method == "GET":
                 return self._file(path[len("/room/file/") :], request.arg("as") or "")
             if method == "POST" and path in (
+                "/room/pace",
                 "/room/drill",
                 "/room/command",
                 "/room/click",
@@ -286,16 +284,23 @@ class RehearsalRoom(SlackStandIn):
                     return Reply.html("<p>This form is not from the rehearsal page.</p>", 403)
                 if path == "/room/drill":
                     return self._post_drill(lists)
+                if path == "/room/pace":
+                    return self._post_pace(form)
                 user = form.get("as") or EDITOR
                 if user not in self.users:
                     return Reply.html("<p>Unknown person.</p>", 400)
                 before = self.version()
-                if path == "/room/submit":
-                    self._post_submit(user, form, lists)
-                elif path == "/room/click":
-                    self._post_click(user, form, lists)
-                else:
-                    getattr(self, "_post_" + path.rsplit("/", 1)[1])(user, form)
+                try:
+                    if path == "/room/submit":
+                        self._post_submit(user, form, lists)
+                    elif path == "/room/click":
+                        self._post_click(user, form, lists)
+                    else:
+                        getattr(self, "_post_" + path.rsplit("/", 1)[1])(user, form)
+                except Gone as gone:
+                    # What the page showed has gone (a form closed, a message deleted):
+                    # Slack's client would no longer show it. Say so on the page.
+                    self._note(user, str(gone))
                 self._settle(before)
                 return _redirect(
                     {"as": user, "tab": form.get("tab") or "channel", "msg": form.get("msg", "")}
@@ -360,7 +365,7 @@ class RehearsalRoom(SlackStandIn):
             mine = not message.ephemeral or message.recipient == user
             if message.channel == channel and message.ts == ts and mine:
                 return message
-        raise LookupError(f"There is no message {ts} in {channel} for you.")
+        raise Gone("That message is no longer there (it was deleted); nothing was sent.")
 
     def _post_click(
         self, user: str, form: dict[str, str], lists: dict[str, list[str]] | None = None
@@ -371,22 +376,25 @@ class RehearsalRoom(SlackStandIn):
         if form.get("click"):  # a button inside a modal: "action_id|block_id"
             action_id, _, block = form["click"].partition("|")
             block_id = block or None
+        # The button as the page showed it: sent as it was if the message changed since.
+        shown: dict[str, Any] = {"type": "button", "text": {"type": "plain_text"}}
+        shown["text"]["text"] = form.get("text") or action_id
+        if form.get("value") is not None:
+            shown["value"] = form["value"]
         if form.get("view_id"):
-            view = self.get_view(form["view_id"])
-            if view is None:
-                raise LookupError("That view is no longer open.")
+            view = self._open_view(user, form["view_id"])
             typed = self._typed_values(view, lists or {})
-            response = actor.click(action_id, view=view, block_id=block_id, typed=typed)
+            response = actor.click(
+                action_id, view=view, block_id=block_id, typed=typed, shown=shown
+            )
         else:
             message = self._message_for(user, form.get("channel", ""), form.get("ts", ""))
-            response = actor.click(action_id, message=message, block_id=block_id)
+            response = actor.click(action_id, message=message, block_id=block_id, shown=shown)
         if response.status_code != 200:
             self._note(user, f"The button failed: the app answered HTTP {response.status_code}.")
 
     def _post_submit(self, user: str, form: dict[str, str], lists: dict[str, list[str]]) -> None:
-        view = self.get_view(form.get("view_id", ""))
-        if view is None:
-            raise LookupError("That view is no longer open.")
+        view = self._open_view(user, form.get("view_id", ""))
         values = self._typed_values(view, lists)
         self._typed[view["id"]] = {
             f"v:{b}:{a}": v for b, fields in values.items() for a, v in fields.items()
@@ -417,10 +425,35 @@ class RehearsalRoom(SlackStandIn):
             values.setdefault(block["block_id"], {})[element["action_id"]] = value
         return values
 
+    def _open_view(self, user: str, view_id: str) -> dict[str, Any]:
+        """`user`'s open modal or Home tab `view_id` (Gone when it was closed)."""
+        home = self.home_view(user)
+        if home is not None and home["id"] == view_id:
+            return home
+        for view in self.open_views(user):
+            if view["id"] == view_id:
+                return view
+        raise Gone("That form was closed in the meantime; nothing was sent.")
+
     def _post_close(self, user: str, form: dict[str, str]) -> None:
         view_id = form.get("view_id", "")
         if self.get_view(view_id) is not None:
             self._require_driver().as_user(user).close_view(view_id)
+
+    def _post_pace(self, form: dict[str, str]) -> Reply:
+        pace = form.get("pace", "")
+        if pace not in PACES:
+            raise LookupError(f"No pace {pace!r}; the room knows {', '.join(PACES)}.")
+        if self.postmark is not None:
+            self.postmark.latency = PACES[pace]
+        user = form.get("as") if form.get("as") in self.users else EDITOR
+        return _redirect({"as": str(user), "tab": form.get("tab") or "channel", "msg": ""})
+
+    def pace(self) -> str:
+        """The practice Postmark's pace by name (a drill may set another: then in seconds)."""
+        latency = self.postmark.latency if self.postmark is not None else 0.0
+        named = [name for name, seconds in PACES.items() if seconds == latency]
+        return named[0] if named else f"{latency:g} s"
 
     # -- the page ---------------------------------------------------------------
 
@@ -454,6 +487,8 @@ class RehearsalRoom(SlackStandIn):
             "name_of": self._name,
             "commands": COMMANDS,
             "outbox_count": len(self.postmark.messages()) if self.postmark else 0,
+            "pace": self.pace(),
+            "paces": PACES,
         }
         stack = self.open_views(user)
         if stack:
@@ -484,11 +519,7 @@ class RehearsalRoom(SlackStandIn):
         if stream:
             messages = [m for m in messages if m.MessageStream == stream]
         if query:
-            messages = [
-                m
-                for m in messages
-                if query in " ".join(m.Recipients).lower() or query in (m.Subject or "").lower()
-            ]
+            messages = [m for m in messages if query in _searchable(m)]
         try:
             page = max(1, int(request.arg("page") or 1))
         except ValueError:
@@ -516,6 +547,7 @@ class RehearsalRoom(SlackStandIn):
             "outbox_page": page,
             "outbox_pages": max(1, -(-len(messages) // OUTBOX_PAGE)),
             "outbox_query": request.arg("q") or "",
+            "outbox_all": len(self.postmark.messages()) if self.postmark else 0,
             "outbox_stream": stream,
             "streams": streams,
             "selected": selected,
@@ -603,6 +635,24 @@ def page_headers(nonce: str) -> dict[str, str]:
         # on the page's own form posts, which the Origin check would refuse.
         "Referrer-Policy": "same-origin",
     }
+
+
+class Gone(LookupError):
+    """What the page showed is no longer there: said on the page, not as an error page."""
+
+
+def _emoji(name: str) -> str:
+    """`:name:` as Slack draws it; an unknown name stays as typed, as Slack leaves it."""
+    if name in SLACK_ONLY_EMOJI:
+        return SLACK_ONLY_EMOJI[name]
+    return str(emoji.emojize(f":{name}:", language="alias"))
+
+
+def _searchable(message: StoredMessage) -> str:
+    """What the outbox search looks in: recipients, subject and the text a reader reads
+    (the text part; the HTML part only when there is no text part)."""
+    body = message.TextBody or message.HtmlBody or ""
+    return " ".join((*message.Recipients, message.Subject or "", body)).lower()
 
 
 class _NoChannel:

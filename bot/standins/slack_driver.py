@@ -264,6 +264,7 @@ class SlackActor:
         signature: str | None = None,
         stale: bool = False,
         typed: dict[str, dict[str, Any]] | None = None,
+        shown: dict[str, Any] | None = None,
     ) -> requests.Response:
         """Press a button (or pick from a menu) in a message or a view.
 
@@ -271,7 +272,12 @@ class SlackActor:
         (LookupError when it is not there) and supplies block_id, text and
         value unless given. In a view, `typed` is what the member has typed
         into its inputs so far ({block_id: {action_id: value}}, as for
-        `submit_view`): Slack sends it in the payload's `view.state`.
+        `submit_view`): Slack sends it in the payload's `view.state`. `shown` is
+        the element as the person's screen showed it: when the message or view has
+        changed since and no longer has it, the click is still sent with `shown`,
+        as Slack sends what its client showed (https://api.slack.com/interactivity/handling:
+        every interaction goes to the app, which answers it), and the app judges the
+        stale button.
         """
         blocks: list[dict[str, Any]] = []
         if message is not None:
@@ -286,9 +292,12 @@ class SlackActor:
                 for b, e in interactive_elements(blocks)
                 if e.get("action_id") == action_id and block_id in (None, b)
             ]
-            if not match:
+            if match:
+                found_block_id, element = match[0]
+            elif shown is not None:
+                element = {**shown, "action_id": action_id}
+            else:
                 raise LookupError(f"no element with action_id {action_id!r} in those blocks")
-            found_block_id, element = match[0]
         action = _action(element, action_id, found_block_id or _random_block_id(), value)
         payload: dict[str, Any] = {
             "type": "block_actions",

@@ -2,8 +2,10 @@
 `chromium` package, which .ci/run installs) driven by Playwright for Python.
 
 The editor drafts an issue in the modal, tries to approve it and is refused;
-an approver approves; the outbox shows the messages as recipients see them;
-the editor halts a second send midway; an unsubscribe is processed.
+an approver approves; the outbox shows the messages as recipients see them, at a
+desk's width and a phone's; at the slow pace chosen on the page the editor halts a
+second send midway with the progress message's button, and a Halt pressed in a
+window drawn before is answered by the bot; an unsubscribe is processed.
 Screenshots go to SCREENSHOT_DIR when it is set (docs/screenshots holds two,
 for the README), else to the test's temporary directory.
 """
@@ -187,22 +189,59 @@ def test_the_whole_workflow_by_hand(rehearsal: Rehearsal, page: Any, shots: Path
         if people[other.Recipients[0]] != people[first.Recipients[0]]:
             assert people[other.Recipients[0]] not in first.TextBody
 
-    # A second issue; its send is slowed down so that the editor can halt it midway.
+    # The outbox holds at a phone's width: nothing wider than the window, the list above
+    # the message.
+    page.set_viewport_size({"width": 375, "height": 740})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    listed = page.locator("#outbox-list").bounding_box()
+    detail = page.locator("#outbox-detail").bounding_box()
+    assert listed and detail and listed["y"] + listed["height"] <= detail["y"] + 1
+    page.screenshot(path=str(shots / "rehearsal-outbox-narrow.png"), full_page=True)
+    # Its search reads the body too; a filter that matches nothing says so.
+    page.fill('form.filter input[name="q"]', "three* new guides")
+    page.press('form.filter input[name="q"]', "Enter")
+    expect(page.locator("form.filter")).to_contain_text(f"{SEEDS + 3000} messages")
+    page.fill('form.filter input[name="q"]', "no such words anywhere")
+    page.press('form.filter input[name="q"]', "Enter")
+    expect(page.locator("#outbox-empty")).to_contain_text("No message matches")
+    page.set_viewport_size({"width": 1100, "height": 820})
+
+    # A second issue, sent at the slow pace chosen on the page, so that the editor can
+    # halt it by hand from the progress message.
     become(page, rehearsal, EDITOR)
     draft(page, "Extra edition", "Hello {{ subscriber.name }}, a short extra.")
     command(page, "/newsletter submit 2")
     become(page, rehearsal, APPROVER_1)
-    postmark.latency = 1.0
+    page.click('#pace button[data-pace="slow"]')
+    expect(page.locator("#pace")).to_have_attribute("data-pace", "slow")
+    assert postmark.latency == 5.0
     page.locator('[data-action="approve"]').last.click()
+    become(page, rehearsal, EDITOR)
+    halt = page.locator('[data-action="halt"]').last
+    expect(halt).to_be_visible(timeout=30_000)
+    # Alice's window, drawn now and then left alone (its poll held back, as a client
+    # that has not caught up): its Halt button will be stale.
+    alice = page.context.browser.new_page(viewport={"width": 1100, "height": 820})
+    alice.route("**/room/poll", lambda route: route.abort())
+    become(alice, rehearsal, APPROVER_1)
+    stale = alice.locator('[data-action="halt"]').last
+    expect(stale).to_be_visible()
     # Its seed copies, then its canary's readers start to arrive.
     rehearsal.room.wait_for(lambda: broadcasts() > 2 * SEEDS + 3000, timeout=30)
-    become(page, rehearsal, EDITOR)
-    command(page, "/newsletter halt")
+    halt.click()
     expect(page.locator("#timeline")).to_contain_text("is halted", timeout=30_000)
-    postmark.latency = 0.0
+    expect(page.locator('[data-action="halt"]')).to_have_count(0)
     second = broadcasts() - (2 * SEEDS + 3000)
     assert 0 < second < 3000, second
     page.screenshot(path=str(shots / "rehearsal-halted.png"), full_page=True)
+    # The stale Halt is answered as Slack answers it: the bot's ephemeral, no error page.
+    stale.click()
+    expect(alice.locator(".msg.ephemeral").last).to_contain_text("there was nothing to halt")
+    expect(alice.locator("body")).not_to_contain_text("no element with action_id")
+    alice.close()
+    page.click('#pace button[data-pace="instant"]')
+    expect(page.locator("#pace")).to_have_attribute("data-pace", "instant")
+    assert postmark.latency == 0.0
 
     # An unsubscribe, typed by the editor: processed, and the list counts show it.
     reader = first.Recipients[0]

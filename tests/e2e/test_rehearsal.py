@@ -285,3 +285,130 @@ def test_the_command_prints_the_address_and_stops_cleanly(tmp_path: Path, argv: 
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# --- practice: the pace of the practice Postmark, a halt by hand, a stale button ---------
+
+
+def _button(page_text: str, action_id: str) -> dict[str, str] | None:
+    """The fields of the first `action_id` button's form on the page, as a browser posts them."""
+    for form in re.findall(r'<form method="post" action="/room/click".*?</form>', page_text, re.S):
+        fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', form))
+        if fields.get("action_id") == action_id:
+            fields.pop("csrf", None)
+            return {k: html.unescape(v) for k, v in fields.items()}
+    return None
+
+
+def test_the_pace_control_sets_the_practice_postmarks_latency(rehearsal: Rehearsal):
+    assert 'data-pace="instant"' in page(rehearsal)
+    text = post(rehearsal, "pace", **{"as": EDITOR, "pace": "slow", "tab": "outbox"}).text
+    assert rehearsal.postmark.latency == 5.0
+    assert '<form method="post" action="/room/pace" class="pace" id="pace" data-pace="slow"' in text
+    assert "Postmark outbox" in text and 'class="on"' in text
+    post(rehearsal, "pace", **{"as": EDITOR, "pace": "realistic"})
+    assert rehearsal.postmark.latency == 0.5
+    # A drill may set its own latency: the page says so instead of naming a pace.
+    rehearsal.postmark.latency = 2.0
+    assert "now 2 s a call (a drill set it)" in page(rehearsal)
+    refused = requests.post(
+        f"{rehearsal.url}room/pace",
+        data={"as": EDITOR, "pace": "warp", "csrf": rehearsal.room.csrf_token},
+        timeout=10,
+    )
+    assert refused.status_code == 404 and "No pace" in refused.text
+    assert rehearsal.postmark.latency == 2.0
+
+
+def test_a_halt_by_hand_at_the_slow_pace_and_the_stale_halt_button(rehearsal: Rehearsal):
+    from bot import issues
+
+    desk = rehearsal.bot.desk
+    issues.create(desk, actor=EDITOR, subject="Practice", body="Hello {{ subscriber.name }}")
+    post(rehearsal, "pace", **{"as": EDITOR, "pace": "slow"})
+    post(rehearsal, "command", **{"as": EDITOR, "text": "/newsletter submit 1"})
+    approve = _button(page(rehearsal, **{"as": APPROVER_1}), "approve")
+    assert approve is not None
+    post(rehearsal, "click", **{**approve, "as": APPROVER_1})
+    # The send is under way and slow: the progress message offers Halt.
+    halt = rehearsal.room.wait_for(
+        lambda: _button(page(rehearsal, **{"as": EDITOR}), "halt"), timeout=30
+    )
+    post(rehearsal, "click", **{**halt, "as": EDITOR})
+    rehearsal.room.wait_for(
+        lambda: "is halted" in html.unescape(page(rehearsal, **{"as": EDITOR})), timeout=30
+    )
+    after = html.unescape(page(rehearsal, **{"as": EDITOR}))
+    assert _button(after, "halt") is None  # the progress message no longer offers it
+    sent = len(rehearsal.postmark.messages("broadcast"))
+    assert sent < 300, sent
+
+    # The same Halt, pressed on a page drawn before the redraw: Slack sends the click,
+    # and the bot answers it in an ephemeral. No error page.
+    stale = requests.post(
+        f"{rehearsal.url}room/click",
+        data={**halt, "as": APPROVER_1, "csrf": rehearsal.room.csrf_token},
+        timeout=30,
+    )
+    assert stale.status_code == 200
+    # Alice uses Slack in English: the kill switch's answer when nothing is going out.
+    rehearsal.room.wait_for(
+        lambda: "there was nothing to halt" in html.unescape(page(rehearsal, **{"as": APPROVER_1})),
+        timeout=10,
+    )
+    assert "no element with action_id" not in stale.text
+
+
+def test_a_form_closed_in_the_meantime_is_said_on_the_page(rehearsal: Rehearsal):
+    text = post(rehearsal, "command", **{"as": EDITOR, "text": "/newsletter new"}).text
+    view_id = re.search(r'name="view_id" value="(V\w+)"', text)
+    assert view_id
+    post(rehearsal, "close", **{"as": EDITOR, "view_id": view_id.group(1)})
+    again = post(
+        rehearsal,
+        "submit",
+        **{"as": EDITOR, "view_id": view_id.group(1), "v:subject:value": "x", "v:body:value": "y"},
+    ).text
+    assert "That form was closed in the meantime; nothing was sent." in html.unescape(again)
+    clicked = post(
+        rehearsal, "click", **{"as": EDITOR, "view_id": view_id.group(1), "action_id": "x"}
+    ).text
+    assert "That form was closed in the meantime" in html.unescape(clicked)
+
+
+def test_emoji_codes_are_drawn_as_slack_draws_them():
+    room = RehearsalRoom()
+    # Every :code: the bot's sentences use is drawn, not shown as typed.
+    sources = [*ROOT.joinpath("handlers").glob("*.py"), *ROOT.joinpath("bot").glob("*.py")]
+    codes = set()
+    for source in sources:
+        codes |= set(re.findall(r"(?<![\w:]):([a-z][a-z0-9_+-]*):(?![\w:])", source.read_text()))
+    codes -= {"memory"}  # SQLite's ":memory:", not an emoji
+    assert "heavy_minus_sign" in codes
+    for code in sorted(codes):
+        assert f":{code}:" not in str(room.mrkdwn(f"a :{code}: b")), code
+    assert str(room.mrkdwn(":heavy_minus_sign: cancelled")) == "➖ cancelled"
+    assert str(room.mrkdwn(":octagonal_sign:")) == "🛑"
+    assert str(room.mrkdwn(":no_such_emoji_here:")) == ":no_such_emoji_here:"  # as Slack
+    assert str(room.mrkdwn("`:warning:`")) == "<code>:warning:</code>"  # code stays code
+
+
+def test_the_outbox_search_reads_the_body_and_says_when_nothing_matches(rehearsal: Rehearsal):
+    from bot import issues
+
+    issues.create(
+        rehearsal.bot.desk, actor=EDITOR, subject="Plain", body="The word is zebra-42 today."
+    )
+    empty = html.unescape(page(rehearsal, **{"as": EDITOR, "tab": "outbox", "q": "zebra"}))
+    assert "Nothing has been sent through Postmark yet." in empty
+    post(rehearsal, "command", **{"as": EDITOR, "text": "/newsletter test 1"})
+    rehearsal.room.wait_for(lambda: rehearsal.postmark.messages())
+    found = html.unescape(page(rehearsal, **{"as": EDITOR, "tab": "outbox", "q": "ZEBRA-42"}))
+    assert "1 messages; page 1 of 1" in found and "[TEST] Plain" in found
+    none = html.unescape(page(rehearsal, **{"as": EDITOR, "tab": "outbox", "q": "giraffe"}))
+    assert "No message matches “giraffe”; the outbox holds 1 messages." in none
+    assert "Nothing has been sent" not in none
+    stream = html.unescape(
+        page(rehearsal, **{"as": EDITOR, "tab": "outbox", "stream": "broadcast"})
+    )
+    assert "No message matches the stream broadcast" in stream
