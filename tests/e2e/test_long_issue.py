@@ -86,12 +86,17 @@ def write_in_sections(harness: Harness, actor: SlackActor, subject: str, section
         }
         assert kept[body_block_id(number - 1)] == sections[number - 2]
     typed[body_block_id(len(sections))] = {Action.VALUE: sections[-1]}
-    saved = len(harness.slack.dm_messages(actor.user_id))
+
+    def confirmations() -> int:
+        return sum("`/newsletter submit " in r for r in harness.ephemeral_texts(actor.user_id))
+
+    before = confirmations()
     response = actor.submit_view(view, typed)
     if sum(map(len, sections)) > QUICK_CHARS:  # answered with "Saving…", saved after
         assert "Saved." in modal_outcome(harness, response, view["id"])
-    # Saved: the author's DM says so.
-    harness.slack.wait_for(lambda: len(harness.slack.dm_messages(actor.user_id)) > saved)
+    # Saved: the author is told where she asked for the form, with the next step.
+    harness.slack.wait_for(lambda: confirmations() > before)
+    harness.wait_reply(actor.user_id, f"`/newsletter submit {latest_issue_id(harness)}`")
     return response
 
 
@@ -196,7 +201,8 @@ def test_the_preview_shows_the_whole_issue_for_a_sample_reader(harness: Harness)
     first = str(parts[0].blocks)
     assert "made-up sample reader" in first and company in first
     assert "12月号：年末のお知らせ" in first
-    assert not harness.slack.ephemeral_messages(EDITOR)  # only the asker sees it
+    # Only the asker sees it (the editor has only her save's confirmation).
+    assert not [m for m in harness.slack.ephemeral_messages(EDITOR) if "preview, part" in m.text]
 
 
 def test_show_source_gives_the_template_exactly_as_written(harness: Harness):
@@ -204,7 +210,16 @@ def test_show_source_gives_the_template_exactly_as_written(harness: Harness):
     write_in_sections(harness, harness.editor, "件名 {{ list_name }}", sections)
     issue_id = latest_issue_id(harness)
     harness.editor.command("/newsletter", f"show {issue_id} source")
-    messages = harness.slack.wait_for(lambda: harness.slack.ephemeral_messages(EDITOR) or None)
+    messages = harness.slack.wait_for(
+        lambda: (
+            [
+                m
+                for m in harness.slack.ephemeral_messages(EDITOR)
+                if any(b["type"] == "rich_text" for b in m.blocks)
+            ]
+            or None
+        )
+    )
     texts = [
         element["text"]
         for m in messages
