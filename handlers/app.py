@@ -28,6 +28,7 @@ from handlers import (
     drafts,
     failures,
     home,
+    imports,
     incident,
     newsletter,
     reports,
@@ -120,6 +121,7 @@ def build(settings: Settings, *, db: Database | None = None, clock: Clock | None
         schedule,
         sending,
         subscribers,
+        imports,
         unsubscribe,
         webhooks,
     ):

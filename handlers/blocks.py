@@ -51,6 +51,12 @@ def _plain(text: str, limit: int = 150) -> dict[str, Any]:
     }
 
 
+def plain_text(text: str, limit: int = 150) -> dict[str, Any]:
+    """A plain_text object (titles, labels, buttons) of at most `limit` characters,
+    the limit of the field it fills in Block Kit's reference; shown as typed."""
+    return _plain(text, limit)
+
+
 def section(text: Mrkdwn) -> dict[str, Any]:
     return {"type": "section", "text": _mrkdwn(text)}
 

@@ -40,7 +40,7 @@ REQUIRED_SCOPES: frozenset[str] = frozenset(
         "chat:write",  # approval cards, progress, replies, DMs to authors
         "users:read",  # users.info: who clicked
         "users:read.email",  # a test copy goes to the caller's own Slack address
-        "files:read",  # the draft modal's file_input: files.info and the file's download
+        "files:read",  # the file_inputs (draft body, subscribers import): files.info, download
         "usergroups:read",  # TEAM / APPROVERS given as a user group
         "channels:read",  # conversations.info on a public NEWSLETTER_CHANNEL
         "groups:read",  # ... or on a private one

@@ -19,6 +19,7 @@ class Callback(enum.StrEnum):
     DRAFT = "draft"
     REJECT = "reject_reason"
     UNSUBSCRIBE = "unsubscribe"
+    SUBSCRIBERS_IMPORT = "subscribers_import"
 
 
 class Block(enum.StrEnum):
@@ -35,6 +36,9 @@ class Block(enum.StrEnum):
     APPROVAL_ACTIONS = "approval_actions"
     PROGRESS_ACTIONS = "progress_actions"
     AUDIT_ACTIONS = "audit_actions"
+    IMPORT_FILE = "import_file"
+    IMPORT_LIST = "import_list"
+    IMPORT_ACTIONS = "import_actions"
 
 
 class Action(enum.StrEnum):
@@ -47,3 +51,5 @@ class Action(enum.StrEnum):
     HALT = "halt"
     AUDIT_OLDER = "audit_older"
     SEND_REST = "send_rest"  # "Send the rest now" during a canary's hold
+    IMPORT_CONFIRM = "import_confirm"
+    IMPORT_CANCEL = "import_cancel"

@@ -12,6 +12,8 @@
   (`action_id` `forget`), behind a confirm dialog that says what it does.
 - `subscribers resubscribe EMAIL reason` — approvers only, audited; the one
   way back onto a list.
+- `subscribers import` — a CSV from Slack, applied when a second team member
+  confirms (`handlers.imports`).
 
 Every reply is ephemeral (`Invocation.reply`), so addresses are seen only by
 the person who asked (invariant 9).
@@ -26,7 +28,7 @@ from slack_bolt import Ack, App, Respond
 from bot import suppressions
 from bot.desk import Desk, DirectoryError
 from bot.refusal import Refusal
-from handlers import access, blocks, texts
+from handlers import access, blocks, imports, texts
 from handlers.mrkdwn import Mrkdwn, plain
 from handlers.newsletter import Invocation, subcommand
 from handlers.replies import ephemeral, refusal_text
@@ -58,7 +60,8 @@ texts.register(
             "pushing is retried automatically."
         ),
         "subscribers.usage": (
-            "Use `/newsletter subscribers`, `/newsletter subscribers find TEXT`, "
+            "Use `/newsletter subscribers`, `/newsletter subscribers import`, "
+            "`/newsletter subscribers find TEXT`, "
             "`/newsletter subscribers forget EMAIL` or "
             "`/newsletter subscribers resubscribe EMAIL reason`."
         ),
@@ -133,7 +136,14 @@ def subscribers(inv: Invocation) -> None:
         _overview(inv)
         return
     action, rest = args[0].lower(), list(args[1:])
-    if action == "find" and rest:
+    if action == "import" and not rest:
+        inv.client.views_open(
+            trigger_id=inv.trigger_id,
+            view=imports.import_modal(
+                channel=inv.channel, list_name=inv.desk.settings.NEWSLETTER_NAME
+            ),
+        )
+    elif action == "find" and rest:
         _find(inv, " ".join(rest))
     elif action == "forget" and len(rest) == 1:
         # Only asks: the button erases. Normalised now, so the question names exactly

@@ -59,7 +59,7 @@ EN: dict[str, str] = {
         "an issue number, optionally `at YYYY-MM-DD HH:MM`, `canary N%` or `canary off`, "
         'and `override "reason"`'
     ),
-    "usage.expects.subscribers": "nothing, or `find TEXT`, `forget EMAIL`, `resubscribe EMAIL reason`",
+    "usage.expects.subscribers": "nothing, or `import`, `find TEXT`, `forget EMAIL`, `resubscribe EMAIL reason`",
     # --- access -------------------------------------------------------------------------
     "access.not_team": (
         "Sorry, only members of the newsletter team can use Countersign. "

@@ -634,7 +634,8 @@ JA: dict[str, str] = {
         "反映は自動で再試行されます。"
     ),
     "subscribers.usage": (
-        "`/newsletter subscribers`、`/newsletter subscribers find TEXT`、"
+        "`/newsletter subscribers`、`/newsletter subscribers import`、"
+        "`/newsletter subscribers find TEXT`、"
         "`/newsletter subscribers forget EMAIL`、"
         "`/newsletter subscribers resubscribe EMAIL reason` のいずれかを使ってください。"
     ),
@@ -814,7 +815,8 @@ JA: dict[str, str] = {
         '`override "理由"`'
     ),
     "usage.expects.subscribers": (
-        "引数なし、または `find 文字列`・`forget メールアドレス`・`resubscribe メールアドレス 理由`"
+        "引数なし、または `import`・`find 文字列`・`forget メールアドレス`・"
+        "`resubscribe メールアドレス 理由`"
     ),
     # --- the canary (handlers.sending, handlers.canary) ---
     "send.progress.canary": (
@@ -912,4 +914,79 @@ JA: dict[str, str] = {
         "フッターに問い合わせ先がありません。NEWSLETTER_CONTACT を確認してから、"
         "号を保存し直してください。"
     ),
+    # --- importing subscribers from Slack ---
+    "import.title": "購読者の取り込み",
+    "import.submit": "試行する",
+    "import.file_label": "CSV ファイル",
+    "import.file_hint": (
+        "Countersign の email,name,company、Mailchimp の購読者・配信停止者・クリーン済みの"
+        "エクスポート、または listmonk のエクスポート。UTF-8 か CP932。別のチームメンバーが"
+        "確定するまで何も変わりません。"
+    ),
+    "import.list_label": "リスト",
+    "import.need_one_file": "CSV ファイルを 1 つ選んでください。",
+    "import.list_address": "リスト名にメールアドレスは使えません。チャンネルに表示されます。",
+    "import.unreadable": "このファイルは取り込めません。何も変更していません：{error}。",
+    "import.summary": (
+        "*リスト {list_name} への取り込みの試行*（{file_format}、{encoding}）：{rows} 行を"
+        "読みました。追加 {added} 件、更新 {updated} 件、変更なし {unchanged} 件、重複の統合 "
+        "{merged} 件、新しい配信抑止 {suppressed} 件（既に抑止済み {already_suppressed} 件）、"
+        "配信対象から外れる登録済み購読者 {stopped} 件、スキップ {skipped} 件、却下 {rejected} "
+        "件になります。まだ何も変更していません。チャンネルのカードで別のチームメンバーが確定"
+        "する必要があります。"
+    ),
+    "import.sample_line": "{line} 行目：{kind}、{address}",
+    "import.rejected_line": "{line} 行目：却下、{reason}",
+    "import.kind.added": "追加",
+    "import.kind.updated": "更新",
+    "import.kind.suppressed": "配信抑止",
+    "import.kind.skipped": "スキップ",
+    "import.card_open": (
+        ":inbox_tray: <@{requester}> さんがリスト *{list_name}* へのファイルの取り込みを"
+        "依頼しました（{file_format}）：{rows} 行。追加 {added} 件、更新 {updated} 件、新しい"
+        "配信抑止 {suppressed} 件、配信対象から外れる購読者 {stopped} 件、スキップ {skipped} "
+        "件、却下 {rejected} 件になります。別のチームメンバーの確定が必要です（期限 {expires}）。"
+    ),
+    "import.card_applied": (
+        ":white_check_mark: <@{requester}> さんが依頼したリスト *{list_name}* への取り込みを "
+        "<@{decided_by}> さんが確定しました：追加 {added} 件、更新 {updated} 件、新しい配信抑止 "
+        "{suppressed} 件、配信対象から外れた購読者 {stopped} 件、スキップ {skipped} 件、却下 "
+        "{rejected} 件。"
+    ),
+    "import.card_cancelled": (
+        "<@{requester}> さんが依頼したリスト *{list_name}* への取り込みは <@{decided_by}> "
+        "さんが取り消しました。何も変更していません。"
+    ),
+    "import.card_expired": (
+        "<@{requester}> さんが依頼したリスト *{list_name}* への取り込みは、別のチームメンバーの"
+        "確定がないまま期限が切れました。何も変更していません。"
+    ),
+    "import.card_applying": (
+        "リスト *{list_name}* への取り込みを反映しています（<@{decided_by}> さんが確定）。"
+    ),
+    "import.confirm": "取り込みを確定",
+    "import.cancel": "取り消す",
+    "import.confirm_title": "リストに取り込みますか？",
+    "import.confirm_text": (
+        "次号を受け取る人が変わります：追加 {added} 件、新しい配信抑止 {suppressed} 件、"
+        "配信対象から外れる購読者 {stopped} 件。"
+    ),
+    "import.confirm_yes": "取り込む",
+    "import.confirm_no": "まだしない",
+    "import.done": (
+        "取り込みを反映しました：追加 {added} 件、更新 {updated} 件、新しい配信抑止 "
+        "{suppressed} 件。"
+    ),
+    "refusal.import_not_found": "その取り込みの依頼はもうありません。",
+    "refusal.import_decided": "その取り込みは既に確定、取り消し、または期限切れになっています。",
+    "refusal.import_expired": (
+        "その取り込みの依頼は期限（{hours} 時間）が切れました。何も変更していません。"
+        "`/newsletter subscribers import` からもう一度取り込んでください。"
+    ),
+    "refusal.import_needs_second_person": (
+        "ご自身の取り込みは別のチームメンバーが確定する必要があります。取り込みは次号を受け"
+        "取る人を変えるため、必ず 2 人で行います。"
+    ),
+    "refusal.file_unavailable": "Slack からファイルを取得できませんでした（{error}）。",
+    "refusal.file_too_large": "ファイルが {megabytes} MB を超えています。",
 }

@@ -25,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -487,6 +488,36 @@ class OnceMarker(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     at: Mapped[datetime]
+
+
+class ImportRequestState(enum.StrEnum):
+    OPEN = "open"  # dry run shown, waiting for a second team member
+    APPLYING = "applying"
+    APPLIED = "applied"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class ImportRequest(Base):
+    """A file brought in from Slack, applied only when a second team member
+    confirms it. The file's bytes are kept only while the request is open."""
+
+    __tablename__ = "import_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    requester: Mapped[str] = mapped_column(String(100))
+    list_name: Mapped[str] = mapped_column(String(200))
+    file_name: Mapped[str] = mapped_column(String(255))
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    dry_run: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the counts shown
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the counts applied
+    state: Mapped[str] = mapped_column(String(20), default=ImportRequestState.OPEN, index=True)
+    created_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None]
+    card_channel: Mapped[str | None] = mapped_column(String(50))
+    card_ts: Mapped[str | None] = mapped_column(String(50))
 
 
 class ImmutableRowError(RuntimeError):

@@ -395,19 +395,26 @@ class RehearsalRoom(SlackStandIn):
 
     def _post_submit(self, user: str, form: dict[str, str], lists: dict[str, list[str]]) -> None:
         view = self._open_view(user, form.get("view_id", ""))
-        values = self._typed_values(view, lists)
+        values = self._typed_values(view, lists, uploader=user)
         self._typed[view["id"]] = {
-            f"v:{b}:{a}": v for b, fields in values.items() for a, v in fields.items()
+            f"v:{b}:{a}": v
+            for b, fields in values.items()
+            for a, v in fields.items()
+            if not isinstance(v, list) or all(isinstance(i, str) for i in v)
         }
         response = self._require_driver().as_user(user).submit_view(view, values)
         if response.status_code != 200:
             self._note(user, f"Submitting failed: the app answered HTTP {response.status_code}.")
 
-    @staticmethod
     def _typed_values(
-        view: dict[str, Any], lists: dict[str, list[str]]
+        self, view: dict[str, Any], lists: dict[str, list[str]], *, uploader: str | None = None
     ) -> dict[str, dict[str, Any]]:
-        """What the form holds for each input of `view`, as the driver takes it."""
+        """What the form holds for each input of `view`, as the driver takes it.
+
+        The page takes a file_input's file as text in a box (no multipart upload
+        here); on submit it becomes a file uploaded by `uploader`, as Slack's
+        picker makes one (`pasted.csv`, or `pasted.txt` where CSV is not taken).
+        A click inside the modal carries no upload."""
         values: dict[str, dict[str, Any]] = {}
         for block in view.get("blocks", []):
             element = block.get("element") if block.get("type") == "input" else None
@@ -417,11 +424,17 @@ class RehearsalRoom(SlackStandIn):
             value: Any
             if element.get("type") in MULTI_VALUE:
                 value = list(given or [])
+            elif element.get("type") == "file_input":
+                text = given[0] if given else ""
+                name = "pasted.csv" if "csv" in (element.get("filetypes") or []) else "pasted.txt"
+                value = (
+                    [self.add_file(uploader, name, text.encode("utf-8"))]
+                    if text and uploader
+                    else []
+                )
             else:
                 # An empty field is absent from the form post; Slack sends it as null.
                 value = given[0] if given and given[0] != "" else None
-            if element.get("type") == "file_input":
-                value = []  # the room has no uploads: an empty file_input
             values.setdefault(block["block_id"], {})[element["action_id"]] = value
         return values
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bot import sample_data
 from bot.standins.room import RehearsalRoom
-from bot.standins.slack import APPROVER_1, EDITOR
+from bot.standins.slack import APPROVER_1, EDITOR, NEWSLETTER_CHANNEL
 from bot.subscribers import counts_by_status
 from handlers.rehearsal import Rehearsal, start_rehearsal
 
@@ -412,3 +412,27 @@ def test_the_outbox_search_reads_the_body_and_says_when_nothing_matches(rehearsa
         page(rehearsal, **{"as": EDITOR, "tab": "outbox", "stream": "broadcast"})
     )
     assert "No message matches the stream broadcast" in stream
+
+
+def test_an_import_pasted_into_the_page_waits_for_a_second_person(rehearsal: Rehearsal):
+    text = post(
+        rehearsal, "command", **{"as": EDITOR, "text": "/newsletter subscribers import"}
+    ).text
+    view = re.search(r'name="view_id" value="([^"]+)"', text)
+    assert view and 'name="v:import_file:value"' in text
+    csv_text = "Email Address,First Name,Last Name\nnew.reader@example.com,花子,山田\n"
+    post(
+        rehearsal,
+        "submit",
+        **{"as": EDITOR, "view_id": view.group(1), "v:import_file:value": csv_text},
+    )
+    desk = rehearsal.bot.desk
+    room = rehearsal.room
+    [card] = room.wait_for(
+        lambda: [m for m in room.channel_messages(NEWSLETTER_CHANNEL) if "import" in m.text]
+    )
+    assert "it would add 1" in card.text
+    channel = html.unescape(page(rehearsal, **{"as": APPROVER_1, "tab": "channel"}))
+    assert "new.reader" not in channel  # counts only in the channel
+    with desk.db.sessions() as session:
+        assert counts_by_status(session, "Newsletter") == {"active": 300}
