@@ -23,7 +23,7 @@ import csv
 import io
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 # OWASP's list of characters a cell must not begin with.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -37,6 +37,12 @@ CP932_NAMES = frozenset(
     {"cp932", "ms932", "windows-31j", "shift_jis", "shift-jis", "sjis", "s-jis"}
 )
 UTF8_NAMES = frozenset({"utf-8", "utf8", "utf-8-sig", "utf_8"})
+# The bytes of the characters `bot.typed.storable` removes (all but tab, line
+# feed and carriage return below 0x20, and DEL), and the codecs in which only
+# these bytes decode to them (`may_hold_controls`).
+CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+SCANNED_ENCODINGS = frozenset({"utf-8", "utf-8-sig", "cp932"})
+SCAN_BLOCK = 1024 * 1024
 
 
 class UnreadableFile(Exception):
@@ -152,8 +158,37 @@ def _choose(head: bytes, label: str, encoding: str | None) -> str:
     return encoding_named(encoding) if encoding else detect(head, label)
 
 
-def open_text(path: Path, encoding: str | None = None) -> tuple[IO[str], str]:
-    """`path` opened as text for `csv.reader`, and the encoding it is read in.
+class Opened(NamedTuple):
+    """A file opened for `csv.reader`: its text, the encoding it is read in, and
+    whether it may hold control characters (False: it holds none, for certain)."""
+
+    text: IO[str]
+    encoding: str
+    controls: bool
+
+
+def may_hold_controls(raw: IO[bytes], encoding: str) -> bool:
+    """Whether the text decoded from `raw` may hold a character that
+    `bot.typed.storable` removes. False only when it holds none for certain:
+    the encoding is one where such a character is always its own byte and no
+    other byte sequence decodes to one — UTF-8 (every byte of a multi-byte
+    sequence is 0x80 or above; strict decoding refuses encoded surrogates) and
+    CP932 (its second bytes are 0x40-0x7E and 0x80-0xFC) — and no such byte is
+    in the file. One pass over the bytes at memory speed, so a clean file (nearly
+    every file) skips the per-line look; `raw` is put back at its start."""
+    if encoding not in SCANNED_ENCODINGS:
+        return True
+    try:
+        while block := raw.read(SCAN_BLOCK):
+            if len(block.translate(None, CONTROL_BYTES)) != len(block):
+                return True
+        return False
+    finally:
+        raw.seek(0)
+
+
+def open_text(path: Path, encoding: str | None = None) -> Opened:
+    """`path` opened as text for `csv.reader`.
 
     Raises UnreadableFile for a missing, empty, binary or undecodable file.
     """
@@ -164,13 +199,16 @@ def open_text(path: Path, encoding: str | None = None) -> tuple[IO[str], str]:
     try:
         chosen = _choose(handle.read(HEAD_BYTES), str(path), encoding)
         handle.seek(0)
+        controls = may_hold_controls(handle, chosen)
     except BaseException:
         handle.close()
         raise
-    return io.TextIOWrapper(handle, encoding=chosen, newline=""), chosen
+    return Opened(io.TextIOWrapper(handle, encoding=chosen, newline=""), chosen, controls)
 
 
-def open_bytes(content: bytes, label: str, encoding: str | None = None) -> tuple[IO[str], str]:
+def open_bytes(content: bytes, label: str, encoding: str | None = None) -> Opened:
     """The same for a file that arrived as bytes (a Slack upload)."""
     chosen = _choose(content[:HEAD_BYTES], label, encoding)
-    return io.TextIOWrapper(io.BytesIO(content), encoding=chosen, newline=""), chosen
+    raw = io.BytesIO(content)
+    controls = may_hold_controls(raw, chosen)
+    return Opened(io.TextIOWrapper(raw, encoding=chosen, newline=""), chosen, controls)

@@ -64,9 +64,11 @@ def compose(given: str, family: str) -> str:
         return given
     if not given:
         return family
-    if _JAPANESE.search(family) or _JAPANESE.search(given):
-        return family + given
-    return f"{given} {family}"
+    if (given.isascii() and family.isascii()) or not (
+        _JAPANESE.search(family) or _JAPANESE.search(given)
+    ):
+        return f"{given} {family}"
+    return family + given
 
 
 def _note(*parts: str) -> str:

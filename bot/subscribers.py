@@ -19,6 +19,7 @@ An import a list owner can trust:
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -168,13 +169,12 @@ def import_csv(
     options: ImportOptions = ImportOptions(),
 ) -> ImportReport:
     """Import `path` into `list_name`. Raises UnreadableFile (nothing changed)."""
-    text, encoding = open_text(path, options.encoding)
-    with text:
+    opened = open_text(path, options.encoding)
+    with opened.text:
         return _import_stream(
             db,
-            text,
+            opened,
             str(path),
-            encoding,
             list_name=list_name,
             actor=actor,
             clock=clock,
@@ -194,13 +194,12 @@ def import_bytes(
     options: ImportOptions = ImportOptions(),
 ) -> ImportReport:
     """The same for a file that arrived as bytes (a Slack upload named `label`)."""
-    text, encoding = open_bytes(content, label, options.encoding)
-    with text:
+    opened = open_bytes(content, label, options.encoding)
+    with opened.text:
         return _import_stream(
             db,
-            text,
+            opened,
             label,
-            encoding,
             list_name=list_name,
             actor=actor,
             clock=clock,
@@ -217,7 +216,7 @@ def _marked(text: IO[str], marks: list[bool]) -> Iterator[str]:
     """The file's lines, marking in `marks` whether the row the csv reader
     makes of them holds control characters (`marks[0]`) and a NUL among them
     (`marks[1]`: PostgreSQL refuses NUL in text, so such a row is rejected).
-    One look per line, so a clean file costs next to nothing."""
+    One look per line; only for a file that may hold any (`Opened.controls`)."""
     clean = is_storable
     for line in text:
         if not clean(line):
@@ -229,9 +228,8 @@ def _marked(text: IO[str], marks: list[bool]) -> Iterator[str]:
 
 def _import_stream(
     db: Database,
-    text: IO[str],
+    opened: csvfile.Opened,
     label: str,
-    encoding: str,
     *,
     list_name: str,
     actor: str,
@@ -240,9 +238,10 @@ def _import_stream(
     options: ImportOptions,
 ) -> ImportReport:
     now = clock.now()
+    text, encoding = opened.text, opened.encoding
     report = ImportReport(list_name=list_name, encoding=encoding, dry_run=options.dry_run)
-    marks = [False, False]
-    reader = csv.reader(_marked(text, marks), strict=True)
+    marks = [False, False]  # stay False when the file holds no control character
+    reader = csv.reader(_marked(text, marks) if opened.controls else text, strict=True)
     columns = parse_columns(options.columns) if options.columns else None
     try:
         with db.transaction() as session:
@@ -254,7 +253,7 @@ def _import_stream(
             mailing_list = get_or_create_list(session, list_name, now)
             salt = address_salt(session)
             staging = _Staging(session)
-            cells = _rows(reader, first)
+            cells = reader if first is None else itertools.chain((first,), reader)
             for rows, stops in _chunks(cells, reader, marks, form, report, salt, chunk):
                 staging.load(rows)
                 staging.load_stops(stops)
@@ -317,12 +316,6 @@ def _read_header(
         else:
             return address_list(label), first
     return recognise(first, label, columns=columns, do_not_mail=do_not_mail), None
-
-
-def _rows(reader: Any, first: list[str] | None) -> Iterator[list[str]]:
-    if first is not None:
-        yield first
-    yield from reader
 
 
 class _BulkInsert:

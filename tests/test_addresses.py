@@ -29,8 +29,9 @@ domains = st.builds(
 )
 addresses = st.builds(lambda local, domain: f"{local}@{domain}", dot_atom_local, domains)
 whitespace = st.text(" \t\r\n", max_size=3)
-# Free text that often looks like an address: exercises every rejection path.
-address_like = st.text(ATEXT + '@. "()<>[]:;,\\あ山', max_size=40)
+# Free text that often looks like an address: exercises every rejection path,
+# line breaks and control characters inside included.
+address_like = st.text(ATEXT + '@. "()<>[]:;,\\あ山\n\r\t\x00', max_size=40)
 
 
 def _reference(text: str) -> str | None:
@@ -102,6 +103,8 @@ def test_fast_path_agrees_with_email_validator(address: str, padding: str):
 
 
 @given(address_like | addresses)
+@example("hanako\n@example.com")  # a `$` in the fast path's pattern once let this through
+@example("hanako\r\n@example.com")
 def test_any_input_agrees_with_email_validator(raw: str):
     reference = _reference(raw)
     if reference is None:
@@ -128,6 +131,7 @@ def test_any_input_agrees_with_email_validator(raw: str):
         (".hanako@example.com", ""),
         ("hanako.@example.com", ""),
         ("han..ako@example.com", ""),
+        ("hanako\n@example.com", "U+000A"),
         ("山田花子 <hanako@example.com>", ""),
         ("a@" + ".".join(["b" * 60] * 5) + ".com", ""),
     ],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from bot import csvfile
 from bot.clock import FrozenClock
 from bot.csvfile import neutralise, restore
 from bot.export import export_all
 from bot.import_formats import compose
 from bot.subscribers import ImportOptions, ImportReport, UnreadableFile, import_csv
+from bot.typed import is_storable
 from storage import migrate
 from storage.db import Database, connect
 from storage.models import (
@@ -541,6 +544,129 @@ def test_control_characters_leave_every_field_and_a_nul_rejects_its_row(
         "hanako@example.com": ("Ab[31mcd", "株式会社"),
         "taro@example.com": ("Taro", ""),
     }
+
+
+# The look for control characters is one pass over the bytes when the encoding allows it.
+
+STORABLE_REMOVES = "".join(
+    chr(c) for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]
+)
+
+
+def test_no_cp932_sequence_without_a_control_byte_decodes_to_a_control_character():
+    """Every byte and pair of bytes, decoded strictly as CP932: a control character
+    only ever comes from its own byte, which `may_hold_controls` looks for."""
+    singles = [bytes([a]) for a in range(256)]
+    pairs = [bytes([a, b]) for a in range(0x80, 256) for b in range(256)]
+    for sequence in singles + pairs:
+        try:
+            text = sequence.decode("cp932")
+        except UnicodeDecodeError:
+            continue
+        if not any(byte in csvfile.CONTROL_BYTES for byte in sequence):
+            assert is_storable(text), sequence
+
+
+@settings(max_examples=300)
+@given(
+    st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(list(STORABLE_REMOVES))),
+    st.sampled_from(["utf-8", "utf-8-sig", "cp932"]),
+)
+def test_the_byte_scan_finds_exactly_what_storable_removes(text: str, encoding: str):
+    try:
+        raw = text.encode(encoding)
+    except UnicodeEncodeError:
+        raw = text.encode(encoding, errors="ignore")
+        text = raw.decode(encoding)
+    handle = io.BytesIO(raw)
+    assert csvfile.may_hold_controls(handle, encoding) == (not is_storable(text))
+    assert handle.tell() == 0  # put back for the reader
+
+
+def test_other_encodings_are_always_looked_at_line_by_line():
+    assert csvfile.may_hold_controls(io.BytesIO(b"email\nhanako@example.com\n"), "iso8859-1")
+    assert csvfile.may_hold_controls(io.BytesIO("email".encode("utf-16")), "utf-16")
+
+
+def test_a_control_character_far_into_a_file_is_still_found(
+    db: Database, clock: FrozenClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(csvfile, "SCAN_BLOCK", 64)  # many blocks, the last one dirty
+    rows = [f"reader{i}@example.com,Reader {i},株式会社サンプル" for i in range(200)]
+    content = "email,name,company\n" + "\n".join(rows) + "\nlast@example.com,La\x1bst,x\x00\n"
+    report = run(db, write(tmp_path, content, "l.csv"), clock)
+    assert [(r.line, r.reason) for r in report.rejected] == [
+        (202, "holds a NUL character (a binary or damaged line)")
+    ]
+    assert report.added == 200
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, migrated SQLite database to copy (migrating per example is slow)."""
+    path = tmp_path_factory.mktemp("template") / "empty.db"
+    db = connect(f"sqlite:///{path}")
+    migrate.upgrade(db.engine)
+    db.dispose()
+    return path
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["hanako", "taro", "Hanako", "jiro", "花子"]),
+            st.text(
+                alphabet=st.sampled_from(list('Ab 山田,"\n\r') + list(STORABLE_REMOVES)), max_size=6
+            ),
+        ),
+        max_size=8,
+    ),
+    st.sampled_from(["utf-8", "cp932"]),
+)
+def test_the_fast_path_imports_exactly_as_the_line_by_line_look(
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    people: list[tuple[str, str]],
+    encoding: str,
+):
+    """Whatever the file, skipping the per-line look (no control byte found)
+    gives what the per-line look gives."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["email", "name", "company"])
+    for local, name in people:
+        writer.writerow([f"{local}@example.com", name, "会社"])
+    path = tmp_path_factory.mktemp("fast") / "l.csv"
+    path.write_bytes(out.getvalue().encode(encoding, errors="replace"))
+    outcomes = []
+    for forced in (False, True):
+        copy = tmp_path_factory.mktemp("db") / "c.db"
+        shutil.copyfile(migrated, copy)
+        db = connect(f"sqlite:///{copy}")
+        if forced:
+            monkeypatch.setattr(csvfile, "may_hold_controls", lambda raw, encoding: True)
+        try:
+            report = import_csv(
+                db,
+                path,
+                list_name=LIST,
+                actor="U1",
+                clock=FrozenClock(),
+                options=ImportOptions(encoding=encoding),
+            )
+        except UnreadableFile as exc:
+            outcomes.append(("unreadable", str(exc)))
+        else:
+            outcomes.append(
+                (report.rows, report.added, report.merged, report.rejected, audience(db))
+            )
+        db.dispose()
+        monkeypatch.undo()
+    assert outcomes[0] == outcomes[1]
 
 
 HOSTILE = [
