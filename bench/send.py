@@ -174,6 +174,8 @@ def _desk(database_url: str, postmark_url: str, transport: str = "batch") -> Any
         POSTMARK_API_URL=postmark_url,
         NEWSLETTER_NAME="Newsletter",
         NEWSLETTER_FROM="Countersign News <news@example.com>",
+        # The footer the law requires (issue 12): preflight blocks without it.
+        NEWSLETTER_POSTAL_ADDRESS="1-2-3 Example-cho, Chiyoda-ku, Tokyo 100-0000, Japan",
         APPROVERS="U0APPROV1",
         SEND_BATCHES_IN_FLIGHT=IN_FLIGHT,
         POSTMARK_TRANSPORT=transport,
@@ -330,8 +332,11 @@ def run_plain(database_url: str, postmark_url: str) -> int:
 
 def _child(*args: str) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, __file__, *args], check=True, capture_output=True, text=True, cwd=ROOT
+        [sys.executable, __file__, *args], capture_output=True, text=True, cwd=ROOT
     )
+    if out.returncode != 0:  # say why, not only that it failed
+        sys.stderr.write(out.stderr)
+        raise SystemExit(f"bench/send.py {args[0]} failed with exit status {out.returncode}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
