@@ -19,6 +19,7 @@ Two stages, so that the expensive work happens once per version:
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import hashlib
 import json
 import re
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from json.encoder import encode_basestring
+from typing import ClassVar
 
 import css_inline
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
@@ -80,15 +82,43 @@ _inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=
 
 @dataclass
 class TemplateProblem(Exception):
-    """Why a draft cannot be saved. `field` is "subject" or "body"."""
+    """Why a draft cannot be saved (or a version rendered). `field` is "subject" or
+    "body"; `code` names the sentence the front end shows (its catalogue's
+    `template.<code>`, one of `CODES`), filled with `line` (where the template
+    language's rules are broken) and `params` (what was found, what is allowed, a
+    limit). No sentence here: the reader's language is the front end's."""
 
     field: str
-    message: str
+    code: str
     line: int | None = None
+    params: dict[str, str | int] = dataclasses.field(default_factory=dict)
 
-    def __str__(self) -> str:
-        where = f" (line {self.line})" if self.line else ""
-        return f"{self.message}{where}"
+    CODES: ClassVar[frozenset[str]] = frozenset(
+        {
+            "too_many_tags",
+            "comment_unclosed",
+            "control_structure",
+            "not_printable",
+            "subject_empty",
+            "subject_too_long",
+            "body_too_long",
+            "too_many_marks",
+            "too_large",
+            "tag_unclosed",
+            "render_failed",
+            "rendered_too_long",
+            "too_slow",
+            "unsubscribe_conditional",
+        }
+    )
+
+    def __post_init__(self) -> None:
+        if self.code not in self.CODES:
+            raise ValueError(f"unknown template problem {self.code!r}")
+
+    def __str__(self) -> str:  # for logs; people read the catalogue's sentence
+        where = f" at line {self.line}" if self.line else ""
+        return f"template problem {self.code} in the {self.field}{where} {self.params}"
 
 
 @dataclass(frozen=True)
@@ -170,21 +200,19 @@ def _check_template(source: str, field: str, max_tags: int = MAX_TAGS) -> None:
         tags += 1
         if tags > max_tags:
             raise TemplateProblem(
-                field, f"a template may hold at most {max_tags} {{{{ … }}}} and {{# … #}}", line
+                field, "too_many_tags", line, {"limit": max_tags, "tags": "{{ … }}, {# … #}"}
             )
         if opener == "{#":
             end = source.find("#}", start + 2)
             if end < 0:
-                raise TemplateProblem(field, "a comment opened with {# is never closed", line)
+                raise TemplateProblem(field, "comment_unclosed", line, {"opener": "{#"})
             pos = end + 2
             continue
         printed = _PRINT.match(source, start) if opener == "{{" else None
         if printed is None or printed.group(1) not in PRINTABLE:
             shown = source[start : start + 40].split("\n", 1)[0]
-            what = "control structures ({% … %}) are" if opener == "{%" else f"`{shown}` is"
-            raise TemplateProblem(
-                field, f"{what} not allowed: a template may only print {_ALLOWED}", line
-            )
+            code = "control_structure" if opener == "{%" else "not_printable"
+            raise TemplateProblem(field, code, line, {"found": shown, "allowed": _ALLOWED})
         pos = printed.end()
 
 
@@ -311,9 +339,7 @@ def compile_issue(
         with _time_bound(COMPILE_CPU_SECONDS, COMPILE_WALL_SECONDS):
             return _compile_issue(subject, body, sender, stream, list_name, lang, footer)
     except _OutOfTime:
-        raise TemplateProblem(
-            "body", "the body takes too long to prepare: simplify its Markdown"
-        ) from None
+        raise TemplateProblem("body", "too_slow") from None
 
 
 def _compile_issue(
@@ -328,25 +354,21 @@ def _compile_issue(
     footer = footer or Footer()
     subject = subject.strip()
     if not subject:
-        raise TemplateProblem("subject", "the subject is empty")
+        raise TemplateProblem("subject", "subject_empty")
     if len(subject) > MAX_SUBJECT_CHARS:
-        raise TemplateProblem(
-            "subject", f"the subject is longer than {MAX_SUBJECT_CHARS} characters"
-        )
+        raise TemplateProblem("subject", "subject_too_long", params={"limit": MAX_SUBJECT_CHARS})
     if len(body) > MAX_BODY_CHARS:
-        raise TemplateProblem("body", f"the body is longer than {MAX_BODY_CHARS:,} characters")
+        raise TemplateProblem("body", "body_too_long", params={"limit": MAX_BODY_CHARS})
     _check_template(subject, "subject")
     _check_template(body, "body")
     if sum(body.count(mark) for mark in _MARKS_COSTLY) > MAX_MARKS:
         raise TemplateProblem(
-            "body", f"the body holds more than {MAX_MARKS:,} of the marks {' '.join(_MARKS_COSTLY)}"
+            "body", "too_many_marks", params={"limit": MAX_MARKS, "marks": " ".join(_MARKS_COSTLY)}
         )
     kept: list[str] = []
     html_body = _markdown.render(_protect(body, kept))
     if len(html_body) > MAX_HTML_BYTES:  # before the layout and CSS inlining, which cost more
-        raise TemplateProblem(
-            "body", f"the rendered message is larger than {MAX_HTML_BYTES // 1000} KB"
-        )
+        raise TemplateProblem("body", "too_large", params={"limit": MAX_HTML_BYTES // 1000})
     page = (
         _layout()
         .replace("{{ lang }}", lang)
@@ -361,10 +383,8 @@ def _compile_issue(
     for finished in (html, text):
         try:
             _check_template(finished, "body", _FINISHED_TAGS)
-        except TemplateProblem as problem:  # its line is the layout's, not the author's
-            raise TemplateProblem(
-                "body", f"{problem.message}: a tag opened in the body is never closed"
-            ) from None
+        except TemplateProblem:  # its line is the layout's, not the author's
+            raise TemplateProblem("body", "tag_unclosed", params={"openers": "{{, {#"}) from None
     compiled = CompiledIssue(subject=subject, html=html, text=text, sender=sender, stream=stream)
     # Measured with the widest fields a row can hold, each character one that
     # HTML escaping lengthens most: no recipient's message can be larger.
@@ -374,9 +394,7 @@ def _compile_issue(
     )
     rendered = render_message(compiled, sample)
     if len(rendered.html.encode("utf-8")) > MAX_HTML_BYTES:
-        raise TemplateProblem(
-            "body", f"the rendered message is larger than {MAX_HTML_BYTES // 1000} KB"
-        )
+        raise TemplateProblem("body", "too_large", params={"limit": MAX_HTML_BYTES // 1000})
     return compiled
 
 
@@ -438,12 +456,15 @@ def render_message(compiled: CompiledIssue, recipient: RecipientContext) -> Rend
                 )
         except (UndefinedError, SecurityError, TypeError, TemplateSyntaxError) as exc:
             raise TemplateProblem(
-                "subject" if field == "subject" else "body", f"the template failed: {exc}"
+                "subject" if field == "subject" else "body",
+                "render_failed",
+                params={"error": str(exc)},
             ) from None
         if len(out[field]) > MAX_RENDERED_CHARS:
             raise TemplateProblem(
                 "subject" if field == "subject" else "body",
-                f"the rendered message is larger than {MAX_RENDERED_CHARS:,} characters",
+                "rendered_too_long",
+                params={"limit": MAX_RENDERED_CHARS},
             )
     return RenderedMessage(subject=out["subject"], html=out["body"], text=out["text"])
 

@@ -7,37 +7,19 @@ lets a request spell one as `\ud800`) cannot be written as UTF-8 at all, so
 no database, email or Postmark request could carry it. Every service that
 stores typed text passes it through `storable()` first.
 
-`EMAIL` and `PHONE` find addresses and phone numbers (preflight uses them on
-what readers will get); `redact()` replaces them in typed text that is shown
-where others can read it — the newsletter channel (invariant 9).
+`redact()` replaces addresses and telephone numbers in typed text that is shown
+where others can read it — the newsletter channel (invariant 9) — found by the
+patterns preflight uses on what readers will get (`bot.contacts`).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from bot.characters import visible
+from bot.contacts import addresses, spelled_out, telephone_numbers
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-
-EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-# Matched on NFKC text, so full-width digits and signs count too.
-PHONE = re.compile(
-    r"(?<![\d-])(?:"
-    r"\+\d{1,3}[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,3}"  # international
-    r"|0\d{1,4}-\d{1,4}-\d{3,4}"  # Japanese with hyphens: 03-1234-5678, 090-1234-5678
-    r"|\(0\d{1,4}\)\s?\d{1,4}-\d{3,4}"  # (03) 1234-5678
-    r"|0[5789]0\d{8}|0\d{9}"  # Japanese without separators
-    r")(?![\d-])"
-)
-# "taro at example dot com", "taro [at] example.com", "taro(at)example.com"
-_SPELLED_AT = re.compile(r"\s*[\[(]?\s*\bat\b\s*[\])]?\s*", re.IGNORECASE)
-_SPELLED_DOT = re.compile(r"\s*[\[(]?\s*\bdot\b\s*[\])]?\s*", re.IGNORECASE)
-_SPELLED_FORM = re.compile(
-    r"[A-Za-z0-9._%+-]+\s*[\[(]?\s*\bat\b\s*[\])]?\s*[A-Za-z0-9-]+"
-    r"(?:(?:\s*[\[(]?\s*\bdot\b\s*[\])]?\s*|\.)[A-Za-z0-9-]+)+",
-    re.IGNORECASE,
-)
-_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
 
 
 def is_storable(text: str) -> bool:
@@ -52,23 +34,23 @@ def storable(text: str) -> str:
 
 
 def redact(text: str, *, address: str, phone: str) -> str:
-    """`text` with every address replaced by `address` and every phone number by
-    `phone`. Sees through full-width forms and invisible characters (the text is
-    NFKC-normalised when, and only when, it holds something to replace) and
-    through addresses spelled out with "at" and "dot"."""
-    visible = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
-    spelled = _spelled_out(visible)
-    if not (EMAIL.search(spelled) or PHONE.search(visible)):
+    """`text` with every address replaced by `address` and every telephone number
+    by `phone`, as `bot.contacts` finds them (what preflight finds in a newsletter):
+    through full-width forms and invisible characters (the text is NFKC-normalised
+    when, and only when, it holds something to replace) and through obfuscated
+    addresses (`taro at example dot com`, `taro(at)example.com` …)."""
+    shown = spelled_out(visible(text))
+    found = addresses(shown)
+    if not found and not telephone_numbers(shown):
         return text
-    out = EMAIL.sub(lambda _: address, spelled)
-    return PHONE.sub(lambda _: phone, out)
-
-
-def _spelled_out(text: str) -> str:
-    """`taro at example dot com` → `taro@example.com` (only where that makes an address)."""
-
-    def join(match: re.Match[str]) -> str:
-        candidate = _SPELLED_DOT.sub(".", _SPELLED_AT.sub("@", match.group(0), count=1))
-        return candidate if EMAIL.fullmatch(candidate) else match.group(0)
-
-    return _SPELLED_FORM.sub(join, text)
+    parts: list[str] = []
+    at = 0
+    for match in found:
+        parts += [shown[at : match.start()], str(address)]  # (plain str: no escaping here)
+        at = match.end()
+    shown = "".join([*parts, shown[at:]])
+    parts, at = [], 0
+    for number in telephone_numbers(shown):
+        parts += [shown[at : number.start], str(phone)]
+        at = number.end
+    return "".join([*parts, shown[at:]])

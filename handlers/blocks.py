@@ -20,10 +20,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.approvals import Card
+from bot.contacts import EMAIL
 from bot.issues import IssueLine
 from bot.preflight import Finding
-from bot.rendering import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
-from bot.typed import EMAIL
+from bot.rendering import MAX_BODY_CHARS, MAX_SUBJECT_CHARS, TemplateProblem
 from handlers.ids import Action, Block, Callback
 from handlers.mrkdwn import Mrkdwn, clip, for_channel, plain
 from handlers.texts import state_name, t
@@ -331,6 +331,12 @@ def finding_text(finding: Finding) -> Mrkdwn:
     return t(f"finding.{finding.code}", **params)
 
 
+def template_problem_text(problem: TemplateProblem) -> Mrkdwn:
+    """Why a template cannot be saved or rendered, as a whole sentence of the catalogue."""
+    params = {k: f"{v:,}" if isinstance(v, int) else v for k, v in problem.params.items()}
+    return t(f"template.{problem.code}", line=problem.line or 0, **params)
+
+
 def findings_blocks(findings: Sequence[Finding], *, with_detail: bool) -> Blocks:
     if not findings:
         return [context(t("preview.no_findings"))]
@@ -338,7 +344,9 @@ def findings_blocks(findings: Sequence[Finding], *, with_detail: bool) -> Blocks
     for finding in findings:
         key = "preview.blocking" if finding.blocking else "preview.warning"
         out.append(t(key, message=finding_text(finding)))
-        if with_detail and finding.detail:
+        if with_detail and finding.problem is not None:
+            out.append(Mrkdwn("      ") + template_problem_text(finding.problem))
+        elif with_detail and finding.detail:
             out.append(Mrkdwn("      ") + t("preview.detail", detail=finding.detail))
     return [section(lines(out))]
 

@@ -365,7 +365,7 @@ def _save(
             block = Block.BODY_FILE
         else:
             block = _block_of_line(sections, problem.line)
-        return block, t("template.problem", problem=str(problem))
+        return block, blocks.template_problem_text(problem)
     except (Refusal, ValueError) as exc:
         message = refusal_text(exc) if isinstance(exc, Refusal) else t("generic.error", error="id")
         return Block.SUBJECT, message

@@ -129,8 +129,31 @@ EN: dict[str, str] = {
         "`/newsletter submit {issue}` to ask for approval again."
     ),
     "draft.no_such_issue": "There is no issue #{issue}.",
-    # --- template problems (shown in the modal under the field) -------------------------
-    "template.problem": "{problem}",
+    # --- template problems (shown in the modal under the field, and in the preview) -----
+    # {found}: what the author wrote; {allowed}: what a template may print.
+    "template.too_many_tags": "Line {line}: a template may hold at most {limit} of {tags}.",
+    "template.comment_unclosed": "Line {line}: the comment opened with {opener} is never closed.",
+    "template.control_structure": (
+        "Line {line}: control structures such as `{found}` are not allowed. "
+        "A template may only print {allowed}."
+    ),
+    "template.not_printable": (
+        "Line {line}: `{found}` is not allowed. A template may only print {allowed}."
+    ),
+    "template.subject_empty": "The subject is empty.",
+    "template.subject_too_long": "The subject is longer than {limit} characters.",
+    "template.body_too_long": "The body is longer than {limit} characters.",
+    "template.too_many_marks": (
+        "The body holds more than {limit} of the marks {marks}: simplify its Markdown."
+    ),
+    "template.too_large": "The message would be larger than {limit} KB.",
+    "template.tag_unclosed": "A tag opened in the body ({openers}) is never closed.",
+    "template.render_failed": "The template cannot be rendered ({error}).",
+    "template.rendered_too_long": "The message would be longer than {limit} characters.",
+    "template.too_slow": "The body takes too long to prepare: simplify its Markdown.",
+    "template.unsubscribe_conditional": (
+        "The unsubscribe link is printed only for some readers: every reader needs it."
+    ),
     # --- preview ------------------------------------------------------------------------
     "preview.not_rendered": (
         ":no_entry: This version cannot be rendered for a reader; the findings below say why."

@@ -121,8 +121,31 @@ JA: dict[str, str] = {
     ),
     "draft.no_such_issue": "第{issue}号は存在しません。",
     # --- template problems --------------------------------------------------------------
-    # The problem text comes from the template engine; nothing to translate around it.
-    "template.problem": "{problem}",
+    "template.too_many_tags": (
+        "{line}行目：テンプレートに書ける {tags} は合わせて {limit} 個までです。"
+    ),
+    "template.comment_unclosed": "{line}行目：{opener} で始めたコメントが閉じられていません。",
+    "template.control_structure": (
+        "{line}行目：`{found}` のような制御構文は使えません。"
+        "テンプレートで表示できるのは {allowed} だけです。"
+    ),
+    "template.not_printable": (
+        "{line}行目：`{found}` は使えません。テンプレートで表示できるのは {allowed} だけです。"
+    ),
+    "template.subject_empty": "件名が空です。",
+    "template.subject_too_long": "件名が {limit} 文字を超えています。",
+    "template.body_too_long": "本文が {limit} 文字を超えています。",
+    "template.too_many_marks": (
+        "本文に記号 {marks} が {limit} 個を超えて含まれています。Markdown を簡単にしてください。"
+    ),
+    "template.too_large": "メッセージが {limit} KB を超えてしまいます。",
+    "template.tag_unclosed": "本文で開いたタグ（{openers}）が閉じられていません。",
+    "template.render_failed": "テンプレートを展開できません（{error}）。",
+    "template.rendered_too_long": "メッセージが {limit} 文字を超えてしまいます。",
+    "template.too_slow": "本文の準備に時間がかかりすぎます。Markdown を簡単にしてください。",
+    "template.unsubscribe_conditional": (
+        "配信停止リンクが一部の読者にしか表示されません。すべての読者に必要です。"
+    ),
     # --- preview ------------------------------------------------------------------------
     "preview.not_rendered": (
         ":no_entry: この版は読者向けに表示できません。理由は下の指摘事項のとおりです。"

@@ -111,7 +111,10 @@ def test_anything_but_printing_a_documented_variable_is_refused_at_save_time(bod
         compile_(body="一行目\n" + body)
     assert problem.value.field == "body"
     assert problem.value.line == 2
-    assert "{{ subscriber.name }}, {{ subscriber.company }}, {{ list_name }}" in str(problem.value)
+    assert problem.value.code in ("not_printable", "control_structure")
+    assert "{{ subscriber.name }}, {{ subscriber.company }}, {{ list_name }}" in str(
+        problem.value.params["allowed"]
+    )
 
 
 def test_the_template_check_is_linear_in_the_length_of_the_body():
@@ -132,7 +135,7 @@ def test_syntax_errors_name_the_line():
     with pytest.raises(TemplateProblem) as problem:
         compile_(body="一行目\n二行目\n{{ subscriber.name ")
     assert problem.value.line == 3
-    assert "line 3" in str(problem.value)
+    assert "at line 3" in str(problem.value)  # (the log's form)
 
 
 def test_subject_problems_are_reported_against_the_subject():
@@ -147,7 +150,7 @@ def test_subject_problems_are_reported_against_the_subject():
 def test_oversized_output_is_refused():
     with pytest.raises(TemplateProblem) as problem:
         compile_(body="x" * 100_001)
-    assert "longer than" in str(problem.value)
+    assert problem.value.code in ("subject_too_long", "body_too_long")
 
 
 def test_the_documented_variables_render():
@@ -180,14 +183,14 @@ def test_the_size_bound_counts_the_widest_fields_a_row_can_hold():
     compile_(body=text + "{{ list_name }}" * 95)
     with pytest.raises(TemplateProblem) as problem:
         compile_(body=text + "{{ subscriber.name }}" * 95)
-    assert "larger than" in str(problem.value)
+    assert problem.value.code in ("too_large", "rendered_too_long")
 
 
 def test_a_body_may_hold_a_bounded_number_of_costly_marks():
     compile_(body="[リンク](https://example.com/) **太字** " * 1_000)  # 5,000 marks
     with pytest.raises(TemplateProblem) as problem:
         compile_(body="[" * 5_001)
-    assert "more than 5,000 of the marks" in str(problem.value)
+    assert problem.value.code == "too_many_marks" and problem.value.params["limit"] == 5_000
 
 
 def test_building_a_version_has_a_hard_budget_of_processor_time(monkeypatch):
@@ -197,7 +200,7 @@ def test_building_a_version_has_a_hard_budget_of_processor_time(monkeypatch):
     started = time.thread_time()
     with pytest.raises(TemplateProblem) as problem:
         compile_(body="[" * 99_999)
-    assert "takes too long" in str(problem.value)
+    assert problem.value.code == "too_slow"
     assert time.thread_time() - started < rendering.COMPILE_CPU_SECONDS + 0.5
     time.sleep(0.1)  # and nothing is raised afterwards, here or anywhere
     assert compile_(body="本文").subject
@@ -207,7 +210,7 @@ def test_a_body_may_hold_a_bounded_number_of_tags():
     compile_(body="{{ subscriber.name }}" * MAX_TAGS)
     with pytest.raises(TemplateProblem) as problem:
         compile_(body="{{ subscriber.name }}" * MAX_TAGS + "{# one more #}")
-    assert f"at most {MAX_TAGS}" in str(problem.value)
+    assert problem.value.code == "too_many_tags" and problem.value.params["limit"] == MAX_TAGS
 
 
 def test_content_hash_covers_every_part():

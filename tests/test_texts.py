@@ -39,13 +39,10 @@ EN_KEYS = sorted(texts.EN)
 
 # Sentences that are nothing but placeholders, Slack markup and emoji, so they
 # have no words to translate and are the same in both languages:
-# - template.problem: the template engine's own message, shown as it is;
 # - preview.blocking / preview.warning: an emoji before a finding sentence
 #   that is itself translated (finding.*);
 # - send.progress.bar: the progress bar and its percent.
-WORDLESS = frozenset(
-    {"template.problem", "preview.blocking", "preview.warning", "send.progress.bar"}
-)
+WORDLESS = frozenset({"preview.blocking", "preview.warning", "send.progress.bar"})
 
 # Hiragana, katakana, CJK ideographs, full-width forms and CJK punctuation.
 JAPANESE = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u4e00-\u9fff\uff00-\uffef]")
@@ -361,3 +358,19 @@ def test_the_progress_bar_is_full_only_when_everyone_is_handled(total: int, shar
     assert (percent == 100) == complete and (bar == "▓" * BAR_WIDTH) == complete
     if total and done < total:
         assert percent == done * 100 // total
+
+
+def test_every_template_problem_is_a_whole_sentence_in_both_languages():
+    """A template problem reaches a person as the catalogue's sentence, in their
+    language, with what was found and what is allowed filled in (issue 12)."""
+    from bot.rendering import TemplateProblem
+    from handlers.blocks import template_problem_text
+
+    for code in sorted(TemplateProblem.CODES):
+        assert f"template.{code}" in texts.EN and f"template.{code}" in JA, code
+    problem = TemplateProblem("body", "not_printable", 3, {"found": "{{ 9 ** 9 }}", "allowed": "X"})
+    with texts.speaking("ja"):
+        shown = template_problem_text(problem)
+    assert shown.startswith("3行目") and "{{ 9 ** 9 }}" in shown and "not allowed" not in shown
+    with texts.speaking("en"):
+        assert template_problem_text(problem).startswith("Line 3: `{{ 9 ** 9 }}` is not allowed.")

@@ -70,6 +70,7 @@ class Finding:
     severity: Severity
     params: dict[str, object] = field(default_factory=dict)
     detail: str = ""
+    problem: TemplateProblem | None = None  # a template_error's why (may quote the source)
 
     @property
     def blocking(self) -> bool:
@@ -116,7 +117,7 @@ def preflight(
         check_stored(compiled)
         renders = [render_message(compiled, sample) for sample in _samples(list_name)]
     except TemplateProblem as problem:
-        findings.append(Finding("template_error", Severity.BLOCKING, detail=str(problem)))
+        findings.append(Finding("template_error", Severity.BLOCKING, problem=problem))
         return _ordered(findings)
     if not says_something(body_source):
         findings.append(Finding("body_empty", Severity.BLOCKING))

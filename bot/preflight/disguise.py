@@ -31,29 +31,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-# Category Cf and the other Default_Ignorable_Code_Point ranges (Unicode 15,
-# DerivedCoreProperties.txt); a test checks every Cf character of the running
-# Python's Unicode database is covered.
-_INVISIBLE_RANGES = (
-    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x0600, 0x0605), (0x061C, 0x061C),
-    (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890, 0x0891), (0x08E2, 0x08E2),
-    (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F),
-    (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F),
-    (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFFB), (0x110BD, 0x110BD),
-    (0x110CD, 0x110CD), (0x13430, 0x1345F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
-    (0xE0000, 0xE0FFF),
-)  # fmt: skip
-_INVISIBLE = re.compile(
-    "[" + "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in _INVISIBLE_RANGES) + "]"
-)
+from bot.characters import ASTRAL_MARK, BEYOND_BASIC, MARKS, visible
+from bot.contacts import addresses, spelled_out, telephone_numbers
+
 # Letters that look like Latin ones (after case folding): a name written with a
 # Cyrillic "а" reads exactly like the Latin one.
 _LOOKALIKES = str.maketrans(
     "аеорсхуікјѕԁһӏԛԝвмнтαβεικνορτυχ",
     "aeopcxyikjsdhlqwbmhtabeiknoptux",
 )
-# Dashes, hyphens and minus signs of every kind become "-" (for telephone numbers).
-_DASHES = re.compile("[\u2010-\u2015\u2043\u2212\u2796\u2e3a\u2e3b\ufe58\ufe63\u30fc\uff70\u02d7-]")
 _SPACES = re.compile(r"[\s\u30fb]+")  # whitespace of every kind, and the nakaguro "・"
 
 
@@ -67,53 +53,18 @@ _DIACRITICS = re.compile("[\u0300-\u036f]+")
 _BARE = str.maketrans("ıøłđħŧƀɨ", "ioldhtbi")
 
 
-def _character_class(codes: list[int]) -> str:
-    """The body of a regular expression's character class holding `codes` (sorted), as ranges."""
-    ranges: list[list[int]] = []
-    for code in codes:
-        if ranges and ranges[-1][1] == code - 1:
-            ranges[-1][1] = code
-        else:
-            ranges.append([code, code])
-    return "".join(
-        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
-        for a, b in ranges
-    )
-
-
-# Punctuation marks and symbols (categories P and S) and decimal digits of the basic and
-# the supplementary multilingual planes, from the running Python's Unicode database (the
-# other planes hold none; tests check every plane).
-_BY_CATEGORY: dict[str, list[int]] = {"P": [], "S": [], "N": []}
-for _code in range(0x20000):
-    _category = unicodedata.category(chr(_code))
-    if _category[0] in "PS" or _category == "Nd":
-        _BY_CATEGORY[_category[0]].append(_code)
-_MARK_CODES = sorted(_BY_CATEGORY["P"] + _BY_CATEGORY["S"])
-_MARKS = _character_class([code for code in _MARK_CODES if code < 0x10000])
-# Marks beyond the basic plane (emoji, mahjong tiles …) read like a space: a character
-# class over a few hundred ranges costs a test of each range per character, so only
-# those beyond the basic plane are tested, and only in a text that holds one.
-_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
-_ASTRAL_MARK = re.compile(
-    f"(?=[\U00010000-\U0010ffff])[{_character_class([c for c in _MARK_CODES if c >= 0x10000])}]"
-)
-
-
 def fold(text: str) -> str:
     """The comparable form of `text` (see the module's docstring)."""
     if text.isascii():  # nothing to normalise, nothing invisible, no look-alikes
         return _SPACES.sub(" ", text.lower())
-    text = _INVISIBLE.sub("", text)
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _INVISIBLE.sub("", text)  # NFKC can reveal some (e.g. a compatibility form)
+    text = visible(text).casefold()
     if _HAS_LOOKALIKE.search(text):  # (a translation reads every character: only if needed)
         text = text.translate(_LOOKALIKES)
     if _HAS_DIACRITIC.search(text):
         bare = _DIACRITICS.sub("", unicodedata.normalize("NFD", text))
         text = unicodedata.normalize("NFC", bare).translate(_BARE)
-    if _ASTRAL.search(text):
-        text = _ASTRAL_MARK.sub(" ", text)
+    if BEYOND_BASIC.search(text):  # marks beyond the basic plane (emoji …) read as spaces
+        text = ASTRAL_MARK.sub(" ", text)
     return _SPACES.sub(" ", text)
 
 
@@ -172,7 +123,7 @@ _NOT_ALNUM = re.compile(r"[\W_]+")
 
 # What the spaced view drops: whitespace, and every punctuation mark and symbol:
 # `山口**健太`, `山口、健太`, `山口／健太`, `山口【健太】`, `山口♥健太` read as 山口健太.
-_NOT_SPACED = re.compile(f"[\\s{_MARKS}]+")
+_NOT_SPACED = re.compile(f"[\\s{MARKS}]+")
 # Katakana read as hiragana in the spaced view: `サクラ` and `さくら` are one name.
 _KATAKANA = re.compile("[\u30a1-\u30f6\u30fd\u30fe]")
 _AS_HIRAGANA = {code: code - 0x60 for code in [*range(0x30A1, 0x30F7), 0x30FD, 0x30FE]}
@@ -298,14 +249,6 @@ def other_orders(folded: str) -> list[str]:
 
 # --- the haystack --------------------------------------------------------------------------
 
-_OBFUSCATED_AT = re.compile(r"\s*(?:[(\[{<]\s*at\s*[)\]}>]|@)\s*")
-_OBFUSCATED_DOT = re.compile(r"\s*[(\[{<]\s*dot\s*[)\]}>]\s*")
-_SPELLED = re.compile(r"(?<![\w.+-])([\w.+-]+) at ([\w-]+(?: dot [\w-]+)+)\b")
-
-
-def _spelled_out(match: re.Match[str]) -> str:
-    return f"{match.group(1)}@{match.group(2).replace(' dot ', '.')}"
-
 
 @dataclass
 class _Joined:
@@ -363,8 +306,7 @@ class Haystack:
 
     @cached_property
     def addresses(self) -> str:
-        text = _SPELLED.sub(_spelled_out, self.folded)
-        return _OBFUSCATED_DOT.sub(".", _OBFUSCATED_AT.sub("@", text))
+        return spelled_out(self.folded)
 
     def text(self, view: str) -> str:
         return self.addresses if view == ADDRESS else self.joined(view).text
@@ -396,59 +338,16 @@ class Haystack:
         )
 
 
-# --- addresses and telephone numbers ---------------------------------------------------------
-
-# Each match starts where a run of address characters starts: linear on any text.
-EMAIL = re.compile(
-    r"(?<![a-z0-9.!#$%&'*+/=?^_`{|}~-])[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+"
-)
-_PHONE_TOKEN = re.compile(r"(?<![0-9a-z.+-])\+?[(\d](?:[\d()]|[ .\-/](?=[ .\-/()]{0,2}\d))*")
-_MAX_GROUPS = 6
-
-
-# Digits of every script, and kanji numerals (〇八〇-九九九九-八八八八), as ASCII digits.
-_AS_DIGITS = {
-    code: str(unicodedata.decimal(chr(code))) for code in _BY_CATEGORY["N"] if code > 0x7F
-} | {ord(numeral): str(value) for value, numeral in enumerate("〇一二三四五六七八九")}
-_HAS_DIGITS = re.compile(  # (the few beyond the basic plane tested apart: see _ASTRAL_MARK)
-    f"[{_character_class(sorted(c for c in _AS_DIGITS if c < 0x10000))}]"
-    f"|(?=[\\U00010000-\\U0010ffff])[{_character_class([c for c in _AS_DIGITS if c >= 0x10000])}]"
-)
-# Letters that stand for digits where they touch one (O8O-9999-8888, O9O-l234-5678):
-# a run of o, l, i or | right before a digit and not after a letter, or right after one
-# and not before a letter ("lol 080" and "oil" stay words).
-_DIGIT_LETTERS = re.compile(r"(?<![^\W\d_])[oli|]+(?=\d)|(?<=\d)[oli|]+(?![^\W\d_])")
-_AS_DIGIT = str.maketrans("oli|", "0111")
+# --- addresses and telephone numbers (`bot.contacts`) ------------------------------------------
 
 
 def phones(haystack: Haystack) -> set[str]:
-    """Telephone numbers in the text, each as its digits in national form
-    (+81 becomes a leading 0): Japanese numbers of 10 or 11 digits starting with 0,
-    international ones (+ and 8 to 15 digits). Digits may be written in any script
-    or as kanji numerals, and o, l, i stand for 0 and 1 where they touch a digit."""
-    text = _DASHES.sub("-", haystack.folded)
-    if _HAS_DIGITS.search(text):
-        text = text.translate(_AS_DIGITS)
-    text = _DIGIT_LETTERS.sub(lambda letters: letters.group(0).translate(_AS_DIGIT), text)
-    found: set[str] = set()
-    for match in _PHONE_TOKEN.finditer(text):
-        token = match.group(0).rstrip(" .-/(")
-        groups = [g for g in re.split(r"\D+", token) if g]
-        if not groups or len(groups) > _MAX_GROUPS:
-            continue
-        digits = "".join(groups)
-        if token.startswith("+"):
-            if digits.startswith("81"):
-                national = "0" + digits[2:].removeprefix("0")
-                if len(national) in (10, 11):
-                    found.add(national)
-            elif 8 <= len(digits) <= 15:
-                found.add("+" + digits)
-        elif digits.startswith("0") and len(digits) in (10, 11) and not digits.startswith("00"):
-            found.add(digits)
-    return found
+    """Telephone numbers in the text, each as its digits in national form."""
+    return {number.national for number in telephone_numbers(haystack.folded)}
 
 
 def emails(haystack: Haystack) -> set[str]:
-    """Every address in the text, obfuscations undone."""
-    return {m.group(0).strip(".") for m in EMAIL.finditer(haystack.addresses)}
+    """Every address in the text, obfuscations undone (but for `us at example.com`,
+    which prose says too: found only where it is someone's known address)."""
+    plain = spelled_out(haystack.folded, plain_at_word=False)
+    return {match.group(0).strip(".") for match in addresses(plain)}

@@ -27,10 +27,10 @@ import ahocorasick
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.contacts import addresses, spelled_out
 from bot.preflight import disguise
 from bot.preflight.disguise import (
     ADDRESS,
-    EMAIL,
     LOOSE,
     SPACED,
     Haystack,
@@ -190,8 +190,8 @@ def note_phrases(note: str) -> Iterator[tuple[str, str]]:
         run = run.replace(" ", "")  # a family and a given name, as typed with a space
         if len(run) >= 3 and run not in _ORDINARY and not _LEGAL_FORM.fullmatch(run):
             yield "note", run
-    for address in EMAIL.findall(Haystack(folded).addresses):
-        yield "address", address
+    for address in addresses(spelled_out(folded)):
+        yield "address", address.group(0).strip(".")
     for sentence in _SENTENCES.split(_BOILERPLATE.sub(" ", folded)):
         looked_up = disguise.key(sentence.strip())
         if looked_up is not None:

@@ -166,9 +166,7 @@ def _model_builder(
             for piece, prefix, count in whole:
                 segments = getattr(rendered, piece).split(_UNSUBSCRIBE)
                 if len(segments) != count:
-                    raise TemplateProblem(
-                        "body", "the unsubscribe link is printed conditionally on the reader"
-                    )
+                    raise TemplateProblem("body", "unsubscribe_conditional")
                 items.extend(f'"{prefix}{i}":' + json_string(s) for i, s in enumerate(segments))
         return "{" + ",".join(items) + tail
 

@@ -1,0 +1,138 @@
+"""Addresses and telephone numbers in a text, however they are written: the one
+set of patterns for preflight (what readers of a newsletter receive, through
+`bot.preflight.disguise`) and for the redaction of typed text bound for the
+channel (`bot.typed.redact`, invariant 9).
+
+Both look at text as it shows (`bot.characters.visible`: NFKC, nothing
+invisible); preflight's is also case-folded, with every run of whitespace made
+one space, so every pattern here ignores case and takes any whitespace.
+
+- Addresses (`addresses`): the usual form, and the obfuscations a person uses
+  to keep an address readable to people only (`spelled_out`): `(at)`, `[at]`,
+  `{at}`, `<at>`, ` @ `, `taro at example dot com`, `taro at example.com`,
+  `[dot]`, and the Japanese ones (`★` or `アットマーク` for @, `ドット` for the dot).
+- Telephone numbers (`telephone_numbers`) by their digits, whatever the
+  separators (spaces, dots, slashes, parentheses, every dash, hyphen and minus,
+  at most six groups): Japanese ones of 10 or 11 digits starting with 0 (`+81`
+  standing for the 0), international ones (+ and 8 to 15 digits). Digits may be
+  written in any script or as kanji numerals, and o, l, i and | stand for 0 and
+  1 where they touch a digit (`O8O-9999-8888`).
+
+Every pattern starts its matches where a run of its characters starts, so that
+each runs in linear time on any text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.characters import AS_DIGITS, DASHES, OTHER_DIGIT
+
+_LOCAL = r"a-z0-9.!#$%&'*+/=?^_`{|}~-"
+EMAIL = re.compile(rf"(?<![{_LOCAL}])[{_LOCAL}]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+", re.IGNORECASE)
+
+_AT_MARK = r"[(\[{<]\s*(?:at|あっと|アット)\s*[)\]}>]|[@★☆]|アットマーク|あっとまーく"
+_DOT_MARK = r"[(\[{<]\s*(?:dot|ドット|どっと)\s*[)\]}>]|ドット|どっと"
+_AT_ANY = rf"\s*(?:{_AT_MARK})\s*|\s+at\s+"
+_DOT_ANY = rf"\s*(?:{_DOT_MARK})\s*|\s+dot\s+|\s+\.\s+|\."
+# An address written with any of them (each match starts where a run of address
+# characters starts: linear on any text).
+_WRITTEN = re.compile(
+    rf"(?<![{_LOCAL}])([{_LOCAL}]+)({_AT_ANY})([a-z0-9-]+(?:(?:{_DOT_ANY})[a-z0-9-]+)+)",
+    re.IGNORECASE,
+)
+_DOT_SPLIT = re.compile(_DOT_ANY, re.IGNORECASE)
+
+
+def spelled_out(text: str, *, plain_at_word: bool = True) -> str:
+    """`text` with every obfuscated address written plainly (`taro (at) example [dot]
+    com`, `taro ★ example.com`, `taro at example dot com` → `taro@example.com`), the
+    rest as it was. `plain_at_word=False` leaves `us at example.com` (the word "at"
+    and plain dots) as it is: what prose says too ("visit us at example.com"), so it
+    counts as an address only where it is someone's known one."""
+
+    def plainly(match: re.Match[str]) -> str:
+        local, at, domain = match.groups()
+        if not plain_at_word and at.strip().lower() == "at" and "." in domain:
+            parts = domain.split(".")
+            if all(not _DOT_SPLIT.search(part) for part in parts):
+                return match.group(0)
+        return f"{local}@{'.'.join(_DOT_SPLIT.split(domain))}"
+
+    return _WRITTEN.sub(plainly, text)
+
+
+def addresses(text: str) -> list[re.Match[str]]:
+    """Every address in `text` (spell it out first to see through obfuscations)."""
+    return list(EMAIL.finditer(text))
+
+
+@dataclass(frozen=True)
+class TelephoneNumber:
+    start: int
+    end: int
+    national: str  # its digits, +81 as a leading 0; "+" and digits if not Japanese
+
+
+_PHONE_TOKEN = re.compile(
+    r"(?<![0-9a-z.+-])\+?[(\d](?:[\d()]|[\s.\-/](?=[\s.\-/()]{0,2}\d))*", re.IGNORECASE
+)
+_MAX_GROUPS = 6
+# A run of o, l, i or | right before a digit and not after a letter, or right after one
+# and not before a letter ("lol 080" and "oil" stay words).
+_DIGIT_LETTERS = re.compile(r"(?<![^\W\d_])[oli|]+(?=\d)|(?<=\d)[oli|]+(?![^\W\d_])", re.IGNORECASE)
+_AS_DIGIT = str.maketrans("oliOLI|", "0110111")
+
+
+def _digits_written_plainly(text: str) -> str:
+    """`text` with dashes as "-", digits of any script and kanji numerals as ASCII
+    digits, letters standing for digits as those: one character for one."""
+    text = DASHES.sub("-", text)
+    if OTHER_DIGIT.search(text):
+        text = text.translate(AS_DIGITS)
+    return _DIGIT_LETTERS.sub(lambda letters: letters.group(0).translate(_AS_DIGIT), text)
+
+
+def _national(digits: str, *, plus: bool) -> str | None:
+    """The national form of a number's digits, or None if they are not a number's."""
+    if plus:
+        if digits.startswith("81"):
+            national = "0" + digits[2:].removeprefix("0")
+            return national if len(national) in (10, 11) else None
+        return "+" + digits if 8 <= len(digits) <= 15 else None
+    if digits.startswith("0") and len(digits) in (10, 11) and not digits.startswith("00"):
+        return digits
+    return None
+
+
+_GROUP = re.compile(r"\d+")
+
+
+def telephone_numbers(text: str) -> list[TelephoneNumber]:
+    """Every telephone number in `text`, where it is (see the module's docstring).
+    A run of digit groups may hold several numbers (`03-1234-5678 03-1234-5678`):
+    from each group on, the longest run of at most six groups that is a number."""
+    found: list[TelephoneNumber] = []
+    for match in _PHONE_TOKEN.finditer(_digits_written_plainly(text)):
+        token = match.group(0)
+        groups = list(_GROUP.finditer(token))
+        first = 0
+        while first < len(groups):
+            plus = first == 0 and token.startswith("+")
+            last, national, digits = 0, None, ""
+            if plus or groups[first].group(0).startswith("0"):
+                for end in range(first + 1, min(first + _MAX_GROUPS, len(groups)) + 1):
+                    digits += groups[end - 1].group(0)
+                    if len(digits) > 15:
+                        break
+                    candidate = _national(digits, plus=plus)
+                    if candidate is not None:
+                        last, national = end, candidate
+            if national is None:
+                first += 1
+                continue
+            start = match.start() if first == 0 else match.start() + groups[first].start()
+            found.append(TelephoneNumber(start, match.start() + groups[last - 1].end(), national))
+            first = last
+    return found
