@@ -111,7 +111,7 @@ def test_syntax_error_names_the_line_in_the_modal(harness: Harness):
     errors = modal_errors(
         draft(harness, harness.editor, "件名", "一行目\n{% if subscriber.name %}\n三行目")
     )
-    assert "line" in errors[Block.BODY]
+    assert "line 2" in errors[Block.BODY].lower()  # "Line 2: …" (the catalogue's sentence)
 
 
 def test_show_gives_an_ephemeral_preview_with_hash_audience_and_findings(harness: Harness):
