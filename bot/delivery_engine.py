@@ -32,6 +32,9 @@ Postmark refusing a whole request (401, 422) halts the send.
 
 Several processes may run engines on one PostgreSQL database: batches are
 claimed with FOR UPDATE SKIP LOCKED, orphans are taken over compare-and-set.
+A process whose lease lapsed while it lives (stalled, or its clock behind)
+looks gone to the others, which take its batches over; its senders then find
+at `mark_in_flight` that a batch is no longer theirs and post nothing of it.
 """
 
 from __future__ import annotations
@@ -558,9 +561,10 @@ class Engine:
                     # Every attempt is checked like the first: a halt since the
                     # last one stops it (the rows go back to pending), and rows
                     # suppressed meanwhile are dropped.
-                    go, dropped = ledger.mark_in_flight(
+                    marked = ledger.mark_in_flight(
                         self.desk.db,
                         batch_id,
+                        worker=self.worker,
                         list_name=ctx.list_name,
                         now=self.desk.clock.now(),
                         attempted_at=_wall_now(),
@@ -570,11 +574,16 @@ class Engine:
                             else -1
                         ),
                     )
-                    if not go:
+                    if marked.lost:
+                        # Another process took the batch over (this one looked gone):
+                        # its rows are that process's now, and may be on their way.
+                        log.warning("batch %s was taken over by another worker", batch_id)
+                        return
+                    if not marked.go:
                         # Halted (or every row dropped): perhaps the last one to know.
                         halt_settled_once(self.desk, ctx.send_id)
                         return
-                    pairs = [(r, m) for r, m in pairs if r.delivery_id not in dropped]
+                    pairs = [(r, m) for r, m in pairs if r.delivery_id not in marked.dropped]
                     try:
                         results = ctx.channel.post(
                             batch_id, [m for _, m in pairs], [r for r, _ in pairs]

@@ -15,7 +15,8 @@ Owned here (and used by the engine in `bot.delivery`):
   transactions serialise claims;
 - `mark_in_flight()` — committed *before* the request leaves, so that after a
   crash a batch is either `claimed` (nothing sent: safe to release) or
-  `in_flight` (reconcile with Postmark before anything is re-sent);
+  `in_flight` (reconcile with Postmark before anything is re-sent); it is the
+  claim's fence too: a worker whose batch was taken over sends nothing of it;
 - `record()` — per-message outcomes in one executemany;
 - `settle_found()`, `release()`, `mark_unknown()` — the reconciliation's writes;
 - `halt()` / `halt_rows()` and `finish()` — a send's own end states, with its
@@ -102,6 +103,15 @@ class Claim:
     recipients: list[Recipient]
     skipped: int
     suppressions_seen: int = 0  # the newest suppression id when claimed
+
+
+class InFlight(NamedTuple):
+    """`mark_in_flight`'s answer: whether the request may leave, the rows dropped
+    since the claim, and whether the batch was lost to another worker."""
+
+    go: bool
+    dropped: set[int]
+    lost: bool = False
 
 
 class Outcome(NamedTuple):
@@ -329,21 +339,32 @@ def mark_in_flight(
     db: Database,
     batch_id: int,
     *,
+    worker: str,
     list_name: str,
     now: datetime,
     attempted_at: datetime,
     suppressions_seen: int = -1,
-) -> tuple[bool, set[int]]:
-    """Just before the request: (go ahead?, delivery ids dropped since the claim).
+) -> InFlight:
+    """Just before the request: go ahead?, and the delivery ids dropped since the claim.
     `attempted_at` (the wall clock) starts the batch's reconciliation window.
 
-    Refuses (and releases the batch) when its send is no longer sending: a
-    halt stops every send before its next batch. Rows whose recipient was
-    suppressed or unsubscribed since the claim are dropped here as well.
+    Refuses when `worker` no longer holds the batch: another process took it
+    over (this one's lease had lapsed: a stalled process looks like a dead
+    one) and has released or is reconciling it, so its rows may already be on
+    their way again from there; this is the claim's fencing, checked under the
+    batch row's lock, against `take_over`'s compare-and-set. Refuses (and
+    releases the batch) when its send is no longer sending: a halt stops every
+    send before its next batch. Rows whose recipient was suppressed or
+    unsubscribed since the claim are dropped here as well.
     """
     with transaction(db) as session:
-        batch = session.get(DeliveryBatch, batch_id)
+        batch = session.get(DeliveryBatch, batch_id, with_for_update=True)
         assert batch is not None
+        if batch.claimed_by != worker or batch.state not in (
+            BatchState.CLAIMED,
+            BatchState.IN_FLIGHT,
+        ):
+            return InFlight(False, set(), lost=True)
         # A shared lock on the send row on PostgreSQL: a halt (an UPDATE of that
         # row) waits for this commit, and once it commits no batch starts.
         state = session.execute(
@@ -351,7 +372,7 @@ def mark_in_flight(
         ).scalar_one()
         if state != SendState.SENDING:
             _release(session, batch, now, "released: the send was halted")
-            return False, set()
+            return InFlight(False, set())
         dropped: set[int] = set()
         # Any suppression recorded since the claim (every unsubscribe, bounce and
         # complaint adds one) means the batch is checked again, row by row.
@@ -373,28 +394,41 @@ def mark_in_flight(
         if batch.size <= 0:
             batch.state = BatchState.DONE
             batch.finished_at = now
-            return False, dropped
+            return InFlight(False, dropped)
         batch.state = BatchState.IN_FLIGHT
         batch.attempts += 1
         batch.attempted_at = attempted_at
-        return True, dropped
+        return InFlight(True, dropped)
 
 
 _RECORD_QMARK = (
     "UPDATE deliveries SET status = ?, message_id = ?, error_code = ?, "
-    "error_message = ?, updated_at = ? WHERE id = ?"
+    "error_message = ?, updated_at = ? WHERE id = ? AND batch_id = ?"
 )
 _RECORD_FORMAT = _RECORD_QMARK.replace("?", "%s")
 
 
-def _write_outcomes(session: Session, outcomes: Iterable[Outcome], now: datetime) -> None:
+def _write_outcomes(
+    session: Session, batch_id: int, outcomes: Iterable[Outcome], now: datetime
+) -> None:
     """One executemany straight on the driver: this runs for every recipient, and
-    SQLAlchemy's per-row parameter processing cost more than the UPDATE itself."""
+    SQLAlchemy's per-row parameter processing cost more than the UPDATE itself.
+    Only rows still in `batch_id` are written: an answer that comes back after
+    the batch was released (its rows pending again, or in another batch) does
+    not overwrite what the ledger knows of them since."""
     connection = session.connection()
     dialect = connection.dialect
     at = _driver_time(connection, now)
     rows = [
-        (str(o.status), o.message_id, o.error_code, o.error_message[:2000], at, o.delivery_id)
+        (
+            str(o.status),
+            o.message_id,
+            o.error_code,
+            o.error_message[:2000],
+            at,
+            o.delivery_id,
+            batch_id,
+        )
         for o in outcomes
     ]
     if rows:
@@ -416,7 +450,7 @@ def record(
     the batch is done unless `done` is False. Returns the send's state then
     (a batch that lands after a halt finds it `halted`)."""
     with transaction(db) as session:
-        _write_outcomes(session, outcomes, now)
+        _write_outcomes(session, batch_id, outcomes, now)
         if extra is not None:
             extra(session)
         batch = session.get(DeliveryBatch, batch_id)
@@ -458,7 +492,7 @@ def settle_found(db: Database, batch_id: int, found: dict[int, str], *, now: dat
             for delivery_id, message_id in found.items()
             if delivery_id in open_ids
         ]
-        _write_outcomes(session, outcomes, now)
+        _write_outcomes(session, batch_id, outcomes, now)
         return len(outcomes)
 
 

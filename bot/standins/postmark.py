@@ -608,6 +608,8 @@ class PostmarkStandIn(StandIn):
             delay += float(kind.partition(":")[2])
         if delay > 0:
             self.stopping.wait(delay)
+        if kind == "held":
+            self.faults.hold()
         if kind == "reset":
             return Reply(reset=True)
         if kind == "process_late":

@@ -20,7 +20,11 @@ counters. A fault kind is one of:
   accepting and processing messages throughout this incident ... all messages
   were eventually delivered"; the "In Queue" status,
   https://postmarkapp.com/support/article/787-how-can-i-confirm-delivery-of-a-message);
-- ``"latency:SECONDS"`` — this call waits SECONDS before being processed.
+- ``"latency:SECONDS"`` — this call waits SECONDS before being processed;
+- ``"held"`` — this call waits, before being processed, until the test calls
+  `Faults.let_go()` (at most `Faults.held_seconds`, default 30 s): a request
+  Postmark sits on for exactly as long as a test needs (a slow request whose
+  length does not depend on the machine's load).
 
 Endpoints are route templates ("/email", "/email/batch", "/messages/outbound",
 "/message-streams/{stream}/suppressions/dump", ...); a script or a random rule
@@ -37,7 +41,9 @@ from dataclasses import dataclass
 
 FaultKind = str | None
 
-KINDS = frozenset({"429", "500", "503", "reset", "reply_lost", "reply_late", "process_late"})
+KINDS = frozenset(
+    {"429", "500", "503", "reset", "reply_lost", "reply_late", "process_late", "held"}
+)
 
 
 def validate_kind(kind: FaultKind) -> None:
@@ -83,6 +89,17 @@ class Faults:
         self._applied: list[AppliedFault] = []
         self.late_reply_seconds = 5.0
         self.late_process_seconds = 5.0
+        self.held_seconds = 30.0
+        self._let_go = threading.Event()
+
+    def hold(self) -> None:
+        """Wait as a ``"held"`` call does (internal): until `let_go()`, or at most
+        `held_seconds`."""
+        self._let_go.wait(self.held_seconds)
+
+    def let_go(self) -> None:
+        """Let every ``"held"`` call (waiting or still to come) be processed."""
+        self._let_go.set()
 
     def script(self, kinds: Iterable[FaultKind], endpoint: str | None = None) -> None:
         """Queue fault kinds, consumed one per matching call, in order.
@@ -125,6 +142,10 @@ class Faults:
             self._applied.clear()
             self.late_reply_seconds = 5.0
             self.late_process_seconds = 5.0
+            self.held_seconds = 30.0
+        # Calls held by an earlier test go on; later ones wait again.
+        self._let_go.set()
+        self._let_go = threading.Event()
 
     def calls(self, endpoint: str | None = None) -> int:
         """API calls seen for an endpoint template (all endpoints with None)."""
