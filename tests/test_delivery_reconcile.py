@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +42,7 @@ from tests.fixtures.delivery import (
     send_state,
     wait_until,
 )
+from tests.test_delivery_crash import CRASHY
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = "/email/batch"
@@ -145,6 +147,62 @@ def test_a_halt_while_a_batch_is_reconciled_does_not_resend_it(db, postmark, clo
         time.sleep(0.3)
     assert postmark.faults.calls(BATCH) == 1
     assert {s for _, s, _, _ in ledger_rows(desk, send_id)} == {"pending"}
+
+
+# --- the crash test's duplicate (s21) ---------------------------------------------------
+
+
+def _held_batch(desk, postmark, window: float) -> tuple[int, int]:
+    """40 readers, one batch: Postmark sits on the request past the client's
+    read timeout (as the stand-in does when starved of CPU under load), the
+    first search fails ("reconciling batch 1: search failed (FateUnknown)"), and
+    the request is processed once the engine has sent the batch again, or after
+    5 s if it has not. (send id, readers who got two copies)."""
+    add_subscribers(desk, 40)
+    send_id = delivery.start_approved(desk, approved_request(desk))
+    assert send_id is not None
+    postmark.faults.script(["held"], endpoint=BATCH)
+    postmark.faults.script(["503"], endpoint="/messages/outbound")
+    try:
+        with running(desk, replace(CRASHY, reconcile_window=window)):
+            wait_until(lambda: postmark.faults.calls("/messages/outbound") >= 2, timeout=30)
+            resent = _waited(lambda: postmark.faults.calls(BATCH) >= 2, seconds=5.0)
+            postmark.faults.let_go()
+            wait_until(lambda: send_state(desk, send_id) == "finished", timeout=60)
+            wait_until(lambda: len(postmark.messages(stream="broadcast")) >= 40 * (1 + resent))
+    finally:
+        postmark.faults.let_go()
+    per_address = Counter(m.Recipients[0] for m in postmark.messages(stream="broadcast"))
+    return send_id, sum(1 for n in per_address.values() if n > 1)
+
+
+def _waited(predicate, *, seconds: float) -> bool:
+    try:
+        wait_until(predicate, timeout=seconds)
+    except AssertionError:
+        return False
+    return True
+
+
+def test_the_crash_tests_duplicate_a_window_shorter_than_postmarks_delay_resends(
+    db, postmark, clock
+):
+    """What the crash test saw once under load: its window (then 0.3 s) was
+    shorter than the time the loaded stand-in took to process a request whose
+    client had given up, so the batch was taken for lost and sent again: 40
+    readers (one batch) with two copies. The engine did what its window said."""
+    desk = make_desk(db, postmark.url, clock, read_timeout=1.0)
+    assert _held_batch(desk, postmark, window=0.3)[1] == 40
+
+
+def test_with_the_crash_tests_window_a_late_batch_is_found_not_resent(db, postmark, clock):
+    desk = make_desk(db, postmark.url, clock, read_timeout=1.0)
+    window = CRASHY.reconcile_window
+    assert window is not None and window > 1.0 + 5.0  # the read timeout and the hold
+    send_id, twice = _held_batch(desk, postmark, window=window)
+    assert twice == 0
+    assert postmark.faults.calls(BATCH) == 1
+    assert assert_exactly_once(desk, postmark, send_id) == {"sent": 40}
 
 
 # --- kill -9 during the wait ---------------------------------------------------------------
