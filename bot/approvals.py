@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from bot import audience, audit, issues, states, transports
+from bot import audience, audit, issues, outbox, states, transports
 from bot import delivery_ledger as ledger
 from bot.desk import Desk, Notice
 from bot.refusal import Refusal
@@ -231,6 +231,7 @@ def submit(
                 reason=request.override_reason,
             )
         result = _card(session, request, desk.settings)
+    outbox.deliver(desk, request_id=result.request_id)
     for request_id in superseded:
         desk.notify(
             Notice(
@@ -280,7 +281,9 @@ def request_resume(desk: Desk, issue_id: int, *, actor: str) -> Card:
             send_id=send.id,
             recipients=remaining,
         )
-        return _card(session, request, desk.settings)
+        result = _card(session, request, desk.settings)
+    outbox.deliver(desk, request_id=result.request_id)
+    return result
 
 
 def _open(
@@ -328,6 +331,13 @@ def _open(
     )
     session.add(request)
     session.flush()
+    # Its card goes out with it: an approval request never exists without one
+    # on its way to the channel (delivered after the commit, or by the outbox duty).
+    outbox.enqueue(
+        session,
+        Notice("approval.card", issue_id=issue.id, request_id=request.id),
+        now=now,
+    )
     audit.record(
         session,
         actor=actor,

@@ -60,7 +60,13 @@ class Notice:
 
 
 class Notifier(Protocol):
-    def notify(self, notice: Notice) -> None: ...
+    def notify(self, notice: Notice) -> None:
+        """Tell the channel; a failure is logged, never raised."""
+        ...
+
+    def deliver(self, notice: Notice) -> None:
+        """Tell the channel; raise when it was not told (the outbox retries)."""
+        ...
 
 
 class CollectingNotifier:
@@ -73,6 +79,9 @@ class CollectingNotifier:
     def notify(self, notice: Notice) -> None:
         with self._lock:
             self.notices.append(notice)
+
+    def deliver(self, notice: Notice) -> None:
+        self.notify(notice)
 
     def kinds(self) -> list[str]:
         with self._lock:
@@ -116,7 +125,11 @@ class Desk:
     approval_listeners: list[Callable[[int], None]] = field(default_factory=list)
 
     def notify(self, notice: Notice) -> None:
-        self.notifier.notify(notice)
+        """Tell the channel, through the outbox: kept in the database and
+        delivered at once, or later by the outbox duty (bot.outbox)."""
+        from bot import outbox
+
+        outbox.post(self, notice)
 
 
 def gateway_from(settings: Settings, *, read_timeout: float = READ_TIMEOUT) -> PostmarkGateway:

@@ -32,6 +32,9 @@ process's):
   for the same reason.
 - `day-after-reports`: every 10 minutes, and once at start: the report of each
   send that finished a day ago, posted once (`bot.outcomes.post_day_after_reports`).
+- `outbox`: every 30 s, and once at start: notices Slack did not take when
+  they were raised (an approval card, a halt, a failure), with backoff
+  (`bot.outbox.deliver`). coalesce=True, misfire_grace_time=30 s.
 
 All jobs have `max_instances=1`. Jobs are module-level functions taking the
 runner's key (job state is pickled into the database; a `Desk` is not), and
@@ -58,7 +61,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot import approvals, audit, leases, outcomes, schedule, suppressions
+from bot import approvals, audit, leases, outbox, outcomes, schedule, suppressions
 from bot.clock import Clock
 from bot.desk import Desk, Notice
 from storage.models import Send
@@ -195,6 +198,12 @@ def job_day_after_reports(key: str) -> None:
         outcomes.post_day_after_reports(runner.desk)
 
 
+def job_outbox(key: str) -> None:
+    runner = _runner(key)
+    if runner is not None:
+        outbox.deliver(runner.desk)
+
+
 def register_jobs(scheduler: BackgroundScheduler, desk: Desk, key: str) -> list[str]:
     """Add every job with its fixed id; return the ids."""
     tz = desk.settings.tz
@@ -260,6 +269,15 @@ def register_jobs(scheduler: BackgroundScheduler, desk: Desk, key: str) -> list[
         next_run_time=now,  # at start too: a report due while the bot was down
         **common,
     )
+    scheduler.add_job(
+        job_outbox,
+        IntervalTrigger(seconds=outbox.DUTY_SECONDS, timezone=tz),
+        id="outbox",
+        coalesce=True,
+        misfire_grace_time=outbox.DUTY_SECONDS,
+        next_run_time=now,  # at start too: notices Slack did not take before a restart
+        **common,
+    )
     return [
         "reminders",
         "reminders-at-start",
@@ -268,6 +286,7 @@ def register_jobs(scheduler: BackgroundScheduler, desk: Desk, key: str) -> list[
         "suppression-sync",
         "stalled-sends",
         "day-after-reports",
+        "outbox",
     ]
 
 

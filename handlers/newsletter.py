@@ -19,13 +19,14 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot import approvals, issues, testcopy
-from bot.desk import Desk, DirectoryError
+from bot.desk import Desk, DirectoryError, Notice
 from bot.refusal import Refusal
 from bot.rendering import TemplateProblem
 from handlers import access, audit_view, blocks, drafts, texts
 from handlers import preview as preview_view
 from handlers.ids import Command
 from handlers.mrkdwn import Mrkdwn
+from handlers.notifier import SlackNotifier, on_notice
 from handlers.parsing import Parsed, UsageError, parse
 from handlers.replies import ephemeral, refusal_text
 from handlers.texts import t
@@ -189,15 +190,36 @@ def submit(inv: Invocation) -> None:
         override_reason=inv.parsed.override,
         canary_percent=inv.parsed.canary,
     )
-    post_card(inv.desk, inv.client, card)
-    inv.reply(
+    reply_with_card_state(
+        inv,
+        card,
         t(
             "submit.posted",
             issue=card.issue_id,
             channel=inv.desk.settings.NEWSLETTER_CHANNEL,
             recipients=card.recipients,
-        )
+        ),
     )
+
+
+def reply_with_card_state(inv: Invocation, card: approvals.Card, said: Mrkdwn) -> None:
+    """Answer a submit or resume: the request's card went out with it (through
+    the outbox, bot.outbox); if Slack has not taken it yet, say so."""
+    if approvals.card(inv.desk, card.request_id).card_ts:
+        inv.reply(said)
+        return
+    pending = t("card.pending", channel=inv.desk.settings.NEWSLETTER_CHANNEL)
+    inv.reply(said, [blocks.section(blocks.lines([said, pending]))])
+
+
+@on_notice("approval.card")
+def show_card(notifier: SlackNotifier, notice: Notice) -> None:
+    """A new request's card (bot.approvals enqueues it with the request). Once
+    it is in the channel, a retry of the same notice posts nothing again."""
+    assert notifier.desk is not None and notice.request_id is not None
+    card = approvals.card(notifier.desk, notice.request_id)
+    if not card.card_ts:
+        post_card(notifier.desk, notifier.client, card)
 
 
 def post_card(desk: Desk, client: WebClient, card: approvals.Card) -> None:

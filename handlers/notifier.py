@@ -3,8 +3,10 @@
 
 Each notice kind has one renderer, registered with `@on_notice(kind)` in the
 module that owns that part of the front end (approvals here and in
-`handlers.approval`, sends in `handlers.sending`, …). A failure to reach
-Slack is logged and never breaks the service that raised the notice.
+`handlers.approval`, sends in `handlers.sending`, …). `deliver` raises
+`NotDelivered` when Slack did not take a notice (bot.outbox keeps it and
+tries again); `notify` logs that instead. Neither breaks the service that
+raised the notice.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.desk import Desk, Notice
+from bot.outbox import NotDelivered
 from bot.settings import Settings
 from handlers import texts
 from handlers.blocks import channel_typed, for_the_channel
@@ -51,6 +54,16 @@ class SlackNotifier:
     desk: Desk | None = None  # set once the desk exists (they refer to each other)
 
     def notify(self, notice: Notice) -> None:
+        try:
+            self.deliver(notice)
+        except NotDelivered as exc:
+            log.warning("could not tell Slack about %s: %s", notice.kind, exc)
+        except Exception:
+            log.exception("notice %s failed", notice.kind)
+
+    def deliver(self, notice: Notice) -> None:
+        """Render and post the notice; NotDelivered when Slack did not take it
+        (the outbox tries again later)."""
         renderer = RENDERERS.get(notice.kind)
         if renderer is None:
             log.warning("no renderer for notice %s", notice.kind)
@@ -59,9 +72,9 @@ class SlackNotifier:
             with texts.speaking(None):  # the channel reads the team's language
                 renderer(self, channel_safe(notice))
         except SlackApiError as exc:
-            log.warning("could not tell Slack about %s: %s", notice.kind, exc.response.get("error"))
-        except Exception:
-            log.exception("notice %s failed", notice.kind)
+            raise NotDelivered(str(exc.response.get("error"))) from None
+        except (OSError, SlackClientError) as exc:  # Slack unreachable, a timeout
+            raise NotDelivered(type(exc).__name__) from None
 
     def post(
         self,

@@ -24,7 +24,7 @@ from bot.desk import Desk, Notice
 from handlers import blocks
 from handlers.ids import Action, Block
 from handlers.mrkdwn import Mrkdwn
-from handlers.newsletter import Invocation, post_card, refresh_card, subcommand
+from handlers.newsletter import Invocation, refresh_card, reply_with_card_state, subcommand
 from handlers.notifier import SlackNotifier, on_notice
 from handlers.replies import ephemeral
 from handlers.texts import register as register_texts
@@ -468,14 +468,15 @@ def status(inv: Invocation) -> None:
 def resume(inv: Invocation) -> None:
     assert inv.parsed.issue_id is not None
     card = approvals.request_resume(inv.desk, inv.parsed.issue_id, actor=inv.user)
-    post_card(inv.desk, inv.client, card)
-    inv.reply(
+    reply_with_card_state(
+        inv,
+        card,
         t(
             "resume.asked",
             issue=card.issue_id,
             channel=inv.desk.settings.NEWSLETTER_CHANNEL,
             recipients=card.recipients,
-        )
+        ),
     )
 
 

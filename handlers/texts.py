@@ -269,6 +269,10 @@ EN: dict[str, str] = {
     "card.void.resubmitted": "a newer request replaced this one",
     "card.void.halted": "the kill switch was pressed before the send started",
     "submit.posted": "Asked for approval of issue #{issue} in <#{channel}> ({recipients} recipients).",
+    "card.pending": (
+        "Slack has not taken the request's card yet, so it is not in <#{channel}>. It is "
+        "posted there as soon as Slack answers; the request is open meanwhile."
+    ),
     "submit.blocked": (
         "Issue #{issue} cannot be submitted: preflight found blocking problems ({codes}). "
         'Fix them, or add `override "reason"` if you are sure; the override is shown in red.'

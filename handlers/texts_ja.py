@@ -260,6 +260,10 @@ JA: dict[str, str] = {
     "card.void.resubmitted": "新しい依頼に置き換えられました",
     "card.void.halted": "送信が始まる前に緊急停止が押されました",
     "submit.posted": ("<#{channel}> で第{issue}号の承認を依頼しました（宛先 {recipients} 件）。"),
+    "card.pending": (
+        "Slack がまだ依頼のカードを受け付けていないため、<#{channel}> にはまだ表示されていません。"
+        "Slack が応答しだい投稿されます。その間も依頼は有効です。"
+    ),
     "submit.blocked": (
         "第{issue}号は承認を依頼できません。事前チェックで送信を妨げる問題が見つかりました"
         '（{codes}）。問題を修正するか、確信がある場合は `override "reason"` を付けてください。'
