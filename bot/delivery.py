@@ -482,9 +482,12 @@ def halt_all(desk: Desk, *, actor: str, reason: str = "manual", detail: str = ""
         for send in sends:
             ledger.halt_rows(session, send, actor=actor, reason=reason, detail=detail, at=now)
             halted.append((send.id, send.issue_id))
+        session.flush()
+        # Counted at the halt: what is on its way now is what was on its way then.
+        at_halt = [ledger.session_reports(session, send_id=send_id)[0] for send_id, _ in halted]
         voided = [(r.id, r.issue_id) for r in requests]
-    for send_id, issue_id in halted:
-        engine.notify_halted(desk, send_id, issue_id, actor, reason, detail)
+    for report in at_halt:
+        engine.notify_halted(desk, report, actor, reason, detail)
     for request_id, issue_id in voided:
         desk.notify(
             Notice(

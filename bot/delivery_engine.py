@@ -117,25 +117,26 @@ def wake_all() -> None:
 
 
 def notify_halted(
-    desk: Desk, send_id: int, issue_id: int, actor: str, reason: str, detail: str
+    desk: Desk, report: ledger.SendReport, actor: str, reason: str, detail: str
 ) -> None:
-    """`send.halted`, with the send's counts at this moment (batches on their
-    way are `in_flight`; `pending` is what will not be sent)."""
-    report = ledger.reports(desk.db, send_id=send_id)
+    """`send.halted`, with the send's counts at the halt (`report`, counted in
+    the halt's transaction: batches on their way are `in_flight`; `pending` is
+    what will not be sent)."""
     params: dict[str, Any] = {"actor": actor, "reason": reason, "detail": detail}
-    if report:
-        params.update(report[0].as_params())
-    desk.notify(Notice("send.halted", issue_id=issue_id, send_id=send_id, params=params))
+    params.update(report.as_params())
+    desk.notify(
+        Notice("send.halted", issue_id=report.issue_id, send_id=report.send_id, params=params)
+    )
 
 
 def halt_send(desk: Desk, send_id: int, *, actor: str, reason: str, detail: str = "") -> bool:
     """Halt one send (the circuit breaker, a refusal by Postmark); False if not sending."""
-    issue_id = ledger.halt(
+    report = ledger.halt(
         desk.db, send_id, actor=actor, reason=reason, detail=detail, now=desk.clock.now()
     )
-    if issue_id is None:
+    if report is None:
         return False
-    notify_halted(desk, send_id, issue_id, actor, reason, detail)
+    notify_halted(desk, report, actor, reason, detail)
     wake_all()
     return True
 

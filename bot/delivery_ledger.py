@@ -653,8 +653,8 @@ def halt_rows(
 
 def halt(
     db: Database, send_id: int, *, actor: str, reason: str, detail: str, now: datetime
-) -> int | None:
-    """Halt one sending send; its issue id, or None when it was not sending."""
+) -> SendReport | None:
+    """Halt one sending send; its report at the halt, or None when it was not sending."""
     with transaction(db) as session:
         send = session.execute(
             select(Send).where(Send.id == send_id).with_for_update()
@@ -662,7 +662,8 @@ def halt(
         if send is None or send.state != SendState.SENDING:
             return None
         halt_rows(session, send, actor=actor, reason=reason, detail=detail, at=now)
-        return send.issue_id
+        session.flush()
+        return session_reports(session, send_id=send_id)[0]
 
 
 def finish(db: Database, send_id: int, *, now: datetime) -> int | None:
@@ -817,28 +818,36 @@ def reports(
 ) -> list[SendReport]:
     """Reports of one send, of an issue's sends, or of the latest sends (newest first)."""
     with reading(db) as session:
-        query = sends_with_subjects(issue_id=issue_id, send_id=send_id, limit=limit)
-        rows = session.execute(query).all()
-        return [
-            SendReport(
-                send_id=send.id,
-                issue_id=send.issue_id,
-                subject=subject,
-                state=send.state,
-                total=send.total,
-                counts=counts(session, send.id),
-                started_at=send.started_at,
-                finished_at=send.finished_at,
-                halted_by=send.halted_by,
-                halt_reason=send.halt_reason,
-                on_the_wire=_on_the_wire(session, send.id),
-                stage=send.stage,
-                canary_size=send.canary_size,
-                hold_minutes=send.hold_minutes,
-                hold_until=send.hold_until,
-            )
-            for send, subject in rows
-        ]
+        return session_reports(session, issue_id=issue_id, send_id=send_id, limit=limit)
+
+
+def session_reports(
+    session: Session, *, issue_id: int | None = None, send_id: int | None = None, limit: int = 5
+) -> list[SendReport]:
+    """`reports` in the caller's session: a halt counts its send in its own
+    transaction, so what was on its way is what was on its way at the halt."""
+    query = sends_with_subjects(issue_id=issue_id, send_id=send_id, limit=limit)
+    rows = session.execute(query).all()
+    return [
+        SendReport(
+            send_id=send.id,
+            issue_id=send.issue_id,
+            subject=subject,
+            state=send.state,
+            total=send.total,
+            counts=counts(session, send.id),
+            started_at=send.started_at,
+            finished_at=send.finished_at,
+            halted_by=send.halted_by,
+            halt_reason=send.halt_reason,
+            on_the_wire=_on_the_wire(session, send.id),
+            stage=send.stage,
+            canary_size=send.canary_size,
+            hold_minutes=send.hold_minutes,
+            hold_until=send.hold_until,
+        )
+        for send, subject in rows
+    ]
 
 
 def _on_the_wire(session: Session, send_id: int) -> int:
