@@ -664,7 +664,7 @@ class Engine:
                 outcomes.append(Outcome(recipient.delivery_id, D.SENT, result.message_id))
             elif code == 406:
                 # Postmark has the address as inactive: a fact about the recipient,
-                # not an error of the send.
+                # not an error of the send (why: learned from its dump below).
                 outcomes.append(
                     Outcome(recipient.delivery_id, D.SUPPRESSED, None, code, result.message)
                 )
@@ -714,13 +714,17 @@ class Engine:
                     subscribers=len(invalid),
                 )
 
-        return ledger.record(
+        state = ledger.record(
             self.desk.db,
             batch_id,
             outcomes,
             now=now,
             extra=extra if inactive or invalid else None,
         )
+        if inactive:
+            # Recorded as hard bounces; Postmark's dump says which they are.
+            suppressions.learn_reasons(self.desk, inactive)
+        return state
 
     def _after_batch(self, ctx: SendContext, *, halted: bool = True) -> None:
         """After a batch landed; `halted`: its send may be halted (then, once the

@@ -333,6 +333,22 @@ class MessageResult(NamedTuple):
     message_id: str | None
 
 
+class SuppressionChange(NamedTuple):
+    """Postmark's answer for one address of a suppression create or delete."""
+
+    email: str  # as Postmark echoed it, lower-cased
+    status: str  # "Suppressed", "Deleted" or "Failed"
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status not in (SUPPRESSED, DELETED)
+
+
+SUPPRESSED = "Suppressed"
+DELETED = "Deleted"
+
+
 class PostmarkGateway:
     def __init__(
         self,
@@ -625,30 +641,61 @@ class PostmarkGateway:
                 problems.append(problem)
         return problems
 
-    def dump_suppressions(self, stream: str | None = None) -> list[dict[str, Any]]:
+    def dump_suppressions(
+        self, stream: str | None = None, *, email: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The stream's suppressions (only `email`'s, if given: the dump's
+        `EmailAddress` filter)."""
         stream = stream or self.broadcast_stream
-        reply = self._call("GET", f"/message-streams/{stream}/suppressions/dump")
+        params = {"EmailAddress": email} if email else {}
+        reply = self._call("GET", f"/message-streams/{stream}/suppressions/dump", **params)
         return list(reply.get("Suppressions", []))
 
-    def suppress(self, addresses: Sequence[str], stream: str | None = None) -> None:
-        stream = stream or self.broadcast_stream
-        for start in range(0, len(addresses), 50):
-            chunk = addresses[start : start + 50]
-            self._call(
-                "POST",
-                f"/message-streams/{stream}/suppressions",
-                data={"Suppressions": [{"EmailAddress": a} for a in chunk]},
-            )
+    def suppress(
+        self, addresses: Sequence[str], stream: str | None = None
+    ) -> list[SuppressionChange]:
+        """Ask Postmark to suppress `addresses`; its answer per address (`Status`
+        `Suppressed` or `Failed` with a `Message`). An address Postmark did not
+        answer for is absent from the list."""
+        return self._change_suppressions("suppressions", addresses, stream)
 
-    def unsuppress(self, addresses: Sequence[str], stream: str | None = None) -> None:
+    def unsuppress(
+        self, addresses: Sequence[str], stream: str | None = None
+    ) -> list[SuppressionChange]:
+        """Ask Postmark to lift its suppressions of `addresses` (reactivate them);
+        its answer per address (`Deleted`, or `Failed`: e.g. a spam complaint,
+        which only Postmark's support may lift)."""
+        return self._change_suppressions("suppressions/delete", addresses, stream)
+
+    def _change_suppressions(
+        self, endpoint: str, addresses: Sequence[str], stream: str | None
+    ) -> list[SuppressionChange]:
+        # https://postmarkapp.com/developer/api/suppressions-api: at most 50
+        # addresses per call; the reply lists {EmailAddress, Status, Message} per
+        # address (postmark.js's SuppressionStatus model). Postmark applies the
+        # changes asynchronously: "Requests are processed asynchronously and can
+        # take a minute until they become active"
+        # (https://github.com/wildbit/postmark-php/wiki/Managing-Suppressions).
         stream = stream or self.broadcast_stream
+        answers: list[SuppressionChange] = []
         for start in range(0, len(addresses), 50):
             chunk = addresses[start : start + 50]
-            self._call(
+            reply = self._call(
                 "POST",
-                f"/message-streams/{stream}/suppressions/delete",
+                f"/message-streams/{stream}/suppressions" + endpoint[len("suppressions") :],
                 data={"Suppressions": [{"EmailAddress": a} for a in chunk]},
             )
+            for entry in reply.get("Suppressions", []) if isinstance(reply, dict) else []:
+                if not isinstance(entry, dict):
+                    continue
+                answers.append(
+                    SuppressionChange(
+                        email=str(entry.get("EmailAddress") or "").strip().lower(),
+                        status=str(entry.get("Status") or ""),
+                        message=str(entry.get("Message") or ""),
+                    )
+                )
+        return answers
 
 
 @contextmanager

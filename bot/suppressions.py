@@ -23,7 +23,7 @@ import logging
 import random
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
@@ -38,6 +38,7 @@ from bot.refusal import Refusal
 from bot.typed import storable
 from storage.models import (
     ALL_LISTS,
+    AuditEvent,
     MailingList,
     OnceMarker,
     PushState,
@@ -163,7 +164,9 @@ def sync_from_postmark(desk: Desk) -> int:
             reason = FROM_POSTMARK.get(
                 str(entry.get("SuppressionReason")), SuppressionReason.UNSUBSCRIBED
             )
-            _, created = add(
+            if _reactivated_since(session, email, entry, now):
+                continue  # lifted here; Postmark has not applied the delete yet
+            row, created = add(
                 session,
                 email=email,
                 reason=reason,
@@ -173,9 +176,95 @@ def sync_from_postmark(desk: Desk) -> int:
                 push_state=PushState.NOT_NEEDED,
             )
             new += int(created)
+            if not created:
+                learned(session, row, reason, at=now)
         if new:
             audit.record(session, actor=audit.SYSTEM, action="suppressions.synced", at=now, new=new)
     return new
+
+
+def learned(session: Session, row: Suppression, reason: SuppressionReason, *, at: datetime) -> None:
+    """Postmark's own reason for a suppression first learned from a send's 406
+    ("inactive recipient": a hard bounce, a spam complaint or a manual
+    suppression, https://postmarkapp.com/developer/api/overview#error-codes),
+    recorded until then as a hard bounce: a complaint must never look
+    resubscribable."""
+    if row.origin != SuppressionOrigin.POSTMARK_SEND or row.reason == reason:
+        return
+    before = row.reason
+    row.reason = reason
+    audit.record(
+        session,
+        actor="postmark",
+        action="suppression.reason",
+        at=at,
+        subject=audit.address_ref(row.email_hash),
+        before=str(before),
+        reason=str(reason),
+    )
+
+
+def learn_reasons(desk: Desk, emails: list[str]) -> int:
+    """Ask Postmark's suppression dump why each of `emails` (just answered 406)
+    is inactive, and record its reason; how many changed. Best effort: what
+    cannot be asked now is learned by the next sync."""
+    changed = 0
+    for email in emails:
+        try:
+            entries = desk.postmark.dump_suppressions(
+                desk.settings.POSTMARK_BROADCAST_STREAM, email=email
+            )
+        except PostmarkError as exc:
+            log.warning("could not ask Postmark why an address is inactive: %s", exc)
+            return changed
+        reasons = [FROM_POSTMARK.get(str(e.get("SuppressionReason"))) for e in entries]
+        reason = next((r for r in reasons if r is not None), None)
+        if reason is None:
+            continue
+        now = desk.clock.now()
+        with desk.db.transaction() as session:
+            email_hash = address_hash(address_salt(session), email)
+            row = session.execute(
+                select(Suppression).where(
+                    Suppression.email_hash == email_hash, Suppression.scope == ALL_LISTS
+                )
+            ).scalar_one_or_none()
+            if row is not None and row.reason != reason:
+                learned(session, row, reason, at=now)
+                changed += int(row.reason == reason)
+    return changed
+
+
+# Postmark applies a suppression delete asynchronously ("can take a minute until
+# they become active", https://github.com/wildbit/postmark-php/wiki/Managing-Suppressions):
+# its dump may still list an address lifted here this long after.
+REACTIVATION_LAG_MINUTES = 15
+
+
+def _reactivated_since(session: Session, email: str, entry: dict[str, Any], now: datetime) -> bool:
+    """Whether `email` was resubscribed here after Postmark's dump entry was
+    created, within REACTIVATION_LAG_MINUTES: the entry is one Postmark has been
+    asked to delete and has not yet, not a new suppression."""
+    email_hash = address_hash(address_salt(session), email)
+    since = now - timedelta(minutes=REACTIVATION_LAG_MINUTES)
+    last = session.execute(
+        select(func.max(AuditEvent.at)).where(
+            AuditEvent.action == "subscriber.resubscribed",
+            AuditEvent.subject == audit.address_ref(email_hash),
+            AuditEvent.at >= since,
+        )
+    ).scalar_one_or_none()
+    if last is None:
+        return False
+    created = _postmark_time(entry.get("CreatedAt"))
+    return created is None or created <= last
+
+
+def _postmark_time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
 
 
 # --- pushing local suppressions to Postmark ------------------------------------------
@@ -213,7 +302,7 @@ def push_pending(desk: Desk, *, limit: int | None = None) -> int:
         chunk = pending[start : start + PUSH_CHUNK]
         ids = [row_id for row_id, _ in chunk]
         try:
-            desk.postmark.suppress(
+            answers = desk.postmark.suppress(
                 [email for _, email in chunk], desk.settings.POSTMARK_BROADCAST_STREAM
             )
         except PostmarkError as exc:
@@ -222,9 +311,34 @@ def push_pending(desk: Desk, *, limit: int | None = None) -> int:
                 "suppression push failed for %d address(es): %s", len(ids), type(exc).__name__
             )
             break
-        _record_push(desk, ids, error=None)
-        pushed += len(ids)
+        pushed += _record_answers(desk, chunk, answers)
     return pushed
+
+
+def _record_answers(desk: Desk, chunk: list[tuple[int, str]], answers: list[Any]) -> int:
+    """Record Postmark's answer per address: `Suppressed` is pushed; `Failed` (or
+    no answer for the address) stays pending with Postmark's message, retried
+    by the next push and shown in `/newsletter subscribers`. How many were pushed."""
+    by_email = {a.email: a for a in answers}
+    done: list[int] = []
+    failed: dict[str, list[int]] = {}
+    for row_id, email in chunk:
+        answer = by_email.get(email.strip().lower())
+        if answer is not None and not answer.failed:
+            done.append(row_id)
+            continue
+        why = (
+            f"Postmark: {answer.status}: {answer.message or 'no reason given'}"
+            if answer is not None
+            else "Postmark did not answer for this address"
+        )
+        failed.setdefault(why, []).append(row_id)
+    if done:
+        _record_push(desk, done, error=None)
+    for why, ids in failed.items():
+        _record_push(desk, ids, error=why)
+        log.warning("Postmark did not suppress %d address(es): %s", len(ids), why)
+    return len(done)
 
 
 def push_one(desk: Desk, suppression_id: int) -> PushState:
@@ -237,12 +351,12 @@ def push_one(desk: Desk, suppression_id: int) -> PushState:
     if state != PushState.PENDING or email is None:
         return state
     try:
-        desk.postmark.suppress([email], desk.settings.POSTMARK_BROADCAST_STREAM)
+        answers = desk.postmark.suppress([email], desk.settings.POSTMARK_BROADCAST_STREAM)
     except PostmarkError as exc:
         _record_push(desk, [suppression_id], error=f"{type(exc).__name__}: {exc}")
         return PushState.PENDING
-    _record_push(desk, [suppression_id], error=None)
-    return PushState.PUSHED
+    pushed = _record_answers(desk, [(suppression_id, email)], answers)
+    return PushState.PUSHED if pushed else PushState.PENDING
 
 
 def _record_push(desk: Desk, ids: list[int], *, error: str | None) -> None:
@@ -492,9 +606,15 @@ def resubscribe(desk: Desk, raw_email: str, *, actor: str, reason: str) -> Resub
         # Postmark never reactivates an address that complained of spam.
         raise Refusal("resubscribe_spam_complaint", address=email)
     try:
-        desk.postmark.unsuppress([email], desk.settings.POSTMARK_BROADCAST_STREAM)
+        answers = desk.postmark.unsuppress([email], desk.settings.POSTMARK_BROADCAST_STREAM)
     except PostmarkError as exc:
         raise Refusal("resubscribe_postmark", error=type(exc).__name__) from None
+    # Postmark answers per address; a `Failed` one (a spam complaint, a
+    # suppression it will not lift) is not a resubscribe, whatever HTTP said.
+    answer = next((a for a in answers if a.email == email), None)
+    if answer is None or answer.failed:
+        why = (answer.message or answer.status) if answer else "no answer for the address"
+        raise Refusal("resubscribe_postmark", error=why[:200])
     now = desk.clock.now()
     with desk.db.transaction() as session:
         removed = session.execute(

@@ -94,6 +94,9 @@ Postmark. `standin.index_lag` (seconds) is how long an accepted message stays
 out of `GET /messages/outbound` and its details: Postmark's search is an index
 that shows a message some time after it was accepted, so a search soon after a
 send (or after a late processing) does not prove that a message was not taken.
+`standin.suppression_lag` (seconds) is how long a suppression created or
+deleted through the API takes to apply (the answer, with its per-address
+`Status`, comes at once): Postmark processes these asynchronously.
 `standin.bandwidth` (bytes per second, None: unlimited) simulates the
 sender's uplink: every request's bytes queue on one shared wire before it is
 processed. `wire_bytes` counts the bytes of every API request received
@@ -405,6 +408,8 @@ class PostmarkStandIn(StandIn):
         self.webhook_timeout = webhook_timeout
         self.latency = 0.0
         self.index_lag = 0.0
+        self.suppression_lag = 0.0
+        self._lagging: list[tuple[float, str, str, bool]] = []  # (due, stream, email, create)
         self.bandwidth: float | None = None
         self.bulk_enabled = bulk_enabled
         self.bulk_delay = 0.0
@@ -454,6 +459,7 @@ class PostmarkStandIn(StandIn):
         self.latency = 0.0
         self.batch_sizes = []
         self.index_lag = 0.0
+        self.suppression_lag = 0.0
         self.bandwidth = None
         self.bulk_enabled = self._initial_bulk
         self.bulk_delay = 0.0
@@ -467,6 +473,7 @@ class PostmarkStandIn(StandIn):
             created = _now()
             self._streams = {sid: _Stream(sid, st, created) for sid, st in streams.items()}
             self._suppressions = {sid: {} for sid in streams}
+            self._lagging = []
             self._webhook_url, self._webhook_user, self._webhook_password = self._initial_webhook
             self._events = []
             self._outcomes = None
@@ -494,10 +501,12 @@ class PostmarkStandIn(StandIn):
         return found.type if found else None
 
     def suppressions(self, stream: str) -> list[Suppression]:
+        self._apply_lagging()
         with self._lock:
             return list(self._suppressions.get(stream, {}).values())
 
     def is_suppressed(self, email: str, stream: str) -> bool:
+        self._apply_lagging()
         with self._lock:
             return email.strip().lower() in self._suppressions.get(stream, {})
 
@@ -601,6 +610,7 @@ class PostmarkStandIn(StandIn):
         if request.path.startswith("/unsubscribe/"):
             return self._unsubscribe_page(request)
         endpoint, params = self._route(request)
+        self._apply_lagging()
         self._upload(request)
         kind = self.faults.next_for(endpoint, request.path)
         delay = self.latency
@@ -1123,7 +1133,7 @@ class PostmarkStandIn(StandIn):
                 )
                 continue
             if delete:
-                ok = self._unsuppress(email, stream_id)
+                ok = self._unsuppress(email, stream_id, apply=not self.suppression_lag)
                 results.append(
                     {"EmailAddress": email, "Status": "Deleted", "Message": None}
                     if ok
@@ -1134,6 +1144,9 @@ class PostmarkStandIn(StandIn):
                         "suppression.",
                     }
                 )
+            elif self.suppression_lag:
+                self._lag(stream_id, email, create=True)
+                results.append({"EmailAddress": email, "Status": "Suppressed", "Message": None})
             else:
                 self._suppress(email, stream_id, "ManualSuppression", "Customer", None, True)
                 results.append({"EmailAddress": email, "Status": "Suppressed", "Message": None})
@@ -1164,7 +1177,32 @@ class PostmarkStandIn(StandIn):
             )
         return True
 
-    def _unsuppress(self, email: str, stream_id: str) -> bool:
+    def _lag(self, stream_id: str, email: str, *, create: bool) -> None:
+        """Apply a suppression create/delete only `suppression_lag` seconds from
+        now, as Postmark does: "Requests are processed asynchronously and can
+        take a minute until they become active"
+        (https://github.com/wildbit/postmark-php/wiki/Managing-Suppressions).
+        Until then the dump and the sending path see the address as before."""
+        due = time.monotonic() + self.suppression_lag
+        with self._lock:
+            self._lagging.append((due, stream_id, email, create))
+
+    def _apply_lagging(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if not self._lagging or self._lagging[0][0] > now:
+                return
+            due = [item for item in self._lagging if item[0] <= now]
+            self._lagging = [item for item in self._lagging if item[0] > now]
+        for _, stream_id, email, create in due:
+            if create:
+                self._suppress(email, stream_id, "ManualSuppression", "Customer", None, True)
+            else:
+                self._unsuppress(email, stream_id)
+
+    def _unsuppress(self, email: str, stream_id: str, *, apply: bool = True) -> bool:
+        """Lift a suppression (False: Postmark will not, a spam complaint);
+        `apply=False` answers now and applies it after `suppression_lag`."""
         key = email.strip().lower()
         now = _now()
         with self._lock:
@@ -1173,6 +1211,13 @@ class PostmarkStandIn(StandIn):
             if existing is not None and existing.SuppressionReason == "SpamComplaint":
                 return False
             if existing is None:
+                return True
+        if not apply:
+            self._lag(stream_id, email, create=False)
+            return True
+        with self._lock:
+            table = self._suppressions.setdefault(stream_id, {})
+            if key not in table:
                 return True
             table = dict(table)
             del table[key]
