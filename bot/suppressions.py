@@ -138,6 +138,16 @@ def add(
     return existing, created
 
 
+def every_list_row(session: Session, email: str) -> Suppression | None:
+    """The suppression of `email` (normalised) on every list, if there is one."""
+    email_hash = address_hash(address_salt(session), email)
+    return session.execute(
+        select(Suppression).where(
+            Suppression.email_hash == email_hash, Suppression.scope == ALL_LISTS
+        )
+    ).scalar_one_or_none()
+
+
 def is_suppressed(session: Session, email: str, list_name: str) -> bool:
     return (
         session.execute(
@@ -223,12 +233,7 @@ def learn_reasons(desk: Desk, emails: list[str]) -> int:
             continue
         now = desk.clock.now()
         with desk.db.transaction() as session:
-            email_hash = address_hash(address_salt(session), email)
-            row = session.execute(
-                select(Suppression).where(
-                    Suppression.email_hash == email_hash, Suppression.scope == ALL_LISTS
-                )
-            ).scalar_one_or_none()
+            row = every_list_row(session, email)
             if row is not None and row.reason != reason:
                 learned(session, row, reason, at=now)
                 changed += int(row.reason == reason)

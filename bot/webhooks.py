@@ -37,14 +37,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from bot import audit, canary, outcomes, suppressions
-from bot.addresses import InvalidAddress, address_hash, normalise
+from bot.addresses import InvalidAddress, normalise
 from bot.desk import Desk
-from bot.installation import address_salt
 from storage.models import (
-    ALL_LISTS,
     PushState,
     SendEventKind,
     Suppression,
@@ -227,12 +225,7 @@ def _reactivated(desk: Desk, email: str) -> bool:
     list still stands, it wins: mark it to be pushed again."""
     now = desk.clock.now()
     with desk.db.transaction() as session:
-        email_hash = address_hash(address_salt(session), email)
-        row = session.execute(
-            select(Suppression).where(
-                Suppression.email_hash == email_hash, Suppression.scope == ALL_LISTS
-            )
-        ).scalar_one_or_none()
+        row = suppressions.every_list_row(session, email)
         if row is None or row.email is None or row.push_state == PushState.PENDING:
             return False
         session.execute(
@@ -243,6 +236,6 @@ def _reactivated(desk: Desk, email: str) -> bool:
             actor=ACTOR,
             action="suppression.repush",
             at=now,
-            subject=audit.address_ref(email_hash),
+            subject=audit.address_ref(row.email_hash),
         )
     return True

@@ -51,6 +51,19 @@ def _local(desk, email: str, reason=SuppressionReason.UNSUBSCRIBED, **kw) -> Non
         )
 
 
+def _bounce_here_complaint_at_postmark(desk, postmark: PostmarkStandIn, email: str) -> None:
+    """What a 406 left before its reason was learned: a hard bounce here, a
+    spam complaint at Postmark."""
+    _local(
+        desk,
+        email,
+        SuppressionReason.HARD_BOUNCE,
+        origin=SuppressionOrigin.POSTMARK_SEND,
+        push_state=PushState.NOT_NEEDED,
+    )
+    postmark.suppress(email, stream="broadcast", reason="SpamComplaint")
+
+
 def test_the_gateway_reads_each_addresss_status(desk, postmark: PostmarkStandIn):
     answers = desk.postmark.suppress(["hanako@example.jp", "not an address"], "broadcast")
     assert [(a.email, a.status, a.failed) for a in answers] == [
@@ -87,14 +100,7 @@ def test_a_reactivation_postmark_refuses_is_not_a_resubscribe(desk, postmark):
     """Recorded here as a hard bounce (a 406), a complaint at Postmark: its
     delete answers Failed, and nothing changes here."""
     add_subscriber(desk, "angry@example.jp")
-    _local(
-        desk,
-        "angry@example.jp",
-        SuppressionReason.HARD_BOUNCE,
-        origin=SuppressionOrigin.POSTMARK_SEND,
-        push_state=PushState.NOT_NEEDED,
-    )
-    postmark.suppress("angry@example.jp", stream="broadcast", reason="SpamComplaint")
+    _bounce_here_complaint_at_postmark(desk, postmark, "angry@example.jp")
     with pytest.raises(Refusal) as refused:
         suppressions.resubscribe(desk, "angry@example.jp", actor=APPROVER, reason="asked")
     assert refused.value.code == "resubscribe_postmark"
@@ -128,14 +134,7 @@ def test_a_406_records_postmarks_own_reason_so_a_complaint_is_never_resubscribab
 
 
 def test_the_sync_learns_the_reason_of_a_406_it_could_not_ask_at_once(desk, postmark):
-    _local(
-        desk,
-        "angry@example.jp",
-        SuppressionReason.HARD_BOUNCE,
-        origin=SuppressionOrigin.POSTMARK_SEND,
-        push_state=PushState.NOT_NEEDED,
-    )
-    postmark.suppress("angry@example.jp", stream="broadcast", reason="SpamComplaint")
+    _bounce_here_complaint_at_postmark(desk, postmark, "angry@example.jp")
     suppressions.sync_from_postmark(desk)
     assert _row(desk, "angry@example.jp").reason == SuppressionReason.SPAM_COMPLAINT
 
