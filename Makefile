@@ -21,9 +21,9 @@ run: $(STAMP)
 	$(BIN)/countersign run
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot handlers storage tests bench
-	$(BIN)/ruff format --check bot handlers storage tests bench
-	$(BIN)/mypy bot handlers storage
+	$(BIN)/ruff check bot handlers storage tests bench tools
+	$(BIN)/ruff format --check bot handlers storage tests bench tools
+	$(BIN)/mypy bot handlers storage tools
 
 test: lint
 	$(BIN)/pytest -n 2 --dist loadfile
