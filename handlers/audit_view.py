@@ -24,7 +24,6 @@ from handlers.ids import Action, Block
 from handlers.mrkdwn import Mrkdwn, escape, mention
 from handlers.replies import ephemeral
 from handlers.texts import EN, state_name, t
-from handlers.texts import register as register_texts
 from storage.models import AuditEvent
 
 PAGE = 15
@@ -32,69 +31,6 @@ DETAIL_CHARS = 120
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
-register_texts(
-    {
-        "audit.system": "Countersign (automatic)",
-        "audit.older": "Older",
-        "audit.page_end": "The {count} events above are the newest; older ones follow on request.",
-        "audit.no_more": "That is the whole trail.",
-        "audit.details": "Details: {details}",
-        "audit.event.other": "{when}: {actor} — {action}.",
-        "audit.event.issue.created": (
-            "{when}: {actor} created issue #{issue} (version {version}, hash `{hash}`)."
-        ),
-        "audit.event.issue.edited": (
-            "{when}: {actor} edited issue #{issue}, now version {version} (hash `{hash}`)."
-        ),
-        "audit.event.issue.state": (
-            "{when}: issue #{issue} went from {before} to {after} ({actor})."
-        ),
-        "audit.event.issue.cancelled": "{when}: {actor} cancelled issue #{issue}.",
-        "audit.event.issue.test_copy": (
-            "{when}: {actor} sent a test copy of issue #{issue} (version {version}, hash `{hash}`)."
-        ),
-        "audit.event.approval.requested": (
-            "{when}: {actor} asked for approval of issue #{issue} (version {version}, "
-            "hash `{hash}`, {recipients} recipients)."
-        ),
-        "audit.event.approval.approved": (
-            "{when}: {actor} approved issue #{issue} (version {version}, hash `{hash}`)."
-        ),
-        "audit.event.approval.rejected": "{when}: {actor} rejected issue #{issue}.",
-        "audit.event.approval.expired": "{when}: the approval request for issue #{issue} expired.",
-        "audit.event.approval.voided": (
-            "{when}: an approval request for issue #{issue} became void ({reason})."
-        ),
-        "audit.event.preflight.overridden": (
-            "{when}: {actor} overrode preflight findings on issue #{issue} (reason: {reason})."
-        ),
-        "audit.event.send.started": "{when}: the send of issue #{issue} started ({actor}).",
-        "audit.event.send.resumed": "{when}: the send of issue #{issue} resumed ({actor}).",
-        "audit.event.send.seed_copies": (
-            "{when}: seed copies of issue #{issue} went to {sent} of {seeds} team addresses "
-            "({skipped} skipped, {failed} not sent)."
-        ),
-        "audit.event.send.halted": "{when}: {actor} halted the send of issue #{issue}.",
-        "audit.event.send.finished": "{when}: the send of issue #{issue} finished.",
-        "audit.event.delivery.made_after_all": (
-            "{when}: a message of issue #{issue} that Postmark's search had not shown was "
-            "delivered after all; its recipient now counts as sent."
-        ),
-        "audit.event.send.refused": "{when}: the send of issue #{issue} was refused.",
-        "audit.event.unsubscribe.requested": (
-            "{when}: {actor} processed an unsubscribe request (address {subject})."
-        ),
-        "audit.event.suppression.added": (
-            "{when}: an address was suppressed ({subject}, {reason}, by {actor})."
-        ),
-        "audit.event.subscribers.imported": (
-            "{when}: {actor} imported {rows} rows into the list ({added} added, {updated} updated)."
-        ),
-        "audit.event.recipients.exported": (
-            "{when}: {actor} exported who received issue #{issue} ({rows} rows)."
-        ),
-    }
-)
 
 # Details a sentence already says, so the "Details" line does not repeat them.
 _STATES = {"before", "after", "state"}

@@ -24,39 +24,7 @@ from handlers.ids import Action
 from handlers.notifier import SlackNotifier, on_notice
 from handlers.replies import ephemeral, refusal_text
 from handlers.sending import report_params, show_progress_of
-from handlers.texts import register as register_texts
 from handlers.texts import t
-
-register_texts(
-    {
-        "canary.hold": (
-            ":hourglass_flowing_sand: The canary of issue #{issue} is out: {canary} readers "
-            "have it. The rest waits until {until}; bounces above {bounces} % or complaints "
-            "above {complaints} % of the canary halt the send by themselves."
-        ),
-        "canary.released.hold_over": (
-            "The hold of issue #{issue} is over: {bounced} bounced and {complaints} complained "
-            "among the {canary} canary readers. The rest goes now."
-        ),
-        "canary.released.by_hand": (
-            "<@{actor}> sent the rest of issue #{issue} now ({bounced} bounced and "
-            "{complaints} complained among the {canary} canary readers)."
-        ),
-        "send.halt_reason.canary_bounces": (
-            "the canary's bounces spiked, {detail}; the rest of the list was not sent"
-        ),
-        "send.halt_reason.canary_complaints": (
-            "the canary's spam complaints spiked, {detail}; the rest of the list was not sent"
-        ),
-        "refusal.not_an_approver_rest": (
-            "Only approvers may send the rest before the hold is over. Anyone may halt it."
-        ),
-        "refusal.canary_halted": (
-            "The canary is in trouble, so the send halted itself instead; the rest was not sent."
-        ),
-        "refusal.no_canary_hold": "Nothing is being held back for this send any more.",
-    }
-)
 
 
 @on_notice("send.canary_hold")

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from bot import approvals, outcomes, schedule
 from bot.desk import Desk, DirectoryError
 from bot.subscribers import counts_by_status
-from handlers import blocks, texts
+from handlers import blocks
 from handlers.mrkdwn import Mrkdwn
 from handlers.texts import state_name, t
 from storage.models import (
@@ -42,47 +42,6 @@ log = logging.getLogger(__name__)
 
 RECENT = 3  # issues whose figures the tab shows
 SHOWN_APPROVALS = 10  # then "…and N more"
-
-texts.register(
-    {
-        "home.title": "Countersign: the newsletter desk",
-        "home.next_due": "The next issue is due *{when}* (schedule `{cron}`).",
-        "home.next_due_unknown": "No next due date: the schedule `{cron}` never fires again.",
-        "home.issues_title": "Issues by state",
-        "home.issues_line": "{state}: {count}",
-        "home.issues_none": "No issues yet. Type `/newsletter new` to draft the first one.",
-        "home.approvals_title": "Approvals waiting",
-        "home.approvals_none": "No approval requests are waiting.",
-        "home.approvals_more": (
-            "…and {count} more waiting. `/newsletter list` shows every issue and its state."
-        ),
-        "home.approval_line": (
-            "*#{issue}* {subject} · {recipients} recipients · hash `{hash12}` · "
-            "asked by <@{requester}> · expires {expires}"
-        ),
-        "home.may_approve": (
-            ":white_check_mark: You may approve this one (on its card in the channel)."
-        ),
-        "home.not_approver": "You are not an approver, so you cannot approve this one.",
-        "home.own_request": "You asked for this approval; someone else must approve it.",
-        "home.own_version": "You wrote this version; someone else must approve it.",
-        "home.approver_unknown": "I could not check whether you are an approver ({error}).",
-        "home.recent_title": "The last three issues",
-        "home.recent_none": "Nothing has been sent yet.",
-        "home.recent_line": (
-            "*#{issue}* {subject} · {state} · {sent} of {total} sent, {failed} failed, "
-            "{suppressed} suppressed · {delivered} delivered, {bounced} bounced, "
-            "{complaints} spam complaints, {unsubscribes} unsubscribed"
-        ),
-        "home.recent_when": "Started {started}, finished {finished}. `/newsletter report {issue}`",
-        "home.list_title": "The list",
-        "home.list_counts": (
-            "{list_name}: {active} active, {unsubscribed} unsubscribed, {inactive} inactive, "
-            "{invalid} invalid · {suppressions} suppressions"
-        ),
-        "home.footer": "Updated {when}. Type `/newsletter help` for every command.",
-    }
-)
 
 
 @dataclass(frozen=True)

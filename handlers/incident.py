@@ -23,33 +23,7 @@ from bot.refusal import Refusal
 from handlers import blocks
 from handlers.mrkdwn import plain
 from handlers.newsletter import Invocation, subcommand
-from handlers.texts import register as register_texts
 from handlers.texts import state_name, t
-
-register_texts(
-    {
-        "recipients.summary": (
-            "Issue #{issue} has {rows} recipient rows. The CSV with every address is in "
-            "your direct messages with Countersign, where only you can open it."
-        ),
-        "recipients.outcome": "• {outcome}: {count}",
-        "recipients.file_title": "Recipients of issue #{issue}",
-        "recipients.file_comment": (
-            "Who received issue #{issue}: {rows} rows (address, time, outcome, Postmark "
-            "MessageID, version hash). It holds addresses: keep it to yourself, delete it "
-            "when you are done."
-        ),
-        "refusal.recipients_approvers_only": (
-            "Only approvers may see who received issue #{issue}: the list holds addresses. "
-            "You are not one, so nothing was handed out."
-        ),
-        "refusal.issue_never_sent": "Issue #{issue} was never sent, so nobody received it.",
-        "refusal.correction_nobody_received": (
-            "Nobody received issue #{issue}, so there is nobody to send a correction to."
-        ),
-        "correct.subject": "Correction: {subject}",
-    }
-)
 
 
 def register(app: App, desk: Desk) -> None:

@@ -30,48 +30,11 @@ from handlers import blocks, texts
 from handlers.mrkdwn import Mrkdwn
 from handlers.newsletter import Invocation, subcommand
 from handlers.notifier import SlackNotifier, on_notice
-from handlers.texts import register as register_texts
 from handlers.texts import state_name, t
 
 log = logging.getLogger(__name__)
 
 BAR_CELLS = 20
-
-register_texts(
-    {
-        "report.title": "How issue #{issue} did",
-        "report.subject": "*{subject}* · {state} · {total} recipients",
-        "report.line": "`{bar}` *{value}* {label} ({share} %)",
-        "report.label.sent": "sent",
-        "report.label.delivered": "delivered",
-        "report.label.bounced": "bounced ({hard} hard, {soft} soft)",
-        "report.label.complaints": "spam complaints",
-        "report.label.unsubscribes": "unsubscribed from this issue",
-        "report.label.failed": "failed",
-        "report.label.suppressed": "suppressed or unsubscribed before their message",
-        "report.label.unknown": "in an unknown state",
-        "report.label.remaining": "not sent yet",
-        "report.bases": (
-            "Sent, failed and suppressed are shares of the {total} recipients; delivered, "
-            "bounced, complaints and unsubscribes are shares of the {sent} sent, as "
-            "Postmark's webhooks reported them. Opens and clicks are not tracked."
-        ),
-        "refusal.report_not_sent": (
-            "Issue #{issue} has not been sent, so there is nothing to report yet."
-        ),
-        "report.chart.title": "Issue #{issue}: the first 48 hours",
-        "report.chart.hours": "hours since the send started",
-        "report.chart.count": "recipients",
-        "report.chart.bounces": "bounces",
-        "report.chart.unsubscribes": "unsubscribes",
-        "report.chart.comment": (
-            "Bounces and unsubscribes of issue #{issue} over the first 48 hours."
-        ),
-        "report.chart.failed": "(The chart could not be uploaded: {error}.)",
-        "report.chart.posted": "The 48-hour chart is in the issue's thread in <#{channel}>.",
-        "report.day_after": "A day after issue #{issue} was sent:",
-    }
-)
 
 
 def _bar(value: int, base: int) -> str:

@@ -20,72 +20,13 @@ from slack_sdk.errors import SlackApiError
 
 from bot import schedule
 from bot.desk import Desk, Notice
-from handlers import blocks, texts
+from handlers import blocks
 from handlers.mrkdwn import Mrkdwn, mention
 from handlers.newsletter import Invocation, refresh_card, subcommand
 from handlers.notifier import SlackNotifier, on_notice
 from handlers.texts import t
 
 log = logging.getLogger(__name__)
-
-texts.register(
-    {
-        # --- reminders: a lead sentence, then where the issue stands ----------------------
-        "schedule.lead.today": ":calendar: Reminder: the next issue is due today, {due}.",
-        "schedule.lead.tomorrow": ":calendar: Reminder: the next issue is due tomorrow, {due}.",
-        "schedule.lead.days": (
-            ":calendar: Reminder: the next issue is due in {days} days, on {due}."
-        ),
-        "schedule.status.none": "There is no draft yet. Start one with `/newsletter new`.",
-        "schedule.status.draft": (
-            "Issue #{issue} “{subject}” is a draft that has not been submitted for approval "
-            "yet: `/newsletter submit {issue}`."
-        ),
-        "schedule.status.rejected": (
-            "Issue #{issue} “{subject}” was rejected; edit it with `/newsletter edit {issue}` "
-            "and submit it again."
-        ),
-        "schedule.status.awaiting_approval": (
-            "Draft #{issue} “{subject}” is awaiting approval; it may be approved by {approvers}."
-        ),
-        "schedule.status.awaiting_approval_anyone": (
-            "Draft #{issue} “{subject}” is awaiting approval by a member of the approvers "
-            "(not its requester or author)."
-        ),
-        "schedule.status.approved": ("Issue #{issue} “{subject}” is approved and about to go out."),
-        "schedule.status.scheduled": (
-            "Issue #{issue} “{subject}” is approved and scheduled for {when}."
-        ),
-        "schedule.status.sending": "Issue #{issue} “{subject}” is being sent now.",
-        "schedule.status.halted": (
-            "The send of issue #{issue} “{subject}” was halted; `/newsletter resume {issue}` "
-            "asks for approval to continue."
-        ),
-        "schedule.status.sent": "Issue #{issue} “{subject}” has been sent. Nothing more is needed.",
-        # --- /newsletter schedule ----------------------------------------------------------
-        "schedule.title": "What is coming",
-        "schedule.next_due": "The next issue is due on {due}.",
-        "schedule.no_due": "ISSUE_SCHEDULE names no further due date.",
-        "schedule.reminders": "Reminders will be posted in <#{channel}> on {dates}.",
-        "schedule.no_reminders": "No more reminders are due before this issue.",
-        "schedule.scheduled_send": "Issue #{issue} is scheduled to go out on {when}.",
-        "schedule.no_scheduled": "No sends are scheduled.",
-        "schedule.your_zone": "Times are shown in your time zone, {tz}.",
-        # --- notices ------------------------------------------------------------------------
-        "schedule.missed": (
-            ":warning: Issue #{issue} was scheduled to go out on {when}, but I was not running "
-            "then, and {minutes} minutes late is past the {grace}-minute window, so I did not "
-            "send it. Its approval is withdrawn. Should it still go out? Submit it again with "
-            "`/newsletter submit {issue}` (a new time is optional), or drop it with "
-            "`/newsletter cancel {issue}`."
-        ),
-        "schedule.stalled": (
-            ":hourglass: The send of issue #{issue} has made no progress for {minutes} minutes "
-            "(since {since}). `/newsletter status {issue}` shows where it stands; "
-            "`/newsletter halt` stops every send."
-        ),
-    }
-)
 
 
 def register(app: App, desk: Desk) -> None:

@@ -28,105 +28,13 @@ from slack_bolt import Ack, App, Respond
 from bot import suppressions
 from bot.desk import Desk, DirectoryError
 from bot.refusal import Refusal
-from handlers import access, blocks, imports, texts
+from handlers import access, blocks, imports
 from handlers.mrkdwn import Mrkdwn, plain
 from handlers.newsletter import Invocation, subcommand
 from handlers.replies import ephemeral, refusal_text
 from handlers.texts import t
 
 FORGET = "forget"  # the button's action_id
-
-texts.register(
-    {
-        "subscribers.title": "Subscribers",
-        "subscribers.no_lists": (
-            "There are no lists yet. Import one with `countersign subscribers import`."
-        ),
-        "subscribers.list_line": (
-            "*{list_name}*: {active} active, {unsubscribed} unsubscribed, {inactive} inactive "
-            "(bounced or complained), {invalid} invalid; {forgotten} forgotten."
-        ),
-        "subscribers.suppressions_line": (
-            "Suppressions: {total} in all ({unsubscribed} unsubscribed, {bounced} hard bounces, "
-            "{complaints} spam complaints, {other} other)."
-        ),
-        "subscribers.push_line": (
-            "In Postmark: {pushed} pushed, {not_needed} came from Postmark or concern one list "
-            "only, {pending} waiting to be pushed."
-        ),
-        "subscribers.push_pending_line": (
-            ":warning: {pending} suppression(s) have not reached Postmark yet (the oldest since "
-            "{since}, up to {attempts} attempts; last error: {error}). They already hold here; "
-            "pushing is retried automatically."
-        ),
-        "subscribers.usage": (
-            "Use `/newsletter subscribers`, `/newsletter subscribers import`, "
-            "`/newsletter subscribers find TEXT`, "
-            "`/newsletter subscribers forget EMAIL` or "
-            "`/newsletter subscribers resubscribe EMAIL reason`."
-        ),
-        "subscribers.find_none": "Nobody matches that.",
-        "subscribers.find_title": "{total} subscriber row(s) match; showing {shown}.",
-        "subscribers.find_line": (
-            "{address} · {name} · {company} · list {list_name}: {status}{suppressed}"
-        ),
-        "subscribers.find_suppressed": " (suppressed)",
-        "subscribers.find_requests_title": "Unsubscribe requests that match (internal):",
-        "subscribers.find_request_line": (
-            "{when} by <@{actor}>: {address} · given name {name} · given company {company}"
-        ),
-        "subscribers.find_forgotten": (
-            "That address belongs to someone who was forgotten: only its hash is kept, and it "
-            "stays suppressed."
-        ),
-        "subscribers.forget_ask": (
-            "Forgetting {address} erases their address, name and company from every list and "
-            "unsubscribe request. It cannot be undone."
-        ),
-        "subscribers.forget_button": "Forget for good",
-        "subscribers.forget_confirm_title": "Forget this person for good?",
-        "subscribers.forget_confirm_text": (
-            "Erase {address} everywhere? This cannot be undone; the address stays suppressed."
-        ),
-        "subscribers.forget_confirm_yes": "Forget for good",
-        "subscribers.forget_confirm_no": "Keep",
-        "subscribers.forgotten": (
-            "{address} is forgotten: {subscribers} subscriber row(s) and {requests} unsubscribe "
-            "request(s) no longer hold the address, name or company. Only a salted hash is "
-            "kept, so the address stays suppressed and no import can add it again."
-        ),
-        "subscribers.resubscribed": (
-            "{address} is subscribed again on {subscribers} list(s); {suppressions} "
-            "suppression(s) were lifted here and at Postmark. The reason is in the audit trail."
-        ),
-        "subscribers.resubscribed_no_list": (
-            "The suppression of {address} was lifted here and at Postmark, but the address is "
-            "on no list; a later import may add it."
-        ),
-        "refusal.find_too_short": "Give at least {chars} characters to search for.",
-        "refusal.forget_push_pending": (
-            "{address} is suppressed, but Postmark could not be reached to record that there "
-            "too. Nothing was erased yet, because an erased address could not be pushed any "
-            "more; please try again in a few minutes."
-        ),
-        "refusal.resubscribe_not_approver": (
-            "Only approvers may resubscribe an address. Ask one of them."
-        ),
-        "refusal.resubscribe_needs_reason": (
-            "Resubscribing needs a reason, for the audit trail: "
-            "`/newsletter subscribers resubscribe EMAIL reason`."
-        ),
-        "refusal.not_suppressed": "{address} is not suppressed; there is nothing to lift.",
-        "refusal.resubscribe_spam_complaint": (
-            "{address} complained of spam. Postmark never reactivates such an address, so it "
-            "cannot be resubscribed."
-        ),
-        "refusal.resubscribe_postmark": (
-            "Postmark could not lift its suppression ({error}), so nothing was changed. "
-            "Please try again later."
-        ),
-    }
-)
 
 
 @subcommand("subscribers")

@@ -24,7 +24,7 @@ from slack_sdk.errors import SlackApiError
 from bot import unsubscribe
 from bot.desk import Desk
 from bot.refusal import Refusal
-from handlers import blocks, texts
+from handlers import blocks
 from handlers.drafts import field_value
 from handlers.ids import Action, Block, Callback, Command
 from handlers.mrkdwn import Mrkdwn, plain
@@ -35,81 +35,6 @@ log = logging.getLogger(__name__)
 
 CONFIRM_OPTION = "confirm"
 LIST_PREFIX = "list:"
-
-texts.register(
-    {
-        # --- the modal ------------------------------------------------------------------
-        "unsubscribe.title": "Unsubscribe a reader",
-        "unsubscribe.submit": "Unsubscribe",
-        "unsubscribe.email_label": "The reader's email address",
-        "unsubscribe.name_label": "Name, as the reader gave it",
-        "unsubscribe.company_label": "Company, as the reader gave it",
-        "unsubscribe.internal_hint": (
-            "Kept for the team only. It is never put into any email, not even the confirmation."
-        ),
-        "unsubscribe.note_label": "Internal note",
-        "unsubscribe.confirm_label": "Confirmation",
-        "unsubscribe.confirm_option": "Send a confirmation to this address",
-        "unsubscribe.confirm_hint": (
-            "A fixed message in Japanese and English; nothing typed in this form is included."
-        ),
-        # --- replies (ephemeral) --------------------------------------------------------
-        "unsubscribe.usage": (
-            "Write `/unsubscribe EMAIL [note]` to process a request, or `/unsubscribe` "
-            "alone to open the form."
-        ),
-        "unsubscribe.done_all": (
-            "{address} is unsubscribed: {count} subscription(s) ended, and the address is "
-            "suppressed on every list."
-        ),
-        "unsubscribe.done_list": (
-            "{address} is unsubscribed from the list {list_name} and suppressed there."
-        ),
-        "unsubscribe.not_on_list": (
-            "{address} is not on any list. It is recorded as suppressed anyway, so no later "
-            "import can add it."
-        ),
-        "unsubscribe.not_on_named_list": (
-            "{address} is not on the list {list_name}. It is recorded as suppressed there "
-            "anyway, so no later import can add it."
-        ),
-        "unsubscribe.already": (
-            "{address} was already unsubscribed and suppressed; nothing needed to change."
-        ),
-        "unsubscribe.push_pushed": "Postmark's suppression list has it too.",
-        "unsubscribe.push_pending": (
-            "Postmark could not be reached just now. The suppression already holds here and "
-            "will be pushed to Postmark automatically; `/newsletter subscribers` shows how "
-            "far that got."
-        ),
-        "unsubscribe.push_not_needed": (
-            "It concerns one list only, so it is kept here and not sent to Postmark, whose "
-            "suppressions would stop every list."
-        ),
-        "unsubscribe.confirmation_sent": "A confirmation was sent to {address}.",
-        "unsubscribe.confirmation_already_sent": (
-            "A confirmation was sent to this address earlier, so no second one was sent."
-        ),
-        "unsubscribe.confirmation_failed": (
-            "The confirmation could not be sent ({error}); the unsubscribe itself is done. "
-            "It will not be retried."
-        ),
-        "unsubscribe.confirmation_uncertain": (
-            "Postmark did not answer in time ({error}), so the confirmation may or may not "
-            "have gone out; it will not be sent again. The unsubscribe itself is done."
-        ),
-        "unsubscribe.confirmation_none": "No confirmation was sent.",
-        "refusal.invalid_address": (
-            "`{address}` is not an email address ({reason}). Nothing was changed."
-        ),
-        "refusal.unknown_list": "There is no list called {list_name}. Nothing was changed.",
-        "unsubscribe.failed": (
-            "Something went wrong while processing the request ({error}). If the address "
-            "was accepted, the suppression already holds; please check with "
-            "`/newsletter subscribers find`."
-        ),
-    }
-)
 
 
 def parse_command(text: str) -> unsubscribe.Request | None:

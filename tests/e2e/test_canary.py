@@ -75,7 +75,7 @@ def test_a_bounce_spike_halts_the_send_before_the_rest_of_the_list(harness_facto
     assert issue_state(harness, issue_id) == "halted"
     said = harness.channel_texts()
     assert any("the canary's bounces spiked" in t and "was not sent" in t for t in said)
-    assert any("270 recipient(s) are not sent" in t for t in said)
+    assert any("270 recipients are not sent" in t for t in said)
     for text in said:
         assert not ADDRESS.search(text), text
     ledger = assert_exactly_once(harness.desk, harness.postmark, send.id, allow_open=True)

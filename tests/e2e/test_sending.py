@@ -81,7 +81,7 @@ def test_send_halt_by_button_and_resume_after_a_second_approval(harness: Harness
     assert issue_state(harness, issue_id) == "halted"
     assert any("is halted" in text for text in harness.channel_texts())
     reply = harness.wait_for_ephemeral(EDITOR, replies_before + 1)[-1]
-    assert "Halted 1 send(s) in progress" in reply
+    assert "Halted 1 send in progress" in reply
 
     # Resume: asked for in Slack, approved by a second person in Slack.
     before = len(cards(harness))

@@ -153,7 +153,7 @@ def test_find_forget_and_resubscribe_from_slack(harness: Harness):
     assert "Only approvers may resubscribe" in texts[2]
     harness.approver.command("/newsletter", "subscribers resubscribe hanako@example.jp 本人の希望")
     [done] = harness.wait_for_ephemeral(APPROVER_1)
-    assert "subscribed again on 1 list" in done
+    assert "is subscribed again (lists: 1;" in done
     assert statuses(harness.desk, "hanako@example.jp") == ["active"]
     assert not harness.postmark.is_suppressed("hanako@example.jp", "broadcast")
     harness.editor.command("/newsletter", "subscribers forget hanako@example.jp")
