@@ -331,6 +331,7 @@ TEST_PHRASES: list[tuple[str, str]] = [
     ('"Halted 1 send(s) in progress"', '"Halted 1 send in progress"'),
     ('"270 recipient(s) are not sent"', '"270 recipients are not sent"'),
     ('"subscribed again on 1 list"', '"is subscribed again (lists: 1;"'),
+    ('"have not reached Postmark yet"', '"not reached Postmark yet"'),  # 1: "has not"
 ]
 
 
