@@ -419,3 +419,10 @@ def test_preflight_takes_linear_time_on_any_body(body: str):
         footer=FOOTER,
     )
     assert time.thread_time() - started < 1.5
+
+
+def test_a_legal_form_glued_on_and_split_by_markup_is_still_a_boundary():
+    """Found by the property test in CI: "Sunrise Bakery LLC" written as
+    `ｓｕｎｒｉｓｅ ｂａｋｅｒｙＩ**ｎｃ.**` reads "sunrise bakeryInc." to a reader."""
+    text = "今月のお知らせです。ｓｕｎｒｉｓｅ ｂａｋｅｒｙＩ**ｎｃ.**についてご報告します。"
+    assert "subscriber_data" in codes(text), text  # PEOPLE holds Sunrise Bakery LLC

@@ -323,17 +323,22 @@ class Haystack:
         last = joined.origin(start + len(needle) - 1)
         before = self.folded[first - 1] if first > 0 else " "
         after = self.folded[last + 1] if last + 1 < len(self.folded) else " "
-        # A legal-form word glued on ("LLCLeakwell") is a boundary too.
+        # A legal-form word glued on ("LLCLeakwell") is a boundary too, also when the
+        # markup split it from the name ("BakeryI**nc.**" reads "BakeryInc."): looked
+        # for in the folded text and in the view's joined text.
+        end = start + len(needle)
         return not (
             (
                 _wordlike(needle[0])
                 and _wordlike(before)
                 and not _GLUED_BEFORE.search(self.folded, max(0, first - 13), first)
+                and not _GLUED_BEFORE.search(joined.text, max(0, start - 13), start)
             )
             or (
                 _wordlike(needle[-1])
                 and _wordlike(after)
                 and not _GLUED_AFTER.match(self.folded, last + 1)
+                and not _GLUED_AFTER.match(joined.text, end)
             )
         )
 
