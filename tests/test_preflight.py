@@ -332,3 +332,15 @@ def test_a_change_committed_after_a_later_one_is_never_missed(db: Database, cloc
     index = cache.get(db)
     assert index.find("遅延花子さんへ") and index.find("井上恵子さんへ")
     assert index.find("late@example.com")
+
+
+def test_values_already_in_the_index_give_back_the_same_index(db: Database, clock: FrozenClock):
+    """On PostgreSQL a transaction open elsewhere on the server keeps the change
+    horizon low, so the cache is handed rows it has seen: nothing new, no new index."""
+    add_person(db, clock, "g@example.com", "小林真一", "Northwind Trading")
+    index = PersonalDataCache().get(db)
+    seen = [("name", "小林真一"), ("company", "Northwind Trading"), ("address", "g@example.com")]
+    assert index.with_extra(seen) is index
+    grown = index.with_extra([("name", "山本美咲")])
+    assert grown is not index and grown.find("山本美咲さん")
+    assert grown.with_extra([("name", "山本美咲")]) is grown

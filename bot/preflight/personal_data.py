@@ -239,11 +239,16 @@ class PersonalDataIndex:
         )
 
     def with_extra(self, values: Iterable[tuple[str, str]]) -> PersonalDataIndex:
-        """The same automata, plus the needles of `values` looked up directly."""
+        """The same automata, plus the needles of `values` looked up directly; this
+        very index when they hold nothing new (on PostgreSQL the change horizon is
+        the oldest running transaction's, anywhere on the server, so rows already
+        seen can be named again while another transaction stays open)."""
         extra = dict(self.extra)
         for needle in needles(values):
             if not self.has(needle):
                 extra.setdefault((needle.view, needle.key), needle)
+        if len(extra) == len(self.extra):
+            return self
         return PersonalDataIndex(self.automata, self.size, extra)
 
     def search(self, haystack: Haystack) -> dict[str, Needle]:
