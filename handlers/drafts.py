@@ -25,9 +25,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
-from urllib.parse import urlparse
 
-import requests
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -37,6 +35,7 @@ from bot.desk import Desk
 from bot.refusal import Refusal
 from bot.rendering import MAX_BODY_CHARS, TemplateProblem
 from handlers import blocks
+from handlers.files import download
 from handlers.ids import Action, Block, Callback
 from handlers.mrkdwn import Mrkdwn, plain
 from handlers.replies import refusal_text
@@ -47,7 +46,6 @@ log = logging.getLogger(__name__)
 JOIN = "\n\n"  # between sections: a blank line
 _SECTION = re.compile(rf"^{Block.BODY}(?:_([1-9][0-9]{{0,2}}))?$")
 MAX_FILE_BYTES = 4 * MAX_BODY_CHARS  # UTF-8 takes at most 4 bytes a character
-FILE_HOSTS = frozenset({"files.slack.com"})  # where Slack serves private files
 # Up to this many typed characters are saved before the answer (errors under the
 # field); a file or a longer body is answered at once and saved after (see save_draft).
 QUICK_CHARS = 20_000
@@ -162,45 +160,27 @@ def attached_files(view: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def read_attached(client: WebClient, api_url: str, file: dict[str, Any]) -> str:
-    """The text of an attached file. Raises FileProblem."""
+    """The text of an attached file. Raises FileProblem.
+
+    The bytes come through `handlers.files.download`, the one way the bot fetches
+    an upload (its token only to Slack's own hosts, no redirects, size bounded).
+    """
     try:
-        info = client.files_info(file=str(file.get("id") or "")).get("file") or {}
-    except SlackApiError as exc:
-        raise FileProblem("draft.file_unreadable", error=exc.response.get("error", "?")) from None
-    name = str(info.get("name") or file.get("name") or "?")
-    if name.rsplit(".", 1)[-1].lower() not in blocks.BODY_FILE_TYPES or "." not in name:
+        upload = download(client, str(file.get("id") or ""), api_url=api_url, limit=MAX_FILE_BYTES)
+    except Refusal as refusal:
+        if refusal.code == "file_too_large":
+            raise FileProblem(
+                "draft.file_too_large",
+                size=refusal.params.get("size", "?"),
+                body_chars=f"{MAX_BODY_CHARS:,}",
+            ) from None
+        error = str(refusal.params.get("error") or refusal.code)
+        raise FileProblem("draft.file_unreadable", error=error) from None
+    name = upload.name
+    if "." not in name or name.rsplit(".", 1)[-1].lower() not in blocks.BODY_FILE_TYPES:
         raise FileProblem("draft.file_type", name=name)
-    size = int(info.get("size") or 0)
-    if size > MAX_FILE_BYTES:
-        raise FileProblem(
-            "draft.file_too_large", size=f"{size:,}", body_chars=f"{MAX_BODY_CHARS:,}"
-        )
-    url = str(info.get("url_private_download") or info.get("url_private") or "")
-    # The bot token goes only to Slack's own file host (or the configured API's host).
-    allowed = FILE_HOSTS | {urlparse(api_url).hostname or ""}
-    if urlparse(url).scheme not in ("https", "http") or urlparse(url).hostname not in allowed:
-        raise FileProblem("draft.file_unreadable", error="unexpected file address")
     try:
-        with requests.get(
-            url,
-            headers={"Authorization": f"Bearer {client.token}"},
-            timeout=(3.05, 10),
-            stream=True,
-        ) as response:
-            data = response.raw.read(MAX_FILE_BYTES + 1, decode_content=True)
-            kind = response.headers.get("Content-Type", "")
-            status = response.status_code
-    except requests.RequestException as exc:
-        raise FileProblem("draft.file_unreadable", error=type(exc).__name__) from None
-    # Without files:read Slack answers with its sign-in page, not the file.
-    if status != 200 or kind.startswith("text/html"):
-        raise FileProblem("draft.file_unreadable", error=f"HTTP {status}, {kind or 'no type'}")
-    if len(data) > MAX_FILE_BYTES:
-        raise FileProblem(
-            "draft.file_too_large", size=f"{len(data):,}+", body_chars=f"{MAX_BODY_CHARS:,}"
-        )
-    try:
-        text = data.decode("utf-8-sig")
+        text = upload.content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FileProblem("draft.file_not_utf8", position=f"{exc.start + 1:,}") from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")

@@ -52,7 +52,10 @@ def _allowed(url: str, api_url: str) -> bool:
 
 
 def download(client: WebClient, file_id: str, *, api_url: str, limit: int = FILE_LIMIT) -> Upload:
-    """The bytes of an uploaded file. Refusal (code `file_*`) when it cannot be had."""
+    """The bytes of an uploaded file. Refusal (code `file_*`) when it cannot be had.
+
+    `file_too_large` carries `megabytes` (the limit) and `size` (what was seen, in bytes).
+    """
     try:
         info = client.files_info(file=file_id)
     except SlackApiError as exc:
@@ -61,7 +64,7 @@ def download(client: WebClient, file_id: str, *, api_url: str, limit: int = FILE
     name = str(file.get("name") or file_id)
     size = int(file.get("size") or 0)
     if size > limit:
-        raise Refusal("file_too_large", megabytes=limit // (1024 * 1024))
+        raise Refusal("file_too_large", megabytes=limit // (1024 * 1024), size=f"{size:,}")
     url = str(file.get("url_private_download") or file.get("url_private") or "")
     if not _allowed(url, api_url):
         raise Refusal("file_unavailable", error="not_a_slack_url")
@@ -84,6 +87,6 @@ def download(client: WebClient, file_id: str, *, api_url: str, limit: int = FILE
         for chunk in response.iter_content(64 * 1024):
             read += len(chunk)
             if read > limit:
-                raise Refusal("file_too_large", megabytes=limit // (1024 * 1024))
+                raise Refusal("file_too_large", megabytes=limit // (1024 * 1024), size=f"{read:,}+")
             chunks.append(chunk)
     return Upload(id=file_id, name=name, content=b"".join(chunks))
