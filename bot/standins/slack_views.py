@@ -38,9 +38,8 @@ class ViewsMethods(SlackWorkspace):
     def _reset_state(self) -> None:
         super()._reset_state()
         # "Triggers expire in three seconds" and "may only be used once"
-        # (https://api.slack.com/docs/triggers); lenient by default for tests on a
-        # loaded machine, 3.0 where a test checks the bot meets Slack's deadline.
-        self.trigger_ttl = 30.0
+        # (https://api.slack.com/docs/triggers), counted from when Slack issued it.
+        self.trigger_ttl = 3.0
         self._triggers: dict[str, _Trigger] = {}
         self._views: dict[str, dict[str, Any]] = {}
         self._view_owner: dict[str, str] = {}
