@@ -15,16 +15,11 @@ from slack_bolt import App, BoltContext, BoltResponse, Respond
 from bot.desk import Desk, DirectoryError
 from handlers import blocks, texts
 from handlers.ids import Block
-from handlers.mrkdwn import Mrkdwn, plain
+from handlers.mrkdwn import plain
+from handlers.replies import refusal_text
 from handlers.texts import t
 
 log = logging.getLogger(__name__)
-
-
-def refusal_text(error: DirectoryError) -> Mrkdwn:
-    if error.code == "plan_upgrade_required":
-        return t("access.directory_plan")
-    return t("access.directory_error", error=error.params.get("error", "unknown_error"))
 
 
 def register(app: App, desk: Desk) -> None:

@@ -14,9 +14,9 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot import approvals
-from bot.desk import Desk, DirectoryError, Notice
+from bot.desk import Desk, Notice
 from bot.refusal import Refusal
-from handlers import access, blocks
+from handlers import blocks
 from handlers.drafts import field_value
 from handlers.ids import Action, Block, Callback
 from handlers.mrkdwn import plain
@@ -42,7 +42,7 @@ def _metadata_request_id(view: dict[str, Any]) -> int | None:
 
 
 def _explain(respond: Respond, exc: Refusal) -> None:
-    text = access.refusal_text(exc) if isinstance(exc, DirectoryError) else refusal_text(exc)
+    text = refusal_text(exc)
     ephemeral(respond, text)
 
 
@@ -136,9 +136,7 @@ def register(app: App, desk: Desk) -> None:
         try:
             approvals.reject(desk, request_id, actor=body["user"]["id"], reason=reason)
         except Refusal as exc:
-            text = (
-                access.refusal_text(exc) if isinstance(exc, DirectoryError) else refusal_text(exc)
-            )
+            text = refusal_text(exc)
             ack(response_action="errors", errors={Block.REASON: plain(text)})
             return
         ack()

@@ -17,9 +17,9 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot import canary
-from bot.desk import Desk, DirectoryError, Notice
+from bot.desk import Desk, Notice
 from bot.refusal import Refusal
-from handlers import access, blocks
+from handlers import blocks
 from handlers.ids import Action
 from handlers.notifier import SlackNotifier, on_notice
 from handlers.replies import ephemeral, refusal_text
@@ -80,7 +80,5 @@ def register(app: App, desk: Desk) -> None:
         try:
             canary.release_now(desk, send_id, actor=body["user"]["id"])
         except Refusal as exc:
-            text = (
-                access.refusal_text(exc) if isinstance(exc, DirectoryError) else refusal_text(exc)
-            )
+            text = refusal_text(exc)
             ephemeral(respond, text)

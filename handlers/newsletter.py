@@ -19,10 +19,10 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot import approvals, issues, testcopy
-from bot.desk import Desk, DirectoryError, Notice
+from bot.desk import Desk, Notice
 from bot.refusal import Refusal
 from bot.rendering import TemplateProblem
-from handlers import access, audit_view, blocks, drafts, texts
+from handlers import audit_view, blocks, drafts, texts
 from handlers import preview as preview_view
 from handlers.ids import Command
 from handlers.mrkdwn import Mrkdwn
@@ -100,10 +100,7 @@ def run(invocation: Invocation) -> None:
             raise Refusal("issue_not_found", issue=issue_id)
         handler(invocation)
     except Refusal as refusal:
-        if isinstance(refusal, DirectoryError):
-            invocation.reply(access.refusal_text(refusal))
-        else:
-            invocation.reply(refusal_text(refusal))
+        invocation.reply(refusal_text(refusal))
     except Exception as exc:
         log.exception("/newsletter %s failed", invocation.parsed.sub)
         invocation.reply(t("generic.error", error=type(exc).__name__))

@@ -26,9 +26,9 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot import suppressions
-from bot.desk import Desk, DirectoryError
+from bot.desk import Desk
 from bot.refusal import Refusal
-from handlers import access, blocks, imports
+from handlers import blocks, imports
 from handlers.mrkdwn import Mrkdwn, plain
 from handlers.newsletter import Invocation, subcommand
 from handlers.replies import ephemeral, refusal_text
@@ -195,9 +195,7 @@ def register(app: App, desk: Desk) -> None:
         try:
             gone = suppressions.forget(desk, address, actor=body["user"]["id"])
         except Refusal as exc:
-            text = (
-                access.refusal_text(exc) if isinstance(exc, DirectoryError) else refusal_text(exc)
-            )
+            text = refusal_text(exc)
             ephemeral(respond, text)
             return
         ephemeral(

@@ -194,25 +194,11 @@ def _personal_data(
                 matches.setdefault(key, needle)
     addresses -= own_addresses
     numbers -= own_numbers
-    findings: list[Finding] = []
-    if addresses:
-        findings.append(
-            Finding(
-                "personal_email",
-                Severity.BLOCKING,
-                {"count": len(addresses)},
-                ", ".join(sorted(addresses)[:5]),
-            )
-        )
-    if numbers:
-        findings.append(
-            Finding(
-                "personal_phone",
-                Severity.BLOCKING,
-                {"count": len(numbers)},
-                ", ".join(sorted(numbers)[:5]),
-            )
-        )
+    findings = [
+        Finding(code, Severity.BLOCKING, {"count": len(found)}, ", ".join(sorted(found)[:5]))
+        for code, found in (("personal_email", addresses), ("personal_phone", numbers))
+        if found
+    ]
     if matches:
         kinds = sorted({n.kind for n in matches.values()})
         findings.append(

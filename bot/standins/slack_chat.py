@@ -14,6 +14,7 @@ from typing import Any
 from bot.standins.slack_blocks import MESSAGE_BLOCK_LIMIT, validate_blocks
 from bot.standins.slack_state import (
     MESSAGE_TEXT_LIMIT,
+    Channel,
     Message,
     SlackError,
     SlackWorkspace,
@@ -138,13 +139,23 @@ class ChatMethods(SlackWorkspace):
         self._messages.append(message)
         return {"message_ts": message.ts}
 
-    def _api_chat_update(self, grant: Token, args: dict[str, Any]) -> dict[str, Any]:
+    def _channel_message(
+        self, grant: Token, args: dict[str, Any], ts_key: str
+    ) -> tuple[Channel, Message]:
+        """The channel and message `args` name (by `channel` and `ts_key`), as Slack
+        looks them up for chat.update, chat.delete and chat.getPermalink: a channel
+        the bot cannot see is `channel_not_found`, a message not there
+        `message_not_found`."""
         channel = self._resolve_channel(str(args.get("channel") or ""), create_im=False)
         if channel is None or not self._bot_can_see(grant, channel):
             raise SlackError("channel_not_found")
-        message = self._find_message(channel.id, str(args.get("ts") or ""))
+        message = self._find_message(channel.id, str(args.get(ts_key) or ""))
         if message is None:
             raise SlackError("message_not_found")
+        return channel, message
+
+    def _api_chat_update(self, grant: Token, args: dict[str, Any]) -> dict[str, Any]:
+        channel, message = self._channel_message(grant, args, "ts")
         if message.user != grant.user_id:
             raise SlackError("cant_update_message")
         text, blocks, attachments = self._content(args, require=False)
@@ -163,24 +174,14 @@ class ChatMethods(SlackWorkspace):
         }
 
     def _api_chat_delete(self, grant: Token, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve_channel(str(args.get("channel") or ""), create_im=False)
-        if channel is None or not self._bot_can_see(grant, channel):
-            raise SlackError("channel_not_found")
-        message = self._find_message(channel.id, str(args.get("ts") or ""))
-        if message is None:
-            raise SlackError("message_not_found")
+        channel, message = self._channel_message(grant, args, "ts")
         if message.user != grant.user_id:
             raise SlackError("cant_delete_message")
         message.deleted = True
         return {"channel": channel.id, "ts": message.ts}
 
     def _api_chat_getPermalink(self, grant: Token, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve_channel(str(args.get("channel") or ""), create_im=False)
-        if channel is None or not self._bot_can_see(grant, channel):
-            raise SlackError("channel_not_found")
-        message = self._find_message(channel.id, str(args.get("message_ts") or ""))
-        if message is None:
-            raise SlackError("message_not_found")
+        channel, message = self._channel_message(grant, args, "message_ts")
         link = (
             f"https://{self.team_domain}.slack.com/archives/{channel.id}/"
             f"p{message.ts.replace('.', '')}"
