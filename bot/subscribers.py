@@ -64,6 +64,7 @@ from bot.import_formats import (
 from bot.installation import address_salt
 from bot.suppressions import STATUS_FOR_REASON
 from bot.typed import is_storable, storable
+from storage import changes
 from storage.db import Database
 from storage.models import (
     ALL_LISTS,
@@ -593,7 +594,10 @@ class _Merge:
         report.unchanged += old_groups - report.updated
         # The events first: both statements select the same NEW addresses.
         connection.execute(self._events(NEW, "subscriber.added"))
-        connection.execute(self._insert_new())
+        # One stamp for every new subscriber, instead of a trigger per row:
+        # preflight's personal-data index reads them all at its next refresh.
+        with changes.bulk_stamp(connection) as stamp:
+            connection.execute(self._insert_new(stamp))
 
     def _sample(self, state: str) -> Any:
         rows, groups = self.staging.rows.c, self.staging.groups.c
@@ -792,7 +796,7 @@ class _Merge:
         )
         return insert(events).from_select(["at", "actor", "action", "subject", "detail"], query)
 
-    def _insert_new(self) -> Any:
+    def _insert_new(self, stamp: int) -> Any:
         rows, groups = self.staging.rows.c, self.staging.groups.c
         later = self.staging.rows.alias("later")
         subscribers = _SUBSCRIBERS
@@ -819,14 +823,14 @@ class _Merge:
                 self._constant(stored.status, SubscriberStatus.ACTIVE.value),
                 self._constant(stored.created_at, self.now),
                 self._constant(stored.updated_at, self.now),
+                self._constant(stored.change_seq, stamp),
             )
             .select_from(self.staging.groups.join(self.staging.rows, rows.line == groups.line))
             .where(groups.state == NEW)
             .order_by(groups.line)
         )
-        return insert(subscribers).from_select(
-            ["list_id", "email", "name", "company", "status", "created_at", "updated_at"], query
-        )
+        columns = ["list_id", "email", "name", "company", "status", "created_at", "updated_at"]
+        return insert(subscribers).from_select([*columns, "change_seq"], query)
 
     def _merge_stored(self, report: ImportReport) -> None:
         """Stored, active subscribers whose fields may change: in Python, a page at a time."""

@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from storage import guards, migrate
+from storage import changes, guards, migrate
 from storage.db import create_db_engine
 from storage.models import Base
 
@@ -110,6 +110,58 @@ def test_guards_refuse_raw_changes_after_upgrade(engine: Engine):
     # Leave the shared database as the fixtures expect it: empty and at head.
     migrate.downgrade(engine, "base")
     migrate.upgrade(engine)
+
+
+def stored_stamp(engine: Engine, email: str, offset: int) -> tuple[int, int]:
+    """Insert a subscriber that carries `unread_stamp() + offset` itself;
+    return (the stamp it was given, the stamp it was stored with)."""
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    with engine.begin() as connection:
+        list_id = connection.execute(
+            text("SELECT id FROM lists WHERE name = 'Newsletter'")
+        ).scalar()
+        if list_id is None:
+            list_id = connection.execute(
+                text(
+                    "INSERT INTO lists (name, created_at) VALUES ('Newsletter', :now) RETURNING id"
+                ),
+                {"now": now},
+            ).scalar_one()
+        given = changes.unread_stamp(connection) + offset
+        connection.execute(
+            text(
+                "INSERT INTO subscribers (list_id, email, name, company, status, created_at, "
+                "updated_at, change_seq) VALUES (:list_id, :email, '', '', 'active', :now, :now, "
+                ":stamp)"
+            ),
+            {"list_id": list_id, "email": email, "now": now, "stamp": given},
+        )
+        stored = connection.execute(
+            text("SELECT change_seq FROM subscribers WHERE email = :email"), {"email": email}
+        ).scalar_one()
+    return given, stored
+
+
+def test_bulk_stamps_come_with_0008_and_go_with_its_downgrade(engine: Engine):
+    """0006's triggers restamp every inserted row; from 0008 on a row that
+    carries a stamp no reader has passed keeps it (an import's own), and a
+    stale one is still restamped; downgraded, every row is restamped again."""
+    migrate.downgrade(engine, "0007_import_requests")
+    given, stored = stored_stamp(engine, "a@example.com", 5)
+    assert stored == given - 5  # restamped by the trigger, as 0006 made it
+    migrate.upgrade(engine)
+    given, stored = stored_stamp(engine, "b@example.com", 5)
+    assert stored == given  # kept
+    given, stored = stored_stamp(engine, "c@example.com", -1)
+    assert stored == given + 1  # stale: restamped
+    migrate.downgrade(engine, "0007_import_requests")
+    given, stored = stored_stamp(engine, "d@example.com", 5)
+    assert stored == given - 5
+    migrate.upgrade(engine)
+    assert schema_differences(engine) == []
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM subscribers"))
+        connection.execute(text("DELETE FROM lists"))
 
 
 def test_sqlite_engine_is_configured(tmp_path):

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
+from sqlalchemy import Connection, delete, insert, update
 
 from bot.clock import FrozenClock
 from bot.preflight import PersonalDataCache, PersonalDataIndex, Severity, preflight
 from bot.rendering import CompiledIssue, Footer, compile_issue
-from bot.subscribers import get_or_create_list
+from bot.subscribers import get_or_create_list, import_csv
+from storage import changes
 from storage.db import Database
 from storage.models import Subscriber, UnsubscribeRequest
 
@@ -344,3 +348,137 @@ def test_values_already_in_the_index_give_back_the_same_index(db: Database, cloc
     grown = index.with_extra([("name", "山本美咲")])
     assert grown is not index and grown.find("山本美咲さん")
     assert grown.with_extra([("name", "山本美咲")]) is grown
+
+
+def write_list(path, rows: list[tuple[str, str, str]]) -> None:
+    lines = ["email,name,company", *(",".join(row) for row in rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_cache_notices_an_imports_rows(db: Database, clock: FrozenClock, tmp_path):
+    """An import stamps its new subscribers itself, with one stamp (no trigger
+    per row): the next refresh reads every one of them, and only once."""
+    cache = PersonalDataCache()
+    add_person(db, clock, "i@example.com", "小林健太")
+    first = cache.get(db)
+    path = tmp_path / "list.csv"
+    write_list(
+        path,
+        [("j@example.com", "松本陽菜", "Northwind Trading"), ("k@example.com", "森田美咲", "")],
+    )
+    assert import_csv(db, path, list_name="Newsletter", actor="U1", clock=clock).added == 2
+    second = cache.get(db)
+    assert second.automata == first.automata  # read from the stamps, not rebuilt
+    found = {
+        needle for _, needle in second.find("松本陽菜、森田美咲、northwind trading、k@example.com")
+    }
+    assert found == {"松本陽菜", "森田美咲", "northwind trading", "k@example.com"}
+    assert cache.get(db) is second  # the counter moved past the import: nothing to read again
+    write_list(path, [("l@example.com", "石川大輔", "")])
+    assert import_csv(db, path, list_name="Newsletter", actor="U1", clock=clock).added == 1
+    third = cache.get(db)
+    assert third.find("石川大輔さん") and third.find("松本陽菜さん") and third.find("小林健太さん")
+
+
+def test_an_import_committed_after_a_refresh_began_is_never_missed(
+    db: Database, clock: FrozenClock, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    """The import's rows are written with their stamp, and the transaction stays
+    open while the index is refreshed; the refresh after the commit must know
+    them (on PostgreSQL the refresh really runs in between; on SQLite it waits
+    for the import's write lock)."""
+    cache = PersonalDataCache()
+    add_person(db, clock, "m@example.com", "岡田直人")
+    cache.get(db)
+    written, release = threading.Event(), threading.Event()
+    real = changes.bulk_stamp
+
+    @contextmanager
+    def slow_bulk_stamp(connection: Connection) -> Iterator[int]:
+        with real(connection) as stamp:
+            yield stamp
+            written.set()
+            assert release.wait(30)
+
+    monkeypatch.setattr(changes, "bulk_stamp", slow_bulk_stamp)
+    path = tmp_path / "late.csv"
+    write_list(
+        path, [("late2@example.com", "遅延 次郎", ""), ("late3@example.com", "前田 優子", "")]
+    )
+    reports = []
+    importer = threading.Thread(
+        target=lambda: reports.append(
+            import_csv(db, path, list_name="Newsletter", actor="U1", clock=clock)
+        )
+    )
+    importer.start()
+    assert written.wait(30)
+    between: list[PersonalDataIndex] = []
+    refresher = threading.Thread(target=lambda: between.append(cache.get(db)))
+    refresher.start()
+    refresher.join(timeout=1.0)
+    if not db.is_sqlite:  # the interleaving happened: the refresh saw the list before the import
+        assert between and between[0].find("岡田直人") and not between[0].find("遅延次郎")
+    release.set()
+    for thread in (importer, refresher):
+        thread.join(timeout=30)
+    assert reports and reports[0].added == 2
+    index = cache.get(db)
+    assert (
+        index.find("遅延次郎さんへ")
+        and index.find("前田優子さんへ")
+        and index.find("late3@example.com")
+    )
+
+
+_SERIAL = itertools.count()
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(offset=st.integers(-3, 3), edit=st.booleans())
+def test_no_stamp_a_writer_supplies_hides_its_change(
+    db: Database, clock: FrozenClock, offset: int, edit: bool
+):
+    """Whatever `change_seq` a writer sets itself (a stale copy, zero, the next
+    stamp, a later one), the cache notices the row: a stamp below the one no
+    reader has passed is replaced by the trigger, any other is read as it is.
+    The writer here never bumps the counter, as a careless one would not."""
+    n = next(_SERIAL)
+    email, name = f"stamp{n}@example.com", f"渡部{'一二三四五六七八九十'[n % 10]}郎{n}"
+    person = add_person(db, clock, email, "") if edit else None
+    cache = PersonalDataCache()
+    assert not cache.get(db).find(f"{name}さん")
+    with db.transaction() as session:
+        connection = session.connection()
+        unread = changes.unread_stamp(connection)
+        stamp = unread + offset
+        if person is not None:
+            connection.execute(
+                update(Subscriber)
+                .where(Subscriber.id == person)
+                .values(name=name, change_seq=stamp)
+            )
+        else:
+            now = clock.now()
+            lst = get_or_create_list(session, "Newsletter", now)
+            person = connection.execute(
+                insert(Subscriber)
+                .values(
+                    list_id=lst.id,
+                    email=email,
+                    name=name,
+                    company="",
+                    status="active",
+                    created_at=now,
+                    updated_at=now,
+                    change_seq=stamp,
+                )
+                .returning(Subscriber.id)
+            ).scalar_one()
+    with db.sessions() as session:
+        row = session.get(Subscriber, person)
+        assert row is not None
+        assert row.change_seq == (stamp if offset >= 0 else unread)
+    assert cache.get(db).find(f"{name}さん")

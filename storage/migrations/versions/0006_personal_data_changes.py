@@ -32,7 +32,7 @@ def upgrade() -> None:
                 sa.Column("change_seq", sa.BigInteger(), server_default="0", nullable=False)
             )
             batch_op.create_index(batch_op.f(f"ix_{table}_change_seq"), ["change_seq"])
-    changes.install(op.get_bind())
+    changes.install(op.get_bind(), bulk=False)
 
 
 def downgrade() -> None:
