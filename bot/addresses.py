@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable
-from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -35,11 +34,39 @@ class InvalidAddress(ValueError):
         self.reason = reason
 
 
-@lru_cache(maxsize=65_536)
+_CACHED = 65_536  # domains remembered (a list shares a few thousand at most)
+_DOMAINS: dict[str, str] = {}  # domain as written (ASCII ones lower-cased) -> normal form
+_REFUSED: dict[str, str] = {}  # domain as written -> why email-validator refused it
+
+
 def _domain(domain: str) -> str:
-    # email-validator's domain check dominates its cost; lists share a few
-    # thousand domains at most, so each is validated once per process.
-    return validate_email(f"a@{domain}", check_deliverability=False).domain
+    """The normal form of an address's domain, or InvalidAddress.
+
+    email-validator's domain check dominates its cost, so each domain is
+    checked once per process: an accepted one under its lower-cased spelling
+    when it is ASCII (every check before email-validator's own UTS-46
+    case-folding accepts both cases of an ASCII letter alike, so EXAMPLE.COM
+    and example.com get one answer), a refused one as written, so that its
+    reason is the one email-validator gives for that spelling.
+    """
+    key = domain.lower() if domain.isascii() else domain
+    known = _DOMAINS.get(key)
+    if known is not None:
+        return known
+    refused = _REFUSED.get(domain)
+    if refused is not None:
+        raise InvalidAddress(refused)
+    try:
+        known = validate_email(f"a@{domain}", check_deliverability=False).domain
+    except EmailNotValidError as exc:
+        if len(_REFUSED) >= _CACHED:
+            _REFUSED.clear()
+        _REFUSED[domain] = str(exc)
+        raise InvalidAddress(str(exc)) from None
+    if len(_DOMAINS) >= _CACHED:
+        _DOMAINS.clear()
+    _DOMAINS[key] = known
+    return known
 
 
 def normalise(raw: str) -> str:

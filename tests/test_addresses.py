@@ -115,6 +115,41 @@ def test_any_input_agrees_with_email_validator(raw: str):
         assert normalise(raw) == reference
 
 
+def _domain_reference(domain: str) -> str | None:
+    """email-validator's reason for refusing `domain` as it is spelt, or None."""
+    try:
+        validate_email(f"a@{domain}", check_deliverability=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return None
+
+
+@settings(max_examples=200)
+@given(
+    domains | st.text(LABEL_CHARS + ".-_", min_size=1, max_size=20),
+    st.lists(st.booleans(), max_size=40),
+    dot_atom_local,
+)
+@example("Example.COM", [], "hanako")
+@example("EXAMPLE.INVALID", [True], "taro")
+@example("XN--WGV71A.Example", [], "hanako")
+def test_every_spelling_of_a_domain_gets_email_validators_own_answer(
+    domain: str, flips: list[bool], local: str
+):
+    """Domains are checked once per process, an accepted ASCII one under its
+    lower-cased spelling and a refused one as written: whichever spelling
+    comes first, each gets email-validator's own answer, a refusal its reason."""
+    for spelling in (domain, _flip_case(domain, flips), domain.upper(), domain.lower(), domain):
+        raw = f"{local}@{spelling}"
+        reason = _domain_reference(spelling)
+        if reason is None and _reference(raw) is not None:
+            assert normalise(raw) == _reference(raw)
+        elif reason is not None:
+            with pytest.raises(InvalidAddress) as caught:
+                normalise(raw)
+            assert caught.value.reason == reason
+
+
 @pytest.mark.parametrize(
     ("raw", "fragment"),
     [
