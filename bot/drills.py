@@ -25,8 +25,12 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
-from bot import approvals, audience, backup, delivery, issues
+from bot import approvals, audience, backup, delivery, issues, unsubscribe
+from bot.addresses import address_hash
+from bot.audit import address_ref
 from bot.desk import Desk
+from bot.installation import address_salt
+from bot.settings import Settings
 from bot.subscribers import get_or_create_list
 from storage.models import (
     ApprovalRequest,
@@ -38,6 +42,7 @@ from storage.models import (
     Send,
     Subscriber,
     Suppression,
+    SuppressionOrigin,
 )
 
 ACTOR = "drill"
@@ -56,10 +61,17 @@ class Outbox(Protocol):
     """What a drill needs of the Postmark stand-in."""
 
     latency: float
+    faults: Any  # bot.standins.postmark_faults.Faults
 
     def messages(self, stream: str | None = None) -> list[Any]: ...
 
     def trigger_bounce(self, message_id: str) -> Any: ...
+
+    def suppress(self, email: str, stream: str = ..., reason: str = ..., origin: str = ...) -> bool:
+        """Postmark suppresses `email` on `stream` by itself (no webhook)."""
+        ...
+
+    def is_suppressed(self, email: str, stream: str) -> bool: ...
 
 
 class Approvers(Protocol):
@@ -130,12 +142,23 @@ class Drills:
         drill = DRILLS[drill_id]
         with self._lock:
             if self.approvers is not None and self._approvers_before is not None:
-                self.approvers.set_members(list(self._approvers_before))
+                self.set_approvers(list(self._approvers_before))
             running = Running(drill_id=drill_id, started=time.monotonic())
             drill.setup(self, running)
             running.started = time.monotonic()  # the clock runs from when it is handed over
             self.current = running
             return running
+
+    def set_approvers(self, users: list[str], wait: float = 10.0) -> None:
+        """Change the approvers group as a Slack admin does, and wait until the bot has
+        heard of it (Slack's subteam_members_changed event reaches it just after)."""
+        assert self.approvers is not None
+        self.approvers.set_members(users)
+        deadline = time.monotonic() + wait
+        while self.desk.directory.approvers() != frozenset(users):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the bot did not hear that the approvers group changed")
+            time.sleep(0.05)
 
     def check(self) -> Verdict | None:
         """Judge the running drill (its verdict, once given, stays)."""
@@ -196,6 +219,45 @@ class Drills:
 
 def _n(count: int) -> str:
     return f"{count:,}"
+
+
+def write_env(settings: Settings, path: Path) -> Path:
+    """The bot's settings as the server's `.env` (what `countersign …` reads in that
+    folder): every setting that has a value, double-quoted as python-dotenv reads it."""
+    lines = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None or value == "":
+            continue
+        text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        lines.append(f'{name}="{text}"')
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)  # the room's own tokens, but tokens all the same
+    return path
+
+
+def _add_readers(drills: Drills, readers: list[tuple[str, str]]) -> None:
+    """Active subscribers (name, email) on the room's list, unless they are there."""
+    now = drills.desk.clock.now()
+    with drills.desk.db.transaction() as session:
+        mailing_list = get_or_create_list(session, drills.desk.settings.NEWSLETTER_NAME, now)
+        emails = [email for _, email in readers]
+        known = set(
+            session.execute(select(Subscriber.email).where(Subscriber.email.in_(emails))).scalars()
+        )
+        session.add_all(
+            Subscriber(
+                list_id=mailing_list.id,
+                email=email,
+                name=name,
+                company="",
+                status="active",
+                created_at=now,
+                updated_at=now,
+            )
+            for name, email in readers
+            if email not in known
+        )
 
 
 # --- the monthly issue ---------------------------------------------------------------------
@@ -640,7 +702,7 @@ def _setup_team_change(drills: Drills, running: Running) -> None:
     )
     approvals.approve(drills.desk, card.request_id, actor=LEAVING_ID)
     # What the Slack admin did this morning: Taro is no longer in the approvers group.
-    drills.approvers.set_members([u for u in drills.approvers.members() if u != LEAVING_ID])
+    drills.set_approvers([u for u in drills.approvers.members() if u != LEAVING_ID])
     running.facts.update(issue=saved.issue_id, request=card.request_id)
 
 
@@ -673,6 +735,145 @@ def _judge_team_change(drills: Drills, running: Running) -> Verdict | None:
         True,
         f"His approval was voided and #{issue_id} approved again by a current approver, "
         f"in {seconds:.0f} s.",
+        seconds,
+    )
+
+
+# --- Postmark's suppressions out of step --------------------------------------------------
+
+SUPPRESSIONS_ENDPOINT = "/message-streams/{stream}/suppressions"  # the stand-in's route
+# Made-up readers: one who phoned (held here, not at Postmark), one who left through
+# Postmark's unsubscribe link and one who marked the issue as spam (both at Postmark only).
+OUT_OF_STEP = {
+    "phoned": ("中村 美咲", "nakamura.misaki"),
+    "link": ("小林 純", "kobayashi.jun"),
+    "spam": ("渡辺 健", "watanabe.ken"),
+}
+
+
+def _out_of_step_addresses(drills: Drills) -> dict[str, str]:
+    """This run's three addresses (each run its own: an earlier run's stay suppressed)."""
+    with drills.desk.db.sessions() as session:
+        earlier = session.execute(
+            select(func.count(Subscriber.id)).where(Subscriber.email.like("nakamura.misaki.%"))
+        ).scalar_one()
+    return {role: f"{local}.{earlier + 1}@example.com" for role, (_, local) in OUT_OF_STEP.items()}
+
+
+def _setup_out_of_step(drills: Drills, running: Running) -> None:
+    emails = _out_of_step_addresses(drills)
+    _add_readers(drills, [(OUT_OF_STEP[role][0], email) for role, email in emails.items()])
+    desk, postmark = drills.desk, drills.postmark
+    stream = desk.settings.POSTMARK_BROADCAST_STREAM
+    postmark.latency = 0.0
+    with desk.db.sessions() as session:
+        audit_from = int(session.execute(select(func.max(AuditEvent.id))).scalar() or 0)
+        salt = address_salt(session)
+    # This morning Postmark's API was down when a reader phoned: the unsubscribe holds
+    # here, its push to Postmark failed (the bot's push duty retries it).
+    postmark.faults.script(["503"] * 3, endpoint=SUPPRESSIONS_ENDPOINT)
+    unsubscribe.process(
+        desk,
+        unsubscribe.Request(email=emails["phoned"], note="電話で依頼 (drill)"),
+        actor=EDITOR_ID,
+    )
+    postmark.faults.clear()  # Postmark is back
+    # Two readers left through Postmark itself; the webhooks never reached the bot.
+    postmark.suppress(emails["link"], stream=stream, reason="ManualSuppression", origin="Recipient")
+    postmark.suppress(emails["spam"], stream=stream, reason="SpamComplaint", origin="Recipient")
+    # This month's issue waits for a second person's approval on its card.
+    saved = issues.create(
+        desk,
+        actor=EDITOR_ID,
+        subject="12月号",
+        body="{{ subscriber.name }} 様、今月のお知らせです。",
+    )
+    card = approvals.submit(desk, saved.issue_id, actor=EDITOR_ID, canary_percent=0)
+    running.facts.update(
+        emails=emails,
+        refs={address_ref(address_hash(salt, e)): e for e in emails.values()},
+        audit_from=audit_from,
+        outbox=len(postmark.messages()),
+        issue=saved.issue_id,
+        request=card.request_id,
+        folder=str(
+            write_env(desk.settings, _drill_folder(drills, "drill-out-of-step") / ".env").parent
+        ),
+    )
+    running.facts["command"] = f"cd {running.facts['folder']} && countersign check"
+
+
+def _drill_folder(drills: Drills, name: str) -> Path:
+    folder = drills.folder / name
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _judge_out_of_step(drills: Drills, running: Running) -> Verdict | None:
+    emails: dict[str, str] = running.facts["emails"]
+    refs: dict[str, str] = running.facts["refs"]
+    stream = drills.desk.settings.POSTMARK_BROADCAST_STREAM
+    with drills.desk.db.sessions() as session:
+        resubscribed = session.execute(
+            select(AuditEvent.subject).where(
+                AuditEvent.id > running.facts["audit_from"],
+                AuditEvent.action == "subscriber.resubscribed",
+                AuditEvent.subject.in_(list(refs)),
+            )
+        ).scalar()
+        rows = {
+            email: (origin, push_state)
+            for email, origin, push_state in session.execute(
+                select(Suppression.email, Suppression.origin, Suppression.push_state).where(
+                    Suppression.email.in_(list(emails.values()))
+                )
+            ).all()
+        }
+        send = session.execute(
+            select(Send.state, Send.total).where(Send.issue_id == running.facts["issue"])
+        ).first()
+        # Approved and not started yet (a start pulls Postmark's list before its send row).
+        starting = session.execute(
+            select(ApprovalRequest.id).where(
+                ApprovalRequest.issue_id == running.facts["issue"],
+                ApprovalRequest.kind == "send",
+                ApprovalRequest.state == ApprovalState.APPROVED,
+                ApprovalRequest.send_id.is_(None),
+            )
+        ).first()
+    seconds = drills.elapsed(running)
+    if resubscribed is not None:
+        return Verdict(
+            False,
+            f"{refs[resubscribed]} was resubscribed, but nobody asked to receive mail again "
+            f"({seconds:.0f} s): out of step means suppressed on one side, not on both.",
+            seconds,
+        )
+    mailed = sorted(
+        {
+            m.Recipients[0]
+            for m in drills.postmark.messages("broadcast")[running.facts["outbox"] :]
+            if m.Recipients and m.Recipients[0] in emails.values()
+        }
+    )
+    if mailed:
+        return Verdict(
+            False,
+            f"{', '.join(mailed)} got this month's issue although suppressed ({seconds:.0f} s).",
+            seconds,
+        )
+    agree = all(
+        email in rows and drills.postmark.is_suppressed(email, stream) for email in emails.values()
+    )
+    if not agree or starting or (send is not None and send[0] not in ("finished", "halted")):
+        return None
+    pulled = sum(1 for origin, _ in rows.values() if origin == SuppressionOrigin.POSTMARK_SYNC)
+    pushed = sum(1 for _, state in rows.values() if state == "pushed")
+    sent = f"; #{running.facts['issue']} went to {_n(send[1])} readers" if send else ""
+    return Verdict(
+        True,
+        f"Both sides agree after {seconds:.0f} s: {pulled} suppressions pulled, {pushed} "
+        f"pushed; nobody suppressed was mailed{sent}.",
         seconds,
     )
 
@@ -836,6 +1037,25 @@ DRILLS: dict[str, Drill] = {
             ),
             setup=_setup_team_change,
             judge=_judge_team_change,
+        ),
+        Drill(
+            id="suppressions-out-of-step",
+            title="Postmark's suppressions out of step",
+            runbook="suppressions-out-of-step",
+            situation=(
+                f"Postmark's API was down this morning when {OUT_OF_STEP['phoned'][0]} phoned to "
+                "unsubscribe: it holds here but has not reached Postmark. Meanwhile "
+                f"{OUT_OF_STEP['link'][0]} left through Postmark's unsubscribe link and "
+                f"{OUT_OF_STEP['spam'][0]} marked last month's issue as spam, and neither "
+                "webhook reached Countersign. This month's issue waits for approval on its card."
+            ),
+            goal=(
+                "Bring Countersign and Postmark into step as the runbook says (the server's "
+                ".env is in drill-out-of-step/ beside the room's database), and send this "
+                "month's issue with a second person's approval without mailing any of the three."
+            ),
+            setup=_setup_out_of_step,
+            judge=_judge_out_of_step,
         ),
         Drill(
             id="restore-backup",

@@ -29,6 +29,7 @@ from bot.standins.slack import APPROVER_1, EDITOR
 from bot.subscribers import counts_by_status
 from handlers.rehearsal import Rehearsal, start_rehearsal
 from storage.models import Issue
+from tests.e2e.helpers import push_duty
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -396,3 +397,19 @@ def test_every_drill_in_the_browser(
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{running.facts['live']}")
     assert main(["restore", running.facts["backup"]]) == 0
     drill_verdict(page, rehearsal, "the wrong import gone")
+
+    # Postmark's suppressions out of step: read what is waiting, `countersign check` in the
+    # server's folder, approve this month's issue (its start pulls Postmark's list).
+    start_drill(page, rehearsal, "suppressions-out-of-step")
+    expect(page.locator("#drill-command")).to_contain_text("countersign check")
+    step = drills.current.facts if drills.current else {}
+    become(page, rehearsal, APPROVER_1)
+    command(page, "/newsletter subscribers")
+    expect(page.locator(".msg.ephemeral").last).to_contain_text("has not reached Postmark yet")
+    for name in [*Settings.model_fields, *HELP]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(step["folder"])
+    assert main(["check"]) == 0
+    page.locator('[data-action="approve"]').last.click()
+    push_duty(rehearsal.bot).wake()  # its next round now, rather than within 30 s
+    drill_verdict(page, rehearsal, "2 suppressions pulled, 1 pushed; nobody suppressed")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.standins.slack import NEWSLETTER_CHANNEL
 from bot.standins.slack_driver import SlackActor
+from bot.suppressions import PushDuty
 from handlers.ids import Action, Block
 from storage.models import ApprovalRequest, Issue
 from tests.fixtures.bot import Harness
@@ -127,3 +128,10 @@ def request_state(harness: Harness, request_id: int) -> str:
         request = session.get(ApprovalRequest, request_id)
         assert request is not None
         return request.state
+
+
+def push_duty(bot: Any) -> PushDuty:
+    """The bot's suppression push duty (`handlers.app.Bot.background`), so that a test
+    can start its next round now rather than wait out its 30 s idle."""
+    duties = [getattr(start, "__self__", None) for start, _ in bot.background]
+    return next(d for d in duties if isinstance(d, PushDuty))

@@ -21,6 +21,7 @@ from bot.standins.slack import APPROVER_1, EDITOR, NEWSLETTER_CHANNEL
 from handlers.ids import Action, Block
 from handlers.rehearsal import Rehearsal, start_rehearsal
 from storage.models import Issue
+from tests.e2e.helpers import push_duty
 
 READERS = 1200  # three batches of 500, 500 and 200
 PACE = 1.0  # seconds per Postmark request during a drill's slow send
@@ -389,3 +390,108 @@ def test_the_monthly_issue_without_a_test_copy_does_not_pass(rehearsal: Rehearsa
     _write_and_submit(rehearsal, test_copy=False)
     verdict = verdict_of(rehearsal, timeout=120)
     assert not verdict.passed and "nobody opened a test copy" in verdict.text
+
+
+def _in_a_terminal(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """A terminal on the server, in `folder`: nothing from the environment, only the
+    folder's .env (what `countersign …` reads there)."""
+    for name in [*Settings.model_fields, *HELP]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(folder)
+
+
+def _card_of(rehearsal: Rehearsal, issue_id: int) -> Any:
+    def card() -> Any:
+        for message in rehearsal.room.channel_messages(NEWSLETTER_CHANNEL):
+            if Action.APPROVE in message.action_ids() and f"#{issue_id}" in str(message.blocks):
+                return message
+        return None
+
+    return rehearsal.room.wait_for(card, timeout=30)
+
+
+def _reply_to(rehearsal: Rehearsal, user: str, containing: str) -> str:
+    room = rehearsal.room
+    return str(
+        room.wait_for(
+            lambda: next(
+                (
+                    m.text
+                    for m in room.ephemeral_messages(user, NEWSLETTER_CHANNEL)
+                    if containing in (m.text or "")
+                ),
+                None,
+            ),
+            timeout=30,
+        )
+    )
+
+
+def test_postmarks_suppressions_out_of_step(
+    rehearsal: Rehearsal, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    drills = rehearsal.room.drills
+    assert drills is not None
+    running = drills.start("suppressions-out-of-step")
+    emails = running.facts["emails"]
+    postmark, stream = rehearsal.postmark, rehearsal.settings.POSTMARK_BROADCAST_STREAM
+    # The situation is real: one side each.
+    assert not postmark.is_suppressed(emails["phoned"], stream)
+    assert postmark.is_suppressed(emails["link"], stream)
+    assert postmark.is_suppressed(emails["spam"], stream)
+    assert drills.check() is None
+    alice = as_user(rehearsal, APPROVER_1)
+    # 1. `/newsletter subscribers`: what has not reached Postmark, and the last error.
+    alice.command("/newsletter", "subscribers")
+    said = _reply_to(rehearsal, APPROVER_1, "has not reached Postmark yet")
+    assert "1 suppression has not reached Postmark yet" in said and "last error" in said
+    # 2. `countersign check`, in the server's folder as the drill's command says.
+    assert running.facts["command"] == f"cd {running.facts['folder']} && countersign check"
+    _in_a_terminal(monkeypatch, Path(running.facts["folder"]))
+    assert main(["check"]) == 0
+    printed = capsys.readouterr().out
+    assert "[FAIL]" not in printed and "All checks passed" in printed, printed
+    # 3. The issue's start pulls Postmark's list first.
+    alice.click(Action.APPROVE, message=_card_of(rehearsal, running.facts["issue"]))
+    # 4. The bot pushes the phoned one (its push duty's next round; here not 30 s later).
+    push_duty(rehearsal.bot).wake()
+    verdict = verdict_of(rehearsal)
+    assert verdict.passed, verdict.text
+    assert re.fullmatch(
+        r"Both sides agree after \d+ s: 2 suppressions pulled, 1 pushed; nobody suppressed "
+        rf"was mailed; #{running.facts['issue']} went to {READERS:,} readers\.",
+        verdict.text,
+    )
+    assert postmark.is_suppressed(emails["phoned"], stream)
+    got = {m.Recipients[0] for m in postmark.messages("broadcast")}
+    assert got.isdisjoint(emails.values()) and len(got) >= READERS
+
+
+def test_resubscribing_to_get_in_step_does_not_pass(rehearsal: Rehearsal):
+    drills = rehearsal.room.drills
+    assert drills is not None
+    running = drills.start("suppressions-out-of-step")
+    phoned = running.facts["emails"]["phoned"]
+    # "Make both sides agree" the wrong way: lift the suppression nobody asked to lift.
+    as_user(rehearsal, APPROVER_1).command(
+        "/newsletter", f'subscribers resubscribe {phoned} "make both sides agree"'
+    )
+    verdict = verdict_of(rehearsal)
+    assert not verdict.passed
+    assert verdict.text.startswith(f"{phoned} was resubscribed, but nobody asked")
+
+
+def test_out_of_step_left_alone_is_not_over(rehearsal: Rehearsal):
+    drills = rehearsal.room.drills
+    assert drills is not None
+    running = drills.start("suppressions-out-of-step")
+    # The push duty does its part by itself; Postmark's two stay unknown here until a
+    # pull (a send's start, or the quarter-hourly sync): not in step, no verdict.
+    push_duty(rehearsal.bot).wake()
+    stream = rehearsal.settings.POSTMARK_BROADCAST_STREAM
+    rehearsal.room.wait_for(
+        lambda: rehearsal.postmark.is_suppressed(running.facts["emails"]["phoned"], stream),
+        timeout=30,
+    )
+    time.sleep(0.5)
+    assert drills.check() is None
