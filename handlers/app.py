@@ -25,6 +25,7 @@ from handlers import (
     approval,
     audit_view,
     canary,
+    directory,
     drafts,
     failures,
     home,
@@ -110,6 +111,7 @@ def build(settings: Settings, *, db: Database | None = None, clock: Clock | None
     for module in (
         failures,
         access,
+        directory,
         newsletter,
         audit_view,
         drafts,

@@ -2,7 +2,10 @@
 
 `TEAM` and `APPROVERS` name a user group (S…) or a list of user ids. Group
 membership is cached briefly (a minute) so a busy approval card does not cost
-a Slack call per click, yet a removed approver loses the right quickly.
+a Slack call per click; when a Slack admin changes a group, Slack tells the app
+(`subteam_members_changed`, `subteam_updated`; app.yaml subscribes to both) and
+`register()`'s listener drops that group from the cache, so a removed approver
+loses the right at once — within the minute if the event is lost.
 `plan_upgrade_required` (user groups need a paid plan) and other Slack errors
 become `DirectoryError`s with a code the front end explains.
 """
@@ -14,10 +17,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.desk import DirectoryError
+from bot.desk import Desk, DirectoryError
 from bot.settings import Principals, Settings
 
 CACHE_SECONDS = 60.0
@@ -58,6 +62,11 @@ class SlackDirectory:
         with self._lock:
             self._groups[group] = (now, members)
         return members
+
+    def group_changed(self, group: str) -> None:
+        """Slack said `group`'s members changed: ask again at the next question."""
+        with self._lock:
+            self._groups.pop(group, None)
 
     def _members(self, principals: Principals) -> frozenset[str]:
         if principals.group:
@@ -116,3 +125,27 @@ class SlackDirectory:
             return self._user(user_id).get("locale") or None
         except DirectoryError:
             return None  # the team's language, rather than no answer at all
+
+
+def register(app: App, desk: Desk) -> None:
+    """Slack's user group events drop the group from the directory's cache.
+
+    `subteam_members_changed` names the group (`subteam_id`) and the delta
+    (https://docs.slack.dev/reference/events/subteam_members_changed/);
+    `subteam_updated` carries the group (`subteam.id`), also when it was disabled
+    (https://docs.slack.dev/reference/events/subteam_updated/). Neither is trusted
+    for the members themselves (the delta may arrive out of order, the snapshot is
+    truncated at 500): the next question asks Slack."""
+    directory = desk.directory
+
+    def forget(group: object) -> None:
+        if isinstance(directory, SlackDirectory) and isinstance(group, str) and group:
+            directory.group_changed(group)
+
+    @app.event("subteam_members_changed")
+    def members_changed(event: dict[str, Any]) -> None:
+        forget(event.get("subteam_id"))
+
+    @app.event("subteam_updated")
+    def updated(event: dict[str, Any]) -> None:
+        forget((event.get("subteam") or {}).get("id"))

@@ -113,7 +113,7 @@ class Rehearsal:
 
 class _ApproversGroup:
     """The practice workspace's approvers group, as a Slack admin changes it (the
-    team-change drill)."""
+    team-change drill): Slack tells the bot (`subteam_members_changed`)."""
 
     def __init__(self, room: RehearsalRoom) -> None:
         self.room = room
@@ -122,7 +122,7 @@ class _ApproversGroup:
         return list(self.room.usergroups[APPROVERS_GROUP].users)
 
     def set_members(self, users: list[str]) -> None:
-        self.room.usergroups[APPROVERS_GROUP].users = list(users)
+        self.room.set_usergroup_users(APPROVERS_GROUP, list(users))
 
 
 def rehearsal_settings(

@@ -155,6 +155,7 @@ class RehearsalRoom(SlackStandIn):
     def connect(self, events_url: str, signing_secret: str, postmark: PostmarkStandIn) -> None:
         """Point the page at the bot (its /slack/events) and at the Postmark outbox."""
         self.driver = SlackDriver(events_url, signing_secret, self)
+        self.event_sink = self.driver.send_event  # the workspace's events reach the bot
         self.postmark = postmark
 
     # -- state the page shows ---------------------------------------------------

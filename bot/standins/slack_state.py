@@ -250,6 +250,10 @@ class SlackWorkspace(StandIn):
     def _reset_state(self) -> None:
         """The state every family shares; each family's class adds its own."""
         self.plan_paid = True
+        # Where Events API deliveries go (the app's Request URL, e.g. a SlackDriver's
+        # `send_event`); None: events are only recorded in `events`.
+        self.event_sink: Callable[[dict[str, Any]], Any] | None = None
+        self.events: list[dict[str, Any]] = []
         self.users: dict[str, User] = {}
         self.usergroups: dict[str, UserGroup] = {}
         self.channels: dict[str, Channel] = {}

@@ -2,7 +2,9 @@
 
 `users.info` (`locale` only with include_locale), `users.list`, `users.lookupByEmail`,
 `usergroups.list`, `usergroups.users.list` (paid plans only: plan_upgrade_required)
-(https://docs.slack.dev/reference/methods/users.info and its neighbours).
+(https://docs.slack.dev/reference/methods/users.info and its neighbours); a Slack
+admin's change of a group's members (`set_usergroup_users`), told to the app as Slack
+tells it: `subteam_members_changed` (the delta) and `subteam_updated` (the group).
 """
 
 from __future__ import annotations
@@ -96,6 +98,50 @@ class UsersMethods(SlackWorkspace):
         if include_count:
             out["user_count"] = len(group.users)
         return out
+
+    # -- a Slack admin's changes ------------------------------------------------
+
+    def set_usergroup_users(self, group_id: str, users: list[str]) -> list[dict[str, Any]]:
+        """A Slack admin sets a user group's members. As Slack does, the app is told
+        with two events: `subteam_members_changed`, "sent ... when users are added or
+        removed from an existing User Group", with only the delta
+        (https://docs.slack.dev/reference/events/subteam_members_changed/), and
+        `subteam_updated`, with the group and its members (users truncated at 500,
+        https://docs.slack.dev/reference/events/subteam_updated/); both need
+        usergroups:read. The events go to `event_sink`; returned, and kept in `events`."""
+        with self._lock:
+            group = self.usergroups.get(group_id)
+            if group is None:
+                raise SlackError("no_such_subteam")
+            before, after = list(group.users), list(dict.fromkeys(users))
+            group.users = after
+            added = [u for u in after if u not in before]
+            removed = [u for u in before if u not in after]
+            if not added and not removed:
+                return []
+            now = int(time.time())
+            shown = self._usergroup_object(group, include_users=True, include_count=True)
+        shown["users"] = shown["users"][:500]
+        events: list[dict[str, Any]] = [
+            {
+                "type": "subteam_members_changed",
+                "subteam_id": group_id,
+                "team_id": self.team_id,
+                "date_previous_update": now - 1,
+                "date_update": now,
+                "added_users": added,
+                "added_users_count": str(len(added)),
+                "removed_users": removed,
+                "removed_users_count": str(len(removed)),
+                "event_ts": f"{now}.000100",
+            },
+            {"type": "subteam_updated", "subteam": shown, "event_ts": f"{now}.000200"},
+        ]
+        for event in events:
+            self.events.append(event)
+            if self.event_sink is not None:
+                self.event_sink(event)
+        return events
 
     # -- users.* and usergroups.* -------------------------------------------------
 

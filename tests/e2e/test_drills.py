@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot import approvals, issues
 from bot.cli import main
 from bot.drills import CALLER, Verdict
 from bot.settings import HELP, Settings
-from bot.standins.slack import APPROVER_1, EDITOR, NEWSLETTER_CHANNEL
+from bot.standins.slack import APPROVER_1, APPROVER_2, EDITOR, NEWSLETTER_CHANNEL
 from handlers.ids import Action, Block
 from handlers.rehearsal import Rehearsal, start_rehearsal
-from storage.models import Issue
+from storage.models import ApprovalRequest, ApprovalState, Issue
 from tests.e2e.helpers import push_duty
 
 READERS = 1200  # three batches of 500, 500 and 200
@@ -495,3 +496,26 @@ def test_out_of_step_left_alone_is_not_over(rehearsal: Rehearsal):
     )
     time.sleep(0.5)
     assert drills.check() is None
+
+
+def test_an_approver_leaves_started_again_within_the_minute(rehearsal: Rehearsal):
+    """The bot keeps the approvers group for a minute. Started again at once, the drill
+    puts Taro back (its setup approves as him) and takes him out again: Slack's
+    subteam_members_changed tells the bot each time, so neither waits out the minute."""
+    drills = rehearsal.room.drills
+    assert drills is not None
+    drills.start("team-change")
+    running = drills.start("team-change")  # refused within the minute before the events
+    assert drills.check() is None
+    assert APPROVER_2 not in rehearsal.bot.desk.directory.approvers()
+    # A click of his on a waiting card, right away: refused, as the runbook says.
+    desk = rehearsal.bot.desk
+    saved = issues.create(desk, actor=EDITOR, subject="1月号", body="{{ subscriber.name }} 様")
+    card = approvals.submit(desk, saved.issue_id, actor=EDITOR, canary_percent=0)
+    taro = as_user(rehearsal, APPROVER_2)  # 佐藤太郎 uses Slack in Japanese
+    taro.click(Action.APPROVE, message=_card_of(rehearsal, saved.issue_id))
+    assert _reply_to(rehearsal, APPROVER_2, "承認・却下ができるのは承認者のみです")
+    with desk.db.sessions() as session:
+        request = session.get(ApprovalRequest, card.request_id)
+        assert request is not None and request.state == ApprovalState.OPEN
+    assert drills.current is running and drills.check() is None
