@@ -14,6 +14,7 @@ The situations use made-up people at example.com, and the drill's own actor
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import threading
 import time
@@ -23,7 +24,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from dotenv import dotenv_values
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from bot import approvals, audience, backup, delivery, issues, unsubscribe
 from bot.addresses import address_hash
@@ -73,6 +76,31 @@ class Outbox(Protocol):
 
     def is_suppressed(self, email: str, stream: str) -> bool: ...
 
+    @property
+    def server_tokens(self) -> list[str]: ...
+
+    def generate_server_token(self) -> str: ...
+
+    def delete_server_token(self, token: str) -> None: ...
+
+    def webhook_config(self) -> tuple[str | None, str | None, str | None]: ...
+
+    def configure_webhook(
+        self, url: str | None, user: str | None = None, password: str | None = None
+    ) -> None: ...
+
+
+class Workspace(Protocol):
+    """What the token drill needs of Slack's app pages (the Slack stand-in)."""
+
+    def rotate_bot_token(self) -> str: ...
+
+    def regenerate_signing_secret(self) -> str: ...
+
+    def token_valid(self, token: str) -> bool: ...
+
+    def signing_secret(self) -> str: ...
+
 
 class Approvers(Protocol):
     """What the team-change drill needs of Slack's admin pages: the approvers group."""
@@ -97,6 +125,12 @@ class Running:
     started: float
     facts: dict[str, Any] = field(default_factory=dict)
     verdict: Verdict | None = None
+    shown: list[str] = field(default_factory=list)  # what the drill's pages answered
+
+
+# A drill's pages of other services (Slack's app pages, Postmark's dashboard, the server):
+# (action id, what the page's button says).
+Actions = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -108,6 +142,8 @@ class Drill:
     goal: str
     setup: Callable[[Drills, Running], None]
     judge: Callable[[Drills, Running], Verdict | None]  # None: not over yet
+    actions: Actions = ()
+    act: Callable[[Drills, Running, str], str] | None = None  # an action: what it shows
 
 
 class Drills:
@@ -121,10 +157,15 @@ class Drills:
         *,
         pace: float = 5.0,
         approvers: Approvers | None = None,
+        workspace: Workspace | None = None,
+        restart: Callable[[dict[str, str]], Desk] | None = None,
     ) -> None:
         self.desk = desk
         self.postmark = postmark
         self.folder = folder
+        # Slack's app pages, and a restart of the bot with new settings (the token drill).
+        self.workspace = workspace
+        self.restart = restart
         # The approvers group as Slack's admin pages change it (the team-change drill);
         # its members before any drill changed them, put back when the next one starts.
         self.approvers = approvers
@@ -159,6 +200,19 @@ class Drills:
             if time.monotonic() > deadline:
                 raise TimeoutError("the bot did not hear that the approvers group changed")
             time.sleep(0.05)
+
+    def act(self, action_id: str) -> str:
+        """Press one of the running drill's buttons (another service's page); what it shows."""
+        with self._lock:
+            running = self.current
+            drill = DRILLS[running.drill_id] if running else None
+            if running is None or drill is None or drill.act is None:
+                raise LookupError("No drill with such a page is running.")
+            if action_id not in dict(drill.actions) or running.verdict is not None:
+                raise LookupError(f"The drill has no button {action_id!r} now.")
+            shown = drill.act(self, running, action_id)
+            running.shown.append(shown)
+            return shown
 
     def check(self) -> Verdict | None:
         """Judge the running drill (its verdict, once given, stays)."""
@@ -219,6 +273,20 @@ class Drills:
 
 def _n(count: int) -> str:
     return f"{count:,}"
+
+
+def _resumed(session: Session, send_id: int) -> bool:
+    """Whether a second person approved resuming the send."""
+    return (
+        session.execute(
+            select(ApprovalRequest.id).where(
+                ApprovalRequest.send_id == send_id,
+                ApprovalRequest.kind == "resume",
+                ApprovalRequest.state == ApprovalState.APPROVED,
+            )
+        ).first()
+        is not None
+    )
 
 
 def write_env(settings: Settings, path: Path) -> Path:
@@ -552,13 +620,7 @@ def _judge_canary(drills: Drills, running: Running) -> Verdict | None:
             )
         if send.state != "finished":
             return None
-        resumed = session.execute(
-            select(ApprovalRequest.id).where(
-                ApprovalRequest.send_id == send_id,
-                ApprovalRequest.kind == "resume",
-                ApprovalRequest.state == ApprovalState.APPROVED,
-            )
-        ).first()
+        resumed = _resumed(session, send_id)
         rest = select(Delivery.subscriber_id).where(
             Delivery.send_id == send_id, Delivery.wave == 0, Delivery.status == DeliveryStatus.SENT
         )
@@ -571,7 +633,7 @@ def _judge_canary(drills: Drills, running: Running) -> Verdict | None:
             ).all()
         )
     seconds = drills.elapsed(running)
-    if resumed is None:
+    if not resumed:
         return Verdict(False, "The send ended without halting itself.", seconds)
     if bad_sent:
         return Verdict(
@@ -878,6 +940,165 @@ def _judge_out_of_step(drills: Drills, running: Running) -> Verdict | None:
     )
 
 
+# --- rotating the Slack and Postmark tokens -----------------------------------------------
+
+# The settings a leak gives away and a rotation replaces (SLACK_APP_TOKEN: the room's bot
+# runs in HTTP mode, without one).
+ROTATED = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "POSTMARK_SERVER_TOKEN",
+    "POSTMARK_WEBHOOK_PASSWORD",
+)
+ROTATE_ACTIONS: Actions = (
+    ("slack-reinstall", "Slack · OAuth & Permissions: revoke the bot token and reinstall"),
+    ("slack-secret", "Slack · Basic Information: regenerate the signing secret"),
+    ("postmark-token", "Postmark · API Tokens: generate another server token"),
+    ("postmark-delete", "Postmark · API Tokens: delete the old server token"),
+    ("postmark-webhook", "Postmark · Webhooks: set a new basic-auth password"),
+    ("restart", "Server: restart the bot with drill-rotate/.env"),
+)
+
+
+def _setup_rotate(drills: Drills, running: Running) -> None:
+    if drills.workspace is None or drills.restart is None:
+        raise RuntimeError("this room cannot play Slack's app pages or restart its bot")
+    settings = drills.desk.settings
+    env = write_env(settings, _drill_folder(drills, "drill-rotate") / ".env")
+    drills.postmark.latency = drills.pace  # slow, so that a person can halt it first
+    issue_id, request_id = drills.approved_issue("12月号", "{{ subscriber.name }} 様、今月号です。")
+    running.facts.update(
+        issue=issue_id,
+        send=drills.send_of(request_id),
+        env=str(env),
+        folder=str(env.parent),
+        leaked={name: str(getattr(settings, name)) for name in ROTATED},
+        rotated_while_sending=False,
+        command=f"cd {env.parent} && countersign check",
+    )
+
+
+def _act_rotate(drills: Drills, running: Running, action: str) -> str:
+    workspace, restart = drills.workspace, drills.restart
+    assert workspace is not None and restart is not None
+    state = drills.send_state(running.facts["send"])
+    if state == "sending" and action != "restart":
+        running.facts["rotated_while_sending"] = True
+    if state != "sending":
+        drills.postmark.latency = 0.0  # halted: the rest may go at an ordinary pace
+    leaked = running.facts["leaked"]
+    if action == "slack-reinstall":
+        token = workspace.rotate_bot_token()
+        return f"Slack: the old bot token is revoked. New Bot User OAuth Token: {token}"
+    if action == "slack-secret":
+        secret = workspace.regenerate_signing_secret()
+        return f"Slack: new Signing Secret: {secret} (Slack signs every request with it now)"
+    if action == "postmark-token":
+        return f"Postmark: new Server API token: {drills.postmark.generate_server_token()}"
+    if action == "postmark-delete":
+        old = leaked["POSTMARK_SERVER_TOKEN"]
+        if old not in drills.postmark.server_tokens:
+            return "Postmark: the old token is already deleted."
+        try:
+            drills.postmark.delete_server_token(old)
+        except ValueError as exc:
+            return f"Postmark: {exc}."
+        return "Postmark: the old server token is deleted; requests with it are refused."
+    if action == "postmark-webhook":
+        url, user, _ = drills.postmark.webhook_config()
+        password = secrets.token_urlsafe(18)
+        drills.postmark.configure_webhook(url, user, password)
+        return f"Postmark: webhooks now carry the new basic-auth password: {password}"
+    values = dotenv_values(running.facts["env"])
+    given = {name: str(values.get(name) or "") for name in ROTATED}
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        return f"Server: not restarted: {', '.join(missing)} missing from drill-rotate/.env."
+    drills.desk = restart(given)
+    return "Server: the bot restarted with the tokens of drill-rotate/.env."
+
+
+def _judge_rotate(drills: Drills, running: Running) -> Verdict | None:
+    workspace = drills.workspace
+    assert workspace is not None
+    seconds = drills.elapsed(running)
+    if running.facts["rotated_while_sending"]:
+        return Verdict(
+            False,
+            "A token was rotated while the send was still going: halt first (step 1), or the "
+            f"running bot goes on with the leaked tokens until Slack or Postmark refuse it "
+            f"({seconds:.0f} s).",
+            seconds,
+        )
+    send_id = running.facts["send"]
+    if drills.send_state(send_id) != "finished":
+        return None
+    with drills.desk.db.sessions() as session:
+        resumed = _resumed(session, send_id)
+        twice = session.execute(
+            select(Delivery.subscriber_id)
+            .where(Delivery.send_id == send_id, Delivery.status == DeliveryStatus.SENT)
+            .group_by(Delivery.subscriber_id)
+            .having(func.count() > 1)
+        ).first()
+    if not resumed:
+        return Verdict(
+            False,
+            f"Not halted: the send ran to its end with the leaked tokens ({seconds:.0f} s).",
+            seconds,
+        )
+    leaked = running.facts["leaked"]
+    settings = drills.desk.settings
+    password = drills.postmark.webhook_config()[2]
+    still = [
+        label
+        for label, works in (
+            ("the old Slack bot token", workspace.token_valid(leaked["SLACK_BOT_TOKEN"])),
+            (
+                "the old signing secret",
+                workspace.signing_secret() == leaked["SLACK_SIGNING_SECRET"],
+            ),
+            (
+                "the old Postmark server token",
+                leaked["POSTMARK_SERVER_TOKEN"] in drills.postmark.server_tokens,
+            ),
+            ("the old webhook password", password == leaked["POSTMARK_WEBHOOK_PASSWORD"]),
+        )
+        if works
+    ]
+    if still:
+        return Verdict(
+            False,
+            f"The send resumed, but {', '.join(still)} still works ({seconds:.0f} s).",
+            seconds,
+        )
+    mismatched = [
+        label
+        for label, ok in (
+            ("Slack bot token", workspace.token_valid(settings.SLACK_BOT_TOKEN)),
+            ("signing secret", workspace.signing_secret() == settings.SLACK_SIGNING_SECRET),
+            ("webhook password", password == settings.POSTMARK_WEBHOOK_PASSWORD),
+        )
+        if not ok
+    ]
+    if mismatched:
+        return Verdict(
+            False,
+            f"The send resumed, but the bot's {', '.join(mismatched)} is not the one Slack or "
+            f"Postmark now uses: it refuses their requests ({seconds:.0f} s).",
+            seconds,
+        )
+    if twice is not None:
+        return Verdict(False, f"A reader got the issue twice ({seconds:.0f} s).", seconds)
+    sent = drills.counts(send_id).get(DeliveryStatus.SENT, 0)
+    return Verdict(
+        True,
+        f"Halted first, every leaked token refused, the bot restarted on the new ones and the "
+        f"send resumed: {_n(sent)} readers, nobody twice, in {seconds:.0f} s.",
+        seconds,
+    )
+
+
 # --- restore from a backup --------------------------------------------------------------------
 
 
@@ -1056,6 +1277,27 @@ DRILLS: dict[str, Drill] = {
             ),
             setup=_setup_out_of_step,
             judge=_judge_out_of_step,
+        ),
+        Drill(
+            id="rotate-tokens",
+            title="Rotate the Slack and Postmark tokens",
+            runbook="rotate-tokens",
+            situation=(
+                "A laptop holding a copy of the server's .env (drill-rotate/.env beside the "
+                "room's database) was left on a train this morning: its Slack bot token, "
+                "signing secret, Postmark server token and webhook password may be in "
+                "someone's hands. This month's issue is going out, slowly."
+            ),
+            goal=(
+                "Halt first. Then rotate every token as the runbook says (the buttons below "
+                "play Slack's and Postmark's pages and the server), put the new values into "
+                "drill-rotate/.env, run countersign check there until it passes, restart the "
+                "bot, and resume the send with a second person's approval."
+            ),
+            setup=_setup_rotate,
+            judge=_judge_rotate,
+            actions=ROTATE_ACTIONS,
+            act=_act_rotate,
         ),
         Drill(
             id="restore-backup",

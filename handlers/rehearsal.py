@@ -16,7 +16,8 @@ What it starts:
   (`seed_rehearsal_workspace`), its driver pointed at the bot;
 - the sample list (`bot.sample_data`, 3,000 made-up readers at example.com and
   example.jp), imported with the ordinary importer;
-- the drills (`bot.drills`) on the page's Drills tab.
+- the drills (`bot.drills`) on the page's Drills tab; `Rehearsal.restart()` restarts
+  the bot with rotated tokens for the token drill.
 
 Sends in the room go in stages as a careful production set-up would: a 10 %
 canary (CANARY_PERCENT, unless the team's settings name one), the hold
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.clock import Clock, SystemClock
+from bot.desk import Desk
 from bot.drills import Drills
 from bot.sample_data import SAMPLE_SIZE, import_sample
 from bot.settings import Settings
@@ -99,6 +101,31 @@ class Rehearsal:
     def url(self) -> str:
         """The rehearsal page's address."""
         return self.room.url
+
+    def restart(self, updates: dict[str, str]) -> Desk:
+        """Restart the bot as an operator restarts the server's process, with `updates`
+        (the token drill's rotated values) over the room's settings; everything that
+        connects somewhere stays the room's. Same database; a new web server, whose
+        address the room's Slack and Postmark's webhook are pointed at (a real server
+        keeps its URL); Postmark's webhook credentials stay what Postmark has."""
+        old = self.bot
+        old.stop_background()
+        self.server.stop()
+        settings = self.settings.model_copy(update=updates)
+        bot = build(settings, clock=old.desk.clock)
+        server = Server(bot.web, host="127.0.0.1", port=0).start()
+        _, user, password = self.postmark.webhook_config()
+        self.postmark.configure_webhook(f"{server.url}/postmark/webhook", user, password)
+        if self.room.driver is not None:
+            self.room.driver.session.close()
+            # The room signs with what Slack has now, not with what the bot was given.
+            self.room.connect(
+                f"{server.url}/slack/events", self.room.driver.signing_secret, self.postmark
+            )
+        bot.start_background()
+        old.desk.db.dispose()
+        self.bot, self.server, self.settings = bot, server, settings
+        return bot.desk
 
     def stop(self) -> None:
         self.bot.stop_background()
@@ -208,9 +235,10 @@ def start_rehearsal(
         f"{server.url}/postmark/webhook", WEBHOOK_USER, settings.POSTMARK_WEBHOOK_PASSWORD
     )
     room.connect(f"{server.url}/slack/events", settings.SLACK_SIGNING_SECRET, postmark)
-    room.drills = Drills(bot.desk, postmark, folder, approvers=_ApproversGroup(room))
+    drills = Drills(bot.desk, postmark, folder, approvers=_ApproversGroup(room), workspace=room)
+    room.drills = drills
     bot.start_background()
-    return Rehearsal(
+    rehearsal = Rehearsal(
         room=room,
         postmark=postmark,
         bot=bot,
@@ -219,6 +247,8 @@ def start_rehearsal(
         database=database,
         subscribers=report.added + report.updated + report.unchanged,
     )
+    drills.restart = rehearsal.restart
+    return rehearsal
 
 
 def main(

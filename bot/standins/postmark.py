@@ -117,6 +117,7 @@ import secrets
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -401,6 +402,8 @@ class PostmarkStandIn(StandIn):
         self._initial_token = server_token
         self._initial_streams = streams
         self._initial_webhook = (webhook_url, webhook_user, webhook_password)
+        self._tokens: list[str] = []
+        self._any_token = False
         self.server_token = server_token
         self.keep_bodies = keep_bodies
         self.server_id = server_id
@@ -442,6 +445,54 @@ class PostmarkStandIn(StandIn):
             queue.Queue()
         )
         self._worker: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ server API tokens
+
+    # A server holds a list of API tokens ("ApiTokens" in the Servers API,
+    # https://postmarkapp.com/developer/api/servers-api); its API Tokens tab has
+    # "Generate another token", and the existing tokens remain until deleted
+    # (https://postmarkapp.com/support/article/1212-can-you-have-more-than-one-account-api-token-at-a-time
+    # describes the same page for account tokens). Every listed token is accepted.
+
+    @property
+    def server_token(self) -> str | None:
+        """The server's first API token (None: any non-empty token is accepted)."""
+        tokens = self._tokens
+        return tokens[0] if tokens else None
+
+    @server_token.setter
+    def server_token(self, value: str | None) -> None:
+        """The server's only token from now on (None: accept any)."""
+        self._any_token = value is None
+        self._tokens = [] if value is None else [value]
+
+    @property
+    def server_tokens(self) -> list[str]:
+        return list(self._tokens)
+
+    def generate_server_token(self) -> str:
+        """API Tokens → "Generate another token": a new token, the old ones still valid."""
+        token = str(uuid.uuid4())
+        self._tokens = [*self._tokens, token]
+        self._any_token = False
+        return token
+
+    def delete_server_token(self, token: str) -> None:
+        """Delete one token: requests with it are refused (401, ErrorCode 10) from now on.
+        The last one is kept (the stand-in's rule: a server without a token sends nothing)."""
+        tokens = [t for t in self._tokens if not hmac.compare_digest(t, token)]
+        if len(tokens) == len(self._tokens):
+            raise ValueError("the server has no such token")
+        if not tokens:
+            raise ValueError("the server's last token cannot be deleted; generate another first")
+        self._tokens = tokens
+
+    def _token_accepted(self, token: str) -> bool:
+        if not token:
+            return False
+        if self._any_token:
+            return True
+        return any(hmac.compare_digest(token, t) for t in self._tokens)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -552,6 +603,12 @@ class PostmarkStandIn(StandIn):
         """Where webhooks go from now on (None: only recorded)."""
         with self._lock:
             self._webhook_url, self._webhook_user, self._webhook_password = url, user, password
+
+    def webhook_config(self) -> tuple[str | None, str | None, str | None]:
+        """(url, user, password) webhooks are POSTed with now (the rehearsal room, which
+        plays Postmark's Webhooks page; never part of a recorded event)."""
+        with self._lock:
+            return self._webhook_url, self._webhook_user, self._webhook_password
 
     def suppress(
         self,
@@ -694,8 +751,7 @@ class PostmarkStandIn(StandIn):
 
     def _serve_api(self, request: Request, endpoint: str, params: dict[str, str]) -> Reply:
         token = request.headers.get("x-postmark-server-token", "")
-        expected = self.server_token
-        if not token or (expected is not None and not hmac.compare_digest(token, expected)):
+        if not self._token_accepted(token):
             return Reply.json(
                 {"ErrorCode": 10, "Message": "Request does not contain a valid Server token."},
                 401,

@@ -20,15 +20,20 @@ vanilla JS that reload it when something changed; no build step):
 - the practice Postmark's pace (instant, realistic, slow: seconds added to each
   call), so that a send can be halted by hand at the slow pace;
 - the Drills tab (`bot.drills`, attached by the rehearsal as `drills`): each
-  runbook's case staged, its goal, and the verdict with the time it took;
+  runbook's case staged, its goal, and the verdict with the time it took; a drill
+  whose steps are on other services' pages (the token rotation) shows them as
+  buttons, and the room plays Slack's app pages itself (`rotate_bot_token`,
+  `regenerate_signing_secret`);
 - files the bot uploaded into a person's DM (the recipients CSV), downloadable
   by that person only.
 
 Routes: `GET /` (the page: `as`, `tab`, `msg`, `page`, `q`), `GET /room/poll`
 (a change counter), `POST /room/command`, `POST /room/click`,
 `POST /room/submit`, `POST /room/close`, `POST /room/pace` (`pace`: a name of
-`PACES`), `POST /room/drill` (`drill` to start one), `GET /room/outbox/{id}/html`
-(a message's HTML, served under `Content-Security-Policy: sandbox`),
+`PACES`), `POST /room/drill` (`drill` to start one, `action` to press a button of
+the running drill's pages of other services: Slack's app pages, Postmark's
+dashboard), `GET /room/outbox/{id}/html` (a message's HTML, served under
+`Content-Security-Policy: sandbox`),
 `GET /room/file/{id}?as=U…` (a shared file, for a member of a conversation it was
 shared in).
 
@@ -152,11 +157,41 @@ class RehearsalRoom(SlackStandIn):
         self._jinja.filters["markdown"] = _markdown_block
         self._jinja.filters["preformatted"] = _preformatted
 
-    def connect(self, events_url: str, signing_secret: str, postmark: PostmarkStandIn) -> None:
+    def connect(
+        self, events_url: str, signing_secret: str, postmark: PostmarkStandIn | None
+    ) -> None:
         """Point the page at the bot (its /slack/events) and at the Postmark outbox."""
         self.driver = SlackDriver(events_url, signing_secret, self)
         self.event_sink = self.driver.send_event  # the workspace's events reach the bot
         self.postmark = postmark
+
+    # -- Slack's app pages (the token drill) -------------------------------------
+
+    def rotate_bot_token(self) -> str:
+        """OAuth & Permissions: the bot token revoked, the app reinstalled: a new xoxb
+        token with the same scopes; the old one is refused (invalid_auth) from now on."""
+        old = self.bot_token
+        grant = self.tokens.get(old)
+        new = self.issue_token(grant.scopes if grant else self._default_scopes)
+        self.revoke_token(old)
+        self.bot_token = new
+        return new
+
+    def regenerate_signing_secret(self) -> str:
+        """Basic Information → App Credentials → Signing Secret → Regenerate: every
+        request from here on is signed with the new secret; a bot that still holds the
+        old one refuses them (401) until it is restarted with the new one."""
+        driver = self._require_driver()
+        secret = secrets.token_hex(16)
+        driver.session.close()
+        self.connect(driver.events_url, secret, self.postmark)
+        return secret
+
+    def token_valid(self, token: str) -> bool:
+        return token in self.tokens
+
+    def signing_secret(self) -> str:
+        return self._require_driver().signing_secret
 
     # -- state the page shows ---------------------------------------------------
 
@@ -584,6 +619,8 @@ class RehearsalRoom(SlackStandIn):
             if drill_id not in {d.id for d in drills.all()}:
                 raise LookupError(f"No drill {drill_id!r}.")
             drills.start(drill_id)
+        elif form.get("action"):
+            drills.act(form["action"])  # another service's page, played by the drill
         return _redirect({"as": str(user), "tab": "drills", "msg": ""})
 
     def _drills_context(self) -> dict[str, Any]:

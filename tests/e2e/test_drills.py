@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from dotenv import set_key
 from sqlalchemy import func, select
 
 from bot import approvals, issues
@@ -519,3 +521,112 @@ def test_an_approver_leaves_started_again_within_the_minute(rehearsal: Rehearsal
         request = session.get(ApprovalRequest, card.request_id)
         assert request is not None and request.state == ApprovalState.OPEN
     assert drills.current is running and drills.check() is None
+
+
+def _halted_mid_send(rehearsal: Rehearsal, drill: str) -> Any:
+    """Start `drill` (a slow send under way) and halt it as step 1 says."""
+    drills = rehearsal.room.drills
+    assert drills is not None
+    running = drills.start(drill)
+    send_id = running.facts["send"]
+    rehearsal.room.wait_for(lambda: drills.counts(send_id).get("sent"), timeout=30)
+    as_user(rehearsal, EDITOR).command("/newsletter", "halt")
+    rehearsal.room.wait_for(lambda: drills.send_state(send_id) == "halted" or None, timeout=30)
+    return running
+
+
+def _press(rehearsal: Rehearsal, action: str) -> str:
+    """A button of the drill's pages (Slack's, Postmark's, the server's): what it shows."""
+    drills = rehearsal.room.drills
+    assert drills is not None
+    return drills.act(action)
+
+
+def _new_value(shown: str) -> str:
+    return shown.rsplit(": ", 1)[1].split(" ", 1)[0]
+
+
+def _check(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """`countersign check` in the terminal's folder: its exit code and what it printed."""
+    code = main(["check"])
+    return code, capsys.readouterr().out
+
+
+def test_rotating_the_tokens_after_a_leak(
+    rehearsal: Rehearsal, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    running = _halted_mid_send(rehearsal, "rotate-tokens")
+    drills = rehearsal.room.drills
+    assert drills is not None and drills.check() is None
+    folder, env = Path(running.facts["folder"]), Path(running.facts["env"])
+    leaked = running.facts["leaked"]
+    _in_a_terminal(monkeypatch, folder)
+    # 2. Slack's app pages: a new bot token (the old one revoked), a new signing secret.
+    new = {"SLACK_BOT_TOKEN": _new_value(_press(rehearsal, "slack-reinstall"))}
+    new["SLACK_SIGNING_SECRET"] = _new_value(_press(rehearsal, "slack-secret"))
+    # The running bot holds the old secret: Slack's requests are refused until the restart.
+    assert as_user(rehearsal, EDITOR).command("/newsletter", "help").status_code == 401
+    # 3. Postmark: another server token, then the old one deleted; the webhook's password.
+    new["POSTMARK_SERVER_TOKEN"] = _new_value(_press(rehearsal, "postmark-token"))
+    assert _press(rehearsal, "postmark-delete").endswith("requests with it are refused.")
+    new["POSTMARK_WEBHOOK_PASSWORD"] = _new_value(_press(rehearsal, "postmark-webhook"))
+    stale = requests.get(
+        f"{rehearsal.postmark.url}message-streams",
+        headers={"X-Postmark-Server-Token": leaked["POSTMARK_SERVER_TOKEN"]},
+        timeout=10,
+    )
+    assert stale.status_code == 401
+    # `countersign check` with the leaked .env fails…
+    code, printed = _check(capsys)
+    assert code != 0 and "[FAIL] Postmark server token" in printed, printed
+    # …and passes once the new values are in it (as a person edits the file).
+    for name, value in new.items():
+        set_key(env, name, value)
+    code, printed = _check(capsys)
+    assert code == 0 and "[FAIL]" not in printed and "All checks passed" in printed, printed
+    assert drills.check() is None
+    # 4. Restart the bot; 5. resume with a second approval.
+    assert (
+        _press(rehearsal, "restart")
+        == "Server: the bot restarted with the tokens of drill-rotate/.env."
+    )
+    assert new["POSTMARK_SERVER_TOKEN"] == rehearsal.bot.desk.settings.POSTMARK_SERVER_TOKEN
+    _resume(rehearsal, running.facts["issue"])
+    verdict = verdict_of(rehearsal)
+    assert verdict.passed, verdict.text
+    assert re.fullmatch(
+        r"Halted first, every leaked token refused, the bot restarted on the new ones and the "
+        rf"send resumed: {READERS:,} readers, nobody twice, in \d+ s\.",
+        verdict.text,
+    )
+    got = [m.Recipients[0] for m in rehearsal.postmark.messages("broadcast")]
+    assert len(got) == len(set(got))
+
+
+def test_rotating_before_halting_does_not_pass(rehearsal: Rehearsal):
+    drills = rehearsal.room.drills
+    assert drills is not None
+    running = drills.start("rotate-tokens")
+    rehearsal.room.wait_for(lambda: drills.counts(running.facts["send"]).get("sent"), timeout=30)
+    _press(rehearsal, "postmark-token")
+    verdict = verdict_of(rehearsal)
+    assert not verdict.passed
+    assert verdict.text.startswith("A token was rotated while the send was still going")
+
+
+def test_resuming_with_the_leaked_postmark_token_still_valid_does_not_pass(
+    rehearsal: Rehearsal, monkeypatch: pytest.MonkeyPatch
+):
+    running = _halted_mid_send(rehearsal, "rotate-tokens")
+    env = Path(running.facts["env"])
+    set_key(env, "SLACK_BOT_TOKEN", _new_value(_press(rehearsal, "slack-reinstall")))
+    set_key(env, "SLACK_SIGNING_SECRET", _new_value(_press(rehearsal, "slack-secret")))
+    set_key(env, "POSTMARK_SERVER_TOKEN", _new_value(_press(rehearsal, "postmark-token")))
+    set_key(env, "POSTMARK_WEBHOOK_PASSWORD", _new_value(_press(rehearsal, "postmark-webhook")))
+    _press(rehearsal, "restart")  # the old server token was never deleted
+    _resume(rehearsal, running.facts["issue"])
+    verdict = verdict_of(rehearsal)
+    assert not verdict.passed
+    assert verdict.text.startswith(
+        "The send resumed, but the old Postmark server token still works"
+    )

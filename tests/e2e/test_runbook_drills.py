@@ -194,7 +194,9 @@ def test_rotating_the_slack_and_postmark_tokens(
     # 3. Postmark: a new server token (the old one deleted), the webhook password changed
     # together with the webhook's credentials.
     old_server_token = postmark.server_token
-    postmark.server_token = "rotated-postmark-server-token"
+    assert old_server_token is not None
+    postmark.generate_server_token()  # API Tokens → "Generate another token"
+    postmark.delete_server_token(old_server_token)
     new_password = "rotated-webhook-password"
     # Before the restart the bot still holds the old tokens: Postmark refuses them.
     _env(monkeypatch, old.bot.desk.settings)

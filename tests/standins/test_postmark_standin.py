@@ -187,6 +187,26 @@ def test_wrong_or_missing_token_is_401_with_error_code_10(postmark):
     assert postmark.messages() == []
 
 
+def test_another_server_token_and_the_old_one_deleted(postmark):
+    old = postmark.server_token
+    new = postmark.generate_server_token()
+    assert postmark.server_tokens == [old, new]
+    for token in (old, new):  # both work until the old one is deleted
+        sent = post(postmark, "/email", email("r@example.com"), headers=headers(token))
+        assert sent.status_code == 200, sent.text
+    postmark.delete_server_token(old)
+    refused = post(postmark, "/email", email("r@example.com"), headers=headers(old))
+    assert refused.status_code == 401 and refused.json()["ErrorCode"] == 10
+    assert post(postmark, "/email", email("r@example.com"), headers=headers(new)).ok
+    with pytest.raises(ValueError, match="no such token"):
+        postmark.delete_server_token(old)
+    with pytest.raises(ValueError, match="last token"):
+        postmark.delete_server_token(new)
+    assert len(postmark.messages()) == 3
+    postmark.reset()
+    assert postmark.server_tokens == [old]
+
+
 def test_token_none_accepts_any_token():
     standin = PostmarkStandIn(server_token=None).start()
     try:

@@ -36,6 +36,7 @@ from bot.standins.slack import (
     METHOD_SCOPES,
     NEWSLETTER_CHANNEL,
     OUTSIDER,
+    SlackError,
     SlackStandIn,
 )
 from bot.standins.slack_driver import SlackDriver
@@ -499,6 +500,29 @@ def test_usergroups(slack: SlackStandIn) -> None:
     assert error_of(lambda: web.usergroups_users_list(usergroup="S0NOPE"))[1]["error"] == (
         "no_such_subteam"
     )
+
+
+def test_an_admins_group_change_is_told_to_the_app(slack: SlackStandIn) -> None:
+    told: list[dict[str, Any]] = []
+    slack.event_sink = told.append
+    events = slack.set_usergroup_users(APPROVERS_GROUP, [APPROVER_1, EDITOR])
+    assert told == events == slack.events
+    changed, updated = events
+    assert changed["type"] == "subteam_members_changed"
+    assert changed["subteam_id"] == APPROVERS_GROUP
+    assert (changed["added_users"], changed["removed_users"]) == ([EDITOR], [APPROVER_2])
+    assert (changed["added_users_count"], changed["removed_users_count"]) == ("1", "1")
+    assert updated["type"] == "subteam_updated"
+    assert updated["subteam"]["id"] == APPROVERS_GROUP
+    assert updated["subteam"]["users"] == [APPROVER_1, EDITOR]
+    assert client(slack).usergroups_users_list(usergroup=APPROVERS_GROUP)["users"] == [
+        APPROVER_1,
+        EDITOR,
+    ]
+    assert slack.set_usergroup_users(APPROVERS_GROUP, [APPROVER_1, EDITOR]) == []  # no change
+    with pytest.raises(SlackError):
+        slack.set_usergroup_users("S0NOPE", [APPROVER_1])
+    assert len(told) == 2
 
 
 def test_usergroups_need_a_paid_plan(slack: SlackStandIn) -> None:
