@@ -50,6 +50,7 @@ from bot.refusal import Refusal
 from storage.models import (
     ApprovalRequest,
     ApprovalState,
+    AuditEvent,
     Issue,
     IssueState,
     IssueVersion,
@@ -99,8 +100,8 @@ def start_approved(desk: Desk, request_id: int) -> int | None:
             existing = _send_of_approval(session, request_id)
             if existing is not None:
                 return existing
-            if _voided_by_halt(request):
-                return None  # the kill switch was pressed first: nothing to say again
+            if _said_already(session, request):
+                return None  # the kill switch or an earlier attempt's refusal: said once
             _check_approval(desk, request, now)
             issue = issues.load(session, request.issue_id, lock=True)
             version = session.get(IssueVersion, request.version_id)
@@ -194,6 +195,24 @@ def _voided_by_halt(request: ApprovalRequest) -> bool:
     return request.state == ApprovalState.VOID and request.decision_note == HALT_NOTE
 
 
+def _said_already(session: Session, request: ApprovalRequest) -> bool:
+    """Whether the request stopped holding for a reason the team has been told:
+    the kill switch voided it, or an earlier attempt to start its send was
+    refused. Attempts race (the approval's listener, the engine's retry, a
+    second process), and the one that comes second must not refuse again with
+    a misleading "the approval is not valid" after the real reason."""
+    if request.state == ApprovalState.APPROVED:
+        return False
+    if _voided_by_halt(request):
+        return True
+    refused = session.execute(
+        select(AuditEvent.id)
+        .where(AuditEvent.action == "send.refused", AuditEvent.subject == f"request:{request.id}")
+        .limit(1)
+    ).first()
+    return refused is not None
+
+
 def _check_approval(desk: Desk, request: ApprovalRequest, now: datetime) -> None:
     """Still approved, and not past the time by which its send had to start."""
     if request.state != ApprovalState.APPROVED:
@@ -256,10 +275,13 @@ def _ready_to_start(desk: Desk, issue_id: int, request_id: int) -> bool:
 
 
 def _refuse(desk: Desk, request_id: int, refusal: Refusal) -> None:
-    """The approval no longer holds: void it, put the issue back, tell the channel."""
+    """The approval no longer holds: void it, put the issue back, tell the channel.
+    Once: an attempt that overlapped an earlier refused one says nothing again."""
     now = desk.clock.now()
     with ledger.transaction(desk.db) as session:
         request = _lock_request(session, request_id)
+        if _said_already(session, request):
+            return
         issue = session.get(Issue, request.issue_id)
         assert issue is not None
         if request.state == ApprovalState.APPROVED and (
@@ -322,7 +344,7 @@ def resume_approved(desk: Desk, request_id: int) -> int | None:
             ).scalar_one()
             if send.state == SendState.SENDING and send.approval_id == request.id:
                 return send.id
-            if _voided_by_halt(request):
+            if _said_already(session, request):
                 return None
             _check_approval(desk, request, now)
             if send.state != SendState.HALTED:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from sqlalchemy import select, update
 
@@ -10,6 +12,7 @@ from bot.delivery_engine import EngineOptions
 from bot.refusal import Refusal
 from storage.models import (
     ApprovalRequest,
+    AuditEvent,
     Delivery,
     DeliveryStatus,
     Issue,
@@ -227,6 +230,41 @@ def test_refused_start_when_the_audience_drifted(db, postmark, clock):
     assert refused[0].params["approved"] == 100 and refused[0].params["now"] == 103
     with desk.db.sessions() as session:
         assert session.execute(select(Delivery.id)).first() is None
+
+
+def test_a_refused_start_is_said_once_however_many_attempts_follow(db, postmark, clock):
+    """The approval's listener, the engine's retry and a second process may each
+    try to start the same send; after the first is refused (the request voided),
+    the others must not tell the channel a second, misleading reason ("the
+    approval is not valid"). Found on PostgreSQL, where two attempts overlapped."""
+    desk = make_desk(db, postmark.url, clock)
+    add_subscribers(desk, 100)
+    request_id = approved_request(desk)
+    add_subscribers(desk, 3, start=100)  # 3 % more than approved; 2 % allowed
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        started = list(pool.map(lambda _: delivery.start_approved(desk, request_id), range(3)))
+    assert delivery.start_approved(desk, request_id) is None  # and once more, afterwards
+    assert started == [None, None, None]
+    refused = [n for n in desk.notifier.notices if n.kind == "send.refused"]  # type: ignore[attr-defined]
+    assert [n.params["code"] for n in refused] == ["audience_drift"]
+    with desk.db.sessions() as session:
+        codes = session.execute(
+            select(AuditEvent.detail).where(AuditEvent.action == "send.refused")
+        ).scalars()
+        assert [detail["code"] for detail in codes] == ["audience_drift"]
+
+
+def test_a_request_that_was_never_approved_is_still_refused_as_not_valid(db, postmark, clock):
+    desk = make_desk(db, postmark.url, clock)
+    add_subscribers(desk, 10)
+    request_id = approved_request(desk)
+    with desk.db.transaction() as session:
+        session.execute(
+            update(ApprovalRequest).where(ApprovalRequest.id == request_id).values(state="rejected")
+        )
+    assert delivery.start_approved(desk, request_id) is None
+    refused = [n for n in desk.notifier.notices if n.kind == "send.refused"]  # type: ignore[attr-defined]
+    assert [n.params["code"] for n in refused] == ["approval_not_valid"]
 
 
 def test_drift_within_tolerance_starts(db, postmark, clock):
