@@ -855,7 +855,7 @@ def _setup_out_of_step(drills: Drills, running: Running) -> None:
         emails=emails,
         refs={address_ref(address_hash(salt, e)): e for e in emails.values()},
         audit_from=audit_from,
-        outbox=len(postmark.messages()),
+        outbox=len(postmark.messages("broadcast")),  # the judge reads on from here
         issue=saved.issue_id,
         request=card.request_id,
         folder=str(
@@ -1023,6 +1023,7 @@ def _judge_rotate(drills: Drills, running: Running) -> Verdict | None:
     assert workspace is not None
     seconds = drills.elapsed(running)
     if running.facts["rotated_while_sending"]:
+        drills.postmark.latency = 0.0  # over: the rest need not crawl
         return Verdict(
             False,
             "A token was rotated while the send was still going: halt first (step 1), or the "
