@@ -5,7 +5,8 @@ and what to do when it failed), the Postmark checks (server token, broadcast
 stream of type Broadcasts with Postmark's unsubscribe handling, transactional stream
 of type Transactional: `bot.postmark.pipe_problem`, the judgement sends use too;
 whether the account has the Bulk API), the legal footer's check (the sender's
-postal address and contact) and
+postal address and contact), the Japanese dictionary's check (preflight reads
+names in kana and romaji with it) and
 `report()`, which prints the lines and turns them into an exit code. The
 Slack checks live in `handlers.check` (bot never imports Slack), which also
 runs the whole list.
@@ -31,6 +32,7 @@ from bot.postmark import (
     pipe_problem,
 )
 from bot.postmark import TRANSACTIONAL as TRANSACTIONAL_TYPE
+from bot.preflight import readings
 from bot.settings import Settings
 
 POSTMARK_TOKEN_INVALID = 10
@@ -252,3 +254,22 @@ def footer_checks(settings: Settings) -> list[CheckResult]:
             f"({settings.contact}).",
         )
     ]
+
+
+# --- the Japanese dictionary --------------------------------------------------------------------
+
+DICTIONARY = "Japanese dictionary"
+
+
+def dictionary_check() -> CheckResult:
+    """Whether preflight can read Japanese names in kana and romaji (fugashi with
+    unidic-lite, `bot.preflight.readings`); the bot does not start without it."""
+    try:
+        readings.tagger()
+    except readings.DictionaryMissing as exc:
+        return fail(
+            DICTIONARY,
+            f"{exc}; the bot does not start without it.",
+            "install the locked requirements (`make`, or `pip install -r requirements.lock`).",
+        )
+    return ok(DICTIONARY, "preflight reads Japanese names in kana and in romaji.")

@@ -19,6 +19,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from bot import delivery, scheduler
 from bot.clock import Clock, SystemClock
 from bot.desk import Desk, gateway_from
+from bot.preflight import readings
 from bot.settings import Settings
 from handlers import (
     access,
@@ -82,6 +83,9 @@ def quiet_body_loggers() -> None:
 def build(settings: Settings, *, db: Database | None = None, clock: Clock | None = None) -> Bot:
     quiet_body_loggers()
     texts.use_language(settings.LANGUAGE)
+    # The dictionary preflight reads Japanese names with: missing, the bot does not
+    # start (DictionaryMissing), rather than let a name's reading through later.
+    readings.tagger()
     client = WebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.SLACK_API_URL)
     # Slack answers 429 with Retry-After when a method's rate limit is reached (a
     # busy channel, a burst of card updates): wait that long and try again, so an

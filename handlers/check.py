@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.check import (
     CheckResult,
+    dictionary_check,
     fail,
     footer_checks,
     ok,
@@ -239,6 +240,7 @@ def run_checks(settings: Settings) -> list[CheckResult]:
         slack_checks(settings, client)
         + postmark_checks(settings, gateway_from(settings))
         + footer_checks(settings)
+        + [dictionary_check()]
     )
 
 

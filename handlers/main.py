@@ -13,6 +13,7 @@ import sys
 from typing import TextIO
 
 from bot.postmark import PostmarkError, PostmarkGateway
+from bot.preflight.readings import DictionaryMissing
 from bot.settings import Settings
 from bot.stopping import stop_on_signals
 from handlers.app import Bot, build
@@ -31,7 +32,11 @@ def run(settings: Settings) -> int:
     )
     if not settings.SLACK_APP_TOKEN:
         settings.require("SLACK_SIGNING_SECRET")
-    bot = build(settings)
+    try:
+        bot = build(settings)
+    except DictionaryMissing as exc:
+        print(f"countersign run: {exc}", file=sys.stderr, flush=True)
+        return 1
     migrate.upgrade(bot.desk.db.engine)
     say_pipe_problems(bot.desk.postmark)
     bot.start_background()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,11 @@ import pytest
 
 from bot import cli
 from bot.check import Status
+from bot.preflight import readings
 from bot.standins.postmark import PostmarkStandIn
 from bot.standins.slack import APPROVER_1, NEWSLETTER_CHANNEL, SlackStandIn
-from handlers import check
+from handlers import check, main
+from handlers.app import build
 from tests.fixtures.bot import make_settings
 
 CLOSED_PORT_URL = "http://127.0.0.1:9/"  # discard port: nothing listens there
@@ -30,9 +33,9 @@ def run(slack: SlackStandIn, postmark: PostmarkStandIn, database_url: str, **ove
 def test_a_correct_setup_passes_every_check(slack, postmark, database_url):
     code, text, results = run(slack, postmark, database_url)
     assert code == 0, text
-    assert [r.status for r in results.values()] == [Status.OK] * 9
+    assert [r.status for r in results.values()] == [Status.OK] * 10
     lines = text.splitlines()
-    assert len(lines) == 10  # one per check, then the summary
+    assert len(lines) == 11  # one per check, then the summary
     assert results["Postmark Bulk API"].detail.startswith("enabled on this account")
     assert "Countersign Rehearsal" in results["Slack bot token"].detail
     assert "#newsletter" in results["Newsletter channel"].detail
@@ -154,6 +157,21 @@ def test_the_footer_names_the_contact_it_will_print(slack, postmark, database_ur
     assert (
         "NEWSLETTER_CONTACT (03-1234-5678（平日10時〜17時）)" in results["Newsletter footer"].detail
     )
+
+
+def test_without_the_japanese_dictionary_the_check_fails_and_the_bot_does_not_start(
+    slack, postmark, database_url, monkeypatch
+):
+    monkeypatch.setattr(readings, "_tagger", None)  # not loaded yet, and fugashi not installed
+    monkeypatch.setitem(sys.modules, "fugashi", None)
+    code, text, results = run(slack, postmark, database_url)
+    assert code == 1
+    dictionary = results["Japanese dictionary"]
+    assert dictionary.status is Status.FAIL and "fugashi" in dictionary.detail
+    assert "Fix: install the locked requirements" in text
+    with pytest.raises(readings.DictionaryMissing):
+        build(make_settings(slack, postmark, database_url))
+    assert main.run(make_settings(slack, postmark, database_url)) == 1
 
 
 def test_no_postmark_token(slack, postmark, database_url):

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection, delete, insert, update
 
 from bot.clock import FrozenClock
-from bot.preflight import PersonalDataCache, PersonalDataIndex, Severity, preflight
+from bot.preflight import PersonalDataCache, PersonalDataIndex, Severity, disguise, preflight
 from bot.rendering import CompiledIssue, Footer, compile_issue
 from bot.subscribers import get_or_create_list, import_csv
 from storage import changes
@@ -191,8 +191,8 @@ def test_findings_params_never_quote_the_personal_data():
 )
 def test_any_indexed_name_is_found_inside_japanese_prose(name: str):
     index = PersonalDataIndex.from_values([("name", name.strip())])
-    if index.size == 0:
-        return
+    if disguise.key(disguise.fold(name.strip())) is None:
+        return  # too short to be a needle as written (its reading may be one: not here)
     assert [m for m in index.find(f"本日は{name.strip()}についてです") if m[0] == "name"]
 
 

@@ -33,7 +33,29 @@ PEOPLE = [
     ("Olivia Brightwater", "Kestrel Analytics GmbH", "olivia.b@example.com"),
     ("小林 翔太", "有限会社みどり商店", "shota.k@example.jp"),
     ("森本さやか", "Sunrise Bakery LLC", "sayaka.m@example.jp"),  # typed without a space
+    ("本間 新平", "株式会社みなと製作所", "shimpei.h@example.jp"),
+    ("伊藤 純一郎", "Harbor Lights Co., Ltd.", "junichiro.i@example.jp"),
 ]
+# How a reader could be shown each Japanese name and company: its reading in kana, and
+# in the romaji people write (Hepburn, Kunrei-shiki, long vowels as in kana, dropped,
+# with a macron, doubled or with an h, n or m before b, m, p). Written out by hand:
+# what the dictionary must give, not what the code gives.
+READINGS = {
+    "山口 健太": ["やまぐち けんた", "ヤマグチ ケンタ", "Yamaguchi Kenta", "Yamaguti Kenta",
+                  "YAMAGUCHI Kenta"],
+    "佐々木 由美": ["ささき ゆみ", "ササキ ユミ", "Sasaki Yumi"],
+    "小林 翔太": ["こばやし しょうた", "コバヤシ ショータ", "Kobayashi Shota", "Kobayashi Shouta",
+                  "Kobayashi Shōta", "Kobayashi Shohta", "Kobayashi Shoota", "Kobayasi Syota",
+                  "Kobayasi Syouta"],
+    "森本さやか": ["もりもと さやか", "モリモト サヤカ", "Morimoto Sayaka"],
+    "本間 新平": ["ほんま しんぺい", "ホンマ シンペー", "Homma Shimpei", "Honma Shinpei",
+                  "Honma Sinpei", "Homma Simpei"],
+    "伊藤 純一郎": ["いとう じゅんいちろう", "イトー ジュンイチロー", "Itō Jun'ichirō",
+                    "Itoh Junichiro", "Itou Junichirou", "Ito Zyunitiro", "Itoo Jun-ichiroh"],
+    "株式会社ひかり出版": ["ひかりしゅっぱん", "Hikari Shuppan", "Hikari Syuppan"],
+    "有限会社みどり商店": ["みどりしょうてん", "Midori Shoten", "Midori Shouten", "Midori Syôten"],
+    "株式会社みなと製作所": ["みなとせいさくしょ", "Minato Seisakusho", "Minato Seisakusyo"],
+}  # fmt: skip
 INDEX = PersonalDataIndex.from_values(
     [
         pair
@@ -47,6 +69,7 @@ CONTEXTS = [
     "News from {} this month.\n\nThank you for reading, {{ subscriber.name }}.",
     "# 12月号\n\n- {}\n- 営業日のご案内",
     "> {}\n\n[配信停止]({{ unsubscribe_url }})",
+    "Thank you, {}-san, for the photographs.",
 ]
 INVISIBLE = ["\u200b", "\u00ad", "\u200c", "\u200d", "\u2060", "\ufeff", "\u180e", "\u034f"]
 SPACES = [" ", "  ", "\n", "\u3000", " \n ", "\t", "\u00a0", "・"]
@@ -79,6 +102,8 @@ def codes(body: str, index: PersonalDataIndex = INDEX) -> set[str]:
 @st.composite
 def disguised(draw: st.DrawFn, text: str, *, company: bool = False) -> str:
     """`text` as a writer could disguise it, several transformations combined."""
+    if text in READINGS and draw(st.booleans()):  # as it reads, in kana or romaji
+        text = draw(st.sampled_from(READINGS[text]))
     if company:
         core = company_core(fold(text))
         text = draw(st.sampled_from([text, core, core.title()]))

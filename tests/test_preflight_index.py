@@ -22,8 +22,10 @@ from bot.preflight.disguise import (
     key,
     keys_all,
     other_orders,
+    romaji_keys,
 )
 from bot.preflight.personal_data import needles, note_phrases
+from bot.preflight.readings import readings
 
 # Pieces that each step of folding treats specially: separators of the batch forms
 # (NUL, a line break), spaces of every kind, invisible characters, combining marks
@@ -89,6 +91,15 @@ def _one_by_one(values: list[tuple[str, str]]) -> set[tuple[str, str, str]]:
                 looked_up = key(folded)
             if looked_up is not None:
                 found.add((*looked_up, kind))
+        read = readings(keyed[0], katakana=kind != "company")
+        for reading in (*read.kana, *read.romaji):
+            looked_up = key(reading)
+            if looked_up is not None:
+                found.add((*looked_up, kind))
+        for reading in read.romaji:
+            for romaji in romaji_keys([reading, reading.replace(" ", "")]):
+                if romaji:
+                    found.add(("romaji", romaji, kind))
     return found
 
 

@@ -185,13 +185,13 @@ def _personal_data(
 
     addresses: set[str] = set()
     numbers: set[str] = set()
-    matches: dict[str, Needle] = {}
+    matches: dict[tuple[str, str], Needle] = {}  # one datum found by several keys is one
     for haystack in readable.values():
         addresses |= emails(haystack)
         numbers |= phones(haystack)
         for key, needle in index.search(haystack).items():
             if key not in own_keys:
-                matches.setdefault(key, needle)
+                matches.setdefault((needle.kind, needle.shown), needle)
     addresses -= own_addresses
     numbers -= own_numbers
     findings = [

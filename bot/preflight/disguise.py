@@ -115,7 +115,7 @@ def _wordlike(char: str) -> bool:
 
 # --- needles -----------------------------------------------------------------------------
 
-LOOSE, SPACED, ADDRESS = "loose", "spaced", "address"
+LOOSE, SPACED, ADDRESS, ROMAJI = "loose", "spaced", "address", "romaji"
 MIN_LOOSE = 4  # letters or digits of a name in a script with spaces
 MIN_SPACED = 2  # a Japanese family name plus given name is 2+ characters
 _NOT_ALNUM = re.compile(r"[\W_]+")
@@ -229,6 +229,44 @@ def keys_all(folded: list[str]) -> tuple[list[str | None], list[str]]:
     return views, keys
 
 
+# The romaji view: a Japanese name's spellings in Hepburn and Kunrei-shiki, with
+# long vowels written as in kana, dropped (ō folds to o), doubled or with an h, and
+# n or m before b, m, p, made one (`Satou`, `Satoh`, `Satoo`, `Sato`: `sato`;
+# `Shouta`, `Syota`: `sota`; `Homma`: `honma`; `Yamaguti`: `yamaguti`): in each
+# word (whitespace parts them; other marks are dropped first, so `Syo**uta**`
+# reads `syouta`), the second letter of a pair goes (sh, ch, ky, sy, ou, oo, oh
+# before a consonant, uu, ts before u …), then c reads as t, f as h, j as z, and m
+# before b, m, p as n. Only deletions and one-for-one changes, so that a place in
+# it maps back to the folded text. The NUL of the batch form passes untouched.
+_NOT_ALNUM_SPACE = re.compile(r"[^\w \x00]+|_+")
+_ROMAJI_DROP = re.compile(
+    " +|(?<=[bcdfgjklmnpqrstvwxz])[hy]|(?<=t)s(?=u)|(?<=o)[ou]|(?<=o)h(?![aeiou])"
+    "|(?<=a)a|(?<=i)i|(?<=u)u|(?<=e)e"
+)
+_ROMAJI_LETTERS = str.maketrans("cfj", "thz")
+_LABIAL_M = re.compile("m(?=[bmp])")
+
+
+def _romaji_letters(text: str) -> str:
+    return _LABIAL_M.sub("n", text.translate(_ROMAJI_LETTERS))
+
+
+def _romaji(text: str) -> str:
+    """The romaji view of a folded text (without the map back; see `_Chained`)."""
+    return _romaji_letters(_ROMAJI_DROP.sub("", _NOT_ALNUM_SPACE.sub("", text)))
+
+
+def romaji_keys(readings: list[str]) -> list[str]:
+    """The keys in the romaji view of folded romaji readings ("" if too short), in
+    one pass over them all."""
+    joined = _joined(readings)
+    if joined is None or not readings:
+        keys = [_romaji(reading) for reading in readings]
+    else:
+        keys = _romaji(joined).split(_SEPARATOR)
+    return [key if len(key) >= MIN_LOOSE else "" for key in keys]
+
+
 _NAME_IN_CJK = re.compile(f"[{_CJK_CHARS}々〆ヶ]{{3,6}}")
 
 
@@ -280,9 +318,28 @@ class _Joined:
         return origins[run] + index - starts[run]
 
 
+@dataclass
+class _Chained:
+    """A view made in two steps (the romaji view: marks dropped, then letters), with
+    a place in it mapped back through both."""
+
+    first: _Joined
+    second: _Joined
+
+    @property
+    def text(self) -> str:
+        return self.second.text
+
+    def origin(self, index: int) -> int:
+        return self.first.origin(self.second.origin(index))
+
+
 _LATIN_FORM_WORDS = "llc|llp|inc|incorporated|ltd|limited|corp|corporation|company|gmbh|plc|kk|co"
 _GLUED_BEFORE = re.compile(rf"(?<![a-z0-9])(?:{_LATIN_FORM_WORDS})$")
 _GLUED_AFTER = re.compile(rf"(?:{_LATIN_FORM_WORDS})(?![a-z0-9])")
+
+
+_BOUNDARY = re.compile(r"[\W_]")
 
 
 @dataclass
@@ -290,15 +347,19 @@ class Haystack:
     """One text a reader sees, folded, in the views needles are looked up in."""
 
     folded: str
-    _joined: dict[str, _Joined] = field(default_factory=dict)
+    _joined: dict[str, _Joined | _Chained] = field(default_factory=dict)
 
     @classmethod
     def of(cls, text: str) -> Haystack:
         return cls(fold(text))
 
-    def joined(self, view: str) -> _Joined:
+    def joined(self, view: str) -> _Joined | _Chained:
         if view not in self._joined:
-            if view == LOOSE:
+            if view == ROMAJI:
+                first = _Joined.of(self.folded, _NOT_ALNUM_SPACE)
+                second = _Joined.of(first.text, _ROMAJI_DROP, _romaji_letters)
+                self._joined[view] = _Chained(first, second)
+            elif view == LOOSE:
                 self._joined[view] = _Joined.of(self.folded, _NOT_ALNUM)
             else:
                 self._joined[view] = _Joined.of(self.folded, _NOT_SPACED, _hiragana)
@@ -322,11 +383,19 @@ class Haystack:
         first = joined.origin(start)
         last = joined.origin(start + len(needle) - 1)
         before = self.folded[first - 1] if first > 0 else " "
-        after = self.folded[last + 1] if last + 1 < len(self.folded) else " "
+        # What follows: the first character after the needle that the view kept, or a
+        # boundary the view dropped before it (the romaji view drops letters too: the
+        # u of "Itou" ends the needle "ito", the word goes on to the space after it).
+        end = start + len(needle)
+        resume = joined.origin(end) if end < len(joined.text) else len(self.folded)
+        boundary = _BOUNDARY.search(self.folded, last + 1, resume)
+        if boundary is not None:
+            after = boundary.group(0)
+        else:
+            after = self.folded[resume] if resume < len(self.folded) else " "
         # A legal-form word glued on ("LLCLeakwell") is a boundary too, also when the
         # markup split it from the name ("BakeryI**nc.**" reads "BakeryInc."): looked
         # for in the folded text and in the view's joined text.
-        end = start + len(needle)
         return not (
             (
                 _wordlike(needle[0])

@@ -32,6 +32,7 @@ from bot.preflight import disguise
 from bot.preflight.disguise import (
     ADDRESS,
     LOOSE,
+    ROMAJI,
     SPACED,
     Haystack,
     company_core,
@@ -41,6 +42,7 @@ from bot.preflight.disguise import (
     keys_all,
     other_orders,
 )
+from bot.preflight.readings import readings
 from storage import changes
 from storage.db import Database
 from storage.models import Subscriber, UnsubscribeRequest
@@ -75,7 +77,7 @@ def _needles_by_view(by_kind: dict[str, list[str]]) -> dict[str, dict[str, Needl
     of it (`disguise.fold_all`, `keys_all`, `company_cores`), so that a rebuild at
     100,000 subscribers spends its time in the automata, not in Python per text.
     Names are also looked up with family and given name swapped (`other_orders`)."""
-    by_view: dict[str, dict[str, Needle]] = {LOOSE: {}, SPACED: {}, ADDRESS: {}}
+    by_view: dict[str, dict[str, Needle]] = {LOOSE: {}, SPACED: {}, ADDRESS: {}, ROMAJI: {}}
     phrases: dict[str, list[str]] = {"address": [], "note": []}
     for note in by_kind.get("note", []):
         if note and not note.isspace():
@@ -84,6 +86,14 @@ def _needles_by_view(by_kind: dict[str, list[str]]) -> dict[str, dict[str, Needl
     texts = [(kind, raws) for kind, raws in by_kind.items() if kind != "note"]
     for kind, raws in (*texts, *phrases.items()):
         shown = fold_all([raw for raw in raws if raw], strip=True)
+        kana: list[tuple[str, str]] = []  # (reading, text) of Japanese names and companies
+        romaji: list[tuple[str, str]] = []
+        if kind != "address":
+            cores = company_cores(shown) if kind == "company" else shown
+            for core, text in zip(cores, shown, strict=True):
+                read = readings(core, katakana=kind != "company")
+                kana += [(reading, text) for reading in read.kana]
+                romaji += [(reading, text) for reading in read.romaji]
         if kind == "address":
             views: list[str | None] = [ADDRESS if "@" in text else None for text in shown]
             keys = shown
@@ -97,12 +107,19 @@ def _needles_by_view(by_kind: dict[str, list[str]]) -> dict[str, dict[str, Needl
         if kind == "company":  # a name that is all legal form: the whole of it
             for i in [i for i, view in enumerate(views) if view is None]:
                 views[i], keys[i] = disguise.key(shown[i]) or (None, "")
+        if kana or romaji:  # how each reads, in kana and romaji (`readings`), shown as typed
+            read_views, read_keys = keys_all([reading for reading, _ in (*kana, *romaji)])
+            spellings = [reading for reading, _ in romaji]
+            glued = [reading.replace(" ", "") for reading in spellings]
+            romaji_keys = disguise.romaji_keys(spellings + glued)
+            views = [*views, *read_views, *(ROMAJI if k else None for k in romaji_keys)]
+            keys = [*keys, *read_keys, *romaji_keys]
+            shown = [*shown, *(text for _, text in (*kana, *romaji, *romaji, *romaji))]
         for view, by_key in by_view.items():
             first = {k: t for v, k, t in zip(views, keys, shown, strict=True) if v == view}
             by_key.update(
                 {k: _new(Needle, (view, k, kind, t)) for k, t in first.items() if k not in by_key}
             )
-    return by_view
     return by_view
 
 
@@ -273,8 +290,10 @@ class PersonalDataIndex:
         return found
 
     def find(self, text: str) -> list[tuple[str, str]]:
-        """(kind, needle as shown) for each distinct personal datum in `text`."""
-        return [(n.kind, n.shown) for n in self.search(Haystack.of(text)).values()]
+        """(kind, needle as shown) for each distinct personal datum in `text` (one found
+        by several keys, as written and as it reads, once)."""
+        found = self.search(Haystack.of(text)).values()
+        return list(dict.fromkeys((n.kind, n.shown) for n in found))
 
 
 # --- keeping it fresh ------------------------------------------------------------------------

@@ -1,0 +1,127 @@
+"""How a Japanese name reads (issue 12): its kana and romaji are needles too.
+
+The dictionary (fugashi with unidic-lite) is read for real. The expected readings
+are written out by hand; every spelling `readings.spellings` lists for a name must
+be found, and short readings ("ken", "ai", "mana") must not flag ordinary text.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.preflight import PersonalDataIndex
+from bot.preflight.disguise import fold
+from bot.preflight.readings import readings, spellings, tagger
+
+
+@pytest.mark.parametrize(
+    ("name", "kana", "romaji"),
+    [
+        ("山口 健太", ["やまぐちけんた", "けんたやまぐち"], ["yamaguchi kenta", "kenta yamaguchi"]),
+        ("山口健太", ["やまぐちけんた", "けんたやまぐち"], ["yamaguchi kenta", "kenta yamaguchi"]),
+        ("佐藤 翔太", ["さとうしょうた", "さとーしょーた", "しょうたさとう", "しょーたさとー"],
+         ["sato shota", "shota sato"]),
+        ("服部 半蔵", ["はっとりはんぞう", "はっとりはんぞー", "はんぞうはっとり", "はんぞーはっとり"],
+         ["hattori hanzo", "hanzo hattori"]),
+        ("森本さやか", ["もりもとさやか", "さやかもりもと"], ["morimoto sayaka", "sayaka morimoto"]),
+        ("ヤマグチ ケンタ", ["やまぐちけんた", "けんたやまぐち"], ["yamaguchi kenta", "kenta yamaguchi"]),
+        ("ひかり出版", ["ひかりしゅっぱん"], ["hikarishuppan"]),
+        ("高橋", [], ["takahashi"]),  # one word: no kana (たかはし is prose), romaji of 9 letters
+        ("真奈", [], []),  # "mana": one word, too short
+        ("健", [], []),
+        ("김민준", [], []),  # not Japanese: nothing to read
+        ("Alice Example", [], []),
+    ],
+)  # fmt: skip
+def test_the_dictionary_reads_a_name(name: str, kana: list[str], romaji: list[str]):
+    read = readings(fold(name))
+    assert list(read.kana) == kana
+    assert list(read.romaji) == romaji
+
+
+def test_a_companys_katakana_loanword_is_not_romanised():
+    """リークウェル is written Leakwell, not riikuweru; a company in kanji reads on."""
+    assert readings(fold("リークウェル"), katakana=False).romaji == ()
+    assert readings(fold("みどり商店"), katakana=False).romaji == ("midorishoten",)
+
+
+@pytest.mark.parametrize(
+    ("kana", "pron", "expected"),
+    [
+        ("サトウ", "サトー", {"sato", "satou", "satoh", "satoo"}),
+        ("シンペイ", "シンペー", {"shinpei", "shimpei", "sinpei", "simpei"}),
+        ("ジュンイチロウ", "ジュンイチロー",
+         {"junichiro", "junichirou", "junichiroh", "junichiroo", "zyunitiro", "zyunitirou"}),
+        ("ツチヤ", "ツチヤ", {"tsuchiya", "tutiya"}),
+        ("フジタ", "フジタ", {"fujita", "huzita"}),
+        ("ハットリ", "ハットリ", {"hattori"}),
+        ("ホッチ", "ホッチ", {"hotchi", "hotti"}),
+        ("シュウヘイ", "シューヘー", {"shuhei", "shuuhei", "syuhei", "syuuhei"}),
+    ],
+)  # fmt: skip
+def test_spellings_in_every_system_and_habit(kana: str, pron: str, expected: set[str]):
+    assert expected <= set(spellings(kana, pron))
+
+
+NAMES = ["山口 健太", "佐藤 翔太", "伊藤 純一郎", "本間 新平", "大野 智", "服部 半蔵", "土屋 修平",
+         "藤田 涼子", "小野 雄一", "井上 優", "日向 蓮", "堀田 信吾"]  # fmt: skip
+INDEX = PersonalDataIndex.from_values([("name", name) for name in NAMES])
+
+
+def _words(name: str) -> list[tuple[str, str]]:
+    """(kana, pronunciation) of each part of a name, from the dictionary."""
+    parts = []
+    for part in name.split():
+        words = tagger()(part)  # type: ignore[operator]
+        parts.append(
+            ("".join(w.feature.kana for w in words), "".join(w.feature.pron for w in words))
+        )
+    return parts
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_spelling_of_a_name_is_found_in_both_orders(name: str):
+    per_part = [spellings(kana, pron) for kana, pron in _words(name)]
+    missed = []
+    for combo in itertools.product(*per_part):
+        for order in (combo, combo[::-1]):
+            text = " ".join(word.title() for word in order)
+            if INDEX.find(f"Thank you, {text}-san!") != [("name", name)]:
+                missed.append(text)
+    assert missed == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(NAMES),
+    st.sampled_from(["", "・", "、", " ", "**", "  ", "-"]),
+    st.sampled_from([str.upper, str.lower, str.title, str.swapcase]),
+)
+def test_a_romanised_name_is_found_between_any_marks(name: str, mark: str, case):
+    kana, pron = _words(name)[0]
+    family = spellings(kana, pron)[-1]  # the last: Kunrei-shiki, long vowels doubled
+    given_kana, given_pron = _words(name)[1]
+    given = spellings(given_kana, given_pron)[0]
+    text = case(f"{family}{mark or ' '}{given}")
+    assert INDEX.find(f"本日は{text}さんの件です。") == [("name", name)], text
+
+
+SHORT = PersonalDataIndex.from_values(
+    [("name", name) for name in ["健", "愛", "真奈", "花", "優", "蓮", "翔", "誠"]]
+    + [("company", company) for company in ["日本", "花屋", "まる"]]
+)
+ORDINARY_EN = """Ken and Ai met at the mana pool. Our token spoken in Kenya: hana, sora,
+yuki, mako, ren, sho, yu. Tokyo, Osaka, Kyoto, sushi, karaoke, tsunami, anime,
+manga, ramen, sake, judo, karate, kimono, origami, tofu, wasabi, emoji, honda, sony."""
+ORDINARY_JA = """健康のために、愛されるはなやさんで花を買いました。まなびのまど、はなしあい、
+したなかで、あいさつ、しょうたい、けんたいかん、まことに。にほんの誠実な優勝チーム。"""
+
+
+@pytest.mark.parametrize("text", [ORDINARY_EN, ORDINARY_JA])
+def test_short_readings_do_not_flag_ordinary_words(text: str):
+    assert SHORT.find(text) == []
+    assert INDEX.find(text) == []
