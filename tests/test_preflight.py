@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, delete, insert, update
 
@@ -19,8 +19,9 @@ from bot.preflight import PersonalDataCache, PersonalDataIndex, Severity, disgui
 from bot.rendering import CompiledIssue, Footer, compile_issue
 from bot.subscribers import get_or_create_list, import_csv
 from storage import changes
-from storage.db import Database
+from storage.db import Database, connect
 from storage.models import Subscriber, UnsubscribeRequest
+from tests.fixtures.database import fresh_database_url
 
 SENDER = "news@example.com"
 FOOTER = Footer("Countersign News", "〒100-0001 東京都千代田区見本町1-2-3", SENDER)
@@ -251,6 +252,8 @@ def test_cache_forgets_a_forgotten_person(db: Database, clock: FrozenClock):
         row = session.get(Subscriber, person_id)
         assert row is not None
         row.email, row.name = None, ""
+    cache.get(db)  # starts a rebuild in the background (this check does not wait for it)
+    assert cache.settle(30)
     assert cache.get(db).find("高橋次郎です") == []
 
 
@@ -279,7 +282,165 @@ def test_cache_forgets_a_deleted_person(db: Database, clock: FrozenClock):
     assert cache.get(db).find("木村美咲です")
     with db.transaction() as session:
         session.execute(delete(Subscriber).where(Subscriber.id == person_id))
+    cache.get(db)
+    assert cache.settle(30)
     assert cache.get(db).find("木村美咲です") == []
+
+
+class HeldRebuild(PersonalDataCache):
+    """A cache whose background rebuild, once it has read its snapshot, waits until
+    the test lets it build: whatever the test does meanwhile happens during a rebuild."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshot_read = threading.Event()
+        self.go_on = threading.Event()
+
+    def _build(self, texts: dict[str, list[str]]) -> PersonalDataIndex:
+        self.snapshot_read.set()
+        assert self.go_on.wait(30)
+        return super()._build(texts)
+
+    def get_without_waiting(self, db: Database) -> PersonalDataIndex:
+        """`get`, which must answer while the rebuild is held (or the test fails)."""
+        answer: list[PersonalDataIndex] = []
+        checker = threading.Thread(target=lambda: answer.append(self.get(db)), daemon=True)
+        checker.start()
+        checker.join(timeout=20)
+        assert answer, "a check waited for the rebuild"
+        if not self._idle.is_set():  # it started one: let it read its snapshot first
+            assert self.snapshot_read.wait(30)
+        return answer[0]
+
+    def let_through(self) -> None:
+        """Let a held rebuild build, and wait until it is done."""
+        self.go_on.set()
+        assert self.settle(30)
+        self.go_on.clear()
+        self.snapshot_read.clear()
+
+
+def test_a_subscriber_added_during_a_rebuild_is_caught_by_the_next_check(
+    db: Database, clock: FrozenClock
+):
+    cache = HeldRebuild()
+    gone = add_person(db, clock, "gone@example.com", "木村美咲")
+    add_person(db, clock, "stays@example.com", "佐藤太郎")
+    assert cache.get(db).find("木村美咲です")
+    with db.transaction() as session:
+        session.execute(delete(Subscriber).where(Subscriber.id == gone))
+    cache.get_without_waiting(db)  # the deletion: a rebuild starts in the background
+    assert cache.snapshot_read.wait(30)  # it has read its snapshot, without the newcomer
+    add_person(db, clock, "new@example.com", "山口 健太")
+    during = cache.get_without_waiting(db)  # the old automata plus the change
+    assert during.find("Thank you, Kenta Yamaguchi!") == [("name", "山口 健太")]
+    assert during.find("佐藤太郎です")
+    cache.go_on.set()
+    assert cache.settle(30)
+    after = cache.get(db)  # the fresh index (without the newcomer) and the change since
+    assert after.find("Thank you, Kenta Yamaguchi!") == [("name", "山口 健太")]
+    assert after.find("佐藤太郎です") and after.find("木村美咲です") == []
+
+
+def test_many_changes_during_a_rebuild_are_indexed_apart(db: Database, clock: FrozenClock):
+    cache = HeldRebuild()
+    cache.MAX_EXTRA, cache.MAX_LAYER = 2, 6
+    add_person(db, clock, "a@example.com", "佐藤太郎")
+    first = cache.get(db)
+    for i, name in enumerate(["伊藤 純一郎", "本間 新平", "大野 智", "服部 半蔵"]):
+        add_person(db, clock, f"n{i}@example.com", name)
+    during = cache.get_without_waiting(db)  # four rows: a layer, and a rebuild started
+    assert during.automata == first.automata and len(during.layers) == 1
+    assert {n for _, n in during.find("Homma Shimpei, Ohno Satoshi, 服部半蔵, 佐藤太郎")} == {
+        "本間 新平",
+        "大野 智",
+        "服部 半蔵",
+        "佐藤太郎",
+    }
+    for i in range(7):  # more than MAX_LAYER: this check builds the index itself
+        add_person(db, clock, f"m{i}@example.com", f"追加 {'一二三四五六七'[i]}郎")
+    cache.go_on.set()
+    now = cache.get(db)
+    assert now.layers == () and now.find("追加 七郎さん") and now.find("Itoh Junichiro")
+    assert cache.settle(30)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.lists(
+        st.sampled_from(["add", "rename", "delete", "forget", "check", "build"]),
+        min_size=4,
+        max_size=16,
+    )
+)
+@example(steps=["delete", "check", "add", "check"])  # the interleaving of the issue
+def test_no_check_misses_a_change_whatever_happens_during_rebuilds(
+    database_template: str, tmp_path_factory: pytest.TempPathFactory, steps: list[str]
+):
+    """Adds, renames, deletions and erasures, checks, and rebuilds let through in any
+    order: every check knows every name on the list as it is when the check looks, and
+    once the rebuilds are done, nobody deleted or forgotten is found."""
+    db = connect(fresh_database_url(database_template, tmp_path_factory.mktemp("steps")))
+    clock = FrozenClock()
+    cache = HeldRebuild()
+    names = iter(
+        f"{family} {given}"
+        for family in ["山田", "中村", "佐藤", "鈴木", "高橋"]
+        for given in ["健太", "花子", "結衣", "大輝", "美咲", "拓海"]
+    )
+    living: dict[int, str] = {}
+    gone: set[str] = set()  # deleted or forgotten (a renamed row's old name may stay)
+    serial = itertools.count(1)
+    first = next(names)
+    living[add_person(db, clock, "p0@example.com", first)] = first
+    cache.get(db)
+    try:
+        for step in [*steps, "build", "check", "build", "check"]:
+            if step == "add":
+                name = next(names)
+                living[add_person(db, clock, f"p{next(serial)}@example.com", name)] = name
+            elif step in ("rename", "delete", "forget") and living:
+                person_id = min(living)
+                with db.transaction() as session:
+                    if step == "delete":
+                        session.execute(delete(Subscriber).where(Subscriber.id == person_id))
+                    else:
+                        row = session.get(Subscriber, person_id)
+                        assert row is not None
+                        if step == "forget":
+                            row.email, row.name = None, ""
+                        else:
+                            row.name = next(names)
+                old = living.pop(person_id)
+                if step != "rename":
+                    gone.add(old)
+                else:
+                    with db.sessions() as session:
+                        row = session.get(Subscriber, person_id)
+                        assert row is not None
+                        living[person_id] = row.name
+            elif step == "check":
+                index = cache.get_without_waiting(db)
+                for name in living.values():
+                    assert index.find(f"本日は{name}さんの件です"), name
+            elif step == "build":  # let a held rebuild through, if one is running
+                cache.let_through()
+        for _ in range(4):  # until a refresh starts no rebuild (a started one is held)
+            index = cache.get(db)
+            if cache.settle(0):
+                break
+            cache.let_through()
+        else:
+            raise AssertionError("every refresh started another rebuild")
+        assert [name for name in gone - set(living.values()) if index.find(name)] == []
+    finally:
+        cache.go_on.set()
+        cache.settle(30)
+        db.dispose()
 
 
 def test_a_change_committed_after_a_later_one_is_never_missed(db: Database, clock: FrozenClock):

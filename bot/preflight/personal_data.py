@@ -17,9 +17,10 @@ Telephone numbers need no index: preflight refuses every number it finds.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -46,6 +47,8 @@ from bot.preflight.readings import readings
 from storage import changes
 from storage.db import Database
 from storage.models import Subscriber, UnsubscribeRequest
+
+log = logging.getLogger(__name__)
 
 
 class Needle(NamedTuple):
@@ -224,11 +227,13 @@ def note_phrases(note: str) -> Iterator[tuple[str, str]]:
 class PersonalDataIndex:
     """Every needle, in one automaton per view, plus `extra`: the few needles
     added since the automata were built (see `PersonalDataCache`), looked up
-    directly so that a change costs milliseconds, not a rebuild."""
+    directly so that a change costs milliseconds, not a rebuild, and `layers`:
+    indexes of their own for many rows changed while a rebuild runs."""
 
     automata: dict[str, ahocorasick.Automaton] = field(default_factory=dict)
     size: int = 0
     extra: dict[tuple[str, str], Needle] = field(default_factory=dict)
+    layers: tuple[PersonalDataIndex, ...] = ()  # indexes of many rows changed since
 
     @classmethod
     def from_values(cls, values: Iterable[tuple[str, str]]) -> PersonalDataIndex:
@@ -251,8 +256,18 @@ class PersonalDataIndex:
 
     def has(self, needle: Needle) -> bool:
         automaton = self.automata.get(needle.view)
-        return (automaton is not None and needle.key in automaton) or (
-            (needle.view, needle.key) in self.extra
+        return (
+            (automaton is not None and needle.key in automaton)
+            or (needle.view, needle.key) in self.extra
+            or any(layer.has(needle) for layer in self.layers)
+        )
+
+    def with_layer(self, values: Iterable[tuple[str, str]]) -> PersonalDataIndex:
+        """The same index, plus an index of `values` of its own (many rows changed
+        while a rebuild runs: too many to look up one by one)."""
+        layer = PersonalDataIndex.from_values(values)
+        return PersonalDataIndex(
+            self.automata, self.size + layer.size, self.extra, (*self.layers, layer)
         )
 
     def with_extra(self, values: Iterable[tuple[str, str]]) -> PersonalDataIndex:
@@ -266,7 +281,7 @@ class PersonalDataIndex:
                 extra.setdefault((needle.view, needle.key), needle)
         if len(extra) == len(self.extra):
             return self
-        return PersonalDataIndex(self.automata, self.size, extra)
+        return PersonalDataIndex(self.automata, self.size, extra, self.layers)
 
     def search(self, haystack: Haystack) -> dict[str, Needle]:
         """Each distinct needle found in `haystack`, by key."""
@@ -287,6 +302,9 @@ class PersonalDataIndex:
                     found[key] = needle
                     break
                 start = text.find(key, start + 1)
+        for layer in self.layers:
+            for key, needle in layer.search(haystack).items():
+                found.setdefault(key, needle)
         return found
 
     def find(self, text: str) -> list[tuple[str, str]]:
@@ -300,45 +318,107 @@ class PersonalDataIndex:
 
 
 class PersonalDataCache:
-    """One index per database, kept fresh cheaply, never missing a change.
+    """One index per database, kept fresh cheaply, never missing a change, and
+    never making a check wait for a rebuild (but the first).
 
     The database stamps every change to a personal field (`storage.changes`);
     each refresh reads only the rows stamped at or above the previous refresh's
     horizon (an indexed range query that finds nothing when nothing changed)
-    and adds them as `extra` needles, without a rebuild. The automata are rebuilt
-    when many rows changed, when rows were deleted, or when a person was
-    forgotten (so that their erased data leaves memory too). An edited row's old
-    values stay in the automata until then, which can only add findings, never
-    hide one.
+    and adds them to the index: up to `MAX_EXTRA` rows as `extra` needles looked
+    up directly, up to `MAX_LAYER` as a small index of their own (a layer). The
+    automata are rebuilt when many rows changed, when rows were deleted, or when
+    a person was forgotten (so that their erased data leaves memory too): in the
+    background, from a snapshot read with its own horizon. Meanwhile checks use
+    the last complete index plus every row changed since its horizon; the fresh
+    index replaces it at the next refresh, which then adds every row changed
+    since the fresh one's snapshot. So a check's index always holds every change
+    committed before the check looked. An edited, deleted or forgotten row's old
+    values stay in memory until the rebuild is done, which can only add findings,
+    never hide one. Only when more than `MAX_LAYER` rows changed (a large import)
+    does a check rebuild the index itself.
     """
 
     MAX_EXTRA = 2_000
+    MAX_LAYER = 20_000
 
-    def __init__(self) -> None:
+    def __init__(self, *, start: Callable[[Callable[[], None]], None] | None = None) -> None:
+        """`start` runs a rebuild in the background (a daemon thread by default)."""
         self._index = PersonalDataIndex()
         self._horizon: int | None = None
         self._removals = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the fields above; never held for a rebuild
+        self._rebuilt: tuple[PersonalDataIndex, int, int] | None = None
+        self._idle = threading.Event()  # no rebuild running
+        self._idle.set()
+        self._start = start or _in_a_thread
 
     def get(self, db: Database) -> PersonalDataIndex:
         with self._lock, db.sessions() as session:
+            if self._rebuilt is not None:  # a rebuild is done: the changes since its snapshot next
+                self._index, self._horizon, self._removals = self._rebuilt
+                self._rebuilt = None
             horizon, removals = changes.horizon(session.connection())
-            values = None
-            if self._horizon is not None and removals == self._removals:
-                values = self._changed_since(session, self._horizon)
-            if values is None:
+            changed = None
+            if self._horizon is not None:
+                changed = self._changed_since(session, self._horizon)
+            if changed is None:  # the first index, or too many changes to add: built here
                 self._index = PersonalDataIndex.from_texts(_personal_texts(session))
+                self._horizon, self._removals = horizon, removals
+                return self._index
+            values, rows, forgotten = changed
+            if forgotten or removals != self._removals or rows > self.MAX_EXTRA:
+                self._rebuild_in_background(db)
+            if rows > self.MAX_EXTRA:
+                self._index = self._index.with_layer(values)
             elif values:
                 self._index = self._index.with_extra(values)
-            self._horizon, self._removals = horizon, removals
+            # (removals stay as the complete index counted them: a rebuild stays due
+            # until one that saw them is in)
+            self._horizon = horizon
             return self._index
 
-    def _changed_since(self, session: Session, horizon: int) -> list[tuple[str, str]] | None:
-        """Values of rows stamped at or above `horizon`, or None if a rebuild is due."""
+    def settle(self, timeout: float | None = None) -> bool:
+        """Wait until no rebuild is running (for tests and benchmarks); whether none is."""
+        return self._idle.wait(timeout)
+
+    def _rebuild_in_background(self, db: Database) -> None:
+        """Start a rebuild unless one is running (a later refresh starts another if one
+        is still due when this one is in)."""
+        if not self._idle.is_set():
+            return
+        self._idle.clear()
+
+        def rebuild() -> None:
+            try:
+                with db.sessions() as session:
+                    horizon, removals = changes.horizon(session.connection())
+                    texts = _personal_texts(session)
+                index = self._build(texts)
+                with self._lock:
+                    self._rebuilt = (index, horizon, removals)
+            except Exception:  # the next refresh that finds it due tries again
+                log.exception("rebuilding the personal-data index failed")
+            finally:
+                self._idle.set()
+
+        try:
+            self._start(rebuild)
+        except BaseException:
+            self._idle.set()
+            raise
+
+    def _build(self, texts: dict[str, list[str]]) -> PersonalDataIndex:
+        return PersonalDataIndex.from_texts(texts)
+
+    def _changed_since(
+        self, session: Session, horizon: int
+    ) -> tuple[list[tuple[str, str]], int, bool] | None:
+        """(values, how many rows, whether someone was forgotten) of the rows stamped
+        at or above `horizon`, or None if more than `MAX_LAYER` rows were."""
         subs = session.execute(
             select(Subscriber.email, Subscriber.name, Subscriber.company)
             .where(Subscriber.change_seq >= horizon)
-            .limit(self.MAX_EXTRA + 1)
+            .limit(self.MAX_LAYER + 1)
         ).all()
         reqs = session.execute(
             select(
@@ -348,18 +428,21 @@ class PersonalDataCache:
                 UnsubscribeRequest.note,
             )
             .where(UnsubscribeRequest.change_seq >= horizon)
-            .limit(self.MAX_EXTRA + 1)
+            .limit(self.MAX_LAYER + 1)
         ).all()
-        if len(subs) + len(reqs) > self.MAX_EXTRA:
+        if len(subs) + len(reqs) > self.MAX_LAYER:
             return None
-        if any(row[0] is None for row in (*subs, *reqs)):
-            return None  # someone was forgotten: their data leaves memory too
+        forgotten = any(row[0] is None for row in (*subs, *reqs))
         values: list[tuple[str, str]] = []
         for email, name, company in subs:
             values += _request_values(email, name, company, "")
         for email, name, company, note in reqs:
             values += _request_values(email, name, company, note)
-        return values
+        return values, len(subs) + len(reqs), forgotten
+
+
+def _in_a_thread(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name="preflight-index", daemon=True).start()
 
 
 def _request_values(email: str | None, name: str, company: str, note: str) -> list[tuple[str, str]]:

@@ -11,11 +11,13 @@ import time
 
 import pytest
 import requests
+from sqlalchemy import delete
 
 from bot import rendering
 from bot.standins.slack import EDITOR
 from handlers.blocks import SECTION_CHARS
 from handlers.ids import Action, Block
+from storage.models import Subscriber
 from tests.e2e.helpers import (
     cards,
     create_issue,
@@ -31,6 +33,7 @@ from tests.e2e.test_unsubscribe import modal_values, open_modal
 from tests.fixtures.bot import Harness
 from tests.fixtures.delivery import FAST, add_subscribers, running, wait_until
 from tests.fixtures.desk import POSTAL_ADDRESS
+from tests.test_preflight import HeldRebuild
 from tests.test_unsubscribe import add_subscriber
 
 # What the review typed into the form, and the bodies that each passed preflight.
@@ -49,6 +52,12 @@ BLOCKED_AT_SUBMIT = [
     "今月は Leakwell\nHoldings の話です。",
     "今月は山口健太様のお話です。",
     "今月は Leakwell Holdings の話です。",
+    # the name as it reads, in kana and in romaji
+    "今月はやまぐち　けんた様のお話です。",
+    "今月はヤマグチ・ケンタ様のお話です。",
+    "Thank you, Kenta Yamaguchi-san!",
+    "Dear YAMAGUCHI Kenta,",
+    "Dear Yamaguti Kenta,",
     "お問い合わせは 080 9999 8888 まで。",
     "[配信停止]({{ unsubscribe_url }})",
 ]
@@ -185,3 +194,34 @@ def test_no_draft_stalls_the_bot(harness: Harness, body: str):
     # few tenths of a second at a time, the rest is this machine's load.
     assert halted_in < SLACK_ACK_SECONDS
     assert gaps and max(gaps) < SLACK_ACK_SECONDS, max(gaps)
+
+
+def test_a_check_during_a_rebuild_knows_every_change_and_the_bot_keeps_answering(
+    harness: Harness,
+):
+    """A deletion makes the index rebuild in the background (held here, after it has
+    read its snapshot); a reader who subscribes meanwhile is still found by the next
+    submit, which does not wait for the rebuild; /healthz and `/newsletter halt`
+    answer throughout."""
+    cache = HeldRebuild()
+    harness.desk.personal_data = cache
+    add_subscribers(harness.desk, 5)
+    leaving = add_subscriber(harness.desk, "leaving@example.com", name="木村 美咲")
+    cache.get(harness.desk.db)
+    with harness.desk.db.transaction() as session:
+        session.execute(delete(Subscriber).where(Subscriber.id == leaving))
+    try:
+        first = create_issue(harness, harness.editor, "12月号", "今月のお知らせです。")
+        assert submit(harness, harness.editor, first) is not None  # this check starts it
+        assert cache.snapshot_read.wait(30) and not cache.settle(0)
+        add_subscriber(harness.desk, "kenta.yamaguchi@example.jp", name=NAME)
+        second = create_issue(harness, harness.editor, "12月号", "Thank you, Kenta Yamaguchi-san!")
+        harness.editor.command("/newsletter", f"submit {second}")
+        reply = harness.wait_reply(EDITOR, f"Issue #{second} cannot be submitted")
+        assert "subscriber_data" in reply
+        assert requests.get(f"{harness.url}/healthz", timeout=5).json() == {"ok": True}
+        assert harness.as_user(EDITOR).command("/newsletter", "halt").status_code == 200
+        assert not cache.settle(0)  # all of it while the rebuild was still held
+    finally:
+        cache.go_on.set()
+        assert cache.settle(30)
