@@ -239,9 +239,9 @@ def keys_all(folded: list[str]) -> tuple[list[str | None], list[str]]:
 # before b, m, p as n. Only deletions and one-for-one changes, so that a place in
 # it maps back to the folded text. The NUL of the batch form passes untouched.
 _NOT_ALNUM_SPACE = re.compile(r"[^\w \x00]+|_+")
-_ROMAJI_DROP = re.compile(
-    " +|(?<=[bcdfgjklmnpqrstvwxz])[hy]|(?<=t)s(?=u)|(?<=o)[ou]|(?<=o)h(?![aeiou])"
-    "|(?<=a)a|(?<=i)i|(?<=u)u|(?<=e)e"
+_ROMAJI_DROP = re.compile(  # (each branch starts with its letter: most places fail at once)
+    " +|[hy](?<=[bcdfgjklmnpqrstvwxz][hy])|s(?<=ts)(?=u)|[ou](?<=o[ou])|h(?<=oh)(?![aeiou])"
+    "|a(?<=aa)|i(?<=ii)|u(?<=uu)|e(?<=ee)"
 )
 _ROMAJI_LETTERS = str.maketrans("cfj", "thz")
 _LABIAL_M = re.compile("m(?=[bmp])")

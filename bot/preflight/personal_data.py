@@ -76,10 +76,11 @@ _new = tuple.__new__  # a Needle without the Python frame of NamedTuple's constr
 
 def _needles_by_view(by_kind: dict[str, list[str]]) -> dict[str, dict[str, Needle]]:
     """The distinct needles of lists of texts by kind, by view and key (one text of a
-    key is kept, to be shown). Each list is folded and keyed in a few passes over all
-    of it (`disguise.fold_all`, `keys_all`, `company_cores`), so that a rebuild at
-    100,000 subscribers spends its time in the automata, not in Python per text.
-    Names are also looked up with family and given name swapped (`other_orders`)."""
+    key is kept, to be shown). Each list is folded and keyed in a few passes over
+    chunks of it (`disguise.fold_all`, `keys_all`, `company_cores`), so that a rebuild
+    at 100,000 subscribers spends its time in the automata, not in Python per text.
+    Names are also looked up with family and given name swapped (`other_orders`), and
+    Japanese names and companies as they read (`readings`)."""
     by_view: dict[str, dict[str, Needle]] = {LOOSE: {}, SPACED: {}, ADDRESS: {}, ROMAJI: {}}
     phrases: dict[str, list[str]] = {"address": [], "note": []}
     for note in by_kind.get("note", []):
@@ -88,29 +89,43 @@ def _needles_by_view(by_kind: dict[str, list[str]]) -> dict[str, dict[str, Needl
                 phrases[kind].append(phrase)
     texts = [(kind, raws) for kind, raws in by_kind.items() if kind != "note"]
     for kind, raws in (*texts, *phrases.items()):
-        shown = fold_all([raw for raw in raws if raw], strip=True)
-        kana: list[tuple[str, str]] = []  # (reading, text) of Japanese names and companies
-        romaji: list[tuple[str, str]] = []
-        if kind != "address":
-            cores = company_cores(shown) if kind == "company" else shown
-            for core, text in zip(cores, shown, strict=True):
-                read = readings(core, katakana=kind != "company")
-                kana += [(reading, text) for reading in read.kana]
-                romaji += [(reading, text) for reading in read.romaji]
-        if kind == "address":
-            views: list[str | None] = [ADDRESS if "@" in text else None for text in shown]
-            keys = shown
-        else:
-            keyed = company_cores(shown) if kind == "company" else shown
-            if kind == "name":  # also with family and given name swapped, shown as typed
-                orders = [(order, text) for text in shown for order in other_orders(text)]
-                keyed = [*keyed, *(order for order, _ in orders)]
-                shown = [*shown, *(text for _, text in orders)]
-            views, keys = keys_all(keyed)
+        present = [raw for raw in raws if raw]
+        # In chunks: each pass over a chunk is one call that holds the interpreter
+        # lock, and a rebuild runs beside the checks (`PersonalDataCache`).
+        for at in range(0, len(present), _CHUNK):
+            _add_needles(by_view, kind, present[at : at + _CHUNK])
+    return by_view
+
+
+_CHUNK = 5_000
+
+
+def _add_needles(by_view: dict[str, dict[str, Needle]], kind: str, raws: list[str]) -> None:
+    """Add the needles of texts of one kind to `by_view` (a key's first text stays)."""
+    shown = typed = fold_all(raws, strip=True)
+    if kind == "address":
+        views: list[str | None] = [ADDRESS if "@" in text else None for text in shown]
+        keys = shown
+    else:
+        cores = company_cores(shown) if kind == "company" else shown
+        keyed = cores
+        if kind == "name":  # also with family and given name swapped, shown as typed
+            orders = [(order, text) for text in shown for order in other_orders(text)]
+            keyed = [*keyed, *(order for order, _ in orders)]
+        views, keys = keys_all(keyed)
+        if kind == "name":
+            shown = [*shown, *(text for _, text in orders)]
         if kind == "company":  # a name that is all legal form: the whole of it
             for i in [i for i, view in enumerate(views) if view is None]:
                 views[i], keys[i] = disguise.key(shown[i]) or (None, "")
-        if kana or romaji:  # how each reads, in kana and romaji (`readings`), shown as typed
+        # How each reads, in kana and romaji (`readings`), shown as typed.
+        kana: list[tuple[str, str]] = []
+        romaji: list[tuple[str, str]] = []
+        for core, text in zip(cores, typed, strict=True):
+            read = readings(core, katakana=kind != "company")
+            kana += [(reading, text) for reading in read.kana]
+            romaji += [(reading, text) for reading in read.romaji]
+        if kana or romaji:
             read_views, read_keys = keys_all([reading for reading, _ in (*kana, *romaji)])
             spellings = [reading for reading, _ in romaji]
             glued = [reading.replace(" ", "") for reading in spellings]
@@ -118,12 +133,11 @@ def _needles_by_view(by_kind: dict[str, list[str]]) -> dict[str, dict[str, Needl
             views = [*views, *read_views, *(ROMAJI if k else None for k in romaji_keys)]
             keys = [*keys, *read_keys, *romaji_keys]
             shown = [*shown, *(text for _, text in (*kana, *romaji, *romaji, *romaji))]
-        for view, by_key in by_view.items():
-            first = {k: t for v, k, t in zip(views, keys, shown, strict=True) if v == view}
-            by_key.update(
-                {k: _new(Needle, (view, k, kind, t)) for k, t in first.items() if k not in by_key}
-            )
-    return by_view
+    for view, k, text in zip(views, keys, shown, strict=True):
+        if view is not None:
+            by_key = by_view[view]
+            if k not in by_key:
+                by_key[k] = _new(Needle, (view, k, kind, text))
 
 
 # --- notes ---------------------------------------------------------------------------------
