@@ -344,8 +344,8 @@ class PersonalDataCache:
     a person was forgotten (so that their erased data leaves memory too): in the
     background, from a snapshot read with its own horizon. Meanwhile checks use
     the last complete index plus every row changed since its horizon; the fresh
-    index replaces it at the next refresh, which then adds every row changed
-    since the fresh one's snapshot. So a check's index always holds every change
+    index replaces it with the snapshot's horizon, so the next refresh adds every
+    row changed since the snapshot. So a check's index always holds every change
     committed before the check looked. An edited, deleted or forgotten row's old
     values stay in memory until the rebuild is done, which can only add findings,
     never hide one. Only when more than `MAX_LAYER` rows changed (a large import)
@@ -361,16 +361,12 @@ class PersonalDataCache:
         self._horizon: int | None = None
         self._removals = 0
         self._lock = threading.Lock()  # the fields above; never held for a rebuild
-        self._rebuilt: tuple[PersonalDataIndex, int, int] | None = None
         self._idle = threading.Event()  # no rebuild running
         self._idle.set()
         self._start = start or _in_a_thread
 
     def get(self, db: Database) -> PersonalDataIndex:
         with self._lock, db.sessions() as session:
-            if self._rebuilt is not None:  # a rebuild is done: the changes since its snapshot next
-                self._index, self._horizon, self._removals = self._rebuilt
-                self._rebuilt = None
             horizon, removals = changes.horizon(session.connection())
             changed = None
             if self._horizon is not None:
@@ -408,8 +404,12 @@ class PersonalDataCache:
                     horizon, removals = changes.horizon(session.connection())
                     texts = _personal_texts(session)
                 index = self._build(texts)
-                with self._lock:
-                    self._rebuilt = (index, horizon, removals)
+                with self._lock:  # the next refresh adds what changed since the snapshot
+                    replaced = self._index
+                    self._index, self._horizon, self._removals = index, horizon, removals
+                # (freeing the old automata takes a second at 100,000 subscribers: here,
+                # not in the next check)
+                del replaced
             except Exception:  # the next refresh that finds it due tries again
                 log.exception("rebuilding the personal-data index failed")
             finally:
