@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from bot.preflight import PersonalDataIndex
 from bot.preflight.disguise import fold
 from bot.preflight.readings import readings, spellings, tagger
+from tests.test_preflight_disguise import codes
 
 
 @pytest.mark.parametrize(
@@ -125,3 +126,24 @@ ORDINARY_JA = """健康のために、愛されるはなやさんで花を買い
 def test_short_readings_do_not_flag_ordinary_words(text: str):
     assert SHORT.find(text) == []
     assert INDEX.find(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Inc.Hikari Syuppan",  # a legal form glued on with a dot (the h of Hikari stays)
+        "ｉｎｃ.Ｈｉｋａｒｉ Ｓｙｕｐｐａｎ",
+        "Itoo Jun-ichiroh",
+        "Itō Jun'ichirō",
+    ],
+)
+def test_romaji_through_marks_and_glued_legal_forms(text: str):
+    index = PersonalDataIndex.from_values(
+        [("name", "小林 翔太"), ("name", "伊藤 純一郎"), ("company", "株式会社ひかり出版")]
+    )
+    assert index.find(f"本日は{text}の件です。"), text
+
+
+def test_markup_inside_a_romanised_name_is_read_as_the_reader_sees_it():
+    """`Syo**uta**`: the HTML shows "Syouta" (the romaji view parts words at marks)."""
+    assert "subscriber_data" in codes("本日は Kobayasi, Syo**uta** さんの件です。")

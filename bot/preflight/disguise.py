@@ -233,11 +233,13 @@ def keys_all(folded: list[str]) -> tuple[list[str | None], list[str]]:
 # long vowels written as in kana, dropped (ō folds to o), doubled or with an h, and
 # n or m before b, m, p, made one (`Satou`, `Satoh`, `Satoo`, `Sato`: `sato`;
 # `Shouta`, `Syota`: `sota`; `Homma`: `honma`; `Yamaguti`: `yamaguti`): in each
-# word (whitespace parts them; other marks are dropped first, so `Syo**uta**`
-# reads `syouta`), the second letter of a pair goes (sh, ch, ky, sy, ou, oo, oh
-# before a consonant, uu, ts before u …), then c reads as t, f as h, j as z, and m
-# before b, m, p as n. Only deletions and one-for-one changes, so that a place in
-# it maps back to the folded text. The NUL of the batch form passes untouched.
+# word (whitespace and every other mark part them, so that a glued legal form,
+# `Inc.Hikari`, does not run into the name; markup inside a word, `Syo**uta**`, is
+# gone from the texts as the reader sees them), the second letter of a pair goes
+# (sh, ch, ky, sy, ou, oo, oh before a consonant, uu, ts before u …), then c reads
+# as t, f as h, j as z, and m before b, m, p as n. Only deletions and one-for-one
+# changes, so that a place in it maps back to the folded text. The NUL of the
+# batch form passes untouched.
 _NOT_ALNUM_SPACE = re.compile(r"[^\w \x00]+|_+")
 _ROMAJI_DROP = re.compile(  # (each branch starts with its letter: most places fail at once)
     " +|[hy](?<=[bcdfgjklmnpqrstvwxz][hy])|s(?<=ts)(?=u)|[ou](?<=o[ou])|h(?<=oh)(?![aeiou])"
@@ -251,9 +253,14 @@ def _romaji_letters(text: str) -> str:
     return _LABIAL_M.sub("n", text.translate(_ROMAJI_LETTERS))
 
 
+def _marks_as_spaces(text: str) -> str:
+    """`text` with every mark a space, one for one."""
+    return _NOT_ALNUM_SPACE.sub(lambda match: " " * len(match.group(0)), text)
+
+
 def _romaji(text: str) -> str:
-    """The romaji view of a folded text (without the map back; see `_Chained`)."""
-    return _romaji_letters(_ROMAJI_DROP.sub("", _NOT_ALNUM_SPACE.sub("", text)))
+    """The romaji view of a folded text (without the map back)."""
+    return _romaji_letters(_ROMAJI_DROP.sub("", _marks_as_spaces(text)))
 
 
 def romaji_keys(readings: list[str]) -> list[str]:
@@ -318,22 +325,6 @@ class _Joined:
         return origins[run] + index - starts[run]
 
 
-@dataclass
-class _Chained:
-    """A view made in two steps (the romaji view: marks dropped, then letters), with
-    a place in it mapped back through both."""
-
-    first: _Joined
-    second: _Joined
-
-    @property
-    def text(self) -> str:
-        return self.second.text
-
-    def origin(self, index: int) -> int:
-        return self.first.origin(self.second.origin(index))
-
-
 _LATIN_FORM_WORDS = "llc|llp|inc|incorporated|ltd|limited|corp|corporation|company|gmbh|plc|kk|co"
 _GLUED_BEFORE = re.compile(rf"(?<![a-z0-9])(?:{_LATIN_FORM_WORDS})$")
 _GLUED_AFTER = re.compile(rf"(?:{_LATIN_FORM_WORDS})(?![a-z0-9])")
@@ -347,18 +338,17 @@ class Haystack:
     """One text a reader sees, folded, in the views needles are looked up in."""
 
     folded: str
-    _joined: dict[str, _Joined | _Chained] = field(default_factory=dict)
+    _joined: dict[str, _Joined] = field(default_factory=dict)
 
     @classmethod
     def of(cls, text: str) -> Haystack:
         return cls(fold(text))
 
-    def joined(self, view: str) -> _Joined | _Chained:
+    def joined(self, view: str) -> _Joined:
         if view not in self._joined:
-            if view == ROMAJI:
-                first = _Joined.of(self.folded, _NOT_ALNUM_SPACE)
-                second = _Joined.of(first.text, _ROMAJI_DROP, _romaji_letters)
-                self._joined[view] = _Chained(first, second)
+            if view == ROMAJI:  # (marks as spaces keep every place where it was)
+                marked = _marks_as_spaces(self.folded)
+                self._joined[view] = _Joined.of(marked, _ROMAJI_DROP, _romaji_letters)
             elif view == LOOSE:
                 self._joined[view] = _Joined.of(self.folded, _NOT_ALNUM)
             else:
