@@ -233,14 +233,15 @@ def keys_all(folded: list[str]) -> tuple[list[str | None], list[str]]:
 # long vowels written as in kana, dropped (ō folds to o), doubled or with an h, and
 # n or m before b, m, p, made one (`Satou`, `Satoh`, `Satoo`, `Sato`: `sato`;
 # `Shouta`, `Syota`: `sota`; `Homma`: `honma`; `Yamaguti`: `yamaguti`): in each
-# word (whitespace and every other mark part them, so that a glued legal form,
-# `Inc.Hikari`, does not run into the name; markup inside a word, `Syo**uta**`, is
-# gone from the texts as the reader sees them), the second letter of a pair goes
+# word (whitespace and marks part them, so that a legal form glued on, `Inc.Hikari`,
+# does not run into the name; markup, `Syo**uta**`, `S~~yuppan~~`, is read
+# through), the second letter of a pair goes
 # (sh, ch, ky, sy, ou, oo, oh before a consonant, uu, ts before u …), then c reads
 # as t, f as h, j as z, and m before b, m, p as n. Only deletions and one-for-one
 # changes, so that a place in it maps back to the folded text. The NUL of the
 # batch form passes untouched.
-_NOT_ALNUM_SPACE = re.compile(r"[^\w \x00]+|_+")
+_MARKUP = re.compile(r"[*_~`]+")  # emphasis and code marks: inside a word, read through
+_NOT_ALNUM_SPACE = re.compile(r"[^\w \x00]+")
 _ROMAJI_DROP = re.compile(  # (each branch starts with its letter: most places fail at once)
     " +|[hy](?<=[bcdfgjklmnpqrstvwxz][hy])|s(?<=ts)(?=u)|[ou](?<=o[ou])|h(?<=oh)(?![aeiou])"
     "|a(?<=aa)|i(?<=ii)|u(?<=uu)|e(?<=ee)"
@@ -259,8 +260,9 @@ def _marks_as_spaces(text: str) -> str:
 
 
 def _romaji(text: str) -> str:
-    """The romaji view of a folded text (without the map back)."""
-    return _romaji_letters(_ROMAJI_DROP.sub("", _marks_as_spaces(text)))
+    """The romaji view of a folded text (without the map back; see `_Chained`)."""
+    unmarked = _marks_as_spaces(_MARKUP.sub("", text))
+    return _romaji_letters(_ROMAJI_DROP.sub("", unmarked))
 
 
 def romaji_keys(readings: list[str]) -> list[str]:
@@ -325,6 +327,22 @@ class _Joined:
         return origins[run] + index - starts[run]
 
 
+@dataclass
+class _Chained:
+    """A view made in two steps (the romaji view: markup dropped and marks made
+    spaces, then letters), with a place in it mapped back through both."""
+
+    first: _Joined
+    second: _Joined
+
+    @property
+    def text(self) -> str:
+        return self.second.text
+
+    def origin(self, index: int) -> int:
+        return self.first.origin(self.second.origin(index))
+
+
 _LATIN_FORM_WORDS = "llc|llp|inc|incorporated|ltd|limited|corp|corporation|company|gmbh|plc|kk|co"
 _GLUED_BEFORE = re.compile(rf"(?<![a-z0-9])(?:{_LATIN_FORM_WORDS})$")
 _GLUED_AFTER = re.compile(rf"(?:{_LATIN_FORM_WORDS})(?![a-z0-9])")
@@ -338,17 +356,18 @@ class Haystack:
     """One text a reader sees, folded, in the views needles are looked up in."""
 
     folded: str
-    _joined: dict[str, _Joined] = field(default_factory=dict)
+    _joined: dict[str, _Joined | _Chained] = field(default_factory=dict)
 
     @classmethod
     def of(cls, text: str) -> Haystack:
         return cls(fold(text))
 
-    def joined(self, view: str) -> _Joined:
+    def joined(self, view: str) -> _Joined | _Chained:
         if view not in self._joined:
-            if view == ROMAJI:  # (marks as spaces keep every place where it was)
-                marked = _marks_as_spaces(self.folded)
-                self._joined[view] = _Joined.of(marked, _ROMAJI_DROP, _romaji_letters)
+            if view == ROMAJI:
+                first = _Joined.of(self.folded, _MARKUP, _marks_as_spaces)
+                second = _Joined.of(first.text, _ROMAJI_DROP, _romaji_letters)
+                self._joined[view] = _Chained(first, second)
             elif view == LOOSE:
                 self._joined[view] = _Joined.of(self.folded, _NOT_ALNUM)
             else:
