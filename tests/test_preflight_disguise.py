@@ -35,6 +35,7 @@ PEOPLE = [
     ("森本さやか", "Sunrise Bakery LLC", "sayaka.m@example.jp"),  # typed without a space
     ("本間 新平", "株式会社みなと製作所", "shimpei.h@example.jp"),
     ("伊藤 純一郎", "Harbor Lights Co., Ltd.", "junichiro.i@example.jp"),
+    ("Satou Yuuko", "Minato Denki K.K.", "yuko.s@example.jp"),  # typed in romaji
 ]
 # How a reader could be shown each Japanese name and company: its reading in kana, and
 # in the romaji people write (Hepburn, Kunrei-shiki, long vowels as in kana, dropped,
@@ -55,6 +56,8 @@ READINGS = {
     "株式会社ひかり出版": ["ひかりしゅっぱん", "Hikari Shuppan", "Hikari Syuppan"],
     "有限会社みどり商店": ["みどりしょうてん", "Midori Shoten", "Midori Shouten", "Midori Syôten"],
     "株式会社みなと製作所": ["みなとせいさくしょ", "Minato Seisakusho", "Minato Seisakusyo"],
+    "Satou Yuuko": ["Sato Yuko", "Satoh Yuko", "Satō Yūko", "SATOO Yuko", "Yuuko Satou"],
+    "Minato Denki K.K.": ["Minato Denki", "Minato Denki Co., Ltd."],
 }  # fmt: skip
 INDEX = PersonalDataIndex.from_values(
     [

@@ -8,6 +8,8 @@ hold exactly the needles the single forms give.
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -96,7 +98,8 @@ def _one_by_one(values: list[tuple[str, str]]) -> set[tuple[str, str, str]]:
             looked_up = key(reading)
             if looked_up is not None:
                 found.add((*looked_up, kind))
-        for reading in read.romaji:
+        latin = [text for text in keyed if re.fullmatch(r"[a-z][a-z' .-]*", text)]
+        for reading in (*read.romaji, *latin):
             for romaji in romaji_keys([reading, reading.replace(" ", "")]):
                 if romaji:
                     found.add(("romaji", romaji, kind))

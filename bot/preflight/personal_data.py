@@ -98,6 +98,7 @@ def _needles_by_view(by_kind: dict[str, list[str]]) -> dict[str, dict[str, Needl
 
 
 _CHUNK = 5_000
+_LATIN = re.compile(r"[a-z][a-z' .-]*")  # a folded name in Latin letters only
 
 
 def _add_needles(by_view: dict[str, dict[str, Needle]], kind: str, raws: list[str]) -> None:
@@ -118,9 +119,11 @@ def _add_needles(by_view: dict[str, dict[str, Needle]], kind: str, raws: list[st
         if kind == "company":  # a name that is all legal form: the whole of it
             for i in [i for i, view in enumerate(views) if view is None]:
                 views[i], keys[i] = disguise.key(shown[i]) or (None, "")
-        # How each reads, in kana and romaji (`readings`), shown as typed.
+        # How each reads, in kana and romaji (`readings`), shown as typed; and a name
+        # typed in Latin letters may be a Japanese one in romaji: it goes into the
+        # romaji view too, where Syouta Kobayasi reads like Shota Kobayashi.
         kana: list[tuple[str, str]] = []
-        romaji: list[tuple[str, str]] = []
+        romaji = [(text, shown[i]) for i, text in enumerate(keyed) if _LATIN.fullmatch(text)]
         for core, text in zip(cores, typed, strict=True):
             read = readings(core, katakana=kind != "company")
             kana += [(reading, text) for reading in read.kana]
