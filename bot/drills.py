@@ -562,25 +562,7 @@ def _bounce_the_bad(drills: Drills, running: Running, bad: frozenset[str]) -> No
 
 def _setup_canary(drills: Drills, running: Running) -> None:
     bad = _bad_addresses()
-    now = drills.desk.clock.now()
-    with drills.desk.db.transaction() as session:
-        mailing_list = get_or_create_list(session, drills.desk.settings.NEWSLETTER_NAME, now)
-        known = set(
-            session.execute(select(Subscriber.email).where(Subscriber.email.in_(bad))).scalars()
-        )
-        session.add_all(
-            Subscriber(
-                list_id=mailing_list.id,
-                email=email,
-                name="",
-                company="",
-                status="active",
-                created_at=now,
-                updated_at=now,
-            )
-            for email in bad
-            if email not in known
-        )
+    _add_readers(drills, [("", email) for email in bad])
     listed = drills.folder / "drill-bad-import.csv"
     listed.write_text("email\n" + "\n".join(bad) + "\n", encoding="utf-8")
     drills.postmark.latency = 0.0

@@ -198,16 +198,19 @@ def test_halt_stops_before_the_next_batch_and_resume_continues_without_duplicate
     assert "send.resumed" in desk.notifier.kinds()  # type: ignore[attr-defined]
 
 
+def _change_request(desk, request_id: int, **values: object) -> None:
+    """What happened to an approval request behind the engine's back."""
+    with desk.db.transaction() as session:
+        session.execute(
+            update(ApprovalRequest).where(ApprovalRequest.id == request_id).values(**values)
+        )
+
+
 def test_refused_start_when_the_hash_no_longer_matches(db, postmark, clock):
     desk = make_desk(db, postmark.url, clock)
     add_subscribers(desk, 20)
     request_id = approved_request(desk)
-    with desk.db.transaction() as session:
-        session.execute(
-            update(ApprovalRequest)
-            .where(ApprovalRequest.id == request_id)
-            .values(content_hash="0" * 64)
-        )
+    _change_request(desk, request_id, content_hash="0" * 64)
     assert delivery.start_approved(desk, request_id) is None
     refused = [n for n in desk.notifier.notices if n.kind == "send.refused"]  # type: ignore[attr-defined]
     assert refused and refused[0].params["code"] == "hash_mismatch"
@@ -258,10 +261,7 @@ def test_a_request_that_was_never_approved_is_still_refused_as_not_valid(db, pos
     desk = make_desk(db, postmark.url, clock)
     add_subscribers(desk, 10)
     request_id = approved_request(desk)
-    with desk.db.transaction() as session:
-        session.execute(
-            update(ApprovalRequest).where(ApprovalRequest.id == request_id).values(state="rejected")
-        )
+    _change_request(desk, request_id, state="rejected")
     assert delivery.start_approved(desk, request_id) is None
     refused = [n for n in desk.notifier.notices if n.kind == "send.refused"]  # type: ignore[attr-defined]
     assert [n.params["code"] for n in refused] == ["approval_not_valid"]
