@@ -24,6 +24,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
@@ -233,13 +234,36 @@ class Server:
             if not self._stopping:
                 raise  # a real failure; closing the sockets on stop() ends the loop this way
 
-    def stop(self) -> None:
+    def stop(self, drain_seconds: float = 5.0) -> None:
+        """Stop accepting, let the requests being served finish and their answers
+        leave, then close everything; at most `drain_seconds` for the whole drain.
+
+        The order matters. A worker that finishes a request wakes the loop through
+        waitress's trigger pipe; closing the server (trigger included) while a worker
+        was still answering was the `OSError: [Errno 9] Bad file descriptor`
+        traceback on SIGTERM right after a request.
+        """
+        from waitress import wasyncore
+
         self._stopping = True
-        self._server.close()
+        server = self._server
+        deadline = time.monotonic() + drain_seconds
+        wasyncore.dispatcher.close(server)  # the listening socket only: nothing new
+        server.task_dispatcher.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        channels = [
+            channel
+            for channel in list(getattr(server, "_map", {}).values())
+            if channel is not server.trigger
+        ]
+        while time.monotonic() < deadline and any(
+            getattr(channel, "total_outbufs_len", 0) for channel in channels
+        ):
+            time.sleep(0.01)  # the loop thread is still sending an answer
         # waitress keeps looping while any client connection is open (keep-alive);
         # a stopping server closes them rather than wait for their timeout.
-        for channel in list(getattr(self._server, "_map", {}).values()):
+        for channel in channels:
             with contextlib.suppress(OSError):
                 channel.close()
+        server.trigger.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
