@@ -462,3 +462,25 @@ def test_a_legal_form_glued_on_and_split_by_markup_is_still_a_boundary():
     `ｓｕｎｒｉｓｅ ｂａｋｅｒｙＩ**ｎｃ.**` reads "sunrise bakeryInc." to a reader."""
     text = "今月のお知らせです。ｓｕｎｒｉｓｅ ｂａｋｅｒｙＩ**ｎｃ.**についてご報告します。"
     assert "subscriber_data" in codes(text), text  # PEOPLE holds Sunrise Bakery LLC
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Found by the property test on PostgreSQL's leg: markup inside the glued form.
+        "News from Ｃ~~ｏｒｐｏｒａｔｉｏｎｍｉｎａｔｏ ｄｅｎｋｉ~~ this month.",
+        "News from L**LC**Minato Denki this month.",
+        "News from Minato DenkiI**nc.** this month.",
+        "News from Minato Denki~~Co~~ this month.",
+    ],
+)
+def test_a_glued_legal_form_split_by_markup_is_a_boundary_on_either_side(text: str):
+    """The loose view runs the markup and the spaces together; a legal-form word
+    glued on is still told by where it begins or ends in the text as folded."""
+    assert "subscriber_data" in codes(text), text  # PEOPLE holds Minato Denki K.K.
+
+
+@pytest.mark.parametrize("text", ["News from Tacominato denkis this month.", "Incominato denkin"])
+def test_a_legal_form_inside_a_longer_word_is_no_boundary(text: str):
+    """`tacominato`: the "co" is part of the word before, not a form glued on."""
+    assert "subscriber_data" not in codes(text), text

@@ -346,6 +346,10 @@ class _Chained:
 _LATIN_FORM_WORDS = "llc|llp|inc|incorporated|ltd|limited|corp|corporation|company|gmbh|plc|kk|co"
 _GLUED_BEFORE = re.compile(rf"(?<![a-z0-9])(?:{_LATIN_FORM_WORDS})$")
 _GLUED_AFTER = re.compile(rf"(?:{_LATIN_FORM_WORDS})(?![a-z0-9])")
+# The same words in a view's joined text, where the view dropped what parted them
+# from the words around (spaces, markup): where such a word begins or ends is then
+# judged in the folded text (see `Haystack._glued_in_view`).
+_FORM_WORDS = tuple(_LATIN_FORM_WORDS.split("|"))
 
 
 _BOUNDARY = re.compile(r"[\W_]")
@@ -410,15 +414,34 @@ class Haystack:
                 _wordlike(needle[0])
                 and _wordlike(before)
                 and not _GLUED_BEFORE.search(self.folded, max(0, first - 13), first)
-                and not _GLUED_BEFORE.search(joined.text, max(0, start - 13), start)
+                and not self._glued_in_view(joined, start, before=True)
             )
             or (
                 _wordlike(needle[-1])
                 and _wordlike(after)
                 and not _GLUED_AFTER.match(self.folded, last + 1)
-                and not _GLUED_AFTER.match(joined.text, end)
+                and not self._glued_in_view(joined, end, before=False)
             )
         )
+
+    def _glued_in_view(self, joined: _Joined | _Chained, at: int, *, before: bool) -> bool:
+        """Whether a legal-form word of the view's joined text ends (`before`) or
+        begins at `at` and, in the folded text, begins or ends at a word's edge:
+        `C~~orporation~~Minato` and `BakeryI**nc.** this` read "Corporation" and
+        "Inc." glued on, though the view ran the markup and the spaces together."""
+        text = joined.text
+        for word in _FORM_WORDS:
+            if before and at >= len(word) and text.startswith(word, at - len(word)):
+                edge = joined.origin(at - len(word))
+                if edge == 0 or not _wordlike(self.folded[edge - 1]):
+                    return True
+            elif not before and text.startswith(word, at):
+                if at + len(word) >= len(text):
+                    return True
+                edge = joined.origin(at + len(word) - 1) + 1
+                if edge >= len(self.folded) or not _wordlike(self.folded[edge]):
+                    return True
+        return False
 
 
 # --- addresses and telephone numbers (`bot.contacts`) ------------------------------------------
