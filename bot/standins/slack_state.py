@@ -22,6 +22,12 @@ from typing import Any, TypeVar
 
 from bot.standins.server import StandIn
 
+# How long a test waits for what the bot does after it has answered (a card redrawn,
+# a reply posted): a condition that holds returns at once, so this only bounds how
+# long a failing wait takes. Generous, since a suite shares two cores with a
+# database server and other suites (5 s timed out once on PostgreSQL at load 6).
+WAIT_SECONDS = 15.0
+
 T = TypeVar("T")
 
 DEFAULT_BOT_TOKEN = "xoxb-1000000001-2000000002-CountersignStandInBotTok"  # noqa: S105 - fake
@@ -431,7 +437,10 @@ class SlackWorkspace(StandIn):
             return [copy.deepcopy(c) for c in self._calls if method in (None, c.method)]
 
     def wait_for(
-        self, predicate: Callable[[], T | None], timeout: float = 5.0, interval: float = 0.02
+        self,
+        predicate: Callable[[], T | None],
+        timeout: float = WAIT_SECONDS,
+        interval: float = 0.02,
     ) -> T:
         """Poll `predicate` until it returns something truthy; return that.
 
