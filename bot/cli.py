@@ -15,6 +15,7 @@ from typing import Any
 from bot import settings as settings_module
 from bot.clock import SystemClock
 from bot.settings import Settings, SettingsError
+from bot.speech import say, use_language
 from storage.db import Database, connect
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -122,7 +123,7 @@ def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 
     db = _database(settings)
     migrate.upgrade(db.engine)
-    print(f"Database is at schema revision {migrate.current_revision(db.engine)}.")
+    print(say("cli.db_upgraded", revision=migrate.current_revision(db.engine)))
     return EXIT_OK
 
 
@@ -132,7 +133,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return _import(
         settings,
         args,
-        "countersign subscribers import",
+        "subscribers import",
         args.list_name or settings.NEWSLETTER_NAME,
         ImportOptions(encoding=args.encoding, columns=args.columns, dry_run=args.dry_run),
     )
@@ -144,7 +145,7 @@ def cmd_suppressions_import(settings: Settings, args: argparse.Namespace) -> int
     return _import(
         settings,
         args,
-        "countersign suppressions import",
+        "suppressions import",
         settings.NEWSLETTER_NAME,
         ImportOptions(encoding=args.encoding, do_not_mail=True, dry_run=args.dry_run),
     )
@@ -163,40 +164,56 @@ def _import(
             db, args.file, list_name=list_name, actor="cli", clock=SystemClock(), options=options
         )
     except UnreadableFile as exc:
-        print(f"{command}: {exc}. Nothing was changed.", file=sys.stderr)
+        print(say("cli.unreadable", command=command, error=exc), file=sys.stderr)
         return EXIT_USAGE
     print("\n".join(describe(report, str(args.file))))
     return EXIT_OK
 
 
 def describe(report: Any, label: str) -> list[str]:
-    """The lines `subscribers import` and `suppressions import` print."""
+    """The lines `subscribers import` and `suppressions import` print: what was (or
+    would be) done, one figure a line, then the sample and rejected rows."""
     from bot.csvfile import display_name
 
-    verb = "Would import" if report.dry_run else "Imported"
     lines = [
-        f"{verb} {label} ({report.file_format}, {display_name(report.encoding)}) into list "
-        f"{report.list_name!r}: {report.rows} rows read, {report.added} added, "
-        f"{report.updated} updated, {report.unchanged} unchanged, {report.merged} duplicates "
-        f"merged, {report.skipped_suppressed} skipped as suppressed or unsubscribed, "
-        f"{report.passed} skipped as not mailed in the old system, {report.suppressed} newly "
-        f"suppressed ({report.already_suppressed} already were; {report.stopped} stored "
-        f"subscribers taken out of the audience), {report.rejected_count} rejected."
-    ]
-    if report.dry_run:
-        lines.append("Dry run: nothing was changed.")
-        for kind in ("added", "updated", "suppressed", "skipped"):
-            for line, email in report.samples.get(kind, []):
-                lines.append(f"  line {line}: {kind}, {email}")
-    elif report.suppressed:
-        lines.append(
-            f"The {report.suppressed} new suppression(s) hold at once; the running bot pushes "
-            "them to Postmark's broadcast stream."
+        say(
+            "cli.import.would" if report.dry_run else "cli.import.done",
+            file=label,
+            file_format=report.file_format,
+            encoding=display_name(report.encoding),
+            list_name=report.list_name,
         )
+    ]
+    figures = [
+        ("cli.import.rows", report.rows),
+        ("cli.import.added", report.added),
+        ("cli.import.updated", report.updated),
+        ("cli.import.unchanged", report.unchanged),
+        ("cli.import.merged", report.merged),
+        ("cli.import.skipped_suppressed", report.skipped_suppressed),
+        ("cli.import.passed", report.passed),
+    ]
+    lines += [f"  {say(key, count=count)}" for key, count in figures]
+    lines.append(
+        "  "
+        + say("cli.import.suppressed", count=report.suppressed, already=report.already_suppressed)
+    )
+    lines.append(f"  {say('cli.import.stopped', count=report.stopped)}")
+    lines.append(f"  {say('cli.import.rejected', count=report.rejected_count)}")
+    if report.dry_run:
+        lines.append(say("cli.import.dry_run"))
+        for kind in ("added", "updated", "suppressed", "skipped"):
+            shown = say(f"cli.import.kind.{kind}")
+            for line, email in report.samples.get(kind, []):
+                lines.append(f"  {say('cli.import.sample', line=line, kind=shown, address=email)}")
+    elif report.suppressed:
+        lines.append(say("cli.import.pushed", count=report.suppressed))
     for rejected in report.rejected:
-        lines.append(f"  line {rejected.line}: rejected, {rejected.reason}")
+        text = say("cli.import.rejected_line", line=rejected.line, reason=rejected.reason)
+        lines.append(f"  {text}")
     if report.rejected_count > len(report.rejected):
-        lines.append(f"  … and {report.rejected_count - len(report.rejected)} more rejected rows.")
+        more = report.rejected_count - len(report.rejected)
+        lines.append(f"  {say('cli.import.more_rejected', count=more)}")
     return lines
 
 
@@ -222,39 +239,33 @@ def cmd_sends_export(settings: Settings, args: argparse.Namespace) -> int:
             db, SystemClock(), args.issue_id, sys.stdout, actor="cli", via="cli"
         )
     except Refusal as refusal:
-        why = (
-            "it was never sent" if refusal.code == "issue_never_sent" else "there is no such issue"
+        key = (
+            "cli.sends.never_sent"
+            if refusal.code == "issue_never_sent"
+            else "cli.sends.no_such_issue"
         )
-        print(f"countersign sends export: issue #{args.issue_id}: {why}.", file=sys.stderr)
+        print(say(key, issue_id=args.issue_id), file=sys.stderr)
         return EXIT_USAGE
+    # The outcomes are the CSV's own values (sent, bounced …), shown as they are in it.
     summary = ", ".join(f"{outcome} {n}" for outcome, n in sorted(done.counts.items()))
-    print(f"Issue #{args.issue_id}: {done.rows} rows ({summary}).", file=sys.stderr)
+    print(
+        say("cli.sends.done", issue_id=args.issue_id, count=done.rows, summary=summary),
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
-# What a refused backup or restore tells the person at the terminal, and its exit code.
-BACKUP_REFUSALS: dict[str, tuple[str, int]] = {
-    "backup_not_sqlite": (
-        "DATABASE_URL is a {backend} database, not SQLite. For PostgreSQL use "
-        'pg_dump --format=custom --file=FILE "$DATABASE_URL" '
-        "(docs/runbooks/backup-and-restore.en.md).",
-        EXIT_USAGE,
-    ),
-    "backup_target_exists": ("{path} exists already; name a new file.", EXIT_USAGE),
-    "restore_no_file": ("there is no file {path}.", EXIT_USAGE),
-    "restore_not_sqlite": ("{path} is not an SQLite database.", EXIT_USAGE),
-    "restore_damaged": ("{path} is damaged ({detail}); nothing was changed.", EXIT_USAGE),
-    "restore_unknown_schema": (
-        "{path} is at schema revision {revision}, which this version does not know; "
-        "nothing was changed.",
-        EXIT_USAGE,
-    ),
-    "restore_same_file": ("{path} is the database itself.", EXIT_USAGE),
-    "restore_bot_running": (
-        "a bot is running on this database (it holds the lease: {holder}). Stop it, wait "
-        "until it has stopped, then restore again. Nothing was changed.",
-        EXIT_FAILED,
-    ),
+# The exit code of each refused backup or restore; what it says is the sentence
+# `cli.refusal.<code>`.
+BACKUP_REFUSALS: dict[str, int] = {
+    "backup_not_sqlite": EXIT_USAGE,
+    "backup_target_exists": EXIT_USAGE,
+    "restore_no_file": EXIT_USAGE,
+    "restore_not_sqlite": EXIT_USAGE,
+    "restore_damaged": EXIT_USAGE,
+    "restore_unknown_schema": EXIT_USAGE,
+    "restore_same_file": EXIT_USAGE,
+    "restore_bot_running": EXIT_FAILED,
 }
 
 
@@ -262,9 +273,17 @@ def _refused(command: str, refusal: Exception) -> int:
     from bot.refusal import Refusal
 
     assert isinstance(refusal, Refusal)
-    text, code = BACKUP_REFUSALS[refusal.code]
-    print(f"countersign {command}: {text.format(**refusal.params)}", file=sys.stderr)
-    return code
+    text = say(f"cli.refusal.{refusal.code}", **refusal.params)
+    print(say("cli.said", command=command, text=text), file=sys.stderr)
+    return BACKUP_REFUSALS[refusal.code]
+
+
+def _counts(counts: Any) -> list[str]:
+    """A backup's or restore's figures, one a line."""
+    return [
+        f"  {say(f'cli.count.{name}', count=getattr(counts, name))}"
+        for name in ("subscribers", "suppressions", "issues", "audit_events")
+    ]
 
 
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
@@ -276,10 +295,7 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
         copied = backup.backup(db, args.file, actor="cli", now=SystemClock().now())
     except Refusal as refusal:
         return _refused("backup", refusal)
-    print(
-        f"Backed up to {args.file}: {copied.subscribers} subscribers, {copied.suppressions} "
-        f"suppressions, {copied.issues} issues, {copied.audit_events} audit events."
-    )
+    print("\n".join([say("cli.backup.done", file=args.file), *_counts(copied)]))
     return EXIT_OK
 
 
@@ -300,23 +316,18 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
         done = backup.restore(desk, args.file, actor="cli")
     except Refusal as refusal:
         return _refused("restore", refusal)
-    c = done.counts
-    print(
-        f"Restored {args.file} (schema {done.revision_was}, now at head): {c.subscribers} "
-        f"subscribers, {c.suppressions} suppressions, {c.issues} issues, "
-        f"{c.audit_events} audit events."
-    )
+    lines = [
+        say("cli.restore.done", file=args.file, revision=done.revision_was),
+        *_counts(done.counts),
+    ]
     if done.kept:
-        print(f"The database it replaced is kept as {done.kept}.")
+        lines.append(say("cli.restore.kept", path=done.kept))
     if done.halted_sends or done.voided_requests:
-        print(
-            f"Halted {len(done.halted_sends)} send(s) and voided {len(done.voided_requests)} "
-            "approval(s) from the backup: nothing goes out until two people approve again."
-        )
-    print(
-        "Every send or resume pulls Postmark's suppressions first, so readers who "
-        "unsubscribed after the backup stay unsubscribed."
-    )
+        lines.append(say("cli.restore.halted", count=len(done.halted_sends)))
+        lines.append(say("cli.restore.voided", count=len(done.voided_requests)))
+        lines.append(say("cli.restore.approve_again"))
+    lines.append(say("cli.restore.suppressions_first"))
+    print("\n".join(lines))
     return EXIT_OK
 
 
@@ -329,15 +340,15 @@ def cmd_export_all(settings: Settings, args: argparse.Namespace) -> int:
     try:
         done = export_all(db, args.directory, actor="cli", clock=SystemClock())
     except OSError as exc:
-        print(f"countersign export: cannot write {args.directory}: {exc.strerror}", file=sys.stderr)
+        error = exc.strerror or str(exc)
+        print(
+            say("cli.export.cannot_write", directory=args.directory, error=error), file=sys.stderr
+        )
         return EXIT_FAILED
     for name, rows in done.files.items():
-        print(f"{args.directory / name}: {rows} rows")
+        print(say("cli.export.file", path=args.directory / name, count=rows))
     if done.forgotten:
-        print(
-            f"{done.forgotten} suppression(s) of forgotten people are kept only as a salted "
-            "hash, which no other installation can use; they are not in suppressions.csv."
-        )
+        print(say("cli.export.forgotten", count=done.forgotten))
     return EXIT_OK
 
 
@@ -348,7 +359,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         return int(front_end.main(settings))
     except SettingsError as exc:
-        print(f"countersign run: {exc}", file=sys.stderr)
+        print(say("cli.said", command="run", text=exc), file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -396,8 +407,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_module.load()
     except SettingsError as exc:
-        print(f"countersign: {exc}", file=sys.stderr)
+        print(f"countersign: {exc}", file=sys.stderr)  # no settings: no language yet
         return EXIT_USAGE
+    use_language(settings.LANGUAGE)
     return handlers[(args.command, sub)](settings, args)
 
 

@@ -127,7 +127,7 @@ def test_backup_while_a_send_runs_and_restore_brings_back_the_same_data(
     restored_url = f"sqlite:///{target}"
     done = run(cli, "restore", str(backup_file), database_url=restored_url, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "400 subscribers" in done.stdout and "Halted 1 send(s)" in done.stdout
+    assert "400 subscribers" in done.stdout and "Halted 1 send from the backup." in done.stdout
 
     restored_db = connect(restored_url)
     now_there = _everything(restored_db)

@@ -1,4 +1,5 @@
-"""The gettext catalogues (handlers/locale/): every sentence translated, with the same
+"""The gettext catalogues (the Slack bot's, handlers/locale/, and the command's,
+bot/locale/): every sentence translated, with the same
 placeholders in every form; counted sentences take the form their number calls for
 (ngettext with Babel's plural rules); Babel reads and writes the files unchanged, so a
 translator's tools do not churn them; and the tool that made them from the old dicts
@@ -17,10 +18,20 @@ from types import ModuleType
 import pytest
 from babel.messages.pofile import read_po, write_po
 
+from bot import speech
 from handlers import catalogue, texts
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = [catalogue.LOCALE_DIR / "messages.pot", *catalogue.LOCALE_DIR.glob("*/LC_MESSAGES/*.po")]
+# Each domain: where its files are, and its catalogues as loaded.
+DOMAINS = {
+    "messages": (catalogue.LOCALE_DIR, texts.CATALOGUES),
+    "cli": (speech.LOCALE_DIR, speech.CATALOGUES),
+}
+FILES = [
+    path
+    for domain, (directory, _) in DOMAINS.items()
+    for path in [directory / f"{domain}.pot", *directory.glob(f"*/LC_MESSAGES/{domain}.po")]
+]
 
 
 def fields(template: str) -> set[str]:
@@ -44,17 +55,23 @@ def english_afterwards():
     texts.use_language("en")
 
 
-def test_there_are_english_and_japanese_and_every_sentence_is_translated():
-    assert set(texts.CATALOGUES) >= {"en", "ja"}
-    english = texts.CATALOGUES["en"].sentences
-    assert len(english) > 300
-    for language, found in texts.CATALOGUES.items():
+@pytest.mark.parametrize(("domain", "at_least"), [("messages", 300), ("cli", 40)])
+def test_there_are_english_and_japanese_and_every_sentence_is_translated(
+    domain: str, at_least: int
+):
+    _, catalogues = DOMAINS[domain]
+    assert set(catalogues) >= {"en", "ja"}
+    english = catalogues["en"].sentences
+    assert len(english) > at_least
+    for language, found in catalogues.items():
         assert sorted(set(english) - set(found.sentences)) == [], language
         assert sorted(set(found.sentences) - set(english)) == [], language
 
 
-def test_no_translation_is_fuzzy_or_empty():
-    for po in catalogue.LOCALE_DIR.glob("*/LC_MESSAGES/messages.po"):
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_no_translation_is_fuzzy_or_empty(domain: str):
+    directory, _ = DOMAINS[domain]
+    for po in directory.glob(f"*/LC_MESSAGES/{domain}.po"):
         for message in catalogue.read_catalog(po, po.parent.parent.name):
             if message.context is None:
                 continue
@@ -63,19 +80,23 @@ def test_no_translation_is_fuzzy_or_empty():
             assert all(strings), (po, message.context)
 
 
-def test_every_form_in_every_language_has_the_same_placeholders():
-    english = texts.CATALOGUES["en"].sentences
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_every_form_in_every_language_has_the_same_placeholders(domain: str):
+    _, catalogues = DOMAINS[domain]
+    english = catalogues["en"].sentences
     for key, sentence in english.items():
         expected = fields(sentence.forms[-1])
-        for found in texts.CATALOGUES.values():
+        for found in catalogues.values():
             for form in found.sentences[key].forms:
                 assert fields(form) == expected, (found.language, key, form)
         if sentence.count is not None:
             assert sentence.count in expected, key  # the number that chooses is shown
 
 
-def test_no_english_sentence_writes_its_plural_as_s_in_brackets():
-    for key, sentence in texts.CATALOGUES["en"].sentences.items():
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_no_english_sentence_writes_its_plural_as_s_in_brackets(domain: str):
+    _, catalogues = DOMAINS[domain]
+    for key, sentence in catalogues["en"].sentences.items():
         for form in sentence.forms:
             assert not re.search(r"\w\((s|es|ies)\)", form), (key, form)
 
@@ -120,7 +141,7 @@ def test_plural_forms_follow_babels_rules(language, counts, forms, expected):
     assert tuple(rules.form_index(n, forms) for n in counts) == expected
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.parent.parent.name or p.name)
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
 def test_babel_writes_the_files_back_byte_for_byte(path: Path):
     language = None if path.suffix == ".pot" else path.parent.parent.name
     with path.open("rb") as handle:
@@ -168,17 +189,22 @@ def test_the_tool_writes_what_it_read(tmp_path: Path):
     assert "#. plural: n" in (tmp_path / "messages.pot").read_text()
 
 
-def test_pybabel_update_leaves_the_files_as_they_are(tmp_path: Path):
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_pybabel_update_leaves_the_files_as_they_are(tmp_path: Path, domain: str):
     """What a translator runs after English sentences change: on files that are up to
     date it changes nothing (so the files are written the way Babel writes them)."""
     from babel.messages.frontend import CommandLineInterface
 
+    directory, _ = DOMAINS[domain]
+    files = [directory / f"{domain}.pot", *directory.glob(f"*/LC_MESSAGES/{domain}.po")]
     copy = tmp_path / "locale"
-    for path in FILES:
-        target = copy / path.relative_to(catalogue.LOCALE_DIR)
+    for path in files:
+        target = copy / path.relative_to(directory)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(path.read_bytes())
-    template = str(copy / "messages.pot")
-    CommandLineInterface().run(["pybabel", "-q", "update", "-i", template, "-d", str(copy)])
-    for path in FILES:
-        assert (copy / path.relative_to(catalogue.LOCALE_DIR)).read_bytes() == path.read_bytes()
+    template = str(copy / f"{domain}.pot")
+    CommandLineInterface().run(
+        ["pybabel", "-q", "update", "-D", domain, "-i", template, "-d", str(copy)]
+    )
+    for path in files:
+        assert (copy / path.relative_to(directory)).read_bytes() == path.read_bytes()
