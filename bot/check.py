@@ -34,6 +34,7 @@ from bot.postmark import (
 from bot.postmark import TRANSACTIONAL as TRANSACTIONAL_TYPE
 from bot.preflight import readings
 from bot.settings import Settings
+from bot.speech import say
 
 POSTMARK_TOKEN_INVALID = 10
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -56,26 +57,30 @@ class CheckResult:
     fix: str = ""
 
     def line(self) -> str:
-        text = f"[{self.status.value:>4}] {self.name}: {self.detail}"
+        status = f"{self.status.value:>4}"
         if self.fix and self.status in (Status.FAIL, Status.WARN):
-            text += f" Fix: {self.fix}"
-        return text
+            return say(
+                "check.line_fix", status=status, name=self.name, detail=self.detail, fix=self.fix
+            )
+        return say("check.line", status=status, name=self.name, detail=self.detail)
 
 
+# Each makes one line: `name` is the check's key in the `cli` catalogue (TOKEN …),
+# `detail` and `fix` sentences already said (`say()`), in the team's language.
 def ok(name: str, detail: str) -> CheckResult:
-    return CheckResult(name, Status.OK, detail)
+    return CheckResult(say(name), Status.OK, detail)
 
 
 def warn(name: str, detail: str, fix: str) -> CheckResult:
-    return CheckResult(name, Status.WARN, detail, fix)
+    return CheckResult(say(name), Status.WARN, detail, fix)
 
 
 def fail(name: str, detail: str, fix: str) -> CheckResult:
-    return CheckResult(name, Status.FAIL, detail, fix)
+    return CheckResult(say(name), Status.FAIL, detail, fix)
 
 
 def skip(name: str, detail: str) -> CheckResult:
-    return CheckResult(name, Status.SKIP, detail)
+    return CheckResult(say(name), Status.SKIP, detail)
 
 
 def report(results: Iterable[CheckResult], out: TextIO) -> int:
@@ -86,37 +91,31 @@ def report(results: Iterable[CheckResult], out: TextIO) -> int:
     failed = sum(1 for r in results if r.status is Status.FAIL)
     warned = sum(1 for r in results if r.status is Status.WARN)
     if failed:
-        print(
-            f"{failed} of {len(results)} checks failed; fix them before the first send.", file=out
-        )
+        print(say("check.failed", failed=failed, total=len(results)), file=out)
         return EXIT_FAILED
     if warned:
-        print(f"All checks passed, with {warned} warning(s).", file=out)
+        print(say("check.passed_warned", count=warned), file=out)
     else:
-        print("All checks passed.", file=out)
+        print(say("check.passed"), file=out)
     return EXIT_OK
 
 
 # --- Postmark --------------------------------------------------------------------------
 
-TOKEN = "Postmark server token"  # noqa: S105 - a label, not a secret
-BROADCAST = "Postmark broadcast stream"
-TRANSACTIONAL = "Postmark transactional stream"
-BULK = "Postmark Bulk API"
+# What each check is called: a key of the `cli` catalogue, said when the line is made.
+TOKEN = "check.name.token"  # noqa: S105 - a label, not a secret
+BROADCAST = "check.name.broadcast"
+TRANSACTIONAL = "check.name.transactional"
+BULK = "check.name.bulk"
 
 
 def postmark_checks(settings: Settings, gateway: PostmarkGateway) -> list[CheckResult]:
     """The server token, then the type of each of the two streams (invariant 1)."""
     if not settings.POSTMARK_SERVER_TOKEN:
         return [
-            fail(
-                TOKEN,
-                "POSTMARK_SERVER_TOKEN is not set.",
-                "copy the Server API token from the Postmark server's API Tokens tab "
-                "into POSTMARK_SERVER_TOKEN.",
-            ),
-            skip(BROADCAST, "not checked without a server token."),
-            skip(TRANSACTIONAL, "not checked without a server token."),
+            fail(TOKEN, say("check.token.unset"), say("check.token.unset_fix")),
+            skip(BROADCAST, say("check.skip.no_server_token")),
+            skip(TRANSACTIONAL, say("check.skip.no_server_token")),
         ]
     wanted = (
         (BROADCAST, "POSTMARK_BROADCAST_STREAM", settings.POSTMARK_BROADCAST_STREAM, BROADCASTS),
@@ -137,69 +136,63 @@ def postmark_checks(settings: Settings, gateway: PostmarkGateway) -> list[CheckR
         except Refused as exc:
             if exc.status == 401 or exc.code == POSTMARK_TOKEN_INVALID:
                 token_result = fail(
-                    TOKEN,
-                    "Postmark did not accept the server token (ErrorCode 10).",
-                    "use the Server API token of the server that holds the two streams "
-                    "(an Account token will not do).",
+                    TOKEN, say("check.token.refused"), say("check.token.refused_fix")
                 )
                 break
-            token_result = token_result or ok(TOKEN, "accepted by Postmark.")
-            results.append(fail(name, f"Postmark refused the look-up: {exc}.", ""))
+            token_result = token_result or ok(TOKEN, say("check.token.accepted"))
+            results.append(fail(name, say("check.stream.lookup_refused", error=exc), ""))
             continue
         except (NotSent, FateUnknown) as exc:
             return [
                 fail(
                     TOKEN,
-                    f"could not reach Postmark at {gateway.api_url} ({exc}).",
-                    "check POSTMARK_API_URL and the network, then run the check again.",
+                    say("check.postmark.unreachable", url=gateway.api_url, error=exc),
+                    say("check.postmark.unreachable_fix"),
                 ),
-                skip(BROADCAST, "not checked: Postmark was not reachable."),
-                skip(TRANSACTIONAL, "not checked: Postmark was not reachable."),
+                skip(BROADCAST, say("check.skip.postmark_unreachable")),
+                skip(TRANSACTIONAL, say("check.skip.postmark_unreachable")),
             ]
         except PostmarkError as exc:  # pragma: no cover - every subclass is handled above
             results.append(fail(name, str(exc), ""))
             continue
-        token_result = token_result or ok(TOKEN, "accepted by Postmark.")
+        token_result = token_result or ok(TOKEN, say("check.token.accepted"))
         # The same judgement as at start-up and at every send's start.
         problem = pipe_problem(expected, variable, stream, info)
+        shown = repr(stream)
         if problem is None:
-            detail = f"{stream!r} exists and is of type {expected}"
-            if expected == BROADCASTS:
-                detail += ", with Postmark's unsubscribe handling"
-            results.append(ok(name, detail + "."))
+            key = "check.stream.ok_broadcast" if expected == BROADCASTS else "check.stream.ok"
+            results.append(ok(name, say(key, stream=shown, type=expected)))
         elif problem.code == "missing":
             results.append(
                 fail(
                     name,
-                    f"there is no message stream {stream!r} on this server.",
-                    f"create a {expected} stream in Postmark, or set {variable} to the "
-                    "id of the one you have.",
+                    say("check.stream.missing", stream=shown),
+                    say("check.stream.missing_fix", type=expected, variable=variable),
                 )
             )
         elif problem.code == "wrong_type":
             results.append(
                 fail(
                     name,
-                    f"{stream!r} is of type {problem.found}, not {expected}.",
-                    f"point {variable} at a stream of type {expected}; broadcasts and "
-                    "one-to-one mail must never share a stream.",
+                    say(
+                        "check.stream.wrong_type", stream=shown, found=problem.found, type=expected
+                    ),
+                    say("check.stream.wrong_type_fix", variable=variable, type=expected),
                 )
             )
         else:
             results.append(
                 fail(
                     name,
-                    f"{stream!r} has unsubscribe handling {problem.found!r}: Postmark would "
-                    "add neither the unsubscribe link nor the List-Unsubscribe headers.",
-                    "in Postmark, set the stream's unsubscribe handling to Postmark "
-                    f"(or point {variable} at a Broadcasts stream that has it).",
+                    say("check.stream.unsubscribe", stream=shown, found=repr(problem.found)),
+                    say("check.stream.unsubscribe_fix", variable=variable),
                 )
             )
     if token_result is not None and token_result.status is Status.FAIL:
         return [
             token_result,
-            skip(BROADCAST, "not checked: the server token was refused."),
-            skip(TRANSACTIONAL, "not checked: the server token was refused."),
+            skip(BROADCAST, say("check.skip.server_token_refused")),
+            skip(TRANSACTIONAL, say("check.skip.server_token_refused")),
         ]
     assert token_result is not None
     return [token_result, *results, bulk_check(settings, gateway)]
@@ -212,53 +205,32 @@ def bulk_check(settings: Settings, gateway: PostmarkGateway) -> CheckResult:
     try:
         enabled = gateway.bulk_enabled()
     except PostmarkError as exc:
-        if transport == "bulk":
-            return fail(BULK, f"could not ask Postmark ({exc}).", "run the check again.")
-        return warn(BULK, f"could not ask Postmark ({exc}).", "run the check again.")
+        judged = fail if transport == "bulk" else warn
+        return judged(BULK, say("check.bulk.unknown", error=exc), say("check.again"))
     if enabled:
-        return ok(BULK, f"enabled on this account (POSTMARK_TRANSPORT={transport}).")
+        return ok(BULK, say("check.bulk.enabled", transport=transport))
     if transport == "bulk":
-        return fail(
-            BULK,
-            "not enabled on this account, but POSTMARK_TRANSPORT=bulk.",
-            "ask Postmark's support to enable the Bulk API, or set POSTMARK_TRANSPORT=templates.",
-        )
-    return ok(
-        BULK,
-        f"not enabled on this account; POSTMARK_TRANSPORT={transport} does not need it.",
-    )
+        return fail(BULK, say("check.bulk.needed"), say("check.bulk.needed_fix"))
+    return ok(BULK, say("check.bulk.not_needed", transport=transport))
 
 
 # --- the legal footer ----------------------------------------------------------------------
 
-FOOTER = "Newsletter footer"
+FOOTER = "check.name.footer"
 
 
 def footer_checks(settings: Settings) -> list[CheckResult]:
     """What the law requires in every broadcast besides the opt-out: the sender's
     postal address (without it preflight blocks every submit) and a contact."""
     if not settings.NEWSLETTER_POSTAL_ADDRESS:
-        return [
-            fail(
-                FOOTER,
-                "NEWSLETTER_POSTAL_ADDRESS is not set; no issue can be submitted without it.",
-                "set NEWSLETTER_POSTAL_ADDRESS to the sender's postal address: Japan's Act on "
-                "Specified Electronic Mail and the US CAN-SPAM Act require it in every newsletter.",
-            )
-        ]
-    contact = "NEWSLETTER_CONTACT" if settings.NEWSLETTER_CONTACT else "the From address"
-    return [
-        ok(
-            FOOTER,
-            f"every broadcast names the sender's postal address and, for inquiries, {contact} "
-            f"({settings.contact}).",
-        )
-    ]
+        return [fail(FOOTER, say("check.footer.unset"), say("check.footer.unset_fix"))]
+    key = "check.footer.ok_contact" if settings.NEWSLETTER_CONTACT else "check.footer.ok_from"
+    return [ok(FOOTER, say(key, contact=settings.contact))]
 
 
 # --- the Japanese dictionary --------------------------------------------------------------------
 
-DICTIONARY = "Japanese dictionary"
+DICTIONARY = "check.name.dictionary"
 
 
 def dictionary_check() -> CheckResult:
@@ -269,7 +241,7 @@ def dictionary_check() -> CheckResult:
     except readings.DictionaryMissing as exc:
         return fail(
             DICTIONARY,
-            f"{exc}; the bot does not start without it.",
-            "install the locked requirements (`make`, or `pip install -r requirements.lock`).",
+            say("check.dictionary.missing", error=exc),
+            say("check.dictionary.missing_fix"),
         )
-    return ok(DICTIONARY, "preflight reads Japanese names in kana and in romaji.")
+    return ok(DICTIONARY, say("check.dictionary.ok"))

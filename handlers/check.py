@@ -33,6 +33,7 @@ from bot.check import (
 )
 from bot.desk import gateway_from
 from bot.settings import Settings
+from bot.speech import say
 
 # The bot scopes in app.yaml; tests/test_check.py holds the two together.
 REQUIRED_SCOPES: frozenset[str] = frozenset(
@@ -49,100 +50,85 @@ REQUIRED_SCOPES: frozenset[str] = frozenset(
     }
 )
 
-AUTH = "Slack bot token"
-SCOPES = "Slack scopes"
-CHANNEL = "Newsletter channel"
-APPROVERS = "Approvers"
+# What each check is called: a key of the command's catalogue (`bot.speech`).
+AUTH = "check.name.auth"
+SCOPES = "check.name.scopes"
+CHANNEL = "check.name.channel"
+APPROVERS = "check.name.approvers"
 SLACK_TIMEOUT = 10
+# The token errors that mean "this token is no longer (or never was) this app's".
+REVOKED = ("invalid_auth", "token_revoked", "account_inactive", "not_authed")
 
 
 def _error(exc: SlackApiError) -> str:
     return str(exc.response.get("error", "unknown_error"))
 
 
+def _skipped(key: str) -> list[CheckResult]:
+    """The checks after the token, not made, each saying why (`key`)."""
+    return [skip(name, say(key)) for name in (SCOPES, CHANNEL, APPROVERS)]
+
+
 def slack_checks(settings: Settings, client: WebClient) -> list[CheckResult]:
     """auth.test and scopes, the newsletter channel, the approvers: one result each."""
     if not settings.SLACK_BOT_TOKEN:
         return [
-            fail(
-                AUTH,
-                "SLACK_BOT_TOKEN is not set.",
-                "install the app (app.yaml) in the workspace and copy its Bot User OAuth "
-                "Token (xoxb-…) into SLACK_BOT_TOKEN.",
-            ),
-            skip(SCOPES, "not checked without a bot token."),
-            skip(CHANNEL, "not checked without a bot token."),
-            skip(APPROVERS, "not checked without a bot token."),
+            fail(AUTH, say("check.slack.unset"), say("check.slack.unset_fix")),
+            *_skipped("check.skip.no_bot_token"),
         ]
     try:
         auth = client.auth_test()
     except SlackApiError as exc:
         error = _error(exc)
-        fix = (
-            "the token was revoked or belongs to another app: reinstall the app and copy the "
-            "new Bot User OAuth Token into SLACK_BOT_TOKEN."
-            if error in ("invalid_auth", "token_revoked", "account_inactive", "not_authed")
-            else "see https://api.slack.com/methods/auth.test for what this error means."
-        )
+        fix = say("check.slack.revoked_fix" if error in REVOKED else "check.slack.error_fix")
         return [
-            fail(AUTH, f"Slack refused the token ({error}).", fix),
-            skip(SCOPES, "not checked: the token was refused."),
-            skip(CHANNEL, "not checked: the token was refused."),
-            skip(APPROVERS, "not checked: the token was refused."),
+            fail(AUTH, say("check.slack.refused", error=error), fix),
+            *_skipped("check.skip.bot_token_refused"),
         ]
     except OSError as exc:  # urllib's URLError, timeouts, refused connections
         return [
             fail(
                 AUTH,
-                f"could not reach Slack at {settings.SLACK_API_URL} ({type(exc).__name__}).",
-                "check SLACK_API_URL and the network, then run the check again.",
+                say(
+                    "check.slack.unreachable", url=settings.SLACK_API_URL, error=type(exc).__name__
+                ),
+                say("check.slack.unreachable_fix"),
             ),
-            skip(SCOPES, "not checked: Slack was not reachable."),
-            skip(CHANNEL, "not checked: Slack was not reachable."),
-            skip(APPROVERS, "not checked: Slack was not reachable."),
+            *_skipped("check.skip.slack_unreachable"),
         ]
-    results = [
-        ok(
-            AUTH,
-            f"connected to workspace {auth.get('team')!s} ({auth.get('team_id')!s}) "
-            f"as @{auth.get('user')!s}.",
-        )
+    connected = say(
+        "check.slack.connected",
+        team=str(auth.get("team")),
+        team_id=str(auth.get("team_id")),
+        user=str(auth.get("user")),
+    )
+    return [
+        ok(AUTH, connected),
+        _scopes(auth.headers),
+        _channel(settings, client),
+        _approvers(settings, client),
     ]
-    results.append(_scopes(auth.headers))
-    results.append(_channel(settings, client))
-    results.append(_approvers(settings, client))
-    return results
 
 
 def _scopes(headers: dict[str, str]) -> CheckResult:
     raw = next((v for k, v in headers.items() if k.lower() == "x-oauth-scopes"), None)
     if raw is None:
-        return warn(
-            SCOPES,
-            "Slack did not say which scopes the token has.",
-            "compare the app's OAuth & Permissions page with app.yaml by hand.",
-        )
+        return warn(SCOPES, say("check.scopes.unknown"), say("check.scopes.unknown_fix"))
     granted = {s.strip() for s in raw.split(",") if s.strip()}
     missing = sorted(REQUIRED_SCOPES - granted)
     if missing:
         return fail(
             SCOPES,
-            f"the token lacks {', '.join(missing)}.",
-            "add them under OAuth & Permissions (or update the app from app.yaml) and "
-            "reinstall the app, then copy the new token.",
+            say("check.scopes.missing", scopes=", ".join(missing)),
+            say("check.scopes.missing_fix"),
         )
-    return ok(SCOPES, f"all {len(REQUIRED_SCOPES)} scopes that app.yaml asks for are granted.")
+    return ok(SCOPES, say("check.scopes.ok", count=len(REQUIRED_SCOPES)))
 
 
 def _channel(settings: Settings, client: WebClient) -> CheckResult:
     channel = settings.NEWSLETTER_CHANNEL
     if not channel:
-        return fail(
-            CHANNEL,
-            "NEWSLETTER_CHANNEL is not set.",
-            "set it to the id of the channel for approval cards (channel details → "
-            "About → Channel ID, C…).",
-        )
+        return fail(CHANNEL, say("check.channel.unset"), say("check.channel.unset_fix"))
     try:
         info = client.conversations_info(channel=channel)
     except SlackApiError as exc:
@@ -150,38 +136,32 @@ def _channel(settings: Settings, client: WebClient) -> CheckResult:
         if error == "channel_not_found":
             return fail(
                 CHANNEL,
-                f"{channel} was not found (or it is private and the bot is not in it).",
-                "check the id in NEWSLETTER_CHANNEL and invite the bot: /invite @countersign.",
+                say("check.channel.not_found", channel=channel),
+                say("check.channel.not_found_fix"),
             )
         if error == "missing_scope":
             return fail(
-                CHANNEL,
-                "the token may not look channels up (missing_scope).",
-                "grant channels:read and groups:read (app.yaml) and reinstall the app.",
+                CHANNEL, say("check.channel.missing_scope"), say("check.channel.missing_scope_fix")
             )
-        return fail(CHANNEL, f"Slack answered {error} for {channel}.", "")
+        return fail(CHANNEL, say("check.slack.answered_for", error=error, channel=channel), "")
     found = info.get("channel") or {}
     name = found.get("name", channel)
     if found.get("is_archived"):
         return fail(
-            CHANNEL, f"#{name} is archived.", "unarchive it or pick another NEWSLETTER_CHANNEL."
+            CHANNEL, say("check.channel.archived", name=name), say("check.channel.archived_fix")
         )
     if not found.get("is_member"):
         return fail(
             CHANNEL,
-            f"the bot is not a member of #{name}, so it cannot post approval cards there.",
-            f"invite it: type /invite @countersign in #{name}.",
+            say("check.channel.not_member", name=name),
+            say("check.channel.not_member_fix", name=name),
         )
-    return ok(CHANNEL, f"#{name} ({channel}) is reachable and the bot is a member.")
+    return ok(CHANNEL, say("check.channel.ok", name=name, channel=channel))
 
 
 def _approvers(settings: Settings, client: WebClient) -> CheckResult:
     if not settings.APPROVERS:
-        return fail(
-            APPROVERS,
-            "APPROVERS is not set, so nobody could approve a send.",
-            "set APPROVERS to a user group id (S…) or to comma-separated user ids (U…).",
-        )
+        return fail(APPROVERS, say("check.approvers.unset"), say("check.approvers.unset_fix"))
     principals = settings.approvers
     try:
         if principals.group:
@@ -193,31 +173,19 @@ def _approvers(settings: Settings, client: WebClient) -> CheckResult:
     except SlackApiError as exc:
         error = _error(exc)
         if error == "plan_upgrade_required":
-            return fail(
-                APPROVERS,
-                "user groups need a paid Slack plan.",
-                "set APPROVERS to comma-separated user ids (U…) instead.",
-            )
+            return fail(APPROVERS, say("check.approvers.plan"), say("check.approvers.plan_fix"))
         if error == "no_such_subteam":
             return fail(
                 APPROVERS,
-                f"there is no user group {principals.group}.",
-                "check the group id (Slack: People → User groups → the group's link).",
+                say("check.approvers.no_group", group=principals.group),
+                say("check.approvers.no_group_fix"),
             )
-        return fail(APPROVERS, f"Slack answered {error}.", "")
+        return fail(APPROVERS, say("check.slack.answered", error=error), "")
     if not people:
-        return fail(
-            APPROVERS,
-            "APPROVERS resolves to nobody who could approve (no active person).",
-            "add at least two people to the approvers group or list.",
-        )
+        return fail(APPROVERS, say("check.approvers.nobody"), say("check.approvers.nobody_fix"))
     if len(people) == 1:
-        return warn(
-            APPROVERS,
-            "only one person can approve; that person's own issues could never be approved.",
-            "add a second approver.",
-        )
-    return ok(APPROVERS, f"{len(people)} people can approve.")
+        return warn(APPROVERS, say("check.approvers.one"), say("check.approvers.one_fix"))
+    return ok(APPROVERS, say("check.approvers.ok", count=len(people)))
 
 
 def _active_person(client: WebClient, user_id: str) -> bool:

@@ -296,3 +296,29 @@ def test_the_manifest_declares_commands_home_tab_events_and_socket_mode():
     assert re.search(r"bot_events:\n\s+- app_home_opened\n", text)
     assert "socket_mode_enabled: true" in text
     assert re.search(r"interactivity:\n\s+is_enabled: true", text)
+
+
+def test_the_check_speaks_the_teams_language(slack, postmark, database_url, capsys):
+    """`LANGUAGE=ja countersign check`: every line and the summary are Japanese, the
+    names of what was checked too; a failing line says what to do in Japanese."""
+    from bot import speech
+
+    try:
+        speech.use_language("ja")
+        code, text, results = run(slack, postmark, database_url, NEWSLETTER_POSTAL_ADDRESS="")
+    finally:
+        speech.use_language("en")
+    assert code == 1
+    footer = results["ニュースレターのフッター"]
+    assert footer.status is Status.FAIL
+    assert (
+        footer.detail
+        == "NEWSLETTER_POSTAL_ADDRESS が設定されていません。これがないと、どの号も承認に出せません。"
+    )
+    assert "対処：NEWSLETTER_POSTAL_ADDRESS に送信者の住所を設定してください。" in text
+    assert results["承認者"].detail == "2 人が承認できます。"
+    assert (
+        text.splitlines()[-1]
+        == "10 項目のうち 1 項目が不合格です。最初の送信の前に直してください。"
+    )
+    assert not re.search(r"\b(not set|passed|Fix:|can approve)\b", text), text

@@ -16,6 +16,7 @@ from bot import approvals, delivery
 from bot.check import BULK, Status, bulk_check
 from bot.delivery_engine import EngineOptions
 from bot.rendering import RecipientContext, compile_issue, render_message
+from bot.speech import say
 from bot.standins.postmark import PostmarkStandIn
 from bot.standins.postmark_templates import render_mustachio
 from bot.transports import SendContent
@@ -265,7 +266,7 @@ def test_the_check_tells_whether_bulk_is_enabled(db, postmark, clock):
     assert bulk_check(desk.settings, desk.postmark).status is Status.OK
     postmark.bulk_enabled = False
     result = bulk_check(desk.settings, desk.postmark)
-    assert result.name == BULK and result.status is Status.FAIL
+    assert result.name == say(BULK) == "Postmark Bulk API" and result.status is Status.FAIL
     assert "not enabled" in result.detail
     other = build_desk(db, clock, POSTMARK_API_URL=postmark.url, POSTMARK_TRANSPORT="templates")
     assert bulk_check(other.settings, other.postmark).status is Status.OK
