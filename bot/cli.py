@@ -154,7 +154,7 @@ def cmd_suppressions_import(settings: Settings, args: argparse.Namespace) -> int
 def _import(
     settings: Settings, args: argparse.Namespace, command: str, list_name: str, options: Any
 ) -> int:
-    from bot.subscribers import UnreadableFile, import_csv
+    from bot.subscribers import ImportFailed, UnreadableFile, import_csv
     from storage import migrate
 
     db = _database(settings)
@@ -166,6 +166,9 @@ def _import(
     except UnreadableFile as exc:
         print(say("cli.unreadable", command=command, error=exc), file=sys.stderr)
         return EXIT_USAGE
+    except ImportFailed as exc:
+        print(say("cli.import_failed", command=command, error=exc), file=sys.stderr)
+        return EXIT_FAILED
     print("\n".join(describe(report, str(args.file))))
     return EXIT_OK
 

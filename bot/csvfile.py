@@ -21,6 +21,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -159,12 +160,20 @@ def _choose(head: bytes, label: str, encoding: str | None) -> str:
 
 
 class Opened(NamedTuple):
-    """A file opened for `csv.reader`: its text, the encoding it is read in, and
-    whether it may hold control characters (False: it holds none, for certain)."""
+    """A file opened for `csv.reader`: its text, the encoding it is read in,
+    whether it may hold control characters (False: it holds none, for certain),
+    and for a file on disk what it was when that was decided (`identity`)."""
 
     text: IO[str]
     encoding: str
     controls: bool
+    identity: tuple[int, int, int, int] | None = None
+
+
+def identity(handle: IO[Any]) -> tuple[int, int, int, int]:
+    """Which file `handle` is, and as it is now: device, inode, size, change time."""
+    status = os.fstat(handle.fileno())
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def may_hold_controls(raw: IO[bytes], encoding: str) -> bool:
@@ -200,10 +209,11 @@ def open_text(path: Path, encoding: str | None = None) -> Opened:
         chosen = _choose(handle.read(HEAD_BYTES), str(path), encoding)
         handle.seek(0)
         controls = may_hold_controls(handle, chosen)
+        known = identity(handle)
     except BaseException:
         handle.close()
         raise
-    return Opened(io.TextIOWrapper(handle, encoding=chosen, newline=""), chosen, controls)
+    return Opened(text_of(handle, chosen), chosen, controls, known)
 
 
 def open_bytes(content: bytes, label: str, encoding: str | None = None) -> Opened:
@@ -211,4 +221,9 @@ def open_bytes(content: bytes, label: str, encoding: str | None = None) -> Opene
     chosen = _choose(content[:HEAD_BYTES], label, encoding)
     raw = io.BytesIO(content)
     controls = may_hold_controls(raw, chosen)
-    return Opened(io.TextIOWrapper(raw, encoding=chosen, newline=""), chosen, controls)
+    return Opened(text_of(raw, chosen), chosen, controls)
+
+
+def text_of(raw: IO[bytes], encoding: str) -> IO[str]:
+    """`raw` as text in `encoding`, line endings kept for `csv.reader`."""
+    return io.TextIOWrapper(raw, encoding=encoding, newline="")

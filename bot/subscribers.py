@@ -19,8 +19,7 @@ An import a list owner can trust:
 from __future__ import annotations
 
 import csv
-import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,23 +46,14 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
-from bot import audit, csvfile
-from bot.addresses import InvalidAddress, address_hasher, normalise
+from bot import audit, csvfile, import_reader
+from bot.addresses import address_hasher
 from bot.clock import Clock
-from bot.csvfile import UnreadableFile, open_bytes, open_text, restore
-from bot.import_formats import (
-    DO_NOT_MAIL,
-    NOTE_LIMIT,
-    SUBSCRIBE,
-    Format,
-    RowRejected,
-    address_list,
-    parse_columns,
-    recognise,
-)
+from bot.csvfile import UnreadableFile, open_bytes, open_text
+from bot.import_formats import DO_NOT_MAIL, NOTE_LIMIT, SUBSCRIBE, parse_columns
+from bot.import_reader import FIELD_LIMIT, REJECTED, ImportFailed, Row, Source, pipelined
 from bot.installation import address_salt
 from bot.suppressions import STATUS_FOR_REASON
-from bot.typed import is_storable, storable
 from storage import changes
 from storage.db import Database
 from storage.models import (
@@ -77,8 +67,20 @@ from storage.models import (
     SuppressionOrigin,
 )
 
+__all__ = [
+    "FIELD_LIMIT",
+    "ImportFailed",
+    "ImportOptions",
+    "ImportReport",
+    "RejectedRow",
+    "UnreadableFile",
+    "counts_by_status",
+    "export_csv",
+    "get_or_create_list",
+    "import_bytes",
+    "import_csv",
+]
 COLUMNS = ("email", "name", "company")
-FIELD_LIMIT = 200
 CHUNK = 5_000
 REJECTED_KEPT = 1_000  # reasons kept for the report; the count is always exact
 SAMPLE = 5  # first rows of each kind shown by a dry run
@@ -168,10 +170,15 @@ def import_csv(
     clock: Clock,
     chunk: int = CHUNK,
     options: ImportOptions = ImportOptions(),
+    pipeline: bool | None = None,
 ) -> ImportReport:
-    """Import `path` into `list_name`. Raises UnreadableFile (nothing changed)."""
+    """Import `path` into `list_name`. Raises UnreadableFile or ImportFailed
+    (nothing changed). The file is read in a second process (`pipeline`) when
+    it is large enough for that to pay: `bot.import_reader.PIPELINE_BYTES`."""
     opened = open_text(path, options.encoding)
     with opened.text:
+        if pipeline is None:
+            pipeline = path.stat().st_size >= import_reader.PIPELINE_BYTES
         return _import_stream(
             db,
             opened,
@@ -181,6 +188,7 @@ def import_csv(
             clock=clock,
             chunk=chunk,
             options=options,
+            path=path if pipeline else None,
         )
 
 
@@ -213,20 +221,6 @@ class _DryRun(Exception):
     """Raised inside the import's transaction to roll all of it back."""
 
 
-def _marked(text: IO[str], marks: list[bool]) -> Iterator[str]:
-    """The file's lines, marking in `marks` whether the row the csv reader
-    makes of them holds control characters (`marks[0]`) and a NUL among them
-    (`marks[1]`: PostgreSQL refuses NUL in text, so such a row is rejected).
-    One look per line; only for a file that may hold any (`Opened.controls`)."""
-    clean = is_storable
-    for line in text:
-        if not clean(line):
-            marks[0] = True
-            if "\x00" in line:
-                marks[1] = True
-        yield line
-
-
 def _import_stream(
     db: Database,
     opened: csvfile.Opened,
@@ -237,26 +231,26 @@ def _import_stream(
     clock: Clock,
     chunk: int,
     options: ImportOptions,
+    path: Path | None = None,
 ) -> ImportReport:
+    """Import the rows of `opened`; read in a second process from `path` if given."""
     now = clock.now()
-    text, encoding = opened.text, opened.encoding
-    report = ImportReport(list_name=list_name, encoding=encoding, dry_run=options.dry_run)
-    marks = [False, False]  # stay False when the file holds no control character
-    reader = csv.reader(_marked(text, marks) if opened.controls else text, strict=True)
+    report = ImportReport(list_name=list_name, encoding=opened.encoding, dry_run=options.dry_run)
+    source = Source(opened, label)
     columns = parse_columns(options.columns) if options.columns else None
     try:
         with db.transaction() as session:
-            form, first = _read_header(reader, label, columns, options.do_not_mail)
-            if marks[1]:
-                raise UnreadableFile(f"{label} is a binary file, not a CSV text file")
-            marks[0] = False  # the header's cells were made storable by `recognise`
+            form = source.header(columns, options.do_not_mail)
             report.file_format = form.label
             mailing_list = get_or_create_list(session, list_name, now)
             salt = address_salt(session)
             staging = _Staging(session)
-            cells = reader if first is None else itertools.chain((first,), reader)
-            for rows, stops in _chunks(cells, reader, marks, form, report, salt, chunk):
-                staging.load(rows)
+            if path is None:
+                rows = source.rows()
+            else:
+                rows = pipelined(path, opened, label, columns, options.do_not_mail)
+            for subscribe, stops in _chunks(rows, report, salt, chunk):
+                staging.load(subscribe)
                 staging.load_stops(stops)
             # Only now, with the whole file read without error, is anything merged.
             _Merge(session, staging, mailing_list, actor, now).run(report)
@@ -283,40 +277,9 @@ def _import_stream(
                 raise _DryRun
     except _DryRun:
         pass
-    except UnicodeDecodeError as exc:
-        hint = (
-            "it may be CP932 (Shift_JIS) from Excel: import it again with --encoding cp932, "
-            "or save it as CSV UTF-8"
-            if encoding.startswith("utf")
-            else "save it as CSV UTF-8 and import it again"
-        )
-        raise UnreadableFile(
-            f"{label} is not {csvfile.display_name(encoding)} text "
-            f"(line {csvfile.first_undecodable_line(text, encoding)}): {hint}"
-        ) from exc
-    except csv.Error as exc:
-        raise UnreadableFile(
-            f"{label} is malformed or truncated at line {reader.line_num}: {exc}"
-        ) from exc
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise source.unreadable(exc) from exc
     return report
-
-
-def _read_header(
-    reader: Any, label: str, columns: dict[str, list[str]] | None, do_not_mail: bool
-) -> tuple[Format, list[str] | None]:
-    """The file's format, and its first row if that is already data (a
-    do-not-mail list of one address a line has no header)."""
-    first = next(reader, None)
-    if first is None:
-        raise UnreadableFile(f"{label} is empty: expected a header line such as email,name,company")
-    if do_not_mail and len(first) == 1:
-        try:
-            normalise(restore(storable(first[0])))
-        except InvalidAddress:
-            pass
-        else:
-            return address_list(label), first
-    return recognise(first, label, columns=columns, do_not_mail=do_not_mail), None
 
 
 class _BulkInsert:
@@ -384,70 +347,38 @@ Stop = tuple[int, str, str, str, str]  # line, email, email_hash, reason, note
 
 
 def _chunks(
-    cells_of: Iterator[list[str]],
-    reader: Any,
-    marks: list[bool],
-    form: Format,
-    report: ImportReport,
-    salt: bytes,
-    size: int,
+    rows: Iterable[Row], report: ImportReport, salt: bytes, size: int
 ) -> Iterator[tuple[list[Staged], list[Stop]]]:
-    """The file's valid rows, normalised and hashed, `size` at a time: rows
-    to subscribe and do-not-mail rows; every other row is counted and
-    rejected (or passed over) here with its line number."""
-    width = form.width
-    read = form.read
+    """The file's rows (`bot.import_reader`) counted, rejected rows reported
+    with their line number, the others hashed and sorted, `size` at a time:
+    rows to subscribe and do-not-mail rows; rows not mailed in the old system
+    are only counted."""
     hash_of = address_hasher(salt)
-    rows: list[Staged] = []
+    subscribe: list[Staged] = []
     stops: list[Stop] = []
     # A chunk's duplicate addresses are hashed once.
     hashes: dict[str, str] = {}
-    for cells in cells_of:
-        line = reader.line_num
-        if marks[0]:
-            # Every field loses its control characters, through the same
-            # storable() as Slack input; a NUL rejects the row.
-            marks[0] = False
-            if marks[1]:
-                marks[1] = False
-                report.rows += 1
-                report.reject(line, "holds a NUL character (a binary or damaged line)")
-                continue
-            cells = [storable(cell) for cell in cells]
-        if not cells or (len(cells) == 1 and not cells[0].strip()):
-            continue  # blank line
+    for line, kind, email, name, company, reason, note in rows:
         report.rows += 1
-        if len(cells) != width:
-            report.reject(line, f"expected {width} fields, found {len(cells)}")
-            continue
-        try:
-            kind, raw, name, company, reason, note = read(cells)
-            email = normalise(raw)
-        except RowRejected as exc:
-            report.reject(line, str(exc))
-            continue
-        except InvalidAddress as exc:
-            report.reject(line, f"invalid address: {exc.reason}")
-            continue
-        if len(name) > FIELD_LIMIT or len(company) > FIELD_LIMIT:
-            report.reject(line, f"name or company longer than {FIELD_LIMIT} characters")
+        if kind == REJECTED:
+            report.reject(line, email)
             continue
         email_hash = hashes.get(email)
         if email_hash is None:
             email_hash = hashes[email] = hash_of(email)
         if kind == SUBSCRIBE:
-            rows.append((line, email, email_hash, name, company))
+            subscribe.append((line, email, email_hash, name, company))
         elif kind == DO_NOT_MAIL:
             stops.append((line, email, email_hash, reason, note))
         else:
             report.passed += 1
             report.sample("skipped", line, email)
-        if len(rows) + len(stops) >= size:
-            yield rows, stops
-            rows, stops = [], []
+        if len(subscribe) + len(stops) >= size:
+            yield subscribe, stops
+            subscribe, stops = [], []
             hashes = {}
-    if rows or stops:
-        yield rows, stops
+    if subscribe or stops:
+        yield subscribe, stops
 
 
 class _json_object(FunctionElement[Any]):

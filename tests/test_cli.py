@@ -271,3 +271,27 @@ def test_every_sentence_the_command_asks_for_is_in_its_catalogue():
     named |= {f"cli.count.{n}" for n in ("subscribers", "suppressions", "issues", "audit_events")}
     assert len(named) > 30
     assert sorted(named - set(CATALOGUES["en"].sentences)) == []
+
+
+def test_a_large_file_is_read_in_a_second_process_of_the_console_script(
+    cli: str, database_url: str, db: Database, tmp_path: Path
+):
+    from bot.import_reader import PIPELINE_BYTES
+
+    # Mailchimp's NOTES column, long and unused, makes a file past the threshold
+    # out of few rows; the worker is spawned from the console script itself.
+    notes = "n" * 8_192
+    rows = PIPELINE_BYTES // len(notes) + 10
+    path = tmp_path / "members.csv"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("Email Address,First Name,Last Name,NOTES\n")
+        for i in range(rows):
+            out.write(f"reader{i}@example.jp,花子,山田,{notes}\n")
+        out.write("not-an-address,,,\n")
+    assert path.stat().st_size >= PIPELINE_BYTES
+    before = counts(db)
+    result = run(cli, "subscribers", "import", str(path), database_url=database_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"{rows} added" in result.stdout
+    assert f"line {rows + 2}: rejected, invalid address" in result.stdout
+    assert counts(db) == (before[0] + rows, before[1] + rows + 1)
