@@ -13,7 +13,9 @@ its own. The child imports the file twice:
 the second run is the re-import, which must change nothing. Each line also
 gives the child's processor time for the first import and the load average
 when the size started: the machine is shared, and on a busy one the processor
-time says more than the wall clock.
+time says more than the wall clock. A file of `bot.import_reader.PIPELINE_BYTES`
+or more is read by a worker process of the child's (`bot.import_reader`): its
+processor time and peak RSS are printed too (`RUSAGE_CHILDREN`).
 """
 
 from __future__ import annotations
@@ -143,6 +145,11 @@ def child(csv_path: str, db_path: str) -> None:
         figures[f"{run}_peak_rss_mb"] = round(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
         )
+        # A large file is read by a worker process of its own (bot.import_reader): its
+        # processor time and peak RSS count too.
+        workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+        figures[f"{run}_workers_cpu_seconds"] = round(workers.ru_utime + workers.ru_stime, 2)
+        figures[f"{run}_workers_peak_rss_mb"] = round(workers.ru_maxrss / 1024, 1)
     db.dispose()
     print(json.dumps(figures))
 
@@ -193,6 +200,13 @@ def main() -> int:
             )
             print(f"{'':>10} first: {json.dumps(first)}", flush=True)
             print(f"{'':>10} second: {json.dumps(second)}", flush=True)
+            reader_first = figures["first_workers_cpu_seconds"]
+            reader_second = round(figures["second_workers_cpu_seconds"] - reader_first, 2)
+            print(
+                f"{'':>10} reader process CPU s: first {reader_first}, second {reader_second}; "
+                f"its peak RSS {figures['second_workers_peak_rss_mb']} MB",
+                flush=True,
+            )
             csv_path.unlink()
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{db_path}{suffix}").unlink(missing_ok=True)

@@ -1,8 +1,8 @@
-"""An import file's rows as the import needs them: the CSV read, each row
-understood by its format (`bot.import_formats`), its address normalised
-(`bot.addresses`), and every row that cannot be imported turned into a
-rejection with its line number. `bot.subscribers` hashes the addresses and
-stages the rows.
+"""An import file's rows as the import needs them: the CSV read, control
+characters taken out, each row understood by its format (`bot.import_formats`),
+and every row whose cells cannot be understood turned into a rejection with its
+line number. `bot.subscribers` normalises and hashes the addresses (rejecting
+invalid ones) and stages the rows.
 
 `Source.rows()` does this in the importing process. For a large file,
 `pipelined()` does the same in a second process, started with the `spawn`
@@ -18,6 +18,7 @@ nothing changed (`bot.subscribers` stages rows inside its one transaction).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import multiprocessing
@@ -31,13 +32,13 @@ from bot.csvfile import UnreadableFile, restore
 from bot.import_formats import Format, RowRejected, address_list, recognise
 from bot.typed import is_storable, storable
 
-FIELD_LIMIT = 200
 REJECTED = "rejected"
-# line, kind (import_formats' SUBSCRIBE, DO_NOT_MAIL, PASS, or REJECTED), the normalised
-# address (a rejected row: why it was rejected), name, company, suppression reason, note
+# line, kind (import_formats' SUBSCRIBE, DO_NOT_MAIL, PASS, or REJECTED), the address as
+# written (a rejected row: why it was rejected), name, company, suppression reason, note
 Row = tuple[int, str, str, str, str, str, str]
 PIPELINE_BYTES = 8 * 1024 * 1024  # files this large are read in a second process
-BATCH = 2_000  # rows handed over at a time
+BATCH = 1_000  # rows handed over at a time
+PIPE_BYTES = 1024 * 1024  # the pipe's buffer, where the system lets it be set
 _JOIN_SECONDS = 10.0
 
 
@@ -96,15 +97,7 @@ class Source:
                 marks[0] = False
                 if marks[1]:
                     marks[1] = False
-                    yield (
-                        line,
-                        REJECTED,
-                        "holds a NUL character (a binary or damaged line)",
-                        "",
-                        "",
-                        "",
-                        "",
-                    )
+                    yield _rejected(line, "holds a NUL character (a binary or damaged line)")
                     continue
                 cells = [storable(cell) for cell in cells]
             if not cells or (len(cells) == 1 and not cells[0].strip()):
@@ -114,17 +107,10 @@ class Source:
                 continue
             try:
                 kind, raw, name, company, reason, note = read(cells)
-                email = normalise(raw)
             except RowRejected as exc:
                 yield _rejected(line, str(exc))
                 continue
-            except InvalidAddress as exc:
-                yield _rejected(line, f"invalid address: {exc.reason}")
-                continue
-            if len(name) > FIELD_LIMIT or len(company) > FIELD_LIMIT:
-                yield _rejected(line, f"name or company longer than {FIELD_LIMIT} characters")
-                continue
-            yield line, kind, email, name, company, reason, note
+            yield line, kind, raw, name, company, reason, note
 
     def unreadable(self, exc: UnicodeDecodeError | csv.Error) -> UnreadableFile:
         """What to tell the person about a file that stopped decoding or parsing."""
@@ -184,6 +170,7 @@ def pipelined(
     this generator ends, however it ends."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
+    _widen(send)
     job = (
         str(path),
         opened.encoding,
@@ -203,7 +190,7 @@ def pipelined(
         while True:
             try:
                 kind, payload = receive.recv()
-            except EOFError:
+            except (EOFError, OSError):  # OSError: it ended in the middle of a batch
                 worker.join(_JOIN_SECONDS)
                 raise ImportFailed(
                     f"the process reading {label} stopped before the end of the file "
@@ -226,6 +213,21 @@ def pipelined(
             worker.kill()
             worker.join()
         worker.close()
+
+
+def _widen(connection: Any) -> None:
+    """A pipe that holds several batches, so that the worker reads on while the
+    importer writes the last one to the database (Linux's default pipe holds
+    64 KB, about one batch: the two processes would mostly take turns)."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        return
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
+    if setsize is None:
+        return
+    with contextlib.suppress(OSError):  # the system's limit is lower: the default pipe works
+        fcntl.fcntl(connection.fileno(), setsize, PIPE_BYTES)
 
 
 def _work(send: Any, job: tuple[Any, ...]) -> None:

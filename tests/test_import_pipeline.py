@@ -200,13 +200,14 @@ def rows_read(
 
 
 def test_a_headerless_do_not_mail_list_and_columns_read_alike(tmp_path: Path):
-    path = write(tmp_path, "gone@example.com\nnot-an-address\n\nGONE@example.com\n")
+    path = write(tmp_path, "gone@example.com\nnot-an-address\n\nGONE@example.com\na,b\n")
     here = rows_read(path, pipeline=False, do_not_mail=True)
     assert rows_read(path, pipeline=True, do_not_mail=True) == here
-    assert [(row[0], row[1]) for row in here] == [
-        (1, "do_not_mail"),
-        (2, "rejected"),
-        (4, "do_not_mail"),
+    assert [row[:3] for row in here] == [
+        (1, "do_not_mail", "gone@example.com"),
+        (2, "do_not_mail", "not-an-address"),  # bot.subscribers rejects it
+        (4, "do_not_mail", "GONE@example.com"),
+        (5, "rejected", "expected 1 fields, found 2"),
     ]
     custom = write(
         tmp_path, "会社名,姓,名,E-mail\n株式会社サンプル,山田,花子,hanako@example.jp\n", "c"
@@ -240,6 +241,19 @@ def test_only_a_large_file_is_read_in_a_second_process(
     assert (report.rows, report.added) == (20, 20)
 
 
+def test_the_pipe_holds_several_batches():
+    fcntl = pytest.importorskip("fcntl")
+    if not hasattr(fcntl, "F_GETPIPE_SZ"):
+        pytest.skip("the system does not say how large a pipe is")
+    receive, send = multiprocessing.get_context("spawn").Pipe(duplex=False)
+    try:
+        import_reader._widen(send)
+        assert fcntl.fcntl(send.fileno(), fcntl.F_GETPIPE_SZ) >= import_reader.PIPE_BYTES
+    finally:
+        receive.close()
+        send.close()
+
+
 # --- a worker that stops changes nothing ---------------------------------------------------------
 
 
@@ -256,13 +270,15 @@ def test_a_worker_killed_mid_file_fails_the_import_and_changes_nothing(
     db: Database, clock: FrozenClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     before = _with_stored_data(db, clock, tmp_path)
-    # Far more batches than the pipe holds: the worker cannot have finished.
+    # A pipe of one page, and far more batches than it holds: the worker cannot
+    # have finished when it is killed.
+    monkeypatch.setattr(import_reader, "PIPE_BYTES", 4096)
     content = UNSUBSCRIBED + "".join(
         f"left{i}@example.jp,,,,2024-01-01,NORMAL,\n" for i in range(50)
     )
     content += "".join(
         f"reader{i}@example.jp,花子,山田,株式会社サンプル,,,\n"
-        for i in range(import_reader.BATCH * 10)
+        for i in range(import_reader.BATCH * 20)
     )
     path = write(tmp_path, content)
     killed: list[int] = []
@@ -352,3 +368,31 @@ def test_a_broken_file_is_refused_alike_through_the_second_process(
         assert everything(db) == before["data"]
     assert messages[0] == messages[1]
     assert "line 3002" in messages[0]
+
+
+def test_the_command_exits_1_when_the_worker_fails_and_changes_nothing(
+    database_url: str,
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    from bot import cli
+
+    before = _with_stored_data(db, clock, tmp_path)
+    path = write(tmp_path, MAILCHIMP + mailchimp_rows(50))
+    real = subscribers_module.address_salt
+
+    def salt_then_remove(session: Any) -> bytes:
+        path.unlink()
+        return real(session)
+
+    monkeypatch.setattr(subscribers_module, "address_salt", salt_then_remove)
+    monkeypatch.setattr(import_reader, "PIPELINE_BYTES", 0)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert cli.main(["subscribers", "import", str(path)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("countersign subscribers import: the import stopped: the process")
+    assert error.endswith("Nothing was changed.")
+    assert everything(db) == before["data"]
