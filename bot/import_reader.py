@@ -1,8 +1,9 @@
 """An import file's rows as the import needs them: the CSV read, control
 characters taken out, each row understood by its format (`bot.import_formats`),
-and every row whose cells cannot be understood turned into a rejection with its
-line number. `bot.subscribers` normalises and hashes the addresses (rejecting
-invalid ones) and stages the rows.
+its address normalised (`bot.addresses`), and every row that cannot be imported
+turned into a rejection with its line number. `bot.subscribers` hashes the
+addresses and stages the rows. (Normalising here and hashing there is what
+balances the two processes' work best: measured, see bench/README.md.)
 
 `Source.rows()` does this in the importing process. For a large file,
 `pipelined()` does the same in a second process, started with the `spawn`
@@ -32,9 +33,10 @@ from bot.csvfile import UnreadableFile, restore
 from bot.import_formats import Format, RowRejected, address_list, recognise
 from bot.typed import is_storable, storable
 
+FIELD_LIMIT = 200
 REJECTED = "rejected"
-# line, kind (import_formats' SUBSCRIBE, DO_NOT_MAIL, PASS, or REJECTED), the address as
-# written (a rejected row: why it was rejected), name, company, suppression reason, note
+# line, kind (import_formats' SUBSCRIBE, DO_NOT_MAIL, PASS, or REJECTED), the normalised
+# address (a rejected row: why it was rejected), name, company, suppression reason, note
 Row = tuple[int, str, str, str, str, str, str]
 PIPELINE_BYTES = 8 * 1024 * 1024  # files this large are read in a second process
 BATCH = 1_000  # rows handed over at a time
@@ -107,10 +109,17 @@ class Source:
                 continue
             try:
                 kind, raw, name, company, reason, note = read(cells)
+                email = normalise(raw)
             except RowRejected as exc:
                 yield _rejected(line, str(exc))
                 continue
-            yield line, kind, raw, name, company, reason, note
+            except InvalidAddress as exc:
+                yield _rejected(line, f"invalid address: {exc.reason}")
+                continue
+            if len(name) > FIELD_LIMIT or len(company) > FIELD_LIMIT:
+                yield _rejected(line, f"name or company longer than {FIELD_LIMIT} characters")
+                continue
+            yield line, kind, email, name, company, reason, note
 
     def unreadable(self, exc: UnicodeDecodeError | csv.Error) -> UnreadableFile:
         """What to tell the person about a file that stopped decoding or parsing."""

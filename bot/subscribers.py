@@ -47,11 +47,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 from bot import audit, csvfile, import_reader
-from bot.addresses import InvalidAddress, address_hasher, normalise
+from bot.addresses import address_hasher
 from bot.clock import Clock
 from bot.csvfile import UnreadableFile, open_bytes, open_text
 from bot.import_formats import DO_NOT_MAIL, NOTE_LIMIT, SUBSCRIBE, parse_columns
-from bot.import_reader import REJECTED, ImportFailed, Row, Source, pipelined
+from bot.import_reader import FIELD_LIMIT, REJECTED, ImportFailed, Row, Source, pipelined
 from bot.installation import address_salt
 from bot.suppressions import STATUS_FOR_REASON
 from storage import changes
@@ -81,7 +81,6 @@ __all__ = [
     "import_csv",
 ]
 COLUMNS = ("email", "name", "company")
-FIELD_LIMIT = 200
 CHUNK = 5_000
 REJECTED_KEPT = 1_000  # reasons kept for the report; the count is always exact
 SAMPLE = 5  # first rows of each kind shown by a dry run
@@ -350,9 +349,8 @@ Stop = tuple[int, str, str, str, str]  # line, email, email_hash, reason, note
 def _chunks(
     rows: Iterable[Row], report: ImportReport, salt: bytes, size: int
 ) -> Iterator[tuple[list[Staged], list[Stop]]]:
-    """The file's rows (`bot.import_reader`) counted, rejected rows and invalid
-    addresses reported with their line number, the others normalised, hashed and
-    sorted, `size` at a time:
+    """The file's rows (`bot.import_reader`) counted, rejected rows reported
+    with their line number, the others hashed and sorted, `size` at a time:
     rows to subscribe and do-not-mail rows; rows not mailed in the old system
     are only counted."""
     hash_of = address_hasher(salt)
@@ -360,18 +358,10 @@ def _chunks(
     stops: list[Stop] = []
     # A chunk's duplicate addresses are hashed once.
     hashes: dict[str, str] = {}
-    for line, kind, raw, name, company, reason, note in rows:
+    for line, kind, email, name, company, reason, note in rows:
         report.rows += 1
         if kind == REJECTED:
-            report.reject(line, raw)
-            continue
-        try:
-            email = normalise(raw)
-        except InvalidAddress as exc:
-            report.reject(line, f"invalid address: {exc.reason}")
-            continue
-        if len(name) > FIELD_LIMIT or len(company) > FIELD_LIMIT:
-            report.reject(line, f"name or company longer than {FIELD_LIMIT} characters")
+            report.reject(line, email)
             continue
         email_hash = hashes.get(email)
         if email_hash is None:

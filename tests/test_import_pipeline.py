@@ -205,8 +205,8 @@ def test_a_headerless_do_not_mail_list_and_columns_read_alike(tmp_path: Path):
     assert rows_read(path, pipeline=True, do_not_mail=True) == here
     assert [row[:3] for row in here] == [
         (1, "do_not_mail", "gone@example.com"),
-        (2, "do_not_mail", "not-an-address"),  # bot.subscribers rejects it
-        (4, "do_not_mail", "GONE@example.com"),
+        (2, "rejected", "invalid address: an address needs one @ with text before it"),
+        (4, "do_not_mail", "gone@example.com"),
         (5, "rejected", "expected 1 fields, found 2"),
     ]
     custom = write(
