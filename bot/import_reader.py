@@ -23,6 +23,7 @@ import contextlib
 import csv
 import itertools
 import multiprocessing
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -42,6 +43,21 @@ PIPELINE_BYTES = 8 * 1024 * 1024  # files this large are read in a second proces
 BATCH = 1_000  # rows handed over at a time
 PIPE_BYTES = 1024 * 1024  # the pipe's buffer, where the system lets it be set
 _JOIN_SECONDS = 10.0
+
+
+def worth_a_second_process(size: int) -> bool:
+    """Whether a file of `size` bytes is read faster by a second process: only when
+    it is large and this process may run on two cores at once. The second process
+    costs CPU of its own (another interpreter, every row pickled), which a single
+    core pays for without the overlap that earns it back (bench/README.md)."""
+    return size >= PIPELINE_BYTES and _usable_cores() >= 2
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # Linux: the cores this process may use
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
 
 
 class ImportFailed(Exception):
@@ -79,9 +95,12 @@ class Source:
     def header(self, columns: dict[str, list[str]] | None, do_not_mail: bool) -> Format:
         """The file's format, from its first line (UnreadableFile if none fits)."""
         form, self.first = _read_header(self.reader, self.label, columns, do_not_mail)
-        if self.marks[1]:
-            raise UnreadableFile(f"{self.label} is a binary file, not a CSV text file")
-        self.marks[0] = False  # the header's cells were made storable by `recognise`
+        if self.first is None:
+            if self.marks[1]:
+                raise UnreadableFile(f"{self.label} is a binary file, not a CSV text file")
+            self.marks[0] = False  # the header's cells were made storable by `recognise`
+        # else the first line is already data (a do-not-mail list without a header):
+        # its marks stay, and `rows()` cleans it, or rejects it for a NUL, like any row.
         self.form = form
         return form
 

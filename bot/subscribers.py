@@ -174,11 +174,11 @@ def import_csv(
 ) -> ImportReport:
     """Import `path` into `list_name`. Raises UnreadableFile or ImportFailed
     (nothing changed). The file is read in a second process (`pipeline`) when
-    it is large enough for that to pay: `bot.import_reader.PIPELINE_BYTES`."""
+    that pays: `bot.import_reader.worth_a_second_process`."""
     opened = open_text(path, options.encoding)
     with opened.text:
         if pipeline is None:
-            pipeline = path.stat().st_size >= import_reader.PIPELINE_BYTES
+            pipeline = import_reader.worth_a_second_process(path.stat().st_size)
         return _import_stream(
             db,
             opened,

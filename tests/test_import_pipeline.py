@@ -199,6 +199,23 @@ def rows_read(
         return list(source.rows())
 
 
+@pytest.mark.parametrize("pipeline", [False, True], ids=["here", "worker"])
+def test_a_headerless_lists_first_line_is_cleaned_like_every_other(tmp_path: Path, pipeline: bool):
+    """Control characters in the first line of a do-not-mail list without a header
+    go as they do on any line (the first line's marks were once cleared as a header's
+    are, and the address was then refused); a NUL there rejects only that line."""
+    path = write(tmp_path, "\x07gone@example.com\nsecond\x1b@example.com\n")
+    assert [row[:3] for row in rows_read(path, pipeline=pipeline, do_not_mail=True)] == [
+        (1, "do_not_mail", "gone@example.com"),
+        (2, "do_not_mail", "second@example.com"),
+    ]
+    path = write(tmp_path, "gone\x00@example.com\nsecond@example.com\n", "nul.txt")
+    assert [row[:2] for row in rows_read(path, pipeline=pipeline, do_not_mail=True)] == [
+        (1, "rejected"),
+        (2, "do_not_mail"),
+    ]
+
+
 def test_a_headerless_do_not_mail_list_and_columns_read_alike(tmp_path: Path):
     path = write(tmp_path, "gone@example.com\nnot-an-address\n\nGONE@example.com\na,b\n")
     here = rows_read(path, pipeline=False, do_not_mail=True)
@@ -232,11 +249,17 @@ def test_only_a_large_file_is_read_in_a_second_process(
         return real(path, *args)
 
     monkeypatch.setattr(subscribers_module, "pipelined", spy)
+    monkeypatch.setattr(import_reader, "_usable_cores", lambda: 2)
     small = write(tmp_path, MAILCHIMP + mailchimp_rows(20))
     import_csv(db, small, list_name=LIST, actor="U_OWNER", clock=clock)
     assert started == []
     monkeypatch.setattr(import_reader, "PIPELINE_BYTES", small.stat().st_size)
     report = import_csv(db, small, list_name="Second", actor="U_OWNER", clock=clock)
+    assert started == [small]
+    assert (report.rows, report.added) == (20, 20)
+    # One usable core: the second process would only take turns with this one.
+    monkeypatch.setattr(import_reader, "_usable_cores", lambda: 1)
+    report = import_csv(db, small, list_name="Third", actor="U_OWNER", clock=clock)
     assert started == [small]
     assert (report.rows, report.added) == (20, 20)
 
