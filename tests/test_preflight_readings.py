@@ -31,9 +31,13 @@ from tests.test_preflight_disguise import codes
         ("森本さやか", ["もりもとさやか", "さやかもりもと"], ["morimoto sayaka", "sayaka morimoto"]),
         ("ヤマグチ ケンタ", ["やまぐちけんた", "けんたやまぐち"], ["yamaguchi kenta", "kenta yamaguchi"]),
         ("ひかり出版", ["ひかりしゅっぱん"], ["hikarishuppan"]),
+        # the dictionary's other reading of a word, where it is a person's name
+        ("中島 優", ["なかじまゆう", "なかじまゆー", "ゆうなかじま", "ゆーなかじま", "なかじままさる",
+                     "まさるなかじま"], ["nakajima yu", "yu nakajima", "nakajima masaru",
+                                       "masaru nakajima"]),
         ("高橋", [], ["takahashi"]),  # one word: no kana (たかはし is prose), romaji of 9 letters
         ("真奈", [], []),  # "mana": one word, too short
-        ("健", [], []),
+        ("健", [], ["takeshi"]),  # one word: "ken" is short, its next reading is not
         ("김민준", [], []),  # not Japanese: nothing to read
         ("Alice Example", [], []),
     ],
@@ -147,3 +151,66 @@ def test_romaji_through_marks_and_glued_legal_forms(text: str):
 def test_markup_inside_a_romanised_name_is_read_as_the_reader_sees_it():
     """`Syo**uta**`: the HTML shows "Syouta" (the romaji view parts words at marks)."""
     assert "subscriber_data" in codes("本日は Kobayasi, Syo**uta** さんの件です。")
+
+
+PEOPLE = PersonalDataIndex.from_values(
+    [("name", name) for name in ["山崎 涼子", "中島 優", "佐藤 翔太", "伊藤 純一郎", "小林 翔太",
+                                 "望月 千鶴", "Yamaguchi Kenta", "Satou Yuuko", "Homma Shimpei"]]
+    + [("company", "株式会社ひかり出版")]
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        # the other reading of a name, voiced or not (rendaku): the dictionary knows one
+        ("ヤマサキリョウコ", "山崎 涼子"),
+        ("やまさき りょうこ", "山崎 涼子"),
+        ("Yamasaki Ryoko", "山崎 涼子"),
+        ("なかしまゆう", "中島 優"),
+        ("Nakashima Yu", "中島 優"),
+        ("ナカジマ マサル", "中島 優"),  # the dictionary's second reading of 優
+        ("Masaru Nakajima", "中島 優"),
+        # kana as written and as pronounced, mixed; hiragana and katakana mixed
+        ("さとうしょーた", "佐藤 翔太"),
+        ("サトーしょうた", "佐藤 翔太"),
+        ("いとー じゅんいちろう", "伊藤 純一郎"),
+        # jy for j, Nihon-shiki (di, du), letter by letter in Kunrei-shiki
+        ("Ito Jyunichiro", "伊藤 純一郎"),
+        ("Motiduki Tiduru", "望月 千鶴"),
+        ("もちずき ちずる", "望月 千鶴"),  # ぢ and じ, づ and ず sound alike
+        ("S y o u t a Kobayasi", "小林 翔太"),
+        ("K.o.b.a.y.a.s.i S.y.o.t.a", "小林 翔太"),
+        # a name typed in romaji, written in kana
+        ("やまぐち けんた", "yamaguchi kenta"),
+        ("ヤマグチケンタ", "yamaguchi kenta"),
+        ("ケンタ・ヤマグチ", "yamaguchi kenta"),
+        ("さとうゆうこ", "satou yuuko"),
+        ("サトー ユーコ", "satou yuuko"),
+        ("ほんま しんぺい", "homma shimpei"),
+        # a Latin legal form that ends in a consonant glued before a romanised name
+        ("LLCHikari Syuppan", "株式会社ひかり出版"),
+        ("KKHikari Shuppan", "株式会社ひかり出版"),
+        ("Inc.Hikari Syuppan", "株式会社ひかり出版"),
+    ],
+)
+def test_a_reading_in_another_habit_is_found(text: str, found: str):
+    assert [shown for _, shown in PEOPLE.find(f"本日は{text}の件です。")] == [found], text
+
+
+# Ordinary Japanese with words whose kana, read as the views read them (voiced as
+# unvoiced, ー as a vowel), come close to the readings of common names: none is a name.
+ORDINARY_KANA = """このゆびわは大きな砂糖のかたまりのようです。しょうたいじょうをお送りします。
+けいたいでんわ、ゆうびんきょく、こうのとり、きょうのよてい。本日は晴天なり。
+やまざくら、なかじまの公園、ながしまの遊園地。コーヒーとケーキ、ゲームとスポーツ。
+みんなでたのしく話しましょう。かんがえましょう、今一度。ありがとうございました。"""
+COMMON = PersonalDataIndex.from_values(
+    [("name", name) for name in ["河野 優", "小野 優", "伊藤 優", "佐藤 愛", "中島 蓮", "今井 翔",
+                                 "大野 誠", "高野 恵", "中田 学", "島田 聡", "山崎 桜", "長島 茂",
+                                 "小島 慶", "長谷 恵"]]
+)  # fmt: skip
+
+
+def test_readings_in_every_habit_do_not_flag_ordinary_words():
+    assert COMMON.find(ORDINARY_KANA) == []
+    assert SHORT.find(ORDINARY_KANA) == []

@@ -12,8 +12,10 @@ and given name) made one space.
 `Haystack` then offers the folded text three ways: `loose` (letters and digits
 only, so `Lea**kwell**`, `Leak-well` and `L e a k w e l l` read as `leakwell`;
 for needles in scripts that separate words, with whole-word checks against the
-folded text), `spaced` (whitespace and ASCII punctuation dropped; for Japanese,
-Chinese and Korean needles, which are written with or without a space) and `addresses` (common
+folded text), `spaced` (whitespace and punctuation dropped, kana as they sound:
+katakana as hiragana, voiced as unvoiced, ー as a vowel; for Japanese, Chinese and
+Korean needles, which are written with or without a space), `romaji` (romaji in
+every system and habit alike: see `_romaji`) and `addresses` (common
 obfuscations such as `(at)`, `[dot]` undone).
 
 `key()` turns a needle into what is looked up in which of those views;
@@ -124,13 +126,54 @@ _NOT_ALNUM = re.compile(r"[\W_]+")
 # What the spaced view drops: whitespace, and every punctuation mark and symbol:
 # `山口**健太`, `山口、健太`, `山口／健太`, `山口【健太】`, `山口♥健太` read as 山口健太.
 _NOT_SPACED = re.compile(f"[\\s{MARKS}]+")
-# Katakana read as hiragana in the spaced view: `サクラ` and `さくら` are one name.
-_KATAKANA = re.compile("[\u30a1-\u30f6\u30fd\u30fe]")
-_AS_HIRAGANA = {code: code - 0x60 for code in [*range(0x30A1, 0x30F7), 0x30FD, 0x30FE]}
 
 
-def _hiragana(text: str) -> str:
-    return text.translate(_AS_HIRAGANA) if _KATAKANA.search(text) else text
+# The spaced view reads kana as they sound, whatever the habit of writing them, so
+# that every reading of a name a writer could give is one key:
+# - katakana as hiragana (`サクラ`, `さくら`);
+# - voiced and unvoiced alike (`ヤマザキ`, `やまさき`; `ナカジマ`, `なかしま`: the
+#   first kana of a second element of a name is voiced or not, rendaku, and the
+#   dictionary knows the more likely one), ぢ as じ and づ as ず (they sound alike);
+#   ゐ, ゑ, を as い, え, お;
+# - the long-vowel mark ー as the vowel kana write for it (う after an o or a u,
+#   い after an e or an i, あ after an a), so that `サトー` reads as `さとう`, and a
+#   mix of habits, `さとうしょーた`, as `さとうしょうた`. Only the mark: a vowel
+#   letter that lengthens the one before it is a name's first letter just as often
+#   (`…とおおの`, `…にいとう`), and a needle is matched without what comes before it.
+def _kana_letters_table() -> dict[int, int]:
+    same = {"ぢ": "じ", "づ": "ず", "ゐ": "い", "ゑ": "え", "を": "お"}
+    table: dict[int, int] = {}
+    for code in [*range(0x3041, 0x3097), 0x309E, *range(0x30A1, 0x30FB), 0x30FD, 0x30FE]:
+        kana = chr(code)
+        for _ in range(2):  # (twice: ヺ is ヲ with a voicing mark, ヲ is を, read as お)
+            if "ァ" <= kana <= "ヶ" or kana in "ヽヾ":
+                kana = chr(ord(kana) - 0x60)
+            kana = same.get(kana, kana)
+            decomposed = unicodedata.normalize("NFD", kana)
+            if decomposed[-1] in "\u3099\u309a":  # voiced: the kana without the mark
+                kana = decomposed[0]
+        if kana != chr(code):
+            table[code] = ord(kana)
+    return table
+
+
+_KANA_LETTERS = _kana_letters_table()
+_VOWEL_ROWS = {
+    "あ": "あかさたなはまやらわぁゃゎゕ",  # (in the kana as the table leaves them)
+    "い": "いきしちにひみりぃえけせてねへめれぇゖ",
+    "う": "うくすつぬふむゆるぅゅおこそとのほもよろぉょ",
+}
+_LONG_AS = {kana: vowel for vowel, row in _VOWEL_ROWS.items() for kana in row}
+_LONG_MARK = re.compile(f"ー(?<=[{''.join(_VOWEL_ROWS.values())}]ー)")
+
+
+def kana_letters(text: str) -> str:
+    """`text` with its kana as the spaced view reads them, one for one (katakana as
+    hiragana, voiced as unvoiced, ー as a vowel …)."""
+    text = text.translate(_KANA_LETTERS)
+    if "ー" not in text:
+        return text
+    return _LONG_MARK.sub(lambda mark: _LONG_AS[mark.string[mark.start() - 1]], text)
 
 
 JA_FORMS = (
@@ -200,7 +243,7 @@ def key(folded: str) -> tuple[str, str] | None:
     """(view, key) under which a folded needle is looked up; None if too short
     to be told from ordinary words."""
     if _CJK.search(folded):
-        spaced = _hiragana(_NOT_SPACED.sub("", folded))
+        spaced = kana_letters(_NOT_SPACED.sub("", folded))
         return (SPACED, spaced) if len(spaced) >= MIN_SPACED else None
     loose = _NOT_ALNUM.sub("", folded)
     return (LOOSE, loose) if len(loose) >= MIN_LOOSE else None
@@ -216,7 +259,7 @@ def keys_all(folded: list[str]) -> tuple[list[str | None], list[str]]:
     if joined is None or not folded:
         looked_up = [key(text) for text in folded]
         return [k and k[0] for k in looked_up], [k[1] if k else "" for k in looked_up]
-    spaced = _hiragana(_NOT_SPACED.sub("", joined)).split(_SEPARATOR)
+    spaced = kana_letters(_NOT_SPACED.sub("", joined)).split(_SEPARATOR)
     loose = _NOT_ALNUM_OR_SEPARATOR.sub("", joined).split(_SEPARATOR)
     cjk = _NOT_CJK_OR_SEPARATOR.sub("", joined).split(_SEPARATOR)
     keys = [s if c else w for c, s, w in zip(cjk, spaced, loose, strict=True)]
@@ -229,40 +272,57 @@ def keys_all(folded: list[str]) -> tuple[list[str | None], list[str]]:
     return views, keys
 
 
-# The romaji view: a Japanese name's spellings in Hepburn and Kunrei-shiki, with
-# long vowels written as in kana, dropped (ō folds to o), doubled or with an h, and
-# n or m before b, m, p, made one (`Satou`, `Satoh`, `Satoo`, `Sato`: `sato`;
-# `Shouta`, `Syota`: `sota`; `Homma`: `honma`; `Yamaguti`: `yamaguti`): in each
-# word (whitespace and marks part them, so that a legal form glued on, `Inc.Hikari`,
-# does not run into the name; markup, `Syo**uta**`, `S~~yuppan~~`, is read
-# through), the second letter of a pair goes
-# (sh, ch, ky, sy, ou, oo, oh before a consonant, uu, ts before u …), then c reads
-# as t, f as h, j as z, and m before b, m, p as n. Only deletions and one-for-one
-# changes, so that a place in it maps back to the folded text. The NUL of the
-# batch form passes untouched.
-_MARKUP = re.compile(r"[*_~`]+")  # emphasis and code marks: inside a word, read through
+# The romaji view: a Japanese name's spellings in Hepburn, Kunrei-shiki and
+# Nihon-shiki, with long vowels written as in kana, dropped (ō folds to o), doubled
+# or with an h, n or m before b, m, p, voiced or not, made one (`Satou`, `Satoh`,
+# `Satoo`, `Sato`: `sato`; `Shouta`, `Syota`: `sota`; `Homma`: `honma`; `Yamazaki`,
+# `Yamasaki`: `yamasaki`; `Jyunichiro`, `Zyun'itiro`: `sunitiro`). In two steps:
+# 1. markup inside a word (`Syo**uta**`, `S~~yuppan~~`) is read through, and the
+#    spaces and marks between letters typed one by one (`S y o u t a`, `S.h.o.t.a`)
+#    go; every other mark parts words, as a space does (so that a legal form glued
+#    on, `Inc.Hikari`, does not run into the name); d before i, u, y reads as z
+#    (Nihon-shiki's di, du, dya are Hepburn's ji, zu, ja);
+# 2. in each word the second letter of a pair goes (sh, ch, ky, sy, jy, ou, oo, oh
+#    before a consonant, uu, ts before u …; but not the h or y of a name glued to a
+#    legal form that ends in a consonant, `LLCHikari`, `KKYamada`, nor the o or u
+#    after `co`, `CoUeda`), then m before b, m, p reads as n, and every voiced
+#    consonant as the unvoiced one: c as t, f as h, j as s, g as k, z as s, d as t,
+#    b and p as h (as the spaced view reads kana: `kana_letters`).
+# Only deletions and one-for-one changes, so that a place in it maps back to the
+# folded text. The NUL of the batch form passes untouched.
+_ROMAJI_FIRST = re.compile(  # (what step 1 drops)
+    rf"[*_~`]+|(?<=(?<![a-z0-9])[a-z])[\s{MARKS}]+(?=[a-z](?![a-z0-9]))"
+)
 _NOT_ALNUM_SPACE = re.compile(r"[^\w \x00]+")
+_D_AS_Z = re.compile("d(?=[iuy])")
+# Legal-form words of `_LATIN_FORM_WORDS` that end in a consonant (one look-behind
+# each: they must be of fixed width).
+_GLUED_CONSONANT = "".join(
+    f"(?<!(?<![a-z0-9]){form}[hy])"
+    for form in ("llc", "llp", "inc", "ltd", "limited", "corp", "corporation", "plc", "kk")
+)
 _ROMAJI_DROP = re.compile(  # (each branch starts with its letter: most places fail at once)
-    " +|[hy](?<=[bcdfgjklmnpqrstvwxz][hy])|s(?<=ts)(?=u)|[ou](?<=o[ou])|h(?<=oh)(?![aeiou])"
+    rf" +|[hy](?<=[bcdfgjklmnpqrstvwxz][hy]){_GLUED_CONSONANT}|s(?<=ts)(?=u)"
+    r"|[ou](?<=o[ou])(?<!(?<![a-z0-9])co[ou])|h(?<=oh)(?![aeiou])"
     "|a(?<=aa)|i(?<=ii)|u(?<=uu)|e(?<=ee)"
 )
-_ROMAJI_LETTERS = str.maketrans("cfj", "thz")
+_ROMAJI_LETTERS = str.maketrans("cfjgzdbp", "thsksthh")
 _LABIAL_M = re.compile("m(?=[bmp])")
 
 
+def _romaji_first(text: str) -> str:
+    """Step 1's changes, one for one: every mark a space, d before i, u, y as z."""
+    return _D_AS_Z.sub("z", _NOT_ALNUM_SPACE.sub(lambda match: " " * len(match.group(0)), text))
+
+
 def _romaji_letters(text: str) -> str:
-    return _LABIAL_M.sub("n", text.translate(_ROMAJI_LETTERS))
-
-
-def _marks_as_spaces(text: str) -> str:
-    """`text` with every mark a space, one for one."""
-    return _NOT_ALNUM_SPACE.sub(lambda match: " " * len(match.group(0)), text)
+    return _LABIAL_M.sub("n", text).translate(_ROMAJI_LETTERS)
 
 
 def _romaji(text: str) -> str:
     """The romaji view of a folded text (without the map back; see `_Chained`)."""
-    unmarked = _marks_as_spaces(_MARKUP.sub("", text))
-    return _romaji_letters(_ROMAJI_DROP.sub("", unmarked))
+    first = _romaji_first(_ROMAJI_FIRST.sub("", text))
+    return _romaji_letters(_ROMAJI_DROP.sub("", first))
 
 
 def romaji_keys(readings: list[str]) -> list[str]:
@@ -326,6 +386,9 @@ class _Joined:
         run = bisect.bisect_right(starts, index) - 1
         return origins[run] + index - starts[run]
 
+    def as_typed(self, index: int) -> tuple[_Joined, int]:
+        return self, index
+
 
 @dataclass
 class _Chained:
@@ -341,6 +404,11 @@ class _Chained:
 
     def origin(self, index: int) -> int:
         return self.first.origin(self.second.origin(index))
+
+    def as_typed(self, index: int) -> tuple[_Joined, int]:
+        """The first step (markup dropped, the letters as typed), and where `index` of
+        the view is in its text."""
+        return self.first, self.second.origin(index)
 
 
 _LATIN_FORM_WORDS = "llc|llp|inc|incorporated|ltd|limited|corp|corporation|company|gmbh|plc|kk|co"
@@ -369,13 +437,13 @@ class Haystack:
     def joined(self, view: str) -> _Joined | _Chained:
         if view not in self._joined:
             if view == ROMAJI:
-                first = _Joined.of(self.folded, _MARKUP, _marks_as_spaces)
+                first = _Joined.of(self.folded, _ROMAJI_FIRST, _romaji_first)
                 second = _Joined.of(first.text, _ROMAJI_DROP, _romaji_letters)
                 self._joined[view] = _Chained(first, second)
             elif view == LOOSE:
                 self._joined[view] = _Joined.of(self.folded, _NOT_ALNUM)
             else:
-                self._joined[view] = _Joined.of(self.folded, _NOT_SPACED, _hiragana)
+                self._joined[view] = _Joined.of(self.folded, _NOT_SPACED, kana_letters)
         return self._joined[view]
 
     @cached_property
@@ -428,17 +496,19 @@ class Haystack:
         """Whether a legal-form word of the view's joined text ends (`before`) or
         begins at `at` and, in the folded text, begins or ends at a word's edge:
         `C~~orporation~~Minato` and `BakeryI**nc.** this` read "Corporation" and
-        "Inc." glued on, though the view ran the markup and the spaces together."""
-        text = joined.text
+        "Inc." glued on, though the view ran the markup and the spaces together (in
+        the romaji view, before its letters change: `C~~orporationMidori`)."""
+        view, at = joined.as_typed(at)
+        text = view.text
         for word in _FORM_WORDS:
             if before and at >= len(word) and text.startswith(word, at - len(word)):
-                edge = joined.origin(at - len(word))
+                edge = view.origin(at - len(word))
                 if edge == 0 or not _wordlike(self.folded[edge - 1]):
                     return True
             elif not before and text.startswith(word, at):
                 if at + len(word) >= len(text):
                     return True
-                edge = joined.origin(at + len(word) - 1) + 1
+                edge = view.origin(at + len(word) - 1) + 1
                 if edge >= len(self.folded) or not _wordlike(self.folded[edge]):
                     return True
         return False

@@ -43,7 +43,7 @@ from bot.preflight.disguise import (
     keys_all,
     other_orders,
 )
-from bot.preflight.readings import readings
+from bot.preflight.readings import readings, romanised
 from storage import changes
 from storage.db import Database
 from storage.models import Subscriber, UnsubscribeRequest
@@ -120,10 +120,16 @@ def _add_needles(by_view: dict[str, dict[str, Needle]], kind: str, raws: list[st
             for i in [i for i, view in enumerate(views) if view is None]:
                 views[i], keys[i] = disguise.key(shown[i]) or (None, "")
         # How each reads, in kana and romaji (`readings`), shown as typed; and a name
-        # typed in Latin letters may be a Japanese one in romaji: it goes into the
-        # romaji view too, where Syouta Kobayasi reads like Shota Kobayashi.
+        # typed in Latin letters may be a Japanese one in romaji (`romanised`): it
+        # goes into the romaji view too, where Syouta Kobayasi reads like Shota
+        # Kobayashi, and is looked for in kana (Yamaguchi Kenta as やまぐちけんた).
         kana: list[tuple[str, str]] = []
-        romaji = [(text, shown[i]) for i, text in enumerate(keyed) if _LATIN.fullmatch(text)]
+        romaji: list[tuple[str, str]] = []
+        for i, text in enumerate(keyed):
+            if _LATIN.fullmatch(text):
+                read = romanised(text)
+                kana += [(reading, shown[i]) for reading in read.kana]
+                romaji += [(reading, shown[i]) for reading in read.romaji]
         for core, text in zip(cores, typed, strict=True):
             read = readings(core, katakana=kind != "company")
             kana += [(reading, text) for reading in read.kana]

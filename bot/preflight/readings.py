@@ -6,30 +6,43 @@ reading of the kanji comes from MeCab (through fugashi) with the UniDic
 dictionary of unidic-lite: for each word its kana (サトウ) and its pronunciation
 (サトー, which marks the long vowels). `readings()` spells that out:
 
-- in hiragana, as written and as pronounced (さとうしょうた, さとーしょーた), for
+- in hiragana, as written and as pronounced (さとうしょうた, さとーしょーた, which
+  the spaced view reads alike, and alike with a mix of both: さとうしょーた), for
   names of two words or more and four kana or more (a single short word in kana
   is ordinary Japanese: たなか is inside したなかで);
 - in romaji, in Hepburn with long vowels dropped ("sato shota"; six letters or
   more for a name of one word: 真奈 reads "mana"). The other spellings people
   write a name in read alike in `disguise`'s romaji view: Kunrei-shiki (si, ti,
-  tu, hu, zi, sya …), long vowels as written in kana, with a macron, doubled or
-  with an h (Satou, Satō, Satoo, Satoh), n or m before b, m and p (Honma,
-  Homma), each part in its own; `spellings()` lists them (the tests use it);
-- in every order of its parts (family and given name swapped).
+  tu, hu, zi, sya …), Nihon-shiki (di, du), jy for j, long vowels as written in
+  kana, with a macron, doubled or with an h (Satou, Satō, Satoo, Satoh), n or m
+  before b, m and p (Honma, Homma), each part in its own, or letter by letter
+  (S y o u t a); `spellings()` lists them (the tests use it);
+- in every order of its parts (family and given name swapped);
+- in each reading the dictionary gives a piece of the name, up to MAX_READINGS:
+  its most likely one and the next of its n-best that reads the same words as a
+  person's name (優 ユウ or マサル, 河野 コウノ or カワノ). A reading that differs
+  only in voicing (山崎 ヤマザキ, ヤマサキ: rendaku) or in how it writes a long
+  vowel needs none: `disguise` reads them alike, in kana and in romaji.
+
+`romanised()` reads a name typed in Latin letters that is Japanese romaji
+(Yamaguchi Kenta, Satou Yuuko): it is looked for in the romaji view, and in
+kana (やまぐちけんた); a name that is not romaji (Brightwater) is neither.
 
 The dictionary is a dependency: `tagger()` loads it once and fails loudly when
-it cannot (`countersign check` reports it, and the bot does not start). The
-dictionary gives one reading per word, its most likely one; a name with another
-reading (山崎 as ヤマサキ) is found in kanji and in the reading the dictionary
-gives, not in the other.
+it cannot (`countersign check` reports it, and the bot does not start). A
+reading the dictionary does not know at all (翔 as カケル: unidic-lite has only
+ショウ) is found in kanji only.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import threading
 from dataclasses import dataclass
+
+from bot.preflight.disguise import kana_letters
 
 MIN_KANA = 4  # hiragana of a reading, at least (and two words): shorter is ordinary text
 # Romaji of a name of one word, at least: 真奈 reads "mana", 花 "hana", ordinary words
@@ -254,32 +267,96 @@ class _Part:
     literal: bool
 
 
+# The dictionary's readings of a name beyond its most likely one: the next paths of
+# its n-best through the same words, where each word read otherwise is read as a
+# person's name (中島 ナカジマ, ナカシマ; 優 ユウ, マサル; 河野 コウノ, カワノ), at most
+# MAX_READINGS for a piece of a name; the other paths split the name into words
+# that are no one's name (健太 as 健 ケン + 太 フトシ). (Readings that differ only in
+# voicing, ヤマザキ and ヤマサキ, read alike in both views anyway: `disguise`.)
+NBEST = 10
+MAX_READINGS = 2
+
+
 @functools.lru_cache(maxsize=1 << 16)  # family and given names recur: read once each
-def _pieces(piece: str) -> tuple[_Part, ...] | None:
-    """The parts of a piece of a name typed without a space: one, or two where the
-    dictionary says a given name starts (山口健太); None if a word has no reading."""
+def _pieces(piece: str) -> tuple[tuple[_Part, ...], ...] | None:
+    """The readings of a piece of a name typed without a space, the most likely
+    first, each as its parts: one, or two where the dictionary says a given name
+    starts (山口健太); None if a word has no reading."""
+    paths = tagger().nbestToNodeList(piece, NBEST)  # type: ignore[attr-defined]
+    best = paths[0]
+    split = next(
+        (
+            i
+            for i, word in enumerate(best)
+            if i and word.feature.pos3 == "人名" and word.feature.pos4 == "名"
+            and any(_reading(other) for other in best[:i])
+        ),
+        None,
+    )  # fmt: skip
+    first = _parts(best, split)
+    if first is None:
+        return None
+    found = {first: None}
+    heard = {_heard(first)}
+    surfaces = [word.surface for word in best]
+    kana = [word.feature.kana for word in best]
+    for path in paths[1:]:
+        if len(found) >= MAX_READINGS:
+            break
+        if [word.surface for word in path] != surfaces:
+            continue
+        features = [word.feature for word in path]
+        if any(f.kana != k and f.pos3 != "人名" for f, k in zip(features, kana, strict=True)):
+            continue
+        parts = _parts(path, split)
+        if parts is not None and _heard(parts) not in heard:
+            found[parts] = None
+            heard.add(_heard(parts))
+    return tuple(found)
+
+
+def _heard(parts: tuple[_Part, ...]) -> tuple[str, ...]:
+    """How the spaced view hears a reading: one that differs only in voicing or in
+    how it writes a long vowel (ナカジマ, ナカシマ) is the same one."""
+    return tuple(kana_letters(part.kana) for part in parts)
+
+
+def _reading(word: object) -> tuple[str, str, bool] | None:
+    """(kana, pron, literal?) of a word of the dictionary's path; None for a mark,
+    ("", "", False) for a word with no reading."""
+    surface: str = word.surface  # type: ignore[attr-defined]
+    feature = word.feature  # type: ignore[attr-defined]
+    kana = None if word.is_unk else feature.kana  # type: ignore[attr-defined]
+    pron = None if word.is_unk else feature.pron  # type: ignore[attr-defined]
+    if kana:
+        return kana, pron or kana, False
+    if _LITERAL.fullmatch(surface):
+        return surface, surface, True
+    if _KANA_ONLY.fullmatch(surface):
+        return _katakana(surface), _katakana(surface), False
+    if not _READABLE.search(surface) and not surface.isalnum():
+        return None  # a mark
+    return "", "", False
+
+
+def _parts(words: list[object], split: int | None) -> tuple[_Part, ...] | None:
+    """The parts of a path's words, the second starting at word `split`; None if a
+    word has no reading."""
     parts: list[list[str]] = [["", "", ""]]  # kana, pron, literal?
     counts = [0]
-    for word in tagger()(piece):  # type: ignore[operator]
-        surface: str = word.surface
-        feature = word.feature
-        if counts[-1] and len(parts) == 1 and feature.pos3 == "人名" and feature.pos4 == "名":
+    for i, word in enumerate(words):
+        if i == split:
             parts.append(["", "", ""])  # the given name starts here
             counts.append(0)
-        kana = None if word.is_unk else feature.kana
-        pron = None if word.is_unk else feature.pron
+        read = _reading(word)
+        if read is None:
+            continue
+        kana, pron, literal = read
         if not kana:
-            if _LITERAL.fullmatch(surface):
-                kana = surface
-                parts[-1][2] = "y"
-            elif _KANA_ONLY.fullmatch(surface):
-                kana = _katakana(surface)
-            elif not _READABLE.search(surface) and not surface.isalnum():
-                continue  # a mark
-            else:
-                return None
+            return None
         parts[-1][0] += kana
-        parts[-1][1] += pron or kana
+        parts[-1][1] += pron
+        parts[-1][2] = parts[-1][2] or ("y" if literal else "")
         counts[-1] += 1
     return tuple(
         _Part(kana, pron, count, bool(literal))
@@ -342,25 +419,114 @@ def readings(folded: str, *, katakana: bool = True) -> Readings:
         return Readings()
     if not katakana and not _KANJI_OR_HIRAGANA.search(folded):
         return Readings()
-    parts: list[_Part] = []
+    choices: list[tuple[tuple[_Part, ...], ...]] = []
     for piece in folded.split():
         found = _pieces(piece)
         if found is None:
             return Readings()
-        parts += found
-    if not parts:
-        return Readings()
-    orders = [parts[i:] + parts[:i] for i in range(len(parts))] if len(parts) <= 4 else [parts]
+        choices.append(found)
+    # The most likely reading of every piece, then each other reading of one piece.
+    best = [choice[0] for choice in choices]
+    combos = [best] + [
+        [*best[:i], other, *best[i + 1 :]]
+        for i, choice in enumerate(choices)
+        for other in choice[1:]
+    ]
     kana: dict[str, None] = {}
+    romaji: dict[str, None] = {}
+    for combo in combos:
+        _read([part for piece in combo for part in piece], kana, romaji)
+    return Readings(tuple(kana), tuple(romaji))
+
+
+def _read(parts: list[_Part], kana: dict[str, None], romaji: dict[str, None]) -> None:
+    """Add the kana and romaji of a name read as `parts` (in every order)."""
+    if not parts:
+        return
+    orders = [parts[i:] + parts[:i] for i in range(len(parts))] if len(parts) <= 4 else [parts]
     if sum(part.words for part in parts) >= 2 and not any(part.literal for part in parts):
         for order in orders:
             for written in ("".join(p.kana for p in order), "".join(p.pron for p in order)):
                 if len(written) >= MIN_KANA:
                     kana[_hiragana(written)] = None
     spelled = [hepburn(part.kana, part.pron) for part in parts]
-    romaji: dict[str, None] = {}
     one_word = len(parts) == 1 and parts[0].words == 1
     if all(spelled) and not (one_word and len(spelled[0] or "") < MIN_ONE_WORD):
         for i in range(len(orders)):
             romaji[" ".join(spelled[i:] + spelled[:i])] = None  # type: ignore[arg-type]
-    return Readings(tuple(kana), tuple(romaji))
+
+
+# --- a name typed in Latin letters -------------------------------------------------------------
+
+# Romaji to katakana: each mora in Hepburn, Kunrei-shiki and Nihon-shiki, and the
+# habits of word processors (jya, cya).
+_FROM_ROMAJI: dict[str, str] = {}
+for _kana, _spelled in _MORAE.items():
+    if _kana not in "ァィゥェォヰヱヲ":
+        for _each in _spelled:
+            _FROM_ROMAJI.setdefault(_each, _kana)
+_FROM_ROMAJI |= {
+    "di": "ヂ", "du": "ヅ", "dzu": "ヅ", "dya": "ヂャ", "dyu": "ヂュ", "dyo": "ヂョ", "wo": "ヲ",
+    "jya": "ジャ", "jyu": "ジュ", "jyo": "ジョ", "cya": "チャ", "cyu": "チュ", "cyo": "チョ",
+}  # fmt: skip
+_CONSONANTS = frozenset("bcdfghjkmprstvwz")
+MAX_SPELLINGS = 4  # kana spellings of a romanised name at most (n before a vowel: ン or ナ行)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _word_in_kana(word: str, after_n: bool = False) -> tuple[str, ...]:
+    """The katakana a word of romaji could be written in (n before a vowel is ン or
+    the n of ナ, ニ …, but after an n, kinnosuke, only the latter), at most
+    MAX_SPELLINGS; () if it is not Japanese romaji."""
+    if not word:
+        return ("",)
+    found: list[str] = []
+    first = word[0]
+    rest: list[tuple[str, str]] = []  # (kana, the romaji left)
+    if first == "m" and word[1:2] in ("b", "m", "p"):
+        rest.append(("ン", word[1:]))  # (homma, shimpei)
+    elif first in _CONSONANTS and (word[1:2] == first or (word[1:3] == "ch" and first == "t")):
+        rest.append(("ッ", word[1:]))  # a doubled consonant: a small tsu
+    elif first == "n" and (len(word) == 1 or word[1] not in "aiueoy"):
+        rest.append(("ン", word[1:]))
+    else:
+        if first == "n" and word[1] in "aiueoy" and not after_n:
+            rest.append(("ン", word[1:]))  # (shin'ya written shinya, jun'ichi junichi)
+        for length in (3, 2, 1):
+            kana = _FROM_ROMAJI.get(word[:length])
+            if kana is not None:
+                rest.insert(0, (kana, word[length:]))
+                break
+        if first == "h" and word[1:2] not in ("a", "i", "u", "e", "o", "y"):
+            rest.append(("ー", word[1:]))  # an h after a vowel: a long one (satoh, ohno)
+    for kana, left in rest:
+        for spelled in _word_in_kana(left, kana == "ン" and first == "n"):
+            found.append(kana + spelled)
+            if len(found) == MAX_SPELLINGS:
+                return tuple(found)
+    return tuple(found)
+
+
+_ROMAJI_PARTS = re.compile(r"[' .-]+")
+
+
+def romanised(folded: str) -> Readings:
+    """How a name typed in Latin letters (folded) reads if it is Japanese romaji:
+    `romaji`, itself (six letters or more for a name of one word, as a reading's),
+    and `kana`, how it is written in kana (for a name of two words or more and four
+    kana or more, as a reading's: Yamaguchi Kenta as やまぐちけんた, ヤマグチ ケンタ);
+    nothing if a word of it is not romaji (Brightwater, Gill)."""
+    words = [word for word in _ROMAJI_PARTS.split(folded) if word]
+    spelled = [_word_in_kana(word) for word in words]
+    if not words or not all(spelled):
+        return Readings()
+    one_word = len(words) == 1
+    romaji = () if one_word and len(words[0]) < MIN_ONE_WORD else (folded,)
+    kana: dict[str, None] = {}
+    if len(folded.split()) >= 2:
+        combos = itertools.islice(itertools.product(*spelled), MAX_SPELLINGS)
+        for combo in combos:
+            written = "".join(combo)
+            if len(written) >= MIN_KANA:
+                kana[_hiragana(written)] = None
+    return Readings(tuple(kana), romaji)
