@@ -291,7 +291,7 @@ def keys_all(folded: list[str]) -> tuple[list[str | None], list[str]]:
 # Only deletions and one-for-one changes, so that a place in it maps back to the
 # folded text. The NUL of the batch form passes untouched.
 _ROMAJI_FIRST = re.compile(  # (what step 1 drops)
-    rf"[*_~`]+|(?<=(?<![a-z0-9])[a-z])[\s{MARKS}]+(?=[a-z](?![a-z0-9]))"
+    rf"(?<=(?<![a-z0-9])[a-z])[\s{MARKS}]+(?=[a-z](?![a-z0-9]))|[*_~`]+"
 )
 _NOT_ALNUM_SPACE = re.compile(r"[^\w \x00]+")
 _D_AS_Z = re.compile("d(?=[iuy])")
