@@ -16,7 +16,9 @@ one space, so every pattern here ignores case and takes any whitespace.
   at most six groups): Japanese ones of 10 or 11 digits starting with 0 (`+81`
   standing for the 0), international ones (+ and 8 to 15 digits). Digits may be
   written in any script or as kanji numerals, and o, l, i and | stand for 0 and
-  1 where they touch a digit (`O8O-9999-8888`).
+  1 where they touch a digit (`O8O-9999-8888`); or spelled out as words, in
+  English or in kana (`zero eight zero …`, `ゼロハチゼロ…`, `ぜろはちぜろ…`), alone or
+  among digits (`zero 80 9999 8888`).
 
 Every pattern starts its matches where a run of its characters starts, so that
 each runs in linear time on any text.
@@ -113,8 +115,91 @@ def telephone_numbers(text: str) -> list[TelephoneNumber]:
     """Every telephone number in `text`, where it is (see the module's docstring).
     A run of digit groups may hold several numbers (`03-1234-5678 03-1234-5678`):
     from each group on, the longest run of at most six groups that is a number."""
+    plain = _digits_written_plainly(text)
+    found = _in_digits(plain)
+    if _DIGIT_WORD.search(plain):
+        taken = [(number.start, number.end) for number in found]
+        found += [
+            number
+            for number in _in_words(plain)
+            if not any(start < number.end and number.start < end for start, end in taken)
+        ]
+        found.sort(key=lambda number: number.start)
+    return found
+
+
+# Digits as words: English (case ignored), and kana (ー is "-" by then: キュ-).
+_WORDS = {
+    "zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+    "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}  # fmt: skip
+_KANA_WORDS = {
+    "ゼロ": "0", "レイ": "0", "マル": "0", "イチ": "1", "ニ": "2", "サン": "3", "ヨン": "4",
+    "シ": "4", "ゴ": "5", "ロク": "6", "ナナ": "7", "シチ": "7", "ハチ": "8", "キュウ": "9",
+    "キュ-": "9", "ク": "9",
+}  # fmt: skip
+_KANA_WORDS |= {  # and in hiragana
+    "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in word): digit
+    for word, digit in list(_KANA_WORDS.items())
+}
+_AS_DIGIT_WORDS = _WORDS | _KANA_WORDS
+_LONGEST_FIRST = sorted(_AS_DIGIT_WORDS, key=len, reverse=True)
+_ENGLISH = "|".join(f"(?<![a-z]){word}(?![a-z])" for word in _WORDS)
+_KANA = "|".join(
+    _LONGEST_FIRST[i] for i in range(len(_LONGEST_FIRST)) if not _LONGEST_FIRST[i].isascii()
+)
+_SPELLED_TOKEN = rf"(?:{_ENGLISH}|{_KANA}|\d+)"
+_ZERO = "|".join(
+    [f"(?<![a-z]){word}(?![a-z])" for word in ("zero", "oh")]
+    + [word for word, digit in _KANA_WORDS.items() if digit == "0"]
+    + [r"0\d*"]
+)
+# A run of four tokens or more, the first a zero (each match starts at one: linear on
+# any text); `_in_words` keeps those with a word.
+_SPELLED_RUN = re.compile(rf"(?:{_ZERO})(?:[\s.,、・/()-]*{_SPELLED_TOKEN}){{3,}}", re.IGNORECASE)
+_DIGIT_WORD = re.compile(rf"{_ENGLISH}|{_KANA}", re.IGNORECASE)
+_TOKEN = re.compile(_SPELLED_TOKEN, re.IGNORECASE)
+
+
+def _in_words(plain: str) -> list[TelephoneNumber]:
+    """The numbers spelled out in words, among digits or not: from each token on
+    that starts with 0, the longest run of tokens that is a number."""
     found: list[TelephoneNumber] = []
-    for match in _PHONE_TOKEN.finditer(_digits_written_plainly(text)):
+    for run in _SPELLED_RUN.finditer(plain):
+        if not _DIGIT_WORD.search(run.group(0)):
+            continue  # digits only: `_in_digits`'s
+        tokens = [
+            (
+                token.start(),
+                token.end(),
+                _AS_DIGIT_WORDS.get(token.group(0).lower(), token.group(0)),
+            )
+            for token in _TOKEN.finditer(run.group(0))
+        ]
+        first = 0
+        while first < len(tokens):
+            digits, last, national = "", 0, None
+            if tokens[first][2].startswith("0"):
+                for end in range(first, len(tokens)):
+                    digits += tokens[end][2]
+                    if len(digits) > 11:
+                        break
+                    candidate = _national(digits, plus=False)
+                    if candidate is not None:
+                        last, national = end, candidate
+            if national is None:
+                first += 1
+                continue
+            start = run.start() + tokens[first][0]
+            found.append(TelephoneNumber(start, run.start() + tokens[last][1], national))
+            first = last + 1
+    return found
+
+
+def _in_digits(plain: str) -> list[TelephoneNumber]:
+    """The numbers written in digits (see `telephone_numbers`)."""
+    found: list[TelephoneNumber] = []
+    for match in _PHONE_TOKEN.finditer(plain):
         token = match.group(0)
         groups = list(_GROUP.finditer(token))
         first = 0

@@ -22,7 +22,9 @@ NUMBERS = [
     "+1 415 555 0100", "+44 20 7946 0958", "03-1234-5678", "090-1234-5678", "(03) 1234-5678",
     "(03)1234-5678", "09012345678", "0312345678", "+81 90 1234 5678", "+81-3-1234-5678",
     "080 9999 8888", "080.9999.8888", "０８０ー９９９９ー８８８８", "080–9999–8888", "O8O-9999-8888",
-    "〇八〇-九九九九-八八八八", "0120-123-456",
+    "〇八〇-九九九九-八八八八", "0120-123-456", "zero eight zero nine nine nine nine eight eight eight eight",
+    "Zero-Eight-Zero 9999 8888", "ゼロハチゼロ・キュウキュウキュウキュウ・ハチハチハチハチ",
+    "ぜろはちぜろ きゅうきゅうきゅうきゅう はちはちはちはち", "oh three, one two three four, five six seven eight",
 ]  # fmt: skip
 ADDRESSES = [
     "taro@example.com", "Taro.Yamada@Example.COM", "ｔａｒｏ＠ｅｘａｍｐｌｅ．ｃｏｍ",
@@ -69,7 +71,8 @@ def test_prose_with_at_is_an_address_only_for_the_channel():
 @pytest.mark.parametrize(
     "text",
     ["2026-12-01 10:00", "価格 1,000円", "第12号", "ISBN 978-4-00-000000-0", "★新商品★のご案内",
-     "meet @ 5pm", "lol 2026", "oil"],
+     "meet @ 5pm", "lol 2026", "oil", "one, two, three, four, five, six, seven, eight, nine, ten",
+     "ゼロから始めるイチニサンシ体操", "zero to sixty in four point five"],
 )  # fmt: skip
 def test_ordinary_text_is_left_as_typed(text: str):
     assert _redacted(text) == text
@@ -84,7 +87,8 @@ def test_redaction_keeps_the_rest_of_the_text():
 @pytest.mark.parametrize(
     "text",
     ["a" + " " * 100_000 + "(at)", "x at " * 20_000, "x at y dot " * 9_000, "1 " * 50_000,
-     "taro" * 25_000 + "@", "O" * 100_000 + "8", "a." * 50_000 + "@b"],
+     "taro" * 25_000 + "@", "O" * 100_000 + "8", "a." * 50_000 + "@b", "zero " * 20_000,
+     "ゼロ" * 50_000, "ぜろに" * 30_000, "zero one " * 10_000 + "x"],
 )  # fmt: skip
 def test_both_take_linear_time_on_any_text(text: str):
     started = time.thread_time()

@@ -64,7 +64,8 @@ READINGS = {
                   "Yamasaki Ryoko", "Yamazaki Ryouko", "YAMASAKI Ryōko", "Yamazaki Ryohko"],
     "望月 千鶴": ["もちづき ちづる", "もちずき ちずる", "モチヅキチズル", "Mochizuki Chizuru",
                   "Motizuki Tizuru", "Motiduki Tiduru", "MOTIDUKI Tizuru"],
-    "株式会社ひかり出版": ["ひかりしゅっぱん", "Hikari Shuppan", "Hikari Syuppan"],
+    "株式会社ひかり出版": ["ひかりしゅっぱん", "Hikari Shuppan", "Hikari Syuppan",
+                           "LLCHikari Syuppan"],  # (a legal form glued on: drawn every run)
     "有限会社みどり商店": ["みどりしょうてん", "Midori Shoten", "Midori Shouten", "Midori Syôten"],
     "株式会社みなと製作所": ["みなとせいさくしょ", "Minato Seisakusho", "Minato Seisakusyo"],
     "Satou Yuuko": ["Sato Yuko", "Satoh Yuko", "Satō Yūko", "SATOO Yuko", "Yuuko Satou",
@@ -237,26 +238,47 @@ def test_a_disguised_address_is_found(data: st.DataObject, person, context: str)
 
 
 DASHES = ["-", "‐", "‑", "‒", "–", "—", "―", "−", "ー", "－", "﹣", " ", ".", "  ", ""]
+# Digits spelled out, each in the words people use for it.
+SPELLED = {
+    "english": ["zero oh", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                "nine"],
+    "katakana": ["ゼロ レイ マル", "イチ", "ニ", "サン", "ヨン", "ゴ", "ロク", "ナナ", "ハチ",
+                 "キュウ キュー"],
+    "hiragana": ["ぜろ れい", "いち", "に", "さん", "よん", "ご", "ろく", "なな", "はち", "きゅう"],
+}  # fmt: skip
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
+    st.data(),
     st.sampled_from([("080", "9999", "8888"), ("03", "1234", "5678"), ("0120", "123", "456")]),
     st.lists(st.sampled_from(DASHES), min_size=2, max_size=2),
     st.booleans(),
     st.booleans(),
     st.booleans(),
-    st.sampled_from(["ascii", "letters", "kanji"]),
+    st.sampled_from(["ascii", "letters", "kanji", "english", "katakana", "hiragana"]),
     st.sampled_from(CONTEXTS),
 )
 def test_a_telephone_number_is_found_whatever_its_separators(
-    groups, separators, full_width, international, parentheses, digits, context
+    data, groups, separators, full_width, international, parentheses, digits, context
 ):
     if digits == "letters":  # O for 0, l or I for 1
         groups = tuple(g.replace("0", "O").replace("1", "l") for g in groups)
     elif digits == "kanji":
         groups = tuple(
             g.translate(str.maketrans("0123456789", "〇一二三四五六七八九")) for g in groups
+        )
+    elif digits in SPELLED:  # spelled out, in every group or in some
+        international = False  # ("+81" and words: not a form anyone writes)
+        spelled = data.draw(st.lists(st.booleans(), min_size=3, max_size=3).filter(any))
+        between = data.draw(st.sampled_from([" ", "-"] if digits == "english" else ["", " "]))
+        if digits == "english":  # (words run into each other are not English)
+            separators = [s if s.strip() else " " for s in separators]
+        groups = tuple(
+            between.join(data.draw(st.sampled_from(SPELLED[digits][int(d)].split())) for d in g)
+            if spell
+            else g
+            for g, spell in zip(groups, spelled, strict=True)
         )
     first, *rest = groups
     if international:
@@ -422,7 +444,9 @@ def test_an_ordinary_issue_has_no_findings(body: str, everyday_index: PersonalDa
     "text",
     ["2026-11-27", "第12号", "価格 1,000円", "ISBN 978-4-00-000000-0", "0 1 2 3 4 5 6 7 8 9",
      "〒100-0001", "10:00-18:00", "v1.2.3.4.5.6", "0.5 1.25 3.75 2.5", "二〇二六年一二月一日",
-     "oil 1234 5678", "lol 2026 11 27", "第一〇〇号", "polo 0120 lol"],
+     "oil 1234 5678", "lol 2026 11 27", "第一〇〇号", "polo 0120 lol", "one two three four five",
+     "oh no, zero one two", "ゼロからはじめるイチニサンシ", "にしごく", "ぜろにいちにさんしごろく",
+     "zero to ninety-nine in eight seconds", "Zero One Two Three Four Five Six"],
 )  # fmt: skip
 def test_ordinary_numbers_are_not_telephone_numbers(text: str):
     assert phones(Haystack.of(text)) == set()
