@@ -47,6 +47,7 @@ PEOPLE = [
 # Nihon-shiki, jy for j, long vowels as in kana, dropped, with a macron, doubled or
 # with an h, n or m before b, m, p). Written out by hand: what the dictionary must
 # give, not what the code gives.
+GLUED = "LLCHikari Syuppan"  # a legal form glued on, as a reading: drawn in every run
 READINGS = {
     "山口 健太": ["やまぐち けんた", "ヤマグチ ケンタ", "Yamaguchi Kenta", "Yamaguti Kenta",
                   "YAMAGUCHI Kenta"],
@@ -64,8 +65,7 @@ READINGS = {
                   "Yamasaki Ryoko", "Yamazaki Ryouko", "YAMASAKI Ryōko", "Yamazaki Ryohko"],
     "望月 千鶴": ["もちづき ちづる", "もちずき ちずる", "モチヅキチズル", "Mochizuki Chizuru",
                   "Motizuki Tizuru", "Motiduki Tiduru", "MOTIDUKI Tizuru"],
-    "株式会社ひかり出版": ["ひかりしゅっぱん", "Hikari Shuppan", "Hikari Syuppan",
-                           "LLCHikari Syuppan"],  # (a legal form glued on: drawn every run)
+    "株式会社ひかり出版": ["ひかりしゅっぱん", "Hikari Shuppan", "Hikari Syuppan", GLUED],
     "有限会社みどり商店": ["みどりしょうてん", "Midori Shoten", "Midori Shouten", "Midori Syôten"],
     "株式会社みなと製作所": ["みなとせいさくしょ", "Minato Seisakusho", "Minato Seisakusyo"],
     "Satou Yuuko": ["Sato Yuko", "Satoh Yuko", "Satō Yūko", "SATOO Yuko", "Yuuko Satou",
@@ -123,20 +123,21 @@ def disguised(
 ) -> str:
     """`text` as a writer could disguise it, several transformations combined (as
     `reading`, one of its READINGS, if given)."""
-    romanised = read = False
+    romanised = read = formed = False
     if reading is None and text in READINGS and draw(st.booleans()):  # as it reads
         reading = draw(st.sampled_from(READINGS[text]))
     if reading is not None:  # in kana or romaji
         text = reading
-        romanised, read = text.isascii(), True
+        romanised, read, formed = text.isascii(), True, text == GLUED
     if company:
         core = company_core(fold(text))
         text = draw(st.sampled_from([text, core, core.title()]))
-        if draw(st.booleans()):
+        if not formed and draw(st.booleans()):
             form = draw(st.sampled_from(JA_FORMS + LATIN_FORMS))
             # (glued before a romanised name, "LLCHikari Syuppan": the c of LLC must not
             # take the h of Hikari as if it were "ch")
             text = draw(st.sampled_from([f"{form}{text}", f"{text} {form}", f"{text}{form}"]))
+            formed = True
     words = text.split(" ")
     if not company and draw(st.booleans()):  # family and given name swapped
         if len(words) > 1:
@@ -148,9 +149,11 @@ def disguised(
             words = [text[cut:], text[:cut]]
     # Typed letter by letter: "S y o u t a" (where the words part is then not known: an
     # h that lengthens a word's last vowel before a word that starts with one, "Itoh
-    # Ichiro", reads as the h of "hi", and is left out)
+    # Ichiro", reads as the h of "hi", and a legal form, "C o . , L t d . H i k a r i",
+    # runs into the name: both left out)
     if (
         romanised
+        and not formed
         and not re.search("h [aeiou]", " ".join(words), re.IGNORECASE)
         and draw(st.booleans())
     ):
