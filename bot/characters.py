@@ -89,3 +89,43 @@ OTHER_DIGIT = _class_pattern(sorted(AS_DIGITS))
 # Dashes, hyphens and minus signs of every kind (and the long-vowel marks that stand in for
 # one in Japanese numbers), one character each.
 DASHES = re.compile("[\u2010-\u2015\u2043\u2212\u2796\u2e3a\u2e3b\ufe58\ufe63\u30fc\uff70\u02d7-]")
+
+
+# Letters of other scripts that look like Latin ones (a name typed
+# with a Cyrillic "а", a Greek "ο", small capitals "ʏᴀᴍᴀᴅᴀ" or flag letters "🇾🇺🇰🇮"
+# reads as the Latin one): the prototypes Unicode's confusables data gives for the
+# letters of Cyrillic, Greek, Armenian and the Latin extensions that NFKC leaves
+# alone, by hand, and every LATIN LETTER SMALL CAPITAL and REGIONAL INDICATOR SYMBOL
+# LETTER of the running Python's Unicode database by its name.
+_BY_HAND = {
+    # Cyrillic
+    "а": "a", "в": "b", "г": "r", "ԁ": "d", "е": "e", "һ": "h", "і": "i", "ј": "j", "к": "k",
+    "ӏ": "l", "м": "m", "н": "h", "о": "o", "р": "p", "ԛ": "q", "с": "c", "ѕ": "s", "т": "t",
+    "у": "y", "ү": "y", "ѵ": "v", "ԝ": "w", "ѡ": "w", "х": "x", "ь": "b", "ԍ": "g", "ɡ": "g",
+    # Greek
+    "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
+    "ρ": "p", "ϱ": "p", "σ": "o", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ϳ": "j",
+    # Armenian
+    "ա": "w", "ց": "g", "հ": "h", "ո": "n", "ս": "u", "օ": "o", "զ": "q",
+    # Latin letters NFKC keeps (ı, ø … are read bare by `disguise`)
+    "ɑ": "a", "ɩ": "i", "ȷ": "j", "ɾ": "r", "ʋ": "u",
+}  # fmt: skip
+# Capitals, read before case folding (and before NFKC, which makes the c-like ϲ an
+# o-like σ): some look like another letter than their small one (Η like H, η like n).
+_CAPITALS = {
+    "А": "a", "В": "b", "Е": "e", "К": "k", "М": "m", "Н": "h", "О": "o", "Р": "p", "С": "c",
+    "Т": "t", "У": "y", "Х": "x", "Ѕ": "s", "І": "i", "Ј": "j", "Ԁ": "d", "Һ": "h", "Ӏ": "l",
+    "Ԛ": "q", "Ԝ": "w", "Ү": "y", "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i",
+    "Κ": "k", "Μ": "m", "Ν": "n", "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x", "Ϲ": "c",
+    "ϲ": "c", "Օ": "o", "Ս": "u",
+}  # fmt: skip
+LOOKALIKES: dict[int, str] = {ord(char): latin for char, latin in _BY_HAND.items()}
+LOOKALIKES |= {ord(char): latin for char, latin in _CAPITALS.items()}
+for _code in range(0x20000):
+    _name = unicodedata.name(chr(_code), "")
+    for _prefix in ("LATIN LETTER SMALL CAPITAL ", "REGIONAL INDICATOR SYMBOL LETTER "):
+        if _name.startswith(_prefix) and len(_name) == len(_prefix) + 1:
+            LOOKALIKES[_code] = _name[-1].lower()
+# Where a text may hold one: any of them, or any letter of their scripts (ё is е with
+# a diaeresis once decomposed).
+HAS_LOOKALIKE = _class_pattern(sorted(set(LOOKALIKES) | set(range(0x0370, 0x0590))))

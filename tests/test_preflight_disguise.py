@@ -40,6 +40,7 @@ PEOPLE = [
     ("山崎 涼子", "合同会社ひだまり", "ryoko.y@example.jp"),  # ヤマザキ, or ヤマサキ
     ("望月 千鶴", "株式会社あおば", "chizuru.m@example.jp"),  # ぢ, づ: Nihon-shiki di, du
     ("中島 優", "株式会社こだま", "yu.n@example.jp"),  # 優: ユウ, or マサル
+    ("Kondo Ryohei", "Example Robotics Inc.", "ryohei.k@example.jp"),  # long vowels unwritten
 ]
 # How a reader could be shown each Japanese name and company: its reading in kana (in
 # hiragana, katakana or a mix, long vowels in any habit, voiced or not where names
@@ -70,6 +71,8 @@ READINGS = {
     "株式会社みなと製作所": ["みなとせいさくしょ", "Minato Seisakusho", "Minato Seisakusyo"],
     "Satou Yuuko": ["Sato Yuko", "Satoh Yuko", "Satō Yūko", "SATOO Yuko", "Yuuko Satou",
                     "さとう ゆうこ", "サトウ ユウコ", "サトー ユーコ", "さとうユーコ"],
+    "Kondo Ryohei": ["こんどう りょうへい", "コンドウ リョウヘイ", "こんどー りょーへい",
+                     "りょうへい こんどう", "Kondou Ryouhei", "Kondoh Ryohei", "Kondō Ryōhei"],
     "中島 優": ["なかじま ゆう", "ナカシマ ユウ", "なかじま まさる", "ナカジマ マサル", "Nakajima Yu",
                 "Nakashima Masaru", "NAKAJIMA Masaru", "Nakazima Yuu"],
     "Minato Denki K.K.": ["Minato Denki", "Minato Denki Co., Ltd."],
@@ -93,7 +96,14 @@ INVISIBLE = ["\u200b", "\u00ad", "\u200c", "\u200d", "\u2060", "\ufeff", "\u180e
 SPACES = [" ", "  ", "\n", "\u3000", " \n ", "\t", "\u00a0", "・"]
 # Punctuation and symbols a writer could put between family and given name.
 MARKS = ["、", "，", "･", "／", "」「", "—", "–", "‐", "♥", "☆", "【", "〜", "。", "：", "😀"]
-CYRILLIC = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у", "i": "і"}
+# Letters of other scripts that look like Latin ones (Cyrillic, Greek, Armenian, Latin
+# small capitals and extensions, flag letters), written out by hand.
+LOOKALIKES = {
+    "a": "аαɑᴀ🇦", "b": "ʙβ", "c": "сϲᴄ", "d": "ԁᴅ", "e": "еεᴇ", "f": "ꜰ", "g": "ɡցɢ",
+    "h": "һհʜ", "i": "іιɩɪ", "j": "јϳȷᴊ", "k": "кκᴋ", "l": "ӏʟ", "m": "мᴍ", "n": "ոηɴ",
+    "o": "оοσօᴏ", "p": "рρᴘ", "q": "ԛզ", "r": "гʀ", "s": "ѕꜱ", "t": "тτᴛ", "u": "υսᴜ",
+    "v": "ѵνᴠ", "w": "ԝωᴡ", "x": "хχ", "y": "уүʏ🇾", "z": "ᴢ",
+}  # fmt: skip
 DIACRITICS = ["\u0301", "\u0300", "\u0308", "\u0302", "\u0303", "\u030c", "\u0327"]
 JA_FORMS = ["株式会社", "(株)", "㈱", "有限会社", "合同会社"]
 LATIN_FORMS = ["Inc.", "Co., Ltd.", "Ltd.", "LLC", "GmbH", "Corporation"]
@@ -174,8 +184,8 @@ def disguised(
             chars[i] = chr(ord(c) + 0xFEE0)  # full width
         elif choice == 1 and c.isalnum():
             chars[i] = draw(st.sampled_from([f"&#{ord(c)};", f"&#x{ord(c):x};"]))
-        elif choice == 2 and c.lower() in CYRILLIC:
-            chars[i] = CYRILLIC[c.lower()]
+        elif choice == 2 and c.lower() in LOOKALIKES:
+            chars[i] = draw(st.sampled_from(LOOKALIKES[c.lower()]))
         elif choice == 3:
             chars[i] = c + draw(st.sampled_from(INVISIBLE))
         elif choice == 4 and c.isascii() and c.isalpha():  # a diacritic, composed or not
@@ -323,6 +333,16 @@ def test_a_telephone_number_is_found_whatever_its_separators(
         "Thanks to EXAMPLE Alice!",
         "Thanks to Älîcé Exämple!",
         "本日はLeakwell Holdingsの件。株式会社ヒカリ出版からのお知らせ",
+        # letters of other scripts that look like Latin ones
+        "Thanks to ᴀʟɪᴄᴇ ᴇxᴀᴍᴘʟᴇ!",  # small capitals
+        "本日は ʟᴇᴀᴋᴡᴇʟʟ ʜᴏʟᴅɪɴɢꜱ の話です。",
+        "Thanks to 🇦🇱🇮🇨🇪 Example!",  # regional indicators, shown as boxed letters
+        "Thanks to Αlice Εxample!",  # Greek capitals
+        "Thanks to Alicе Exаmplё!",  # Cyrillic, one with a diaeresis
+        "本日は Lеаkwеll Ηоldіngѕ の話です。",
+        "本日は Leakwell Hօlժings の話です。".replace("ժ", "d"),  # Armenian o
+        "Thanks to ɑlice exɑmple!",  # Latin alpha
+        "Thanks to Alice Examρle, ϲheers",  # Greek rho; a lunate sigma NFKC would make σ
     ],
 )
 def test_the_reviews_disguises_are_found(body: str):
@@ -466,7 +486,8 @@ def test_the_senders_own_details_are_not_findings():
 def test_every_punctuation_mark_and_symbol_between_japanese_names_is_looked_through():
     """Whatever mark stands between family and given name (、・「」【】♥ …), the name
     reads on: every character of categories P and S of the running Python's Unicode
-    database that stays a mark under NFKC (™ becomes letters, and reads as them)."""
+    database that stays a mark under NFKC (™ becomes letters, and reads as them) and
+    is not a letter in a box (the regional indicators 🇦 … 🇿 read as the letters)."""
     marks = [
         chr(code)
         for code in range(sys.maxunicode + 1)
@@ -474,6 +495,7 @@ def test_every_punctuation_mark_and_symbol_between_japanese_names_is_looked_thro
         and all(
             unicodedata.category(c)[0] in "PSZ" for c in unicodedata.normalize("NFKC", chr(code))
         )
+        and not unicodedata.name(chr(code), "").startswith("REGIONAL INDICATOR SYMBOL LETTER")
     ]
     missed = [m for m in marks if INDEX.find(f"本日は山口{m}健太さん") != [("name", "山口 健太")]]
     assert missed == []

@@ -155,7 +155,8 @@ def test_markup_inside_a_romanised_name_is_read_as_the_reader_sees_it():
 
 PEOPLE = PersonalDataIndex.from_values(
     [("name", name) for name in ["山崎 涼子", "中島 優", "佐藤 翔太", "伊藤 純一郎", "小林 翔太",
-                                 "望月 千鶴", "Yamaguchi Kenta", "Satou Yuuko", "Homma Shimpei"]]
+                                 "望月 千鶴", "Yamaguchi Kenta", "Satou Yuuko", "Homma Shimpei",
+                                 "Kato Yuki", "Ito Shota"]]
     + [("company", "株式会社ひかり出版")]
 )  # fmt: skip
 
@@ -188,6 +189,9 @@ PEOPLE = PersonalDataIndex.from_values(
         ("さとうゆうこ", "satou yuuko"),
         ("サトー ユーコ", "satou yuuko"),
         ("ほんま しんぺい", "homma shimpei"),
+        ("かとう ゆうき", "kato yuki"),  # the long vowels it does not write, guessed
+        ("ゆうき・カトウ", "kato yuki"),
+        ("いとう しょうた", "ito shota"),
         # a Latin legal form that ends in a consonant glued before a romanised name
         ("LLCHikari Syuppan", "株式会社ひかり出版"),
         ("KKHikari Shuppan", "株式会社ひかり出版"),

@@ -33,19 +33,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from bot.characters import ASTRAL_MARK, BEYOND_BASIC, MARKS, visible
+from bot.characters import ASTRAL_MARK, BEYOND_BASIC, HAS_LOOKALIKE, LOOKALIKES, MARKS, visible
 from bot.contacts import addresses, spelled_out, telephone_numbers
 
-# Letters that look like Latin ones (after case folding): a name written with a
-# Cyrillic "а" reads exactly like the Latin one.
-_LOOKALIKES = str.maketrans(
-    "аеорсхуікјѕԁһӏԛԝвмнтαβεικνορτυχ",
-    "aeopcxyikjsdhlqwbmhtabeiknoptux",
-)
 _SPACES = re.compile(r"[\s\u30fb]+")  # whitespace of every kind, and the nakaguro "・"
 
 
-_HAS_LOOKALIKE = re.compile("[\u0370-\u052f]")  # Greek and Cyrillic (after case folding)
 # Latin letters with diacritics read as the bare letters ("Yamaguchí", "Lëäkwëll"):
 # decomposed, their combining diacritics (U+0300-U+036F: not the kana voicing marks)
 # dropped, composed again; and the few Latin letters that do not decompose but read
@@ -59,9 +52,13 @@ def fold(text: str) -> str:
     """The comparable form of `text` (see the module's docstring)."""
     if text.isascii():  # nothing to normalise, nothing invisible, no look-alikes
         return _SPACES.sub(" ", text.lower())
+    if HAS_LOOKALIKE.search(text):  # before NFKC too, which makes the c-like ϲ an o-like σ
+        text = text.translate(LOOKALIKES)
     text = visible(text).casefold()
-    if _HAS_LOOKALIKE.search(text):  # (a translation reads every character: only if needed)
-        text = text.translate(_LOOKALIKES)
+    if HAS_LOOKALIKE.search(text):  # (a translation reads every character: only if needed)
+        # (decomposed first, so that a look-alike with a diacritic, ё, reads as one too)
+        decomposed = unicodedata.normalize("NFD", text).translate(LOOKALIKES)
+        text = unicodedata.normalize("NFC", decomposed)
     if _HAS_DIACRITIC.search(text):
         bare = _DIACRITICS.sub("", unicodedata.normalize("NFD", text))
         text = unicodedata.normalize("NFC", bare).translate(_BARE)

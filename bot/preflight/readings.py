@@ -470,7 +470,8 @@ _FROM_ROMAJI |= {
     "jya": "ジャ", "jyu": "ジュ", "jyo": "ジョ", "cya": "チャ", "cyu": "チュ", "cyo": "チョ",
 }  # fmt: skip
 _CONSONANTS = frozenset("bcdfghjkmprstvwz")
-MAX_SPELLINGS = 4  # kana spellings of a romanised name at most (n before a vowel: ン or ナ行)
+MAX_SPELLINGS = 4  # kana spellings of a romanised name at most (n before a vowel: ン or ナ行;
+# the long vowels guessed)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -524,9 +525,40 @@ def romanised(folded: str) -> Readings:
     romaji = () if one_word and len(words[0]) < MIN_ONE_WORD else (folded,)
     kana: dict[str, None] = {}
     if len(folded.split()) >= 2:
-        combos = itertools.islice(itertools.product(*spelled), MAX_SPELLINGS)
+        combos = list(itertools.islice(itertools.product(*spelled), MAX_SPELLINGS))
+        if len(words) == 2 and not _WRITES_LONG.search(folded):  # long vowels guessed
+            first, second = _lengthened(words[0]), _lengthened(words[1])
+            combos += [(first[a], second[b]) for a, b in _GUESSES if a in first and b in second]
         for combo in combos:
             written = "".join(combo)
-            if len(written) >= MIN_KANA:
+            if len(written) >= MIN_KANA and len(kana) < MAX_SPELLINGS:
                 kana[_hiragana(written)] = None
     return Readings(tuple(kana), romaji)
+
+
+# A name in romaji often leaves its long vowels unwritten (Sato Yuko for さとう ゆうこ,
+# Ito Shota for いとう しょうた, Kondo Ryohei for こんどう りょうへい): they are guessed
+# where names have them most, an o or u lengthened after a family name's last mora and
+# after a given name's first (in either order of the two: `other_orders`).
+_GUESSES = [("last", "first"), ("first", "last"), ("last", "plain"), ("plain", "last")]
+_WRITES_LONG = re.compile("ou|uu|oo|oh(?![aeiou])|aa|ii|ee")  # (Satou Yuuko, Satoh: none)
+_GLIDES = "ャュョ"
+
+
+def _lengthened(word: str) -> dict[str, str]:
+    """The katakana of a word of romaji ("plain", its first spelling), and with a long
+    "last" or "first" mora where that mora has a consonant and the vowel o or u."""
+    plain = _word_in_kana(word)[0]
+    found = {"plain": plain}
+    last = plain[-2:] if plain[-1:] in _GLIDES else plain[-1:]
+    if _long_o_or_u(last):
+        found["last"] = plain + "ウ"
+    first = plain[:2] if plain[1:2] in _GLIDES else plain[:1]
+    if len(plain) > len(first) and _long_o_or_u(first) and plain[len(first)] not in "ウオー":
+        found["first"] = first + "ウ" + plain[len(first) :]
+    return found
+
+
+def _long_o_or_u(mora: str) -> bool:
+    spelled = _MORAE.get(mora)
+    return spelled is not None and len(spelled[1]) > 1 and spelled[1][-1] in "ou"
