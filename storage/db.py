@@ -35,6 +35,15 @@ class Database:
         with self.sessions.begin() as session:
             yield session
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session that only reads: on SQLite its transaction begins DEFERRED, not
+        IMMEDIATE, so it neither waits for a writer nor holds one up (WAL gives it a
+        consistent snapshot of its own). Rolled back at the end."""
+        with self.sessions() as session:
+            session.connection(execution_options={_READING: True})
+            yield session
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -51,10 +60,15 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.close()
 
 
+_READING = "countersign_reading"  # an execution option: `Database.reading()`
+
+
 def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock at the start, so two writers queue on the
-    # busy timeout instead of failing halfway with "database is locked".
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # busy timeout instead of failing halfway with "database is locked". A
+    # reader needs no lock: a deferred transaction reads a snapshot.
+    reading = conn.get_execution_options().get(_READING, False)
+    conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:

@@ -264,7 +264,7 @@ def test_cache_adds_new_people_without_rebuilding_the_automaton(db: Database, cl
     add_person(db, clock, "e@example.com", "中村さくら", "Northwind Trading")
     add_request(db, clock, "f@example.com", "渡辺翔太", "")
     second = cache.get(db)
-    assert second.automata == first.automata  # no rebuild for a few new rows
+    assert second.tables == first.tables  # no rebuild for a few new rows
     text = "伊藤一郎と中村さくら、northwind trading、渡辺翔太、e@example.com"
     assert {needle for _, needle in second.find(text)} == {
         "伊藤一郎",
@@ -350,7 +350,7 @@ def test_many_changes_during_a_rebuild_are_indexed_apart(db: Database, clock: Fr
     for i, name in enumerate(["伊藤 純一郎", "本間 新平", "大野 智", "服部 半蔵"]):
         add_person(db, clock, f"n{i}@example.com", name)
     during = cache.get_without_waiting(db)  # four rows: a layer, and a rebuild started
-    assert during.automata == first.automata and len(during.layers) == 1
+    assert during.tables == first.tables and len(during.layers) == 1
     assert {n for _, n in during.find("Homma Shimpei, Ohno Satoshi, 服部半蔵, 佐藤太郎")} == {
         "本間 新平",
         "大野 智",
@@ -529,7 +529,7 @@ def test_cache_notices_an_imports_rows(db: Database, clock: FrozenClock, tmp_pat
     )
     assert import_csv(db, path, list_name="Newsletter", actor="U1", clock=clock).added == 2
     second = cache.get(db)
-    assert second.automata == first.automata  # read from the stamps, not rebuilt
+    assert second.tables == first.tables  # read from the stamps, not rebuilt
     found = {
         needle for _, needle in second.find("松本陽菜、森田美咲、northwind trading、k@example.com")
     }

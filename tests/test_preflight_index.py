@@ -119,7 +119,7 @@ def test_the_index_holds_the_needles_the_single_forms_give(values: list[tuple[st
     index = PersonalDataIndex.from_values(values)
     assert index.size == len({(v, k) for v, k, _ in expected})
     for view, key_, _ in expected:
-        assert key_ in index.automata[view]
+        assert key_ in index.tables[view]
 
 
 @settings(max_examples=300)

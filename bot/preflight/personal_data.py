@@ -17,17 +17,21 @@ Telephone numbers need no index: preflight refuses every number it finds.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import pickle
 import re
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import ahocorasick
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot import preflight_builder as builder
 from bot.contacts import addresses, spelled_out
 from bot.preflight import disguise
 from bot.preflight.disguise import (
@@ -245,15 +249,106 @@ def note_phrases(note: str) -> Iterator[tuple[str, str]]:
 
 # --- the index -----------------------------------------------------------------------------
 
+_KINDS = ("name", "company", "address", "note")
+_KIND_CODES = {kind: code for code, kind in enumerate(_KINDS)}
+
+
+@dataclass(frozen=True, eq=False)
+class NeedleTable:
+    """The needles of one view, packed into a few large objects instead of a million
+    small ones, so that it is pickled, loaded and freed in a few short calls (a
+    rebuild in a worker process hands its index over, `bot.preflight_builder`):
+    automata of at most `SHARD_CHARACTERS` characters of keys each, whose values
+    are needle numbers, and per number the key's length, its kind and the text
+    shown (UTF-8, one buffer)."""
+
+    view: str
+    automata: tuple[ahocorasick.Automaton, ...]
+    lengths: array[int]  # of each key
+    kinds: bytes  # index into _KINDS
+    shown: bytes  # every shown text, one after the other, in UTF-8
+    ends: array[int]  # where each shown text ends in `shown`
+
+    # Loading a pickled automaton, freeing one or making one is one call that holds
+    # the interpreter lock, for a time that grows with its trie (~22 bytes pickled
+    # per character of its keys): automata of at most this many characters of keys
+    # (~5 MB pickled) keep each such call to some 20 ms on this machine, while the
+    # scan of a check costs little more than with one automaton (its texts are short).
+    SHARD_CHARACTERS = 250_000
+
+    @classmethod
+    def of(cls, view: str, found: list[Needle]) -> NeedleTable:
+        automata = []
+        automaton, characters = None, 0
+        for number, needle in enumerate(found):
+            if automaton is None or characters >= cls.SHARD_CHARACTERS:
+                if automaton is not None:
+                    automaton.make_automaton()
+                automaton, characters = ahocorasick.Automaton(ahocorasick.STORE_INTS), 0
+                automata.append(automaton)
+            automaton.add_word(needle.key, number)
+            characters += len(needle.key)
+        if automaton is not None:
+            automaton.make_automaton()
+        shown = [needle.shown.encode("utf-8", "surrogatepass") for needle in found]
+        return cls(
+            view,
+            tuple(automata),
+            array("L", [len(needle.key) for needle in found]),
+            bytes(_KIND_CODES[needle.kind] for needle in found),
+            b"".join(shown),
+            array("Q", itertools.accumulate(map(len, shown))),
+        )
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def __contains__(self, key: str) -> bool:
+        return any(key in automaton for automaton in self.automata)
+
+    def matches(self, text: str) -> Iterator[tuple[int, str, int]]:
+        """(start, key, needle number) of every key in `text`."""
+        lengths = self.lengths
+        for automaton in self.automata:
+            for end, number in automaton.iter(text):
+                start = end - lengths[number] + 1
+                yield start, text[start : end + 1], number
+
+    def needles(self) -> Iterator[Needle]:
+        """Every needle of the table."""
+        for automaton in self.automata:
+            for key, number in automaton.items():
+                yield self.needle(number, key)
+
+    def needle(self, number: int, key: str) -> Needle:
+        start = self.ends[number - 1] if number else 0
+        shown = self.shown[start : self.ends[number]].decode("utf-8", "surrogatepass")
+        return _new(Needle, (self.view, key, _KINDS[self.kinds[number]], shown))
+
+    def blobs(self) -> Iterator[bytes]:
+        """The table as pickled pieces: the arrays, then each automaton."""
+        arrays = (self.view, len(self.automata), self.lengths, self.kinds, self.shown, self.ends)
+        yield pickle.dumps(arrays, protocol=pickle.HIGHEST_PROTOCOL)
+        for automaton in self.automata:
+            yield pickle.dumps(automaton, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def load(cls, read: Callable[[], bytes]) -> NeedleTable:
+        """The table of pieces `read` one at a time (each loads in milliseconds).
+        Pickles, so only ever pieces this process asked its own worker for."""
+        view, count, lengths, kinds, shown, ends = pickle.loads(read())  # noqa: S301
+        automata = tuple(pickle.loads(read()) for _ in range(count))  # noqa: S301
+        return cls(view, automata, lengths, kinds, shown, ends)
+
 
 @dataclass
 class PersonalDataIndex:
-    """Every needle, in one automaton per view, plus `extra`: the few needles
-    added since the automata were built (see `PersonalDataCache`), looked up
+    """Every needle, in one `NeedleTable` per view, plus `extra`: the few needles
+    added since the tables were built (see `PersonalDataCache`), looked up
     directly so that a change costs milliseconds, not a rebuild, and `layers`:
     indexes of their own for many rows changed while a rebuild runs."""
 
-    automata: dict[str, ahocorasick.Automaton] = field(default_factory=dict)
+    tables: dict[str, NeedleTable] = field(default_factory=dict)
     size: int = 0
     extra: dict[tuple[str, str], Needle] = field(default_factory=dict)
     layers: tuple[PersonalDataIndex, ...] = ()  # indexes of many rows changed since
@@ -266,21 +361,29 @@ class PersonalDataIndex:
     @classmethod
     def from_texts(cls, by_kind: dict[str, list[str]]) -> PersonalDataIndex:
         """Build from lists of texts by kind (name, company, address, note)."""
-        automata: dict[str, ahocorasick.Automaton] = {}
-        size = 0
-        for view, by_key in _needles_by_view(by_kind).items():
-            if by_key:
-                automaton = automata[view] = ahocorasick.Automaton()
-                for key, needle in by_key.items():
-                    automaton.add_word(key, needle)
-                automaton.make_automaton()
-                size += len(by_key)
-        return cls(automata=automata, size=size)
+        tables = {
+            view: NeedleTable.of(view, list(by_key.values()))
+            for view, by_key in _needles_by_view(by_kind).items()
+            if by_key
+        }
+        return cls(tables=tables, size=sum(map(len, tables.values())))
+
+    def blobs(self) -> Iterator[bytes]:
+        """The tables (not `extra` nor `layers`) as pickled pieces (`load`)."""
+        yield pickle.dumps(len(self.tables))
+        for table in self.tables.values():
+            yield from table.blobs()
+
+    @classmethod
+    def load(cls, read: Callable[[], bytes]) -> PersonalDataIndex:
+        """The index of the pieces of `blobs`, `read` one at a time (`NeedleTable.load`)."""
+        tables = [NeedleTable.load(read) for _ in range(pickle.loads(read()))]  # noqa: S301
+        return cls({table.view: table for table in tables}, sum(map(len, tables)))
 
     def has(self, needle: Needle) -> bool:
-        automaton = self.automata.get(needle.view)
+        table = self.tables.get(needle.view)
         return (
-            (automaton is not None and needle.key in automaton)
+            (table is not None and needle.key in table)
             or (needle.view, needle.key) in self.extra
             or any(layer.has(needle) for layer in self.layers)
         )
@@ -290,11 +393,11 @@ class PersonalDataIndex:
         while a rebuild runs: too many to look up one by one)."""
         layer = PersonalDataIndex.from_values(values)
         return PersonalDataIndex(
-            self.automata, self.size + layer.size, self.extra, (*self.layers, layer)
+            self.tables, self.size + layer.size, self.extra, (*self.layers, layer)
         )
 
     def with_extra(self, values: Iterable[tuple[str, str]]) -> PersonalDataIndex:
-        """The same automata, plus the needles of `values` looked up directly; this
+        """The same tables, plus the needles of `values` looked up directly; this
         very index when they hold nothing new (on PostgreSQL the change horizon is
         the oldest running transaction's, anywhere on the server, so rows already
         seen can be named again while another transaction stays open)."""
@@ -304,17 +407,15 @@ class PersonalDataIndex:
                 extra.setdefault((needle.view, needle.key), needle)
         if len(extra) == len(self.extra):
             return self
-        return PersonalDataIndex(self.automata, self.size, extra, self.layers)
+        return PersonalDataIndex(self.tables, self.size, extra, self.layers)
 
     def search(self, haystack: Haystack) -> dict[str, Needle]:
         """Each distinct needle found in `haystack`, by key."""
         found: dict[str, Needle] = {}
-        for view, automaton in self.automata.items():
-            text = haystack.text(view)
-            for end, needle in automaton.iter(text):
-                start = end - len(needle.key) + 1
-                if needle.key not in found and haystack.whole_word(view, needle.key, start):
-                    found[needle.key] = needle
+        for view, table in self.tables.items():
+            for start, key, number in table.matches(haystack.text(view)):
+                if key not in found and haystack.whole_word(view, key, start):
+                    found[key] = table.needle(number, key)
         for (view, key), needle in self.extra.items():
             if key in found:
                 continue
@@ -349,7 +450,7 @@ class PersonalDataCache:
     horizon (an indexed range query that finds nothing when nothing changed)
     and adds them to the index: up to `MAX_EXTRA` rows as `extra` needles looked
     up directly, up to `MAX_LAYER` as a small index of their own (a layer). The
-    automata are rebuilt when many rows changed, when rows were deleted, or when
+    tables are rebuilt when many rows changed, when rows were deleted, or when
     a person was forgotten (so that their erased data leaves memory too): in the
     background, from a snapshot read with its own horizon. Meanwhile checks use
     the last complete index plus every row changed since its horizon; the fresh
@@ -359,13 +460,27 @@ class PersonalDataCache:
     values stay in memory until the rebuild is done, which can only add findings,
     never hide one. Only when more than `MAX_LAYER` rows changed (a large import)
     does a check rebuild the index itself.
+
+    A list of `WORKER_ROWS` rows or more is built in a worker process of its own
+    (`bot.preflight_builder`), which reads its own snapshot and hands back the
+    index in pieces that load in milliseconds: the bot's process then never waits
+    for the build's long calls that hold the interpreter lock (every check, every
+    `/healthz` and `/newsletter halt` would). A worker that fails, crashes or is
+    killed is logged, and the index is built in the bot's process instead.
     """
 
     MAX_EXTRA = 2_000
     MAX_LAYER = 20_000
+    WORKER_ROWS: int | None = 20_000  # None: always build in the bot's process
 
-    def __init__(self, *, start: Callable[[Callable[[], None]], None] | None = None) -> None:
-        """`start` runs a rebuild in the background (a daemon thread by default)."""
+    def __init__(
+        self,
+        *,
+        start: Callable[[Callable[[], None]], None] | None = None,
+        work: builder.Work = builder.build,
+    ) -> None:
+        """`start` runs a rebuild in the background (a daemon thread by default);
+        `work` is what a worker process runs (`builder.build`)."""
         self._index = PersonalDataIndex()
         self._horizon: int | None = None
         self._removals = 0
@@ -373,15 +488,26 @@ class PersonalDataCache:
         self._idle = threading.Event()  # no rebuild running
         self._idle.set()
         self._start = start or _in_a_thread
+        self._work = work
+        self._workers: set[builder.Worker] = set()  # building now
+        self._closed = False
 
     def get(self, db: Database) -> PersonalDataIndex:
-        with self._lock, db.sessions() as session:
-            horizon, removals = changes.horizon(session.connection())
-            changed = None
-            if self._horizon is not None:
-                changed = self._changed_since(session, self._horizon)
-            if changed is None:  # the first index, or too many changes to add: built here
-                self._index = PersonalDataIndex.from_texts(_personal_texts(session))
+        with self._lock:
+            with db.reading() as session:  # (a writer, however long, is not waited for)
+                horizon, removals = changes.horizon(session.connection())
+                changed = texts = None
+                if self._horizon is not None:
+                    changed = self._changed_since(session, self._horizon)
+                if changed is None and not self._in_a_worker(db, session):
+                    texts = _personal_texts(session)
+            if changed is None:  # the first index, or too many changes to add: built now
+                if texts is None:  # (the check waits for it; the bot's process does not)
+                    horizon, removals, self._index = self._built(
+                        db, PersonalDataIndex.from_texts, worker=True
+                    )
+                else:
+                    self._index = PersonalDataIndex.from_texts(texts)
                 self._horizon, self._removals = horizon, removals
                 return self._index
             values, rows, forgotten = changed
@@ -400,6 +526,13 @@ class PersonalDataCache:
         """Wait until no rebuild is running (for tests and benchmarks); whether none is."""
         return self._idle.wait(timeout)
 
+    def close(self) -> None:
+        """Stop every worker process still building (the bot stops); builds from now
+        on run in the bot's process."""
+        self._closed = True
+        for worker in list(self._workers):
+            worker.stop()
+
     def _rebuild_in_background(self, db: Database) -> None:
         """Start a rebuild unless one is running (a later refresh starts another if one
         is still due when this one is in)."""
@@ -409,15 +542,12 @@ class PersonalDataCache:
 
         def rebuild() -> None:
             try:
-                with db.sessions() as session:
-                    horizon, removals = changes.horizon(session.connection())
-                    texts = _personal_texts(session)
-                index = self._build(texts)
+                worker = self._in_a_worker(db)
+                horizon, removals, index = self._built(db, self._build, worker=worker)
                 with self._lock:  # the next refresh adds what changed since the snapshot
                     replaced = self._index
                     self._index, self._horizon, self._removals = index, horizon, removals
-                # (freeing the old automata takes a second at 100,000 subscribers: here,
-                # not in the next check)
+                # (freeing the old tables: here, not in the next check)
                 del replaced
             except Exception:  # the next refresh that finds it due tries again
                 log.exception("rebuilding the personal-data index failed")
@@ -432,6 +562,43 @@ class PersonalDataCache:
 
     def _build(self, texts: dict[str, list[str]]) -> PersonalDataIndex:
         return PersonalDataIndex.from_texts(texts)
+
+    def _built(
+        self,
+        db: Database,
+        build: Callable[[dict[str, list[str]]], PersonalDataIndex],
+        *,
+        worker: bool,
+    ) -> tuple[int, int, PersonalDataIndex]:
+        """(horizon, removals, index) of a fresh snapshot: built by a worker process
+        if `worker`, else (or when the worker fails) by `build` here."""
+        if worker:
+            process = builder.Worker(_url(db), self._work)
+            self._workers.add(process)
+            try:
+                built = process.result()
+                return built.horizon, built.removals, built.index
+            except builder.WorkerFailed as failure:
+                log.log(
+                    logging.INFO if self._closed else logging.WARNING,
+                    "building the personal-data index in a worker process failed (%s); "
+                    "building it in the bot's process",
+                    failure,
+                )
+            finally:
+                self._workers.discard(process)
+        horizon, removals, texts = snapshot(db)
+        return horizon, removals, build(texts)
+
+    def _in_a_worker(self, db: Database, session: Session | None = None) -> bool:
+        """Whether to build in a worker process: a list of `WORKER_ROWS` rows or more,
+        in a database a process of its own can open."""
+        if self.WORKER_ROWS is None or self._closed or not _url(db):
+            return False
+        if session is None:
+            with db.reading() as own:
+                return _rows(own) >= self.WORKER_ROWS
+        return _rows(session) >= self.WORKER_ROWS
 
     def _changed_since(
         self, session: Session, horizon: int
@@ -466,6 +633,32 @@ class PersonalDataCache:
 
 def _in_a_thread(work: Callable[[], None]) -> None:
     threading.Thread(target=work, name="preflight-index", daemon=True).start()
+
+
+def _url(db: Database) -> str:
+    """The database's URL, for a worker process to connect with; "" for an SQLite
+    database in memory (no other process can open it)."""
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    ):
+        return ""
+    return url.render_as_string(hide_password=False)
+
+
+def _rows(session: Session) -> int:
+    return sum(
+        session.execute(select(func.count()).select_from(table)).scalar_one()
+        for table in (Subscriber, UnsubscribeRequest)
+    )
+
+
+def snapshot(db: Database) -> tuple[int, int, dict[str, list[str]]]:
+    """(horizon, removals, every personal text by kind), read in one transaction
+    that holds up no writer."""
+    with db.reading() as session:
+        horizon, removals = changes.horizon(session.connection())
+        return horizon, removals, _personal_texts(session)
 
 
 def _request_values(email: str | None, name: str, company: str, note: str) -> list[tuple[str, str]]:
