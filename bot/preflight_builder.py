@@ -8,7 +8,8 @@ is a process started for one build (spawned, never forked: the bot runs
 threads). It reads its own snapshot of the database (`personal_data.snapshot`:
 the horizon and the removals with the texts, in one transaction), builds the
 index and sends it back in pickled pieces (`PersonalDataIndex.blobs`), each of
-which loads in milliseconds, while the worker pickles the next.
+which loads in milliseconds, while the worker pickles the next. The worker
+runs at a lower priority (`NICENESS`): on a busy machine the bot comes first.
 
 A worker never outlives the bot: it is a daemon process (multiprocessing ends
 it when the bot exits), it ends itself as soon as the bot's end of its pipe
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 Work = Callable[[str, Connection], None]
 
 TIMEOUT = 1_800.0  # seconds a build may take before its worker is given up
+NICENESS = 10  # added to the worker's (a background build yields to the bot)
 
 
 class WorkerFailed(Exception):
@@ -148,8 +150,12 @@ def send(connection: Connection, horizon: int, removals: int, texts: dict[str, l
 
 
 def _run(work: Work, url: str, connection: Connection) -> None:
-    """The worker process: `work`, then exit at once (nothing to free or flush)."""
+    """The worker process: `work`, then exit at once (nothing to free or flush).
+    It runs at a lower priority than the bot: on a busy machine the bot's checks,
+    `/healthz` and `/newsletter halt` get the processor before the build does."""
     threading.Thread(target=_end_with_the_bot, args=(connection,), daemon=True).start()
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
     try:
         work(url, connection)
     except BaseException as error:

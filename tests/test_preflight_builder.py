@@ -223,17 +223,19 @@ def test_a_worker_ends_when_the_bot_is_killed(tmp_path: Path):
     """A bot killed outright runs no clean-up: its worker notices its pipe close."""
     bot = (
         "import os, signal\n"
+        "from pathlib import Path\n"
         "from bot import preflight_builder\n"
         "from tests.fixtures import builders\n"
         f"worker = preflight_builder.Worker('sqlite:///{tmp_path}/x.db', builders.hangs)\n"
-        "print(worker.pid, flush=True)\n"
+        f"Path('{tmp_path}/pid').write_text(str(worker.pid))\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    ran = subprocess.run(
-        [sys.executable, "-c", bot], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert ran.returncode == -9, ran.stderr
-    pid = int(ran.stdout)
+    with (tmp_path / "output").open("w") as output:  # (no pipe the worker would hold open)
+        ran = subprocess.run(
+            [sys.executable, "-c", bot], cwd=ROOT, stdout=output, stderr=output, timeout=60
+        )
+    assert ran.returncode == -9, (tmp_path / "output").read_text()
+    pid = int((tmp_path / "pid").read_text())
     for _ in range(200):
         if gone(pid):
             break
