@@ -159,11 +159,12 @@ class ContextCopyingExecutor(ThreadPoolExecutor):
 
 def _warm_personal_data(desk: Desk) -> tuple[Callable[[], None], Callable[[], None]]:
     """Build the preflight's personal-data index at start-up, in the background,
-    so that the first `/newsletter show` or `submit` does not pay for it."""
+    so that the first `/newsletter show` or `submit` does not pay for it; on stop,
+    end any worker process still building it."""
 
     def start() -> None:
         threading.Thread(
             target=lambda: desk.personal_data.get(desk.db), name="warm-preflight", daemon=True
         ).start()
 
-    return start, lambda: None
+    return start, desk.personal_data.close
