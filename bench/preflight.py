@@ -147,24 +147,38 @@ class Failures(logging.Handler):
 
 
 class Stalls:
-    """A thread that asks to run every millisecond, and the longest it waited."""
+    """A thread that asks to run every millisecond, and the longest it waited: in
+    all, and for the interpreter lock alone (the wait less the time it spent
+    runnable in the kernel's run queue, waiting for a core on a busy machine:
+    Linux's /proc/thread-self/schedstat)."""
 
     def __init__(self) -> None:
-        self.worst = 0.0
+        self.worst = self.worst_lock = 0.0
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self) -> None:
-        last = time.perf_counter()
+        last, queued = time.perf_counter(), _run_queue_wait()
         while True:
             time.sleep(0.001)
-            now = time.perf_counter()
+            now, now_queued = time.perf_counter(), _run_queue_wait()
             self.worst = max(self.worst, now - last)
-            last = now
+            self.worst_lock = max(self.worst_lock, now - last - (now_queued - queued) - 0.001)
+            last, queued = now, now_queued
 
-    def since(self) -> float:
-        """The longest wait since the last call, in ms."""
-        worst, self.worst = self.worst, 0.0
-        return worst * 1000
+    def since(self) -> tuple[float, float]:
+        """The longest wait, and the longest for the lock, since the last call, in ms."""
+        worst, lock = self.worst, self.worst_lock
+        self.worst = self.worst_lock = 0.0
+        return worst * 1000, lock * 1000
+
+
+def _run_queue_wait() -> float:
+    """Seconds this thread has spent runnable, waiting for a core (0 if unknown)."""
+    try:
+        with open("/proc/thread-self/schedstat") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except OSError:
+        return 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -260,8 +274,12 @@ def main(argv: list[str] | None = None) -> int:
             f"worst {max(during_cpu):.1f} ms (the rest of their time is waiting)"
         )
         print(
-            f"longest wait of another thread: {stalled_first:.0f} ms during the first build, "
-            f"{stalled_rebuild:.0f} ms during the rebuild"
+            f"longest wait of another thread: {stalled_first[0]:.0f} ms during the first "
+            f"build, {stalled_rebuild[0]:.0f} ms during the rebuild"
+        )
+        print(
+            f"  of it for the interpreter lock: {stalled_first[1]:.0f} ms and "
+            f"{stalled_rebuild[1]:.0f} ms (the rest waiting for a core)"
         )
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak resident memory:           {rss:8.0f} MB (this process)")
