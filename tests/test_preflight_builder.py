@@ -9,6 +9,7 @@ Every test here starts a real process (spawned, ~0.1 s for a stand-in's work,
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import subprocess
 import sys
 import threading
@@ -141,6 +142,23 @@ def test_a_failed_worker_leaves_the_bot_a_complete_index(
     [failure] = failures(caplog)
     assert reason in failure and "building it in the bot's process" in failure
     assert "山田" not in failure and "hanako" not in failure  # what its error said: not logged
+
+
+def test_a_worker_that_cannot_start_leaves_the_bot_a_complete_index(
+    db: Database, clock: FrozenClock, caplog: pytest.LogCaptureFixture, monkeypatch
+):
+    """No process to be had (out of memory, of process slots): built here."""
+
+    def cannot(self) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.get_context("spawn").Process, "start", cannot)
+    add_person(db, clock, "kenta@example.com", "山口 健太")
+    with caplog.at_level(logging.WARNING):
+        index = in_a_worker().get(db)
+    assert index.find("Thank you, Kenta Yamaguchi!") == [("name", "山口 健太")]
+    [failure] = failures(caplog)
+    assert "it could not start" in failure
 
 
 def test_a_rebuild_whose_worker_crashes_is_done_in_the_bots_process(

@@ -272,7 +272,7 @@ class NeedleTable:
     # Loading a pickled automaton, freeing one or making one is one call that holds
     # the interpreter lock, for a time that grows with its trie (~22 bytes pickled
     # per character of its keys): automata of at most this many characters of keys
-    # (~5 MB pickled) keep each such call to some 20 ms on this machine, while the
+    # (~5 MB pickled) keep each such call to some 10-20 ms on this machine, while the
     # scan of a check costs little more than with one automaton (its texts are short).
     SHARD_CHARACTERS = 250_000
 
@@ -294,7 +294,7 @@ class NeedleTable:
         return cls(
             view,
             tuple(automata),
-            array("L", [len(needle.key) for needle in found]),
+            array("I", [len(needle.key) for needle in found]),
             bytes(_KIND_CODES[needle.kind] for needle in found),
             b"".join(shown),
             array("Q", itertools.accumulate(map(len, shown))),
@@ -578,10 +578,13 @@ class PersonalDataCache:
         """(horizon, removals, index) of a fresh snapshot: built by a worker process
         if `worker`, else (or when the worker fails) by `build` here."""
         if worker:
-            process = builder.Worker(_url(db), self._work)
-            self._workers.add(process)
             try:
-                built = process.result()
+                process = builder.Worker(_url(db), self._work)
+                self._workers.add(process)
+                try:
+                    built = process.result()
+                finally:
+                    self._workers.discard(process)
                 return built.horizon, built.removals, built.index
             except builder.WorkerFailed as failure:
                 log.log(
@@ -590,8 +593,6 @@ class PersonalDataCache:
                     "building it in the bot's process",
                     failure,
                 )
-            finally:
-                self._workers.discard(process)
         horizon, removals, texts = snapshot(db)
         return horizon, removals, build(texts)
 
