@@ -33,6 +33,7 @@ from storage.models import (
     Subscriber,
     Suppression,
 )
+from tests.fixtures.files import write
 
 LIST = "Newsletter"
 MAILCHIMP = [
@@ -91,15 +92,6 @@ def mailchimp(kind: str, people: list[tuple[str, str, str, str]]) -> str:
         )
         writer.writerow([row[h] for h in header])
     return out.getvalue()
-
-
-def write(tmp_path: Path, content: str | bytes, name: str) -> Path:
-    path = tmp_path / name
-    if isinstance(content, str):
-        path.write_text(content, encoding="utf-8", newline="")
-    else:
-        path.write_bytes(content)
-    return path
 
 
 def run(

@@ -23,6 +23,7 @@ from bot.import_formats import parse_columns
 from bot.subscribers import ImportFailed, ImportOptions, UnreadableFile, import_csv
 from storage.db import Database
 from storage.models import AuditEvent, KeyValue, MailingList, Subscriber, Suppression
+from tests.fixtures.files import write as write_file
 
 LIST = "Newsletter"
 MAILCHIMP = "Email Address,First Name,Last Name,Company,MEMBER_RATING,OPTIN_TIME\n"
@@ -32,12 +33,7 @@ UNSUBSCRIBED = (
 
 
 def write(folder: Path, content: str | bytes, name: str = "audience.csv") -> Path:
-    path = folder / name
-    if isinstance(content, str):
-        path.write_text(content, encoding="utf-8", newline="")
-    else:
-        path.write_bytes(content)
-    return path
+    return write_file(folder, content, name)
 
 
 def mailchimp_rows(count: int, start: int = 0) -> str:

@@ -35,18 +35,14 @@ from storage.models import (
     SubscriberStatus,
     Suppression,
 )
+from tests.fixtures.files import write as write_file
 
 LIST = "Newsletter"
 HEADER = "email,name,company\n"
 
 
-def write(tmp_path: Path, content: str | bytes, name: str = "subscribers.csv") -> Path:
-    path = tmp_path / name
-    if isinstance(content, str):
-        path.write_text(content, encoding="utf-8", newline="")
-    else:
-        path.write_bytes(content)
-    return path
+def write(folder: Path, content: str | bytes, name: str = "subscribers.csv") -> Path:
+    return write_file(folder, content, name)
 
 
 def run_import(
