@@ -139,13 +139,26 @@ def progress_blocks(
     return out
 
 
+def _as_it_is_now(desk: Desk, send_id: int, params: dict[str, Any]) -> dict[str, Any]:
+    """A notice's counts were taken when it was raised, and the send may have
+    moved on before it is drawn: the engine's progress notice, counted while
+    sending, can reach the lock after a person's halt has drawn the halted
+    message, and would bring its Halt button back. A notice of another state
+    than the send's own now is stale: the send is drawn as it is."""
+    current = report_params(desk, send_id)
+    if current and current.get("state") != params.get("state"):
+        return current
+    return params
+
+
 def show_progress_of(notifier: SlackNotifier, notice: Notice, params: dict[str, Any]) -> None:
     """Post the send's one progress message, or update it."""
     desk = notifier.desk
     assert desk is not None and notice.send_id is not None
-    text = t("send.progress.counts", **params)
-    message_blocks = progress_blocks(params, tz=desk.settings.tz)
     with _progress_locks[notice.send_id]:
+        params = _as_it_is_now(desk, notice.send_id, params)
+        text = t("send.progress.counts", **params)
+        message_blocks = progress_blocks(params, tz=desk.settings.tz)
         channel, ts = delivery.progress_message(desk, notice.send_id)
         if channel and ts:
             notifier.update(channel, ts, text, message_blocks)

@@ -7,8 +7,10 @@ from __future__ import annotations
 import re
 import time
 
+from bot.desk import Notice
 from bot.standins.slack import APPROVER_2, EDITOR, NEWSLETTER_CHANNEL
 from handlers.ids import Action
+from handlers.sending import report_params
 from storage.models import Send
 from tests.e2e.helpers import cards, create_issue, current_card, issue_state, submit
 from tests.fixtures.bot import Harness
@@ -109,6 +111,34 @@ def test_send_halt_by_button_and_resume_after_a_second_approval(harness: Harness
     harness.as_user(APPROVER_2).command("/newsletter", f"status {issue_id}")
     status = harness.wait_for_ephemeral(APPROVER_2)[-1]
     assert "500 of 500 sent" in status and "finished" in status
+
+
+def test_progress_counted_before_a_halt_does_not_bring_the_halt_button_back(harness: Harness):
+    """The engine counts a send's progress while it is sending; a person halts it; the
+    engine's notice, counted before the halt, reaches the progress message after the
+    halted one. It once drew the send as sending again, with its Halt button (the
+    rehearsal room's browser test caught it in CI). Here that order is made certain."""
+    desk = harness.desk
+    add_subscribers(desk, 300)
+    harness.postmark.latency = 0.12
+    issue_id = create_issue(harness, harness.editor, "号外", "{{ subscriber.name }} 様、号外です。")
+    card = submit(harness, harness.editor, issue_id)
+    with running(desk, FAST):
+        harness.approver.click(Action.APPROVE, message=current_card(harness, card))
+        wait_until(lambda: _progress_message(harness) is not None)
+        send_id = _send_id(harness, issue_id)
+        assert send_id is not None
+        counted_while_sending = report_params(desk, send_id)
+        assert counted_while_sending["state"] == "sending"
+        harness.editor.click(Action.HALT, message=_progress_message(harness))
+        wait_until(lambda: send_state(desk, send_id) == "halted")
+        harness.slack.wait_for(lambda: _progress_message(harness) is None)
+    desk.notify(
+        Notice("send.progress", issue_id=issue_id, send_id=send_id, params=counted_while_sending)
+    )
+    assert _progress_message(harness) is None
+    progress = _sent_progress(harness)
+    assert "Halted" in _text_of_message(progress), _text_of_message(progress)
 
 
 def test_slash_halt_with_nothing_sending(harness: Harness):
