@@ -18,7 +18,9 @@ one space, so every pattern here ignores case and takes any whitespace.
   written in any script or as kanji numerals, and o, l, i and | stand for 0 and
   1 where they touch a digit (`O8O-9999-8888`); or spelled out as words, in
   English or in kana (`zero eight zero …`, `ゼロハチゼロ…`, `ぜろはちぜろ…`), alone or
-  among digits (`zero 80 9999 8888`).
+  among digits (`zero 80 9999 8888`), as people read numbers out (`oh eight oh,
+  ninety-nine ninety-nine, double eight double eight`, `zeroeightzero…`), after a
+  plus (`plus eight one eighty …`), and in the Korean digit words (`공팔공…`).
 
 Every pattern starts its matches where a run of its characters starts, so that
 each runs in linear time on any text.
@@ -27,6 +29,7 @@ each runs in linear time on any text.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.characters import AS_DIGITS, DASHES, OTHER_DIGIT
@@ -128,11 +131,24 @@ def telephone_numbers(text: str) -> list[TelephoneNumber]:
     return found
 
 
-# Digits as words: English (case ignored), and kana (ー is "-" by then: キュ-).
+# Digits as words. English (case ignored): the digits, "oh" for 0, run together or not
+# ("zeroeightzero"), the teens and tens ("ninety-nine", "eighty eight"), and "double"
+# or "triple" before a digit ("double eight" is 88).
 _WORDS = {
     "zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
     "six": "6", "seven": "7", "eight": "8", "nine": "9",
 }  # fmt: skip
+_TEENS = {
+    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
+    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19",
+}  # fmt: skip
+_TENS = {
+    "twenty": "2", "thirty": "3", "forty": "4", "fifty": "5", "sixty": "6", "seventy": "7",
+    "eighty": "8", "ninety": "9",
+}  # fmt: skip
+_TIMES = {"double": 2, "triple": 3, "treble": 3, "quadruple": 4}
+# Kana, and the Sino-Korean digits in Hangul (ー is "-" by then: キュ-); kanji numerals
+# are digits already (bot.characters.AS_DIGITS), and these stand for them too.
 _KANA_WORDS = {
     "ゼロ": "0", "レイ": "0", "マル": "0", "イチ": "1", "ニ": "2", "サン": "3", "ヨン": "4",
     "シ": "4", "ゴ": "5", "ロク": "6", "ナナ": "7", "シチ": "7", "ハチ": "8", "キュウ": "9",
@@ -142,49 +158,87 @@ _KANA_WORDS |= {  # and in hiragana
     "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in word): digit
     for word, digit in list(_KANA_WORDS.items())
 }
-_AS_DIGIT_WORDS = _WORDS | _KANA_WORDS
-_LONGEST_FIRST = sorted(_AS_DIGIT_WORDS, key=len, reverse=True)
-_ENGLISH = "|".join(f"(?<![a-z]){word}(?![a-z])" for word in _WORDS)
-_KANA = "|".join(
-    _LONGEST_FIRST[i] for i in range(len(_LONGEST_FIRST)) if not _LONGEST_FIRST[i].isascii()
+_KANA_WORDS |= {
+    "零": "0", "壱": "1", "弐": "2", "参": "3", "幺": "1", "两": "2",
+    "공": "0", "영": "0", "일": "1", "이": "2", "삼": "3", "사": "4", "오": "5", "육": "6",
+    "륙": "6", "칠": "7", "팔": "8", "구": "9",
+}  # fmt: skip
+
+
+def _either(words: Iterable[str]) -> str:
+    """One alternation of `words`, the longest first (so that none stops at a shorter one)."""
+    return "|".join(sorted(words, key=len, reverse=True))
+
+
+_UNIT = _either(_WORDS)
+_ENGLISH = (
+    rf"(?<![a-z])(?:(?:{_either(_TIMES)})[\s-]+(?:{_UNIT}|\d)"
+    rf"|(?:{_either(_TENS)})(?:[\s-]+(?:{_either(w for w in _WORDS if _WORDS[w] != '0')}))?"
+    rf"|{_either(_TEENS)}|(?:{_UNIT})+)(?![a-z])"
 )
+_KANA = _either(_KANA_WORDS)
+_PLUS = r"\+|(?<![a-z])plus(?![a-z])|プラス|ぷらす"
 _SPELLED_TOKEN = rf"(?:{_ENGLISH}|{_KANA}|\d+)"
 _ZERO = "|".join(
-    [f"(?<![a-z]){word}(?![a-z])" for word in ("zero", "oh")]
+    [rf"(?<![a-z])(?:zero|oh)(?:{_UNIT})*(?![a-z])"]
     + [word for word, digit in _KANA_WORDS.items() if digit == "0"]
     + [r"0\d*"]
 )
-# A run of four tokens or more, the first a zero (each match starts at one: linear on
-# any text); `_in_words` keeps those with a word.
-_SPELLED_RUN = re.compile(rf"(?:{_ZERO})(?:[\s.,、・/()-]*{_SPELLED_TOKEN}){{3,}}", re.IGNORECASE)
-_DIGIT_WORD = re.compile(rf"{_ENGLISH}|{_KANA}", re.IGNORECASE)
-_TOKEN = re.compile(_SPELLED_TOKEN, re.IGNORECASE)
+_SEPARATORS = r"[\s.,、・/()-]*"
+# A zero, or a plus, and the tokens that follow it (each match starts at one: linear on
+# any text); `_in_words` keeps those with a word and reads a number out of them.
+_SPELLED_RUN = re.compile(
+    rf"(?:(?:{_PLUS}){_SEPARATORS}{_SPELLED_TOKEN}|{_ZERO})(?:{_SEPARATORS}{_SPELLED_TOKEN})*",
+    re.IGNORECASE,
+)
+_DIGIT_WORD = re.compile(rf"{_ENGLISH}|{_KANA}|{_PLUS}", re.IGNORECASE)
+_TOKEN = re.compile(rf"{_PLUS}|{_SPELLED_TOKEN}", re.IGNORECASE)
+_PARTS = re.compile(r"[\s-]+")
+_GLUED = re.compile(_UNIT)
+
+
+def _token_digits(token: str) -> str:
+    """The digits a token stands for ("+" for a plus)."""
+    word = token.lower()
+    if word.isdigit():
+        return word
+    if word in ("+", "plus", "プラス", "ぷらす"):
+        return "+"
+    if word in _KANA_WORDS:
+        return _KANA_WORDS[word]
+    if word in _TEENS:
+        return _TEENS[word]
+    first, *rest = _PARTS.split(word)
+    if first in _TIMES:
+        return _token_digits(rest[0]) * _TIMES[first]
+    if first in _TENS:
+        return _TENS[first] + (_WORDS[rest[0]] if rest else "0")
+    return "".join(_WORDS[unit] for unit in _GLUED.findall(word))
 
 
 def _in_words(plain: str) -> list[TelephoneNumber]:
     """The numbers spelled out in words, among digits or not: from each token on
-    that starts with 0, the longest run of tokens that is a number."""
+    that starts with 0 (or is a plus), the longest run of tokens that is a number."""
     found: list[TelephoneNumber] = []
     for run in _SPELLED_RUN.finditer(plain):
         if not _DIGIT_WORD.search(run.group(0)):
             continue  # digits only: `_in_digits`'s
         tokens = [
-            (
-                token.start(),
-                token.end(),
-                _AS_DIGIT_WORDS.get(token.group(0).lower(), token.group(0)),
-            )
+            (token.start(), token.end(), _token_digits(token.group(0)))
             for token in _TOKEN.finditer(run.group(0))
         ]
         first = 0
         while first < len(tokens):
+            plus = tokens[first][2] == "+"
             digits, last, national = "", 0, None
-            if tokens[first][2].startswith("0"):
-                for end in range(first, len(tokens)):
-                    digits += tokens[end][2]
-                    if len(digits) > 11:
+            if plus or tokens[first][2].startswith("0"):
+                for end in range(first + 1 if plus else first, len(tokens)):
+                    if tokens[end][2] == "+":
                         break
-                    candidate = _national(digits, plus=False)
+                    digits += tokens[end][2]
+                    if len(digits) > 15:
+                        break
+                    candidate = _national(digits, plus=plus)
                     if candidate is not None:
                         last, national = end, candidate
             if national is None:

@@ -25,6 +25,12 @@ NUMBERS = [
     "〇八〇-九九九九-八八八八", "0120-123-456", "zero eight zero nine nine nine nine eight eight eight eight",
     "Zero-Eight-Zero 9999 8888", "ゼロハチゼロ・キュウキュウキュウキュウ・ハチハチハチハチ",
     "ぜろはちぜろ きゅうきゅうきゅうきゅう はちはちはちはち", "oh three, one two three four, five six seven eight",
+    # Said as people say them: tens, doubles, run together, a plus, other scripts' words.
+    "oh eight oh, ninety-nine ninety-nine, eighty-eight eighty-eight",
+    "zero eight zero, double nine double nine, double eight double eight",
+    "oh eight oh triple nine nine eight eight eight eight", "zeroeightzeroninenineninenineeighteighteighteight",
+    "plus eight one, eighty, nine nine nine nine, eight eight eight eight", "+81 eighty 9999 8888",
+    "プラス81 80 9999 8888", "零8099998888", "공팔공 구구구구 팔팔팔팔", "ゼロ8099998888",
 ]  # fmt: skip
 ADDRESSES = [
     "taro@example.com", "Taro.Yamada@Example.COM", "ｔａｒｏ＠ｅｘａｍｐｌｅ．ｃｏｍ",
@@ -72,7 +78,9 @@ def test_prose_with_at_is_an_address_only_for_the_channel():
     "text",
     ["2026-12-01 10:00", "価格 1,000円", "第12号", "ISBN 978-4-00-000000-0", "★新商品★のご案内",
      "meet @ 5pm", "lol 2026", "oil", "one, two, three, four, five, six, seven, eight, nine, ten",
-     "ゼロから始めるイチニサンシ体操", "zero to sixty in four point five"],
+     "ゼロから始めるイチニサンシ体操", "zero to sixty in four point five", "double trouble",
+     "twenty twenty-six", "plus one", "top ten", "oh, nineteen eighty-four", "영어 공부는 일이 많다",
+     "plus 2 more"],
 )  # fmt: skip
 def test_ordinary_text_is_left_as_typed(text: str):
     assert _redacted(text) == text
@@ -88,7 +96,9 @@ def test_redaction_keeps_the_rest_of_the_text():
     "text",
     ["a" + " " * 100_000 + "(at)", "x at " * 20_000, "x at y dot " * 9_000, "1 " * 50_000,
      "taro" * 25_000 + "@", "O" * 100_000 + "8", "a." * 50_000 + "@b", "zero " * 20_000,
-     "ゼロ" * 50_000, "ぜろに" * 30_000, "zero one " * 10_000 + "x"],
+     "ゼロ" * 50_000, "ぜろに" * 30_000, "zero one " * 10_000 + "x", "double " * 20_000,
+     "ninety " * 20_000, "zeroeight" * 10_000, "plus " * 20_000, "공" * 50_000,
+     "oh ninety-" * 10_000],
 )  # fmt: skip
 def test_both_take_linear_time_on_any_text(text: str):
     started = time.thread_time()

@@ -259,6 +259,30 @@ SPELLED = {
                  "キュウ キュー"],
     "hiragana": ["ぜろ れい", "いち", "に", "さん", "よん", "ご", "ろく", "なな", "はち", "きゅう"],
 }  # fmt: skip
+TEENS = ["ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+         "eighteen", "nineteen"]  # fmt: skip
+TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def _said_in_pairs(data: st.DataObject, group: str, between: str) -> str:
+    """A group of digits said two at a time, as people read numbers out: "ninety-nine",
+    "double eight", "eighteen", "oh eight" (an odd first digit on its own)."""
+    words = SPELLED["english"]
+    said = [words[int(group[0])].split()[0]] if len(group) % 2 else []
+    for tens, unit in zip(group[len(group) % 2 :: 2], group[len(group) % 2 + 1 :: 2], strict=True):
+        ways = [
+            between.join(data.draw(st.sampled_from(words[int(d)].split())) for d in tens + unit)
+        ]
+        if tens == unit:
+            ways.append(
+                f"{data.draw(st.sampled_from(['double', 'Double']))} {words[int(unit)].split()[0]}"
+            )
+        if tens == "1":
+            ways.append(TEENS[int(unit)])
+        elif tens >= "2":
+            ways.append(TENS[int(tens)] + (f"-{words[int(unit)]}" if unit != "0" else ""))
+        said.append(data.draw(st.sampled_from(ways)))
+    return " ".join(said)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -282,17 +306,29 @@ def test_a_telephone_number_is_found_whatever_its_separators(
             g.translate(str.maketrans("0123456789", "〇一二三四五六七八九")) for g in groups
         )
     elif digits in SPELLED:  # spelled out, in every group or in some
-        international = False  # ("+81" and words: not a form anyone writes)
         spelled = data.draw(st.lists(st.booleans(), min_size=3, max_size=3).filter(any))
-        between = data.draw(st.sampled_from([" ", "-"] if digits == "english" else ["", " "]))
-        if digits == "english":  # (words run into each other are not English)
+        between = data.draw(st.sampled_from([" ", "-", ""] if digits == "english" else ["", " "]))
+        if digits == "english":  # (words run into each other are one word)
             separators = [s if s.strip() else " " for s in separators]
+        pairs = digits == "english" and data.draw(st.booleans())
+        if international:  # "+81" or "plus eight one", and the number without its 0
+            plus = data.draw(st.sampled_from(["+81", "plus eight one", "Plus 81"]))
+            groups = (groups[0][1:], *groups[1:])
         groups = tuple(
-            between.join(data.draw(st.sampled_from(SPELLED[digits][int(d)].split())) for d in g)
+            (
+                _said_in_pairs(data, g, between)
+                if pairs
+                else between.join(
+                    data.draw(st.sampled_from(SPELLED[digits][int(d)].split())) for d in g
+                )
+            )
             if spell
             else g
             for g, spell in zip(groups, spelled, strict=True)
         )
+        if international:
+            groups = (f"{plus} {groups[0]}", *groups[1:])
+            international = False
     first, *rest = groups
     if international:
         first = "+81 " + first[1:]
