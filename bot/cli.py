@@ -24,93 +24,76 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="countersign",
-        description="A Slack bot for a newsletter where every list-wide send needs two people.",
+        description=say("cli.help.description"),
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    commands.add_parser("run", help="start the bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
-    rehearse = commands.add_parser(
-        "rehearse", help="the rehearsal room: the bot with local stand-ins"
-    )
-    rehearse.add_argument(
-        "--port", type=int, default=8025, help="port of the rehearsal page (default 8025)"
-    )
+    commands.add_parser("run", help=say("cli.help.run"))
+    rehearse = commands.add_parser("rehearse", help=say("cli.help.rehearse"))
+    rehearse.add_argument("--port", type=int, default=8025, help=say("cli.help.rehearse_port"))
     rehearse.add_argument(
         "--keep",
         action="store_true",
-        help="keep rehearsal.db from the last start (issues, subscribers, audit) instead of "
-        "starting fresh; Slack messages and the outbox still start empty",
+        help=say("cli.help.rehearse_keep"),
     )
-    commands.add_parser("check", help="verify configuration and reachability of Slack and Postmark")
+    commands.add_parser("check", help=say("cli.help.check"))
 
-    db = commands.add_parser("db", help="database schema").add_subparsers(
+    db = commands.add_parser("db", help=say("cli.help.db")).add_subparsers(
         dest="db_command", metavar="ACTION", required=True
     )
-    db.add_parser("upgrade", help="apply migrations up to the newest schema")
+    db.add_parser("upgrade", help=say("cli.help.db_upgrade"))
 
-    subs = commands.add_parser("subscribers", help="import or export a list").add_subparsers(
+    subs = commands.add_parser("subscribers", help=say("cli.help.subscribers")).add_subparsers(
         dest="subscribers_command", metavar="ACTION", required=True
     )
     imp = subs.add_parser(
         "import",
-        help="import FILE: email,name,company, Mailchimp's or listmonk's export, or --columns",
+        help=say("cli.help.subscribers_import"),
     )
     imp.add_argument("file", type=Path, metavar="FILE")
-    imp.add_argument("--list", dest="list_name", help="list name (default NEWSLETTER_NAME)")
+    imp.add_argument("--list", dest="list_name", help=say("cli.help.list"))
     imp.add_argument(
         "--columns",
         metavar="email=…,name=…,company=…",
-        help="which columns of any other CSV to use; a name may be several: name=姓+名",
+        help=say("cli.help.columns"),
     )
     _file_options(imp)
-    exp = subs.add_parser("export", help="write the list as CSV to standard output")
-    exp.add_argument("--list", dest="list_name", help="list name (default NEWSLETTER_NAME)")
+    exp = subs.add_parser("export", help=say("cli.help.subscribers_export"))
+    exp.add_argument("--list", dest="list_name", help=say("cli.help.list"))
 
-    sends = commands.add_parser("sends", help="what went out").add_subparsers(
+    sends = commands.add_parser("sends", help=say("cli.help.sends")).add_subparsers(
         dest="sends_command", metavar="ACTION", required=True
     )
-    sends_export = sends.add_parser(
-        "export", help="who received issue ID, as CSV to standard output (audited)"
-    )
+    sends_export = sends.add_parser("export", help=say("cli.help.sends_export"))
     sends_export.add_argument("issue_id", type=int, metavar="ID")
 
-    backup = commands.add_parser(
-        "backup", help="a consistent copy of the SQLite database, while the bot runs"
-    )
+    backup = commands.add_parser("backup", help=say("cli.help.backup"))
     backup.add_argument("file", type=Path, metavar="FILE")
-    restore = commands.add_parser(
-        "restore", help="put a backup in place of the database (never while a bot runs)"
-    )
+    restore = commands.add_parser("restore", help=say("cli.help.restore"))
     restore.add_argument("file", type=Path, metavar="FILE")
 
-    sups = commands.add_parser("suppressions", help="addresses never to mail").add_subparsers(
+    sups = commands.add_parser("suppressions", help=say("cli.help.suppressions")).add_subparsers(
         dest="suppressions_command", metavar="ACTION", required=True
     )
     simp = sups.add_parser(
         "import",
-        help="import a do-not-mail list: one address a line, or a CSV with an email column",
+        help=say("cli.help.suppressions_import"),
     )
     simp.add_argument("file", type=Path, metavar="FILE")
     _file_options(simp)
 
-    everything = commands.add_parser(
-        "export", help="write subscribers, suppressions and the audit trail as CSV into DIR"
-    )
+    everything = commands.add_parser("export", help=say("cli.help.export"))
     everything.add_argument("directory", type=Path, metavar="DIR")
 
-    standin = commands.add_parser("standin", help="run a local stand-in for Slack or Postmark")
+    standin = commands.add_parser("standin", help=say("cli.help.standin"))
     standin.add_argument("service", choices=("slack", "postmark"))
     standin.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
 def _file_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--dry-run", action="store_true", help="report what would change, and change nothing"
-    )
-    parser.add_argument(
-        "--encoding", help="the file's encoding, e.g. cp932 (default: UTF-8 or CP932, detected)"
-    )
+    parser.add_argument("--dry-run", action="store_true", help=say("cli.help.dry_run"))
+    parser.add_argument("--encoding", help=say("cli.help.encoding"))
 
 
 def _database(settings: Settings) -> Database:
@@ -386,6 +369,7 @@ def cmd_standin(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    use_language(settings_module.spoken_language())  # the help is in the team's language
     args = _parser().parse_args(argv)
     handlers: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], int]] = {
         ("db", "upgrade"): cmd_db_upgrade,

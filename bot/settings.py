@@ -366,13 +366,7 @@ class Settings(BaseSettings):
     @field_validator("LANGUAGE")
     @classmethod
     def _language(cls, value: str) -> str:
-        # LANGUAGE is also gettext's variable, which many desktops set to a
-        # locale list such as "ja_JP:ja" or "en_US:en": the first entry's
-        # language decides, and an empty value means the default.
-        code = re.split(r"[:_.@-]", value.strip().lower(), maxsplit=1)[0] or "en"
-        if code not in LANGUAGES:
-            raise ValueError(value)
-        return code
+        return language_code(value)
 
     # Parsed views of the raw strings ------------------------------------------------
 
@@ -454,6 +448,31 @@ def _parse_sender(value: str) -> Sender:
     except EmailNotValidError as exc:
         raise ValueError(value) from exc
     return Sender(name=name, address=checked.normalized)
+
+
+def language_code(value: str) -> str:
+    """The language `LANGUAGE` names. It is also gettext's variable, which many
+    desktops set to a locale list such as "ja_JP:ja" or "en_US:en": the first
+    entry's language decides, and an empty value means the default."""
+    code = re.split(r"[:_.@-]", value.strip().lower(), maxsplit=1)[0] or "en"
+    if code not in LANGUAGES:
+        raise ValueError(value)
+    return code
+
+
+class _LanguageOnly(BaseSettings):
+    model_config = Settings.model_config
+    LANGUAGE: str = "en"
+
+
+def spoken_language() -> str:
+    """The team's language, read as `load` reads it (the environment, then .env),
+    before the rest of the settings are known or checked: the command line's help
+    is in it. English when it is not one of LANGUAGES (`load` then says why)."""
+    try:
+        return language_code(_LanguageOnly().LANGUAGE)
+    except (ValueError, ValidationError):
+        return "en"
 
 
 def load(**overrides: Any) -> Settings:

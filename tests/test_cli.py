@@ -256,6 +256,32 @@ def test_the_command_speaks_the_teams_language(cli: str, database_url: str, tmp_
     assert "号 #999 はありません。" in missing.stderr
 
 
+def test_the_help_is_in_the_teams_language_from_the_environment_or_dot_env(
+    cli: str, database_url: str, tmp_path: Path
+):
+    """The help is read before the settings are: LANGUAGE from the environment, or from
+    .env as the settings read it; a LANGUAGE the bot does not speak gives English help
+    (the settings then say what is wrong when a command runs)."""
+    japanese = run(cli, "--help", database_url=database_url, cwd=tmp_path, extra={"LANGUAGE": "ja"})
+    assert japanese.returncode == 0, japanese.stderr
+    assert "一斉送信のたびに二人目の承認が要る" in japanese.stdout
+    assert "リストを取り込む、または書き出します。" in japanese.stdout
+    assert "import or export a list" not in japanese.stdout
+    folder = tmp_path / "team"
+    folder.mkdir()
+    (folder / ".env").write_text("LANGUAGE=ja_JP.UTF-8\n", encoding="utf-8")
+    from_file = run(cli, "subscribers", "import", "--help", database_url=database_url, cwd=folder)
+    assert from_file.returncode == 0, from_file.stderr
+    assert "何が変わるかを報告するだけで、何も変更しません。" in from_file.stdout
+    unknown = run(cli, "--help", database_url=database_url, cwd=tmp_path, extra={"LANGUAGE": "xx"})
+    assert unknown.returncode == 0, unknown.stderr
+    assert "import or export a list" in unknown.stdout
+    refused = run(
+        cli, "db", "upgrade", database_url=database_url, cwd=tmp_path, extra={"LANGUAGE": "xx"}
+    )
+    assert refused.returncode == 2 and "LANGUAGE" in refused.stderr
+
+
 def test_every_sentence_the_command_asks_for_is_in_its_catalogue():
     """The keys bot/cli.py names, literally or by a code it formats in, are sentences
     of the `cli` catalogue (a missing one would be a KeyError at the terminal)."""
