@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from bot.lookalikes_data import LETTERS, SYMBOLS
+
 
 def character_class(codes: list[int]) -> str:
     """The body of a character class holding `codes` (sorted), as ranges."""
@@ -91,41 +93,48 @@ OTHER_DIGIT = _class_pattern(sorted(AS_DIGITS))
 DASHES = re.compile("[\u2010-\u2015\u2043\u2212\u2796\u2e3a\u2e3b\ufe58\ufe63\u30fc\uff70\u02d7-]")
 
 
-# Letters of other scripts that look like Latin ones (a name typed
-# with a Cyrillic "а", a Greek "ο", small capitals "ʏᴀᴍᴀᴅᴀ" or flag letters "🇾🇺🇰🇮"
-# reads as the Latin one): the prototypes Unicode's confusables data gives for the
-# letters of Cyrillic, Greek, Armenian and the Latin extensions that NFKC leaves
-# alone, by hand, and every LATIN LETTER SMALL CAPITAL and REGIONAL INDICATOR SYMBOL
-# LETTER of the running Python's Unicode database by its name.
+# Letters of other scripts that look like Latin ones (a name typed with a Cyrillic
+# "а", a Greek "ο", a Cherokee "Ꭺ", a hooked "ƙ", small capitals "ʏᴀᴍᴀᴅᴀ" or flag
+# letters "🇾🇺🇰🇮" reads as the Latin one):
+# - every letter Unicode's confusables data (UTS #39) gives a Latin prototype,
+#   generated into `bot.lookalikes_data` by tools/lookalikes.py (Cyrillic, Greek,
+#   Armenian, Cherokee, Lisu, Coptic, Canadian syllabics, Latin letters with hooks …);
+# - by their names in the running Python's Unicode database: every LATIN LETTER SMALL
+#   CAPITAL, REGIONAL INDICATOR SYMBOL LETTER and NEGATIVE SQUARED or CIRCLED LATIN
+#   CAPITAL LETTER, and every Latin letter "WITH" a hook, a stroke, a tail … that
+#   does not decompose (ƈ, ꞔ: the data has no prototype for them);
+# - by hand, what looks alike in common fonts where the data has nothing (Cyrillic в,
+#   к, м, т; Greek β, ε, κ, τ, χ, ω …) or reads a bar otherwise (palochka ӏ as l).
 _BY_HAND = {
     # Cyrillic
-    "а": "a", "в": "b", "г": "r", "ԁ": "d", "е": "e", "һ": "h", "і": "i", "ј": "j", "к": "k",
-    "ӏ": "l", "м": "m", "н": "h", "о": "o", "р": "p", "ԛ": "q", "с": "c", "ѕ": "s", "т": "t",
-    "у": "y", "ү": "y", "ѵ": "v", "ԝ": "w", "ѡ": "w", "х": "x", "ь": "b", "ԍ": "g", "ɡ": "g",
+    "в": "b", "к": "k", "м": "m", "н": "h", "т": "t", "ь": "b", "ԍ": "g", "ӏ": "l",
     # Greek
-    "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
-    "ρ": "p", "ϱ": "p", "σ": "o", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ϳ": "j",
-    # Armenian
-    "ա": "w", "ց": "g", "հ": "h", "ո": "n", "ս": "u", "օ": "o", "զ": "q",
+    "β": "b", "ε": "e", "κ": "k", "τ": "t", "χ": "x", "ω": "w",
     # Latin letters NFKC keeps (ı, ø … are read bare by `disguise`)
-    "ɑ": "a", "ɩ": "i", "ȷ": "j", "ɾ": "r", "ʋ": "u",
+    "ȷ": "j", "ɾ": "r",
 }  # fmt: skip
 # Capitals, read before case folding (and before NFKC, which makes the c-like ϲ an
 # o-like σ): some look like another letter than their small one (Η like H, η like n).
-_CAPITALS = {
-    "А": "a", "В": "b", "Е": "e", "К": "k", "М": "m", "Н": "h", "О": "o", "Р": "p", "С": "c",
-    "Т": "t", "У": "y", "Х": "x", "Ѕ": "s", "І": "i", "Ј": "j", "Ԁ": "d", "Һ": "h", "Ӏ": "l",
-    "Ԛ": "q", "Ԝ": "w", "Ү": "y", "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i",
-    "Κ": "k", "Μ": "m", "Ν": "n", "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x", "Ϲ": "c",
-    "ϲ": "c", "Օ": "o", "Ս": "u",
-}  # fmt: skip
-LOOKALIKES: dict[int, str] = {ord(char): latin for char, latin in _BY_HAND.items()}
-LOOKALIKES |= {ord(char): latin for char, latin in _CAPITALS.items()}
+_CAPITALS = {"Ԁ": "d", "Һ": "h", "Ԛ": "q", "І": "i", "Ι": "i"}
+_BY_NAME = re.compile(
+    "(?:LATIN LETTER SMALL CAPITAL |REGIONAL INDICATOR SYMBOL LETTER "
+    "|NEGATIVE (?:SQUARED|CIRCLED) LATIN CAPITAL LETTER )([A-Z])"
+    "|LATIN (?:SMALL|CAPITAL) LETTER ([A-Z]) WITH "
+)
+LOOKALIKES: dict[int, str] = {ord(char): latin for char, latin in LETTERS.items()}
 for _code in range(0x20000):
-    _name = unicodedata.name(chr(_code), "")
-    for _prefix in ("LATIN LETTER SMALL CAPITAL ", "REGIONAL INDICATOR SYMBOL LETTER "):
-        if _name.startswith(_prefix) and len(_name) == len(_prefix) + 1:
-            LOOKALIKES[_code] = _name[-1].lower()
+    _match = _BY_NAME.match(unicodedata.name(chr(_code), ""))
+    if _match and (_match.group(1) or not unicodedata.decomposition(chr(_code))):
+        LOOKALIKES.setdefault(_code, (_match.group(1) or _match.group(2)).lower())
+LOOKALIKES |= {ord(char): latin for char, latin in (_BY_HAND | _CAPITALS).items()}
 # Where a text may hold one: any of them, or any letter of their scripts (ё is е with
 # a diaeresis once decomposed).
 HAS_LOOKALIKE = _class_pattern(sorted(set(LOOKALIKES) | set(range(0x0370, 0x0590))))
+
+# Symbols that read as a Latin letter where they touch one ("⍺lice", "Exampl℮"), and
+# are marks elsewhere (between two Japanese names): from the confusables data too.
+LETTER_SYMBOL = _class_pattern(sorted(map(ord, SYMBOLS)))
+LETTER_SYMBOLS = re.compile(
+    f"(?<=[a-z])(?:{LETTER_SYMBOL.pattern})+|(?:{LETTER_SYMBOL.pattern})+(?=[a-z])"
+)
+SYMBOLS_AS_LETTERS = {ord(char): latin for char, latin in SYMBOLS.items()}

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot import characters
 from bot.preflight import PersonalDataIndex, preflight
 from bot.preflight.disguise import Haystack, company_core, fold, phones
 from bot.preflight.personal_data import note_phrases
@@ -97,13 +98,17 @@ SPACES = [" ", "  ", "\n", "\u3000", " \n ", "\t", "\u00a0", "・"]
 # Punctuation and symbols a writer could put between family and given name.
 MARKS = ["、", "，", "･", "／", "」「", "—", "–", "‐", "♥", "☆", "【", "〜", "。", "：", "😀"]
 # Letters of other scripts that look like Latin ones (Cyrillic, Greek, Armenian, Latin
-# small capitals and extensions, flag letters), written out by hand.
+# small capitals and extensions, letters with a hook or a stroke, Cherokee and Lisu
+# capitals, Coptic, Canadian syllabics, flag letters and letters in boxes), written out
+# by hand; the last string of each: symbols that read as the letter next to a letter.
 LOOKALIKES = {
-    "a": "аαɑᴀ🇦", "b": "ʙβ", "c": "сϲᴄ", "d": "ԁᴅ", "e": "еεᴇ", "f": "ꜰ", "g": "ɡցɢ",
-    "h": "һհʜ", "i": "іιɩɪ", "j": "јϳȷᴊ", "k": "кκᴋ", "l": "ӏʟ", "m": "мᴍ", "n": "ոηɴ",
-    "o": "оοσօᴏ", "p": "рρᴘ", "q": "ԛզ", "r": "гʀ", "s": "ѕꜱ", "t": "тτᴛ", "u": "υսᴜ",
-    "v": "ѵνᴠ", "w": "ԝωᴡ", "x": "хχ", "y": "уүʏ🇾", "z": "ᴢ",
+    "a": "аαɑᴀ🇦Ꭺꓮᗅ🅰", "b": "ʙβᏴꓐᗷƀ", "c": "сϲᴄᏟꓚƈȼⲤ", "d": "ԁᴅᎠꓓɗᗪ", "e": "еεᴇᎬꓰɇ",
+    "f": "ꜰꓝƒ", "g": "ɡցɢᏀꓖɠ", "h": "һհʜᎻꓧɦⲎ", "i": "іιɩɪⲒɨ", "j": "јϳȷᴊᎫꓙɉ",
+    "k": "кκᴋᏦꓗƙⲔ", "l": "ӏʟᏞꓡǀꓲ", "m": "мᴍᎷꓟⲘɱ", "n": "ոηɴꓠⲚɲ", "o": "оοσօᴏⲞꓳഠ",
+    "p": "рρᴘᏢꓑƥⲢ", "q": "ԛզʠ", "r": "гʀꓣɍ", "s": "ѕꜱᏚꓢ", "t": "тτᴛᎢꓔƭ", "u": "υսᴜꓴᑌ",
+    "v": "ѵνᴠᏙꓦ", "w": "ԝωᴡᎳꓪ", "x": "хχⲬꓫ", "y": "уүʏ🇾ꓬƴ", "z": "ᴢꓜȥƶ",
 }  # fmt: skip
+LETTER_SYMBOLS = {"a": "⍺", "e": "℮", "i": "⍳", "p": "⍴"}
 DIACRITICS = ["\u0301", "\u0300", "\u0308", "\u0302", "\u0303", "\u030c", "\u0327"]
 JA_FORMS = ["株式会社", "(株)", "㈱", "有限会社", "合同会社"]
 LATIN_FORMS = ["Inc.", "Co., Ltd.", "Ltd.", "LLC", "GmbH", "Corporation"]
@@ -133,7 +138,7 @@ def disguised(
 ) -> str:
     """`text` as a writer could disguise it, several transformations combined (as
     `reading`, one of its READINGS, if given)."""
-    romanised = read = formed = False
+    romanised = read = formed = spread = False
     if reading is None and text in READINGS and draw(st.booleans()):  # as it reads
         reading = draw(st.sampled_from(READINGS[text]))
     if reading is not None:  # in kana or romaji
@@ -169,6 +174,7 @@ def disguised(
     ):
         between = draw(st.sampled_from([" ", ".", " . ", "-", "\u3000"]))
         words = [between.join(word) for word in words]
+        spread = True
     if len(words) > 1:
         joiners = draw(st.lists(st.sampled_from([*SPACES, *MARKS, ""]), min_size=len(words) - 1,
                                 max_size=len(words) - 1))  # fmt: skip
@@ -185,7 +191,9 @@ def disguised(
         elif choice == 1 and c.isalnum():
             chars[i] = draw(st.sampled_from([f"&#{ord(c)};", f"&#x{ord(c):x};"]))
         elif choice == 2 and c.lower() in LOOKALIKES:
-            chars[i] = draw(st.sampled_from(LOOKALIKES[c.lower()]))
+            # (a symbol reads as a letter where it touches one: not typed letter by letter)
+            symbols = "" if spread else LETTER_SYMBOLS.get(c.lower(), "")
+            chars[i] = draw(st.sampled_from(LOOKALIKES[c.lower()] + symbols))
         elif choice == 3:
             chars[i] = c + draw(st.sampled_from(INVISIBLE))
         elif choice == 4 and c.isascii() and c.isalpha():  # a diacritic, composed or not
@@ -379,6 +387,14 @@ def test_a_telephone_number_is_found_whatever_its_separators(
         "本日は Leakwell Hօlժings の話です。".replace("ժ", "d"),  # Armenian o
         "Thanks to ɑlice exɑmple!",  # Latin alpha
         "Thanks to Alice Examρle, ϲheers",  # Greek rho; a lunate sigma NFKC would make σ
+        # look-alikes from Unicode's confusables data, and Latin letters with hooks
+        "Thanks to Ꭺlice Ꭼxample!",  # Cherokee capitals
+        "本日は ᏞᎬᎪᏦᏔᎬᏞᏞ Holdings の話です。",
+        "本日は ꓡꓰꓮꓗꓪꓰꓡꓡ ꓧꓳꓡꓓings の話です。",  # Lisu
+        "Thanks to Aliƈe Examƥle!",  # hooks
+        "Thanks to ƙenta Yamaɠuchi!",  # (山口 健太 in romaji)
+        "Thanks to ⍺lice Ex⍺mpl℮!",  # symbols that read as letters next to one
+        "Thanks to 🅰lice 🅴xample!",
     ],
 )
 def test_the_reviews_disguises_are_found(body: str):
@@ -523,7 +539,8 @@ def test_every_punctuation_mark_and_symbol_between_japanese_names_is_looked_thro
     """Whatever mark stands between family and given name (、・「」【】♥ …), the name
     reads on: every character of categories P and S of the running Python's Unicode
     database that stays a mark under NFKC (™ becomes letters, and reads as them) and
-    is not a letter in a box (the regional indicators 🇦 … 🇿 read as the letters)."""
+    is not a letter in a box (the regional indicators 🇦 … 🇿 and 🅐 🅰 read as the
+    letters). The symbols that read as a letter next to one (⍺, ℮) are marks here."""
     marks = [
         chr(code)
         for code in range(sys.maxunicode + 1)
@@ -531,8 +548,9 @@ def test_every_punctuation_mark_and_symbol_between_japanese_names_is_looked_thro
         and all(
             unicodedata.category(c)[0] in "PSZ" for c in unicodedata.normalize("NFKC", chr(code))
         )
-        and not unicodedata.name(chr(code), "").startswith("REGIONAL INDICATOR SYMBOL LETTER")
+        and code not in characters.LOOKALIKES
     ]
+    assert "⍺" in marks and "℮" in marks and "×" in marks
     missed = [m for m in marks if INDEX.find(f"本日は山口{m}健太さん") != [("name", "山口 健太")]]
     assert missed == []
 

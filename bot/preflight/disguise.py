@@ -5,7 +5,8 @@ reader sees (the haystack): NFKC (full-width letters and digits, ㈱ → (株)),
 case folding, format and invisible characters removed (every character of
 category Cf and the other default-ignorable code points: soft hyphen,
 zero-width space and joiners, word joiner, BOM, variation selectors …), Latin
-look-alikes from Cyrillic and Greek mapped to Latin, and every run of
+look-alikes of other scripts mapped to Latin (Unicode's confusables data and
+more: `bot.characters.LOOKALIKES`), and every run of
 whitespace and line breaks (an ideographic space, a nakaguro between family
 and given name) made one space.
 
@@ -33,7 +34,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from bot.characters import ASTRAL_MARK, BEYOND_BASIC, HAS_LOOKALIKE, LOOKALIKES, MARKS, visible
+from bot.characters import (
+    ASTRAL_MARK,
+    BEYOND_BASIC,
+    HAS_LOOKALIKE,
+    LETTER_SYMBOL,
+    LETTER_SYMBOLS,
+    LOOKALIKES,
+    MARKS,
+    SYMBOLS_AS_LETTERS,
+    visible,
+)
 from bot.contacts import addresses, spelled_out, telephone_numbers
 
 _SPACES = re.compile(r"[\s\u30fb]+")  # whitespace of every kind, and the nakaguro "・"
@@ -62,6 +73,8 @@ def fold(text: str) -> str:
     if _HAS_DIACRITIC.search(text):
         bare = _DIACRITICS.sub("", unicodedata.normalize("NFD", text))
         text = unicodedata.normalize("NFC", bare).translate(_BARE)
+    if LETTER_SYMBOL.search(text):  # ⍺lice, Exampl℮: next to a Latin letter only
+        text = LETTER_SYMBOLS.sub(lambda run: run.group(0).translate(SYMBOLS_AS_LETTERS), text)
     if BEYOND_BASIC.search(text):  # marks beyond the basic plane (emoji …) read as spaces
         text = ASTRAL_MARK.sub(" ", text)
     return _SPACES.sub(" ", text)
