@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bot import characters
 from bot.preflight import PersonalDataIndex, preflight
-from bot.preflight.disguise import Haystack, company_core, fold, phones
+from bot.preflight.disguise import Haystack, company_core, fold, letter_digits, phones
 from bot.preflight.personal_data import note_phrases
 from bot.rendering import CompiledIssue, Footer, compile_issue
 from bot.sample_data import sample_subscribers
@@ -162,16 +162,31 @@ def disguised(
             # swapped where its parts are, at its space)
             cut = draw(st.integers(1, len(text) - 1))
             words = [text[cut:], text[:cut]]
-    # Typed letter by letter: "S y o u t a" (where the words part is then not known: an
-    # h that lengthens a word's last vowel before a word that starts with one, "Itoh
-    # Ichiro", reads as the h of "hi", and a legal form, "C o . , L t d . H i k a r i",
-    # runs into the name: both left out)
-    if (
-        romanised
-        and not formed
-        and not re.search("h [aeiou]", " ".join(words), re.IGNORECASE)
-        and draw(st.booleans())
-    ):
+    # Digits for letters inside a word (Yamaguch1, Sat0, A1ice), each next to a letter
+    # of its word that stays one; a 1 for i or for l, not both in one text (a text is
+    # read with every such 1 as an l, or every one as an i: "0l1v1a" is not read)
+    if draw(st.booleans()):
+        one = draw(st.sampled_from("il"))
+        digit_for = {"o": "0", one: "1", "e": "3", "a": "4", "s": "5", "t": "7", "b": "8"}
+        words = [
+            draw(_with_digits(word, digit_for))
+            if word.isascii() and word.isalpha() and not _FORM_WORD.search(word)
+            else word
+            for word in words
+        ]
+    # A space or a mark inside a word ("Kobayas-hi", "Syo uta", "山・口"), not next to a
+    # digit nor inside a legal form
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(words) - 1))
+        word = words[at]
+        cuts = [i for i in range(1, len(word)) if not (word[i - 1].isdigit() or word[i].isdigit())]
+        if cuts and not _FORM_WORD.search(word):
+            cut = draw(st.sampled_from(cuts))
+            mark = draw(st.sampled_from(["-", ".", " ", "'", "・", "/", "\u3000", "·"]))
+            words[at] = word[:cut] + mark + word[cut:]
+    # Typed letter by letter: "S y o u t a", "I t o h I c h i r o" (where a legal form
+    # runs into the name, "C o . , L t d . H i k a r i", left out)
+    if romanised and not formed and draw(st.booleans()):
         between = draw(st.sampled_from([" ", ".", " . ", "-", "\u3000"]))
         words = [between.join(word) for word in words]
         spread = True
@@ -207,6 +222,27 @@ def disguised(
         cut = draw(st.integers(1, len(chars) - 2))
         mark = draw(st.sampled_from(["**", "*", "~~", "__"]))
         chars = [*chars[:cut], mark, *chars[cut:], mark]
+    return "".join(chars)
+
+
+# A legal-form word, alone or glued to a name (no digit or mark goes inside one)
+_FORM_WORD = re.compile(
+    r"^(?:inc|co|ltd|llc|gmbh|corporation|k\.k)|(?:inc|co|ltd|llc|gmbh|corporation)[.,]*$|"
+    + "|".join(map(re.escape, JA_FORMS)),
+    re.IGNORECASE,
+)
+
+
+@st.composite
+def _with_digits(draw: st.DrawFn, word: str, digit_for: dict[str, str]) -> str:
+    """`word` with a digit for up to two of its letters, each next to a letter that
+    stays one."""
+    chars = list(word)
+    for i in sorted(draw(st.lists(st.integers(0, len(word) - 1), max_size=2, unique=True))):
+        digit = digit_for.get(chars[i].lower())
+        beside = [chars[j] for j in (i - 1, i + 1) if 0 <= j < len(chars)]
+        if digit and any(c.isalpha() for c in beside):
+            chars[i] = digit
     return "".join(chars)
 
 
@@ -401,6 +437,44 @@ def test_the_reviews_disguises_are_found(body: str):
     assert "subscriber_data" in codes(body)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Thanks to Kenta Yamaguch1!",  # digits for letters inside a name
+        "本日は Sat0u Yuuk0 さんの話です。",
+        "Thanks to A1ice Examp1e!",  # 1 as l
+        "本日は1to Junich1r0 さんの話です。",  # 1 as i
+        "本日は Le4kwe11 H0ldings の話です。",
+        "本日は S a t 0 u Y u u k o さんの話です。",  # among letters typed one by one
+        "本日はK0BAY4SHI SH07Aさんの話です。",
+        "本日は Ｓａｔ０ｕ Ｙｕｕｋｏ さんの話です。",  # full-width
+    ],
+)
+def test_digits_for_letters_inside_a_name_are_found(body: str):
+    assert "subscriber_data" in codes(body), body
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tel. 080-9999-8888",  # digits of a telephone number beside letters stay digits
+        "tel:0809999888",
+        "Fax:03-1234-5678",
+        "お電話 080 9999 8888 まで",
+    ],
+)
+def test_digits_of_a_telephone_number_beside_letters_stay_digits(text: str):
+    assert "personal_phone" in codes(f"ご連絡は {text} まで。"), text
+
+
+def test_digits_among_letters_read_as_letters_only_inside_a_word():
+    assert letter_digits("yamaguch1 sat0 a1ice 1to") == "yamaguchl sato alice lto"
+    assert letter_digits("yamaguch1 1to", one="i") == "yamaguchi ito"
+    assert letter_digits("s a t 0 u, y.u.u.k.0") == "s a t o u, y.u.u.k.o"
+    ordinary = "080-9999-8888 2026-12-01 第12号 1,000円 10:00 iso 9001 no. 5 (3 of 8)"
+    assert letter_digits(ordinary) == ordinary
+
+
 def test_what_the_template_prints_is_scanned_not_the_source():
     """Literals and filters are refused at save; a stored version that holds one is
     refused before it renders; what a stored version prints is scanned."""
@@ -587,8 +661,22 @@ def test_legal_form_words_are_dropped_on_either_side(company: str, core: str):
         "[" * 4_999 + "a" * 90_000,
         "1-" * 45_000,
         "山田 " * 30_000,
+        "a 1 " * 25_000,
+        ("sat" * 20 + "**0") * 1_500,
+        "しょう。" * 25_000,
     ],
-    ids=["latin", "kana", "address-run", "at-signs", "brackets", "digits", "names"],
+    ids=[
+        "latin",
+        "kana",
+        "address-run",
+        "at-signs",
+        "brackets",
+        "digits",
+        "names",
+        "spread-digits",
+        "marked-digits",
+        "sentence-ends",
+    ],
 )
 def test_preflight_takes_linear_time_on_any_body(body: str):
     """Every pattern preflight runs starts its matches where a run starts: a body of

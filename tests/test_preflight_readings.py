@@ -207,7 +207,8 @@ def test_a_reading_in_another_habit_is_found(text: str, found: str):
 ORDINARY_KANA = """このゆびわは大きな砂糖のかたまりのようです。しょうたいじょうをお送りします。
 けいたいでんわ、ゆうびんきょく、こうのとり、きょうのよてい。本日は晴天なり。
 やまざくら、なかじまの公園、ながしまの遊園地。コーヒーとケーキ、ゲームとスポーツ。
-みんなでたのしく話しましょう。かんがえましょう、今一度。ありがとうございました。"""
+みんなでたのしく話しましょう。かんがえましょう、今一度。ありがとうございました。
+それでは始めましょう。いまいちでしたか？もう一度やりましょう！いまいちど確認を。"""
 COMMON = PersonalDataIndex.from_values(
     [("name", name) for name in ["河野 優", "小野 優", "伊藤 優", "佐藤 愛", "中島 蓮", "今井 翔",
                                  "大野 誠", "高野 恵", "中田 学", "島田 聡", "山崎 桜", "長島 茂",
@@ -218,3 +219,54 @@ COMMON = PersonalDataIndex.from_values(
 def test_readings_in_every_habit_do_not_flag_ordinary_words():
     assert COMMON.find(ORDINARY_KANA) == []
     assert SHORT.find(ORDINARY_KANA) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "本日はいまい。しょうさんの話です。",  # a sentence's end between the parts, either order
+        "本日はしょう。いまいさんの話です。",
+        "今井。翔さんの話です。",
+        "イマイ！ショウ",
+        "考えましょう。今井翔さんの話です。",
+    ],
+)
+def test_a_name_across_a_sentence_end_is_still_found_where_a_reader_reads_one(text: str):
+    """「〜ましょう。いまいち」 holds しょう。いまい (今井 翔 given first), but as the
+    dictionary reads it both its ends fall inside words (ましょ|う, いまいち): not a
+    name. Where a word starts or ends with it, it is one."""
+    assert [shown for _, shown in COMMON.find(text)] == ["今井 翔"], text
+
+
+# A mark or a space inside a word of romaji; letters typed one by one where an h that
+# lengthens a vowel meets a word that starts with one.
+ROMAJI_GAPS = PersonalDataIndex.from_values(
+    [("name", name) for name in ["小林 翔太", "伊藤 一郎", "大野 愛", "本間 新平"]]
+    + [("company", "株式会社ひかり出版")]
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Kobayas-hi Syouta", "小林 翔太"),
+        ("Kobayas hi Syouta", "小林 翔太"),
+        ("Kobayasi Syo-uta", "小林 翔太"),
+        ("Kobaya.shi Sho'uta", "小林 翔太"),
+        ("Hikari Syup-pan", "株式会社ひかり出版"),
+        ("I t o h I c h i r o", "伊藤 一郎"),
+        ("I.t.o.h.I.c.h.i.r.o", "伊藤 一郎"),
+        ("Itoh Ichiro", "伊藤 一郎"),
+        ("O h n o A i", "大野 愛"),
+        ("H o m m a S h i m p e i", "本間 新平"),
+    ],
+)
+def test_a_gap_inside_a_romaji_word_is_read_through(text: str, found: str):
+    assert [shown for _, shown in ROMAJI_GAPS.find(f"本日は{text}の件です。")] == [found], text
+
+
+def test_words_of_romaji_a_reader_keeps_apart_are_still_found():
+    """Read with its gaps as typed too: "Mr Hayashi" is not "mrayashi"."""
+    index = PersonalDataIndex.from_values([("name", "林 健太"), ("name", "山田 優子")])
+    for text in ["Mr Hayashi Kenta", "Dr. Yamada Yuko", "and Hayashi Kenta", "Ms Yamada Yuko"]:
+        assert index.find(f"Thanks to {text}!"), text

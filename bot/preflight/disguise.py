@@ -133,6 +133,43 @@ MIN_SPACED = 2  # a Japanese family name plus given name is 2+ characters
 _NOT_ALNUM = re.compile(r"[\W_]+")
 
 
+# Digits typed for the letters they look like inside a name (Yamaguch1, Sat0, 1to,
+# A1ice, Kenta Yamaguch1): 0 as o, 1 as l or i, 3 as e, 4 as a, 5 as s, 7 as t, 8 as b,
+# where digits and letters are mixed in one word, or where a digit stands among letters
+# typed one by one (S a t 0 u); a word of digits alone (a telephone number, a date, a
+# count) stays. The loose and the romaji views read them so, one for one, as their
+# needles' keys do; the folded text itself (telephone numbers, addresses) does not.
+# (Markup inside a word does not part it, `Sat**0u**`: up to three marks of it at a
+# place, and no word starts right after such marks that follow a letter or a digit, so
+# that every word is read once.)
+_GAP = f"[\\s{MARKS}]"
+_IN = "[*_~`]{0,3}"
+_LETTER_DIGITS = re.compile(
+    "".join(f"(?<![a-z0-9][*_~`]{{{n}}})" for n in (1, 2, 3))
+    + rf"(?<![a-z0-9])(?:(?:[a-z]{_IN})+[0-9]|(?:[0-9]{_IN})+[a-z])(?:{_IN}[a-z0-9])*"
+    + r"|(?<![a-z0-9])[0-9](?![a-z0-9])(?:"  # a digit alone, by a letter typed alone
+    + "|".join(f"(?<=(?<![a-z0-9])[a-z]{_GAP}{{{n}}}[0-9])" for n in (1, 2, 3))
+    + f"|(?={_GAP}{{1,3}}[a-z](?![a-z0-9])))"
+)
+_DIGIT = re.compile("[0-9]")
+_AS_L = str.maketrans("0134578", "oleastb")  # (1 as l: Alice, A1ice)
+_AS_I = str.maketrans("0134578", "oieastb")  # (1 as i: Yamaguchi, Yamaguch1; romaji has no l)
+
+
+def letter_digits(text: str, *, one: str = "l") -> str:
+    """`text` with the digits that stand for letters as those letters (`one`: what a 1
+    reads as, "l" or "i"), one for one."""
+    if not _DIGIT.search(text):
+        return text
+    table = _AS_L if one == "l" else _AS_I
+    return _LETTER_DIGITS.sub(lambda word: word.group(0).translate(table), text)
+
+
+def _reads_one(text: str) -> bool:
+    """Whether a 1 of `text` stands for a letter (so that it reads as l or as i)."""
+    return "1" in text and any("1" in word.group(0) for word in _LETTER_DIGITS.finditer(text))
+
+
 # What the spaced view drops: whitespace, and every punctuation mark and symbol:
 # `山口**健太`, `山口、健太`, `山口／健太`, `山口【健太】`, `山口♥健太` read as 山口健太.
 _NOT_SPACED = re.compile(f"[\\s{MARKS}]+")
@@ -255,7 +292,7 @@ def key(folded: str) -> tuple[str, str] | None:
     if _CJK.search(folded):
         spaced = kana_letters(_NOT_SPACED.sub("", folded))
         return (SPACED, spaced) if len(spaced) >= MIN_SPACED else None
-    loose = _NOT_ALNUM.sub("", folded)
+    loose = _NOT_ALNUM.sub("", letter_digits(folded))
     return (LOOSE, loose) if len(loose) >= MIN_LOOSE else None
 
 
@@ -270,7 +307,7 @@ def keys_all(folded: list[str]) -> tuple[list[str | None], list[str]]:
         looked_up = [key(text) for text in folded]
         return [k and k[0] for k in looked_up], [k[1] if k else "" for k in looked_up]
     spaced = kana_letters(_NOT_SPACED.sub("", joined)).split(_SEPARATOR)
-    loose = _NOT_ALNUM_OR_SEPARATOR.sub("", joined).split(_SEPARATOR)
+    loose = _NOT_ALNUM_OR_SEPARATOR.sub("", letter_digits(joined)).split(_SEPARATOR)
     cjk = _NOT_CJK_OR_SEPARATOR.sub("", joined).split(_SEPARATOR)
     keys = [s if c else w for c, s, w in zip(cjk, spaced, loose, strict=True)]
     views = [
@@ -317,6 +354,14 @@ _ROMAJI_DROP = re.compile(  # (each branch starts with its letter: most places f
     "|a(?<=aa)|i(?<=ii)|u(?<=uu)|e(?<=ee)"
 )
 _ROMAJI_LETTERS = str.maketrans("cfjgzdbp", "thsksthh")
+# The view read a second way, where a writer put a space or a mark inside a word
+# (`Kobayas-hi Syouta`, `Syo uta`) or typed letters one by one where an h that
+# lengthens a vowel meets a word that starts with one (`I t o h I c h i r o`): every
+# gap between two letters dropped before the second step, and an h after an o always
+# read as the long vowel. A needle is looked for in both readings (`_Either`).
+_ROMAJI_GLUED_FIRST = re.compile(rf"(?<=[a-z])[\s{MARKS}]+(?=[a-z])|[*_~`]+")
+_ROMAJI_GLUED_DROP = re.compile(_ROMAJI_DROP.pattern.replace("h(?<=oh)(?![aeiou])", "h(?<=oh)"))
+assert _ROMAJI_GLUED_DROP.pattern != _ROMAJI_DROP.pattern
 _LABIAL_M = re.compile("m(?=[bmp])")
 
 
@@ -331,7 +376,7 @@ def _romaji_letters(text: str) -> str:
 
 def _romaji(text: str) -> str:
     """The romaji view of a folded text (without the map back; see `_Chained`)."""
-    first = _romaji_first(_ROMAJI_FIRST.sub("", text))
+    first = _romaji_first(_ROMAJI_FIRST.sub("", letter_digits(text, one="i")))
     return _romaji_letters(_ROMAJI_DROP.sub("", first))
 
 
@@ -396,6 +441,10 @@ class _Joined:
         run = bisect.bisect_right(starts, index) - 1
         return origins[run] + index - starts[run]
 
+    def resume(self, end: int) -> int:
+        """Where in `source` the text after a needle that ends at `end` resumes."""
+        return self.origin(end) if end < len(self.text) else len(self.source)
+
     def as_typed(self, index: int) -> tuple[_Joined, int]:
         return self, index
 
@@ -415,10 +464,44 @@ class _Chained:
     def origin(self, index: int) -> int:
         return self.first.origin(self.second.origin(index))
 
+    def resume(self, end: int) -> int:
+        return self.first.resume(self.second.resume(end))
+
     def as_typed(self, index: int) -> tuple[_Joined, int]:
         """The first step (markup dropped, the letters as typed), and where `index` of
         the view is in its text."""
         return self.first, self.second.origin(index)
+
+
+@dataclass
+class _Either:
+    """A text read two ways (1 as l and as i; the romaji view with and without the
+    gaps inside words), side by side, parted by the separator that no needle holds:
+    a needle is found in either, and a place in either maps back to the source."""
+
+    ways: tuple[_Joined | _Chained, _Joined | _Chained]
+
+    @cached_property
+    def text(self) -> str:
+        return _SEPARATOR.join(way.text for way in self.ways)
+
+    def _way(self, index: int) -> tuple[_Joined | _Chained, int]:
+        first = self.ways[0]
+        if index <= len(first.text):
+            return first, index
+        return self.ways[1], index - len(first.text) - 1
+
+    def origin(self, index: int) -> int:
+        way, at = self._way(index)
+        return way.origin(at)
+
+    def resume(self, end: int) -> int:
+        way, at = self._way(end)
+        return way.resume(at)
+
+    def as_typed(self, index: int) -> tuple[_Joined, int]:
+        way, at = self._way(index)
+        return way.as_typed(at)
 
 
 _LATIN_FORM_WORDS = "llc|llp|inc|incorporated|ltd|limited|corp|corporation|company|gmbh|plc|kk|co"
@@ -431,6 +514,28 @@ _FORM_WORDS = tuple(_LATIN_FORM_WORDS.split("|"))
 
 
 _BOUNDARY = re.compile(r"[\W_]")
+# The spaced view reads a name through any mark between its parts, a sentence's end
+# too (山口。健太); but the end of one sentence and the start of the next can read like
+# a name given first (「〜ましょう。いまいち」 holds しょう。いまい, 今井 翔 swapped). Such a
+# match is a name where a word starts or ends with it, as the dictionary reads the
+# text around: it is not one only where both its ends fall inside words (ましょ|う,
+# いまいち), as no one writes a name.
+_SENTENCE_END = re.compile("[。．！？!?]")
+
+
+def _inside_words(folded: str, start: int, end: int) -> bool:
+    """Whether `folded[start:end]` starts inside a word and ends inside one, as the
+    dictionary reads the text around it (up to the spaces, 40 characters each way)."""
+    from bot.preflight.readings import word_edges  # (readings imports this module)
+
+    begin = start
+    while begin > 0 and start - begin < 40 and not folded[begin - 1].isspace():
+        begin -= 1
+    stop = end
+    while stop < len(folded) and stop - end < 40 and not folded[stop].isspace():
+        stop += 1
+    edges = {begin + edge for edge in word_edges(folded[begin:stop])}
+    return start not in edges and end not in edges
 
 
 @dataclass
@@ -438,20 +543,32 @@ class Haystack:
     """One text a reader sees, folded, in the views needles are looked up in."""
 
     folded: str
-    _joined: dict[str, _Joined | _Chained] = field(default_factory=dict)
+    _joined: dict[str, _Joined | _Chained | _Either] = field(default_factory=dict)
 
     @classmethod
     def of(cls, text: str) -> Haystack:
         return cls(fold(text))
 
-    def joined(self, view: str) -> _Joined | _Chained:
+    def joined(self, view: str) -> _Joined | _Chained | _Either:
         if view not in self._joined:
-            if view == ROMAJI:
-                first = _Joined.of(self.folded, _ROMAJI_FIRST, _romaji_first)
-                second = _Joined.of(first.text, _ROMAJI_DROP, _romaji_letters)
-                self._joined[view] = _Chained(first, second)
+            if view == ROMAJI:  # (romaji has no l: a 1 among letters is an i)
+                source = letter_digits(self.folded, one="i")
+                ways = []
+                for first_drop, second_drop in (
+                    (_ROMAJI_FIRST, _ROMAJI_DROP),
+                    (_ROMAJI_GLUED_FIRST, _ROMAJI_GLUED_DROP),
+                ):
+                    first = _Joined.of(source, first_drop, _romaji_first)
+                    second = _Joined.of(first.text, second_drop, _romaji_letters)
+                    ways.append(_Chained(first, second))
+                self._joined[view] = _Either((ways[0], ways[1]))
             elif view == LOOSE:
-                self._joined[view] = _Joined.of(self.folded, _NOT_ALNUM)
+                loose = _Joined.of(letter_digits(self.folded), _NOT_ALNUM)
+                if _reads_one(self.folded):  # a 1 among letters: l (A1ice) or i (Ph1l)
+                    as_i = _Joined.of(letter_digits(self.folded, one="i"), _NOT_ALNUM)
+                    self._joined[view] = _Either((loose, as_i))
+                else:
+                    self._joined[view] = loose
             else:
                 self._joined[view] = _Joined.of(self.folded, _NOT_SPACED, kana_letters)
         return self._joined[view]
@@ -478,12 +595,14 @@ class Haystack:
         # boundary the view dropped before it (the romaji view drops letters too: the
         # u of "Itou" ends the needle "ito", the word goes on to the space after it).
         end = start + len(needle)
-        resume = joined.origin(end) if end < len(joined.text) else len(self.folded)
+        resume = joined.resume(end)
         boundary = _BOUNDARY.search(self.folded, last + 1, resume)
         if boundary is not None:
             after = boundary.group(0)
         else:
             after = self.folded[resume] if resume < len(self.folded) else " "
+        if view == SPACED and _SENTENCE_END.search(self.folded, first, last):
+            return not _inside_words(self.folded, first, last + 1)
         # A legal-form word glued on ("LLCLeakwell") is a boundary too, also when the
         # markup split it from the name ("BakeryI**nc.**" reads "BakeryInc."): looked
         # for in the folded text and in the view's joined text.
@@ -502,7 +621,9 @@ class Haystack:
             )
         )
 
-    def _glued_in_view(self, joined: _Joined | _Chained, at: int, *, before: bool) -> bool:
+    def _glued_in_view(
+        self, joined: _Joined | _Chained | _Either, at: int, *, before: bool
+    ) -> bool:
         """Whether a legal-form word of the view's joined text ends (`before`) or
         begins at `at` and, in the folded text, begins or ends at a word's edge:
         `C~~orporation~~Minato` and `BakeryI**nc.** this` read "Corporation" and

@@ -51,6 +51,7 @@ MIN_ONE_WORD = 6
 
 _lock = threading.Lock()
 _tagger: object | None = None
+_parsing = threading.Lock()  # one parse at a time: a MeCab tagger is not thread-safe
 
 
 class DictionaryMissing(RuntimeError):
@@ -78,6 +79,21 @@ def tagger() -> object:
                 raise DictionaryMissing(f"the Japanese dictionary reads 山口健太 as {words}")
             _tagger = loaded
         return _tagger
+
+
+def word_edges(text: str) -> set[int]:
+    """Where the words of `text` start and end, as the dictionary reads it."""
+    parser = tagger()
+    edges: set[int] = set()
+    at = 0
+    with _parsing:
+        words = [(len(word.white_space), len(word.surface)) for word in parser(text)]  # type: ignore[operator]
+    for space, surface in words:
+        at += space
+        edges.add(at)
+        at += surface
+        edges.add(at)
+    return edges
 
 
 # --- kana to romaji --------------------------------------------------------------------------
@@ -282,7 +298,9 @@ def _pieces(piece: str) -> tuple[tuple[_Part, ...], ...] | None:
     """The readings of a piece of a name typed without a space, the most likely
     first, each as its parts: one, or two where the dictionary says a given name
     starts (山口健太); None if a word has no reading."""
-    paths = tagger().nbestToNodeList(piece, NBEST)  # type: ignore[attr-defined]
+    parser = tagger()
+    with _parsing:
+        paths = parser.nbestToNodeList(piece, NBEST)  # type: ignore[attr-defined]
     best = paths[0]
     split = next(
         (
