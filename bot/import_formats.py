@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from bot.csvfile import UnreadableFile, restore
 from bot.typed import storable
-from storage.models import SuppressionReason
+from storage.vocabulary import SuppressionReason
 
 SUBSCRIBE, DO_NOT_MAIL, PASS = "subscribe", "do_not_mail", "pass"
 NOTE_LIMIT = 500

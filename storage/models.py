@@ -36,6 +36,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+# The audience's vocabulary, re-exported: it lives where a process without the
+# database (bot.import_reader's worker) can import it without SQLAlchemy.
+from storage.vocabulary import (  # noqa: F401
+    ALL_LISTS,
+    PushState,
+    SubscriberStatus,
+    SuppressionOrigin,
+    SuppressionReason,
+)
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -74,41 +84,6 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     # SQLAlchemy reads this class attribute once, when mapping; it is never mutated.
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}  # noqa: RUF012
-
-
-class SubscriberStatus(enum.StrEnum):
-    ACTIVE = "active"
-    UNSUBSCRIBED = "unsubscribed"
-    INACTIVE = "inactive"  # hard bounce, spam complaint, or suppressed by Postmark
-    INVALID = "invalid"  # Postmark refused the address (ErrorCode 300)
-
-
-class SuppressionReason(enum.StrEnum):
-    UNSUBSCRIBED = "unsubscribed"
-    HARD_BOUNCE = "hard_bounce"
-    SPAM_COMPLAINT = "spam_complaint"
-    MANUAL = "manual"
-    INVALID = "invalid"
-
-
-class SuppressionOrigin(enum.StrEnum):
-    SLACK = "slack"
-    POSTMARK_WEBHOOK = "postmark_webhook"
-    POSTMARK_SYNC = "postmark_sync"
-    POSTMARK_SEND = "postmark_send"
-    CLI = "cli"
-    IMPORT = "import"  # a do-not-mail row of an imported file
-
-
-class PushState(enum.StrEnum):
-    """Whether a local suppression has reached Postmark's suppression list."""
-
-    PENDING = "pending"
-    PUSHED = "pushed"
-    NOT_NEEDED = "not_needed"  # it came from Postmark in the first place
-
-
-ALL_LISTS = "*"
 
 
 class MailingList(Base):
