@@ -3,7 +3,9 @@
 Portable by design: nothing here is SQLite-only, so the same models run on
 PostgreSQL unchanged. States are plain strings checked by the services in
 `bot/` (the issue state machine lives in `bot/states.py`); enumerations of
-allowed values are kept here as `StrEnum`s so every layer spells them alike.
+allowed values are kept here as `StrEnum`s so every layer spells them alike
+(the audience's — statuses, suppression reasons — in `storage.vocabulary`,
+re-exported here).
 
 Two tables refuse change once written, enforced below at the ORM level and by
 database triggers created in the migration: `issue_versions` (an approval is

@@ -18,6 +18,7 @@ from bot.addresses import address_hash, address_hasher
 from bot.clock import FrozenClock
 from bot.csvfile import HEAD_BYTES
 from bot.installation import address_salt
+from bot.preflight import PersonalDataCache
 from bot.subscribers import (
     ImportReport,
     UnreadableFile,
@@ -25,7 +26,8 @@ from bot.subscribers import (
     get_or_create_list,
     import_csv,
 )
-from storage.db import Database
+from storage import changes, migrate
+from storage.db import Database, connect
 from storage.models import (
     ALL_LISTS,
     AuditEvent,
@@ -275,6 +277,120 @@ def test_a_new_value_updates_and_is_audited(db: Database, clock: FrozenClock, tm
             select(AuditEvent).where(AuditEvent.action == "subscriber.updated")
         ).scalar_one()
     assert event.detail["fields"] == ["company"]
+
+
+def test_a_reimport_that_changes_ten_thousand_rows(db: Database, clock: FrozenClock, tmp_path):
+    """A re-import that changes most of a list: each changed subscriber updated once
+    with what the file says (an empty field never erases; a later row of the same
+    address fills an empty field), audited with the fields that changed, and written
+    with the import's one stamp, which every reader of the personal-data index has
+    yet to read; the rows it leaves alone keep theirs."""
+    count = 10_000
+    stored = {
+        f"p{i}@example.com": (f"名前{i}", f"Company {i}" if i % 3 else "") for i in range(count)
+    }
+    first = "".join(f"{email},{name},{company}\n" for email, (name, company) in stored.items())
+    assert run_import(db, write(tmp_path, HEADER + first, "first.csv"), clock).added == count
+    with db.sessions() as session:
+        horizon, _ = changes.horizon(session.connection())
+    lines, expected, fields, filled = [], {}, {}, {}
+    for i, (email, (name, company)) in enumerate(stored.items()):
+        line = len(lines) + 2
+        if i % 10 == 9:  # the same again: unchanged
+            lines.append(f"{email},{name},{company}")
+            expected[email] = (name, company)
+        elif i % 2 == 0:  # a new name, spelt in capitals; the empty company erases nothing
+            lines.append(f"{email.upper()},新名{i},")
+            expected[email] = (f"新名{i}", company)
+            fields[line] = ["name"]
+        else:  # a new company only
+            lines.append(f"{email},,Firm {i}")
+            expected[email] = (name, f"Firm {i}")
+            fields[line] = ["company"]
+        if i % 500 == 1:  # and a later row for the same address
+            lines.append(f"{email},Other,Later Ltd")
+            filled[line] = len(lines) + 1
+    report = run_import(db, write(tmp_path, HEADER + "\n".join(lines) + "\n", "again.csv"), clock)
+    assert (report.added, report.updated) == (0, len(fields))
+    assert report.unchanged == count - len(fields)
+    assert report.merged == len(filled)
+    assert {e: v[:2] for e, v in subscribers(db).items()} == expected
+    with db.sessions() as session:
+        events = session.execute(
+            select(AuditEvent.action, AuditEvent.detail).where(
+                AuditEvent.action.in_(("subscriber.updated", "subscriber.merged"))
+            )
+        ).all()
+        stamps = dict(
+            session.execute(
+                select(Subscriber.email, Subscriber.change_seq).where(
+                    Subscriber.email.in_(list(stored))
+                )
+            ).all()
+        )
+    updated = {d["line"]: d["fields"] for a, d in events if a == "subscriber.updated"}
+    assert updated == fields
+    assert not [d for a, d in events if a == "subscriber.merged"]  # nothing left empty to fill
+    changed = {e for i, e in enumerate(stored) if i % 10 != 9}
+    assert len({stamps[e] for e in changed}) == 1
+    assert min(stamps[e] for e in changed) >= horizon
+    assert max(stamps[e] for e in set(stored) - changed) < horizon
+
+
+def test_an_imports_changed_rows_reach_the_personal_data_index(
+    db: Database, clock: FrozenClock, tmp_path
+):
+    """Changed by a re-import without a trigger per row, the new values are read at
+    the next refresh of preflight's index, without a rebuild."""
+    path = write(tmp_path, HEADER + "hanako@example.com,山田花子,\ntaro@example.com,Taro,\n")
+    run_import(db, path, clock)
+    cache = PersonalDataCache()
+    before = cache.get(db)
+    path = write(tmp_path, HEADER + "hanako@example.com,小林陽菜,北都商事株式会社\n", "again")
+    assert run_import(db, path, clock).updated == 1
+    after = cache.get(db)
+    assert after.tables == before.tables  # read from the stamps, not rebuilt
+    found = {needle for _, needle in after.find("小林陽菜さん、北都商事株式会社")}
+    assert found == {"小林陽菜", "北都商事株式会社"}
+    assert cache.get(db) is after  # nothing to read again
+
+
+def test_no_staging_table_outlives_its_import(db: Database, clock: FrozenClock, tmp_path):
+    """SQLite's staging tables leave with their connection, PostgreSQL's are dropped:
+    none is left in the pool, after an import, a dry run or a failed import."""
+    path = write(tmp_path, HEADER + "hanako@example.com,山田花子,\nhanako@,x,\n")
+    run_import(db, path, clock)
+    import_csv(
+        db,
+        path,
+        list_name=LIST,
+        actor="U_OWNER",
+        clock=clock,
+        options=subscribers_module.ImportOptions(dry_run=True),
+    )
+    with pytest.raises(UnreadableFile):
+        run_import(db, write(tmp_path, HEADER + '"unterminated,x,y\n', "bad"), clock)
+    with db.engine.connect() as connection:
+        if db.is_sqlite:
+            found = connection.exec_driver_sql("SELECT name FROM sqlite_temp_master").all()
+        else:
+            found = connection.exec_driver_sql(
+                "SELECT relname FROM pg_class WHERE relpersistence = 't' AND relname LIKE 'import%'"
+            ).all()
+    assert found == []
+    assert run_import(db, path, clock).unchanged == 1
+
+
+def test_an_import_into_a_database_in_memory_keeps_it(clock: FrozenClock, tmp_path):
+    """A database in memory lives as long as its connection: the import drops its
+    staging tables instead of closing it."""
+    db = connect("sqlite://")
+    migrate.upgrade(db.engine)
+    path = write(tmp_path, HEADER + "hanako@example.com,山田花子,\ntaro@example.com,Taro,\n")
+    assert run_import(db, path, clock).added == 2
+    assert run_import(db, path, clock).unchanged == 2
+    assert set(subscribers(db)) == {"hanako@example.com", "taro@example.com"}
+    db.dispose()
 
 
 # --- suppressed and unsubscribed addresses ------------------------------------------------------
