@@ -375,7 +375,8 @@ def test_no_staging_table_outlives_its_import(db: Database, clock: FrozenClock, 
             found = connection.exec_driver_sql("SELECT name FROM sqlite_temp_master").all()
         else:
             found = connection.exec_driver_sql(
-                "SELECT relname FROM pg_class WHERE relpersistence = 't' AND relname LIKE 'import%'"
+                "SELECT relname FROM pg_class WHERE relpersistence = 't' "
+                "AND relname IN ('import_rows', 'import_groups', 'import_stops')"
             ).all()
     assert found == []
     assert run_import(db, path, clock).unchanged == 1
