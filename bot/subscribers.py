@@ -429,6 +429,24 @@ def _json_build_object_sql(element: _json_object, compiler: Any, **kw: Any) -> s
     return f"json_build_object({compiler.process(element.clauses, **kw)})"
 
 
+class _json_array(FunctionElement[Any]):
+    """A JSON array built in SQL: SQLite's `json_array`, PostgreSQL's `json_build_array`."""
+
+    type = JSON()
+    name = "json_array"
+    inherit_cache = True
+
+
+@compiles(_json_array)
+def _json_array_sql(element: _json_array, compiler: Any, **kw: Any) -> str:
+    return f"json_array({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_json_array, "postgresql")
+def _json_build_array_sql(element: _json_array, compiler: Any, **kw: Any) -> str:
+    return f"json_build_array({compiler.process(element.clauses, **kw)})"
+
+
 # What the import does with an address, decided once for all its rows.
 NEW, OLD, SKIP = "n", "o", "s"  # add it; merge into the stored subscriber; leave it alone
 PAGE = 2_000  # stored subscribers whose fields may change, read this many at a time
@@ -572,7 +590,9 @@ class _Merge:
         # of a trigger per row: preflight's personal-data index reads them all at
         # its next refresh (`storage.changes.bulk_stamp`).
         with changes.bulk_stamp(connection) as stamp:
-            self._merge_stored(report, stamp)
+            updated = self._update_stored(report, stamp) + self._merge_stored(report, stamp)
+            for line, email in sorted(updated)[:SAMPLE]:
+                report.sample("updated", line, email)
             report.unchanged += old_groups - report.updated
             # The events first: both statements select the same NEW addresses.
             connection.execute(self._events(NEW, "subscriber.added"))
@@ -811,9 +831,84 @@ class _Merge:
         columns = ["list_id", "email", "name", "company", "status", "created_at", "updated_at"]
         return insert(subscribers).from_select([*columns, "change_seq"], query)
 
-    def _merge_stored(self, report: ImportReport, stamp: int) -> None:
-        """Stored, active subscribers whose fields may change: in Python, a page at a
-        time. A changed row carries the import's `stamp`, so no trigger runs for it."""
+    def _update_stored(self, report: ImportReport, stamp: int) -> list[tuple[int, str]]:
+        """Stored, active subscribers that one row of the file changes, in SQL: a
+        field the row gives replaces the stored one (an empty field never erases),
+        audited with the fields that changed, stamped with the import's `stamp`
+        (so no trigger runs for them). Returns the first rows changed (line,
+        address). Addresses with several rows go through `_merge_stored`."""
+        connection = self.session.connection()
+        rows, groups = self.staging.rows.c, self.staging.groups.c
+        stored = _SUBSCRIBERS.c
+        name_changed = and_(rows.name != "", rows.name != stored.name)
+        company_changed = and_(rows.company != "", rows.company != stored.company)
+        changing = and_(
+            groups.state == OLD,
+            groups.rows == 1,
+            or_(name_changed, company_changed),
+        )
+        joined = self.staging.groups.join(self.staging.rows, rows.line == groups.line).join(
+            _SUBSCRIBERS, stored.id == groups.subscriber_id
+        )
+        count = connection.execute(
+            select(func.count()).select_from(joined).where(changing)
+        ).scalar_one()
+        if not count:
+            return []
+        first = connection.execute(
+            select(groups.line, rows.email)
+            .select_from(joined)
+            .where(changing)
+            .order_by(groups.line)
+            .limit(SAMPLE)
+        ).all()
+        fields = case(
+            (and_(name_changed, company_changed), _json_array(literal("name"), literal("company"))),
+            (name_changed, _json_array(literal("name"))),
+            else_=_json_array(literal("company")),
+        )
+        events = _AUDIT_EVENTS.c
+        # The events first: they compare the file's values with the stored ones.
+        connection.execute(
+            insert(_AUDIT_EVENTS).from_select(
+                ["at", "actor", "action", "subject", "detail"],
+                select(
+                    self._constant(events.at, self.now),
+                    self._constant(events.actor, self.actor),
+                    self._constant(events.action, "subscriber.updated"),
+                    literal("addr:") + func.substr(rows.email_hash, 1, 16),
+                    _json_object(
+                        *(literal("list"), literal(self.list_name)),
+                        *(literal("line"), groups.line, literal("fields"), fields),
+                    ),
+                )
+                .select_from(joined)
+                .where(changing)
+                .order_by(groups.line),
+            )
+        )
+        connection.execute(
+            update(_SUBSCRIBERS)
+            .where(
+                stored.id == groups.subscriber_id,
+                rows.line == groups.line,
+                changing,
+            )
+            .values(
+                name=case((rows.name != "", rows.name), else_=stored.name),
+                company=case((rows.company != "", rows.company), else_=stored.company),
+                updated_at=self._constant(stored.updated_at, self.now),
+                change_seq=self._constant(stored.change_seq, stamp),
+            )
+        )
+        report.updated += count
+        return [(line, email) for line, email in first]
+
+    def _merge_stored(self, report: ImportReport, stamp: int) -> list[tuple[int, str]]:
+        """Stored, active subscribers with several rows in the file (a later row
+        may fill a field the first left empty): in Python, a page at a time. A
+        changed row carries the import's `stamp`, so no trigger runs for it.
+        Returns the first rows changed (line, address)."""
         connection = self.session.connection()
         rows, groups = self.staging.rows.c, self.staging.groups.c
         later = self.staging.rows.alias("later")
@@ -836,15 +931,7 @@ class _Merge:
                     subscribers, stored.id == groups.subscriber_id
                 )
             )
-            .where(
-                groups.state == OLD,
-                groups.line > bindparam("after"),
-                or_(
-                    and_(rows.name != "", rows.name != stored.name),
-                    and_(rows.company != "", rows.company != stored.company),
-                    groups.rows > 1,
-                ),
-            )
+            .where(groups.state == OLD, groups.rows > 1, groups.line > bindparam("after"))
             .order_by(groups.line)
             .limit(PAGE)
         )
@@ -879,11 +966,12 @@ class _Merge:
             ("action", "subject", "detail"),
             {"at": self.now, "actor": self.actor, "issue_id": None},
         )
+        samples: list[tuple[int, str]] = []
         after = 0
         while True:
             found = connection.execute(page, {"after": after}).all()
             if not found:
-                return
+                return samples
             after = found[-1].line
             updates: list[tuple[Any, ...]] = []
             audited: list[tuple[str, str, dict[str, Any]]] = []
@@ -896,7 +984,8 @@ class _Merge:
                     pass  # counted as unchanged by the caller
                 else:
                     report.updated += 1
-                    report.sample("updated", row.line, row.email)
+                    if len(samples) < SAMPLE:
+                        samples.append((row.line, row.email))
                     audited.append(
                         (
                             "subscriber.updated",

@@ -314,6 +314,10 @@ def test_a_reimport_that_changes_ten_thousand_rows(db: Database, clock: FrozenCl
     assert (report.added, report.updated) == (0, len(fields))
     assert report.unchanged == count - len(fields)
     assert report.merged == len(filled)
+    # The first rows changed, in the file's order, whichever way they were merged.
+    assert report.samples["updated"] == [
+        (n, f"p{i}@example.com") for n, i in ((2, 0), (3, 1), (5, 2), (6, 3), (7, 4))
+    ]
     assert {e: v[:2] for e, v in subscribers(db).items()} == expected
     with db.sessions() as session:
         events = session.execute(
@@ -330,6 +334,14 @@ def test_a_reimport_that_changes_ten_thousand_rows(db: Database, clock: FrozenCl
         )
     updated = {d["line"]: d["fields"] for a, d in events if a == "subscriber.updated"}
     assert updated == fields
+    with db.sessions() as session:
+        salt = address_salt(session)
+        subjects = session.execute(
+            select(AuditEvent.subject).where(AuditEvent.action == "subscriber.updated")
+        ).scalars()
+        assert set(subjects) == {
+            f"addr:{address_hash(salt, e)[:16]}" for i, e in enumerate(stored) if i % 10 != 9
+        }
     assert not [d for a, d in events if a == "subscriber.merged"]  # nothing left empty to fill
     changed = {e for i, e in enumerate(stored) if i % 10 != 9}
     assert len({stamps[e] for e in changed}) == 1
