@@ -471,7 +471,7 @@ def spoken_language() -> str:
     is in it. English when it is not one of LANGUAGES (`load` then says why)."""
     try:
         return language_code(_LanguageOnly().LANGUAGE)
-    except (ValueError, ValidationError):
+    except (ValueError, ValidationError, OSError):  # an unreadable .env: `load` says so
         return "en"
 
 
