@@ -270,11 +270,15 @@ class NeedleTable:
     ends: array[int]  # where each shown text ends in `shown`
 
     # Loading a pickled automaton, freeing one or making one is one call that holds
-    # the interpreter lock, for a time that grows with its trie (~22 bytes pickled
-    # per character of its keys): automata of at most this many characters of keys
-    # (~5 MB pickled) keep each such call to some 10-20 ms on this machine, while the
-    # scan of a check costs little more than with one automaton (its texts are short).
-    SHARD_CHARACTERS = 250_000
+    # the interpreter lock, for a time that grows with its trie (~15 bytes pickled
+    # per character of its keys, ~2.5 ms of CPU per MB to load). But a scan steps
+    # through every character of the text in every automaton, at a cost per
+    # character that hardly depends on the automaton's size (~0.5 ms for the ~12,500
+    # characters of a check's texts in one view): 57 automata of 250,000 characters
+    # at 100,000 subscribers made the scan ~25 of a check's ~45 ms of CPU. At most
+    # this many characters of keys (~15 MB pickled, ~16 automata at 100,000
+    # subscribers) keeps each such call to ~30 ms and the scan's stepping to ~7 ms.
+    SHARD_CHARACTERS = 1_000_000
 
     @classmethod
     def of(cls, view: str, found: list[Needle]) -> NeedleTable:
