@@ -365,11 +365,13 @@ class PersonalDataIndex:
     @classmethod
     def from_texts(cls, by_kind: dict[str, list[str]]) -> PersonalDataIndex:
         """Build from lists of texts by kind (name, company, address, note)."""
-        tables = {
-            view: NeedleTable.of(view, list(by_key.values()))
-            for view, by_key in _needles_by_view(by_kind).items()
-            if by_key
-        }
+        by_view = _needles_by_view(by_kind)
+        tables: dict[str, NeedleTable] = {}
+        for view in list(by_view):  # each view's needles freed once its table is made
+            found = list(by_view.pop(view).values())
+            if found:
+                tables[view] = NeedleTable.of(view, found)
+            del found
         return cls(tables=tables, size=sum(map(len, tables.values())))
 
     def blobs(self) -> Iterator[bytes]:
