@@ -235,13 +235,14 @@ _FORM_WORD = re.compile(
 
 @st.composite
 def _with_digits(draw: st.DrawFn, word: str, digit_for: dict[str, str]) -> str:
-    """`word` with a digit for up to two of its letters, each next to a letter that
-    stays one."""
+    """`word` with a digit for up to two of its letters, each between letters (two
+    digits in a row typed one by one, "1 7 o h", are not read: a digit typed alone is
+    read as a letter beside a letter typed alone)."""
     chars = list(word)
     for i in sorted(draw(st.lists(st.integers(0, len(word) - 1), max_size=2, unique=True))):
         digit = digit_for.get(chars[i].lower())
         beside = [chars[j] for j in (i - 1, i + 1) if 0 <= j < len(chars)]
-        if digit and any(c.isalpha() for c in beside):
+        if digit and beside and all(c.isalpha() for c in beside):
             chars[i] = digit
     return "".join(chars)
 

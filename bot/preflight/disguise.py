@@ -139,35 +139,61 @@ _NOT_ALNUM = re.compile(r"[\W_]+")
 # typed one by one (S a t 0 u); a word of digits alone (a telephone number, a date, a
 # count) stays. The loose and the romaji views read them so, one for one, as their
 # needles' keys do; the folded text itself (telephone numbers, addresses) does not.
-# (Markup inside a word does not part it, `Sat**0u**`: up to three marks of it at a
-# place, and no word starts right after such marks that follow a letter or a digit, so
-# that every word is read once.)
+# (Markup inside a word does not part it, `Sat**0u**`. Found from the digits: a digit
+# beside a letter, up to three marks of markup between, is in such a word, which
+# reaches as far as letters, digits and markup go, 64 characters back at most; a digit
+# alone, by a letter typed alone, is one by itself. Only digits are looked at, so that
+# a text without any costs one scan.)
 _GAP = f"[\\s{MARKS}]"
-_IN = "[*_~`]{0,3}"
-_LETTER_DIGITS = re.compile(
-    "".join(f"(?<![a-z0-9][*_~`]{{{n}}})" for n in (1, 2, 3))
-    + rf"(?<![a-z0-9])(?:(?:[a-z]{_IN})+[0-9]|(?:[0-9]{_IN})+[a-z])(?:{_IN}[a-z0-9])*"
-    + r"|(?<![a-z0-9])[0-9](?![a-z0-9])(?:"  # a digit alone, by a letter typed alone
+_BY_A_LETTER = re.compile(
+    "[0-9](?:"
+    + "|".join(f"(?<=[a-z][*_~`]{{{n}}}[0-9])" for n in (0, 1, 2, 3))
+    + "|(?=[*_~`]{0,3}[a-z])"
+    + r"|(?<![a-z0-9].)(?![a-z0-9])(?:"  # alone, by a letter typed alone
     + "|".join(f"(?<=(?<![a-z0-9])[a-z]{_GAP}{{{n}}}[0-9])" for n in (1, 2, 3))
     + f"|(?={_GAP}{{1,3}}[a-z](?![a-z0-9])))"
+    + ")"
 )
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789*_~`")
+_WORD_ON = re.compile("[a-z0-9*_~`]*")
 _DIGIT = re.compile("[0-9]")
 _AS_L = str.maketrans("0134578", "oleastb")  # (1 as l: Alice, A1ice)
 _AS_I = str.maketrans("0134578", "oieastb")  # (1 as i: Yamaguchi, Yamaguch1; romaji has no l)
 
 
-def letter_digits(text: str, *, one: str = "l") -> str:
-    """`text` with the digits that stand for letters as those letters (`one`: what a 1
-    reads as, "l" or "i"), one for one."""
+def _letter_digit_spans(text: str) -> list[tuple[int, int]]:
+    """Where the words that mix digits and letters are (and the digits typed alone
+    among letters typed alone)."""
+    spans: list[tuple[int, int]] = []
     if not _DIGIT.search(text):
+        return spans
+    at = 0
+    while (found := _BY_A_LETTER.search(text, at)) is not None:
+        digit = found.start()
+        start = digit
+        while start > 0 and digit - start < 64 and text[start - 1] in _WORD_CHARS:
+            start -= 1
+        on = _WORD_ON.match(text, digit)
+        end = on.end() if on else digit + 1
+        spans.append((start, end))
+        at = end
+    return spans
+
+
+def letter_digits(text: str, *, one: str = "l", spans: list[tuple[int, int]] | None = None) -> str:
+    """`text` with the digits that stand for letters as those letters (`one`: what a 1
+    reads as, "l" or "i"), one for one (`spans`: `_letter_digit_spans(text)`, if known)."""
+    spans = _letter_digit_spans(text) if spans is None else spans
+    if not spans:
         return text
     table = _AS_L if one == "l" else _AS_I
-    return _LETTER_DIGITS.sub(lambda word: word.group(0).translate(table), text)
-
-
-def _reads_one(text: str) -> bool:
-    """Whether a 1 of `text` stands for a letter (so that it reads as l or as i)."""
-    return "1" in text and any("1" in word.group(0) for word in _LETTER_DIGITS.finditer(text))
+    pieces: list[str] = []
+    at = 0
+    for start, end in spans:
+        pieces += [text[at:start], text[start:end].translate(table)]
+        at = end
+    pieces.append(text[at:])
+    return "".join(pieces)
 
 
 # What the spaced view drops: whitespace, and every punctuation mark and symbol:
@@ -337,8 +363,8 @@ def keys_all(folded: list[str]) -> tuple[list[str | None], list[str]]:
 #    b and p as h (as the spaced view reads kana: `kana_letters`).
 # Only deletions and one-for-one changes, so that a place in it maps back to the
 # folded text. The NUL of the batch form passes untouched.
-_ROMAJI_FIRST = re.compile(  # (what step 1 drops)
-    rf"(?<=(?<![a-z0-9])[a-z])[\s{MARKS}]+(?=[a-z](?![a-z0-9]))|[*_~`]+"
+_ROMAJI_FIRST = re.compile(  # (what step 1 drops; each branch starts with its character)
+    rf"[\s{MARKS}](?<=(?<![a-z0-9])[a-z].)[\s{MARKS}]*(?=[a-z](?![a-z0-9]))|[*_~`]+"
 )
 _NOT_ALNUM_SPACE = re.compile(r"[^\w \x00]+")
 _D_AS_Z = re.compile("d(?=[iuy])")
@@ -357,11 +383,24 @@ _ROMAJI_LETTERS = str.maketrans("cfjgzdbp", "thsksthh")
 # The view read a second way, where a writer put a space or a mark inside a word
 # (`Kobayas-hi Syouta`, `Syo uta`) or typed letters one by one where an h that
 # lengthens a vowel meets a word that starts with one (`I t o h I c h i r o`): every
-# gap between two letters dropped before the second step, and an h after an o always
-# read as the long vowel. A needle is looked for in both readings (`_Either`).
-_ROMAJI_GLUED_FIRST = re.compile(rf"(?<=[a-z])[\s{MARKS}]+(?=[a-z])|[*_~`]+")
-_ROMAJI_GLUED_DROP = re.compile(_ROMAJI_DROP.pattern.replace("h(?<=oh)(?![aeiou])", "h(?<=oh)"))
-assert _ROMAJI_GLUED_DROP.pattern != _ROMAJI_DROP.pattern
+# gap between two letters dropped before the second step, but after an "oh" before a
+# vowel, also typed one by one (the gap tells the long vowel's h from the h of "hi":
+# `Itoh Ichiro`, `I t o h I c h i r o`, `R-yohei`), and before a legal-form word
+# (whose word start tells its c from a name's ch: `from LLCHikari`). A needle is
+# looked for in both readings (`_Either`).
+# (Of a text in other scripts it keeps one character of each run, not to join the
+# letters on either side: all it reads is Latin, and it reads it in a few calls.)
+_NO_FORM_AHEAD = "(?!(?:llc|llp|inc|ltd|limited|gmbh|plc|kk|co))"
+_ONE_BY_ONE_OH = (  # (o and h typed alone, the gap after them, a vowel typed alone)
+    "(?!(?:"
+    + "|".join(f"(?<=(?<![a-z0-9])o{_GAP}{{{n}}}h.)" for n in (1, 2, 3))
+    + f"){_GAP}{{0,2}}[aeiou](?![a-z0-9]))"
+)
+_ROMAJI_GLUED_FIRST = re.compile(
+    rf"[\s{MARKS}](?<=[a-z].)(?<!oh.){_ONE_BY_ONE_OH}[\s{MARKS}]*(?=[a-z]){_NO_FORM_AHEAD}"
+    rf"|[\s{MARKS}](?<=oh.)[\s{MARKS}]*(?=[b-df-hj-np-tv-z]){_NO_FORM_AHEAD}"
+    r"|[*_~`]+|[^\x00-\x7f]+(?=[^\x00-\x7f])"
+)
 _LABIAL_M = re.compile("m(?=[bmp])")
 
 
@@ -552,26 +591,32 @@ class Haystack:
     def joined(self, view: str) -> _Joined | _Chained | _Either:
         if view not in self._joined:
             if view == ROMAJI:  # (romaji has no l: a 1 among letters is an i)
-                source = letter_digits(self.folded, one="i")
+                source = letter_digits(self.folded, one="i", spans=self._digit_spans)
                 ways = []
                 for first_drop, second_drop in (
                     (_ROMAJI_FIRST, _ROMAJI_DROP),
-                    (_ROMAJI_GLUED_FIRST, _ROMAJI_GLUED_DROP),
+                    (_ROMAJI_GLUED_FIRST, _ROMAJI_DROP),
                 ):
                     first = _Joined.of(source, first_drop, _romaji_first)
                     second = _Joined.of(first.text, second_drop, _romaji_letters)
                     ways.append(_Chained(first, second))
                 self._joined[view] = _Either((ways[0], ways[1]))
             elif view == LOOSE:
-                loose = _Joined.of(letter_digits(self.folded), _NOT_ALNUM)
-                if _reads_one(self.folded):  # a 1 among letters: l (A1ice) or i (Ph1l)
-                    as_i = _Joined.of(letter_digits(self.folded, one="i"), _NOT_ALNUM)
-                    self._joined[view] = _Either((loose, as_i))
+                spans = self._digit_spans
+                loose = _Joined.of(letter_digits(self.folded, spans=spans), _NOT_ALNUM)
+                if any("1" in self.folded[start:end] for start, end in spans):
+                    # a 1 among letters: l (A1ice) or i (Ph1l)
+                    as_i = letter_digits(self.folded, one="i", spans=spans)
+                    self._joined[view] = _Either((loose, _Joined.of(as_i, _NOT_ALNUM)))
                 else:
                     self._joined[view] = loose
             else:
                 self._joined[view] = _Joined.of(self.folded, _NOT_SPACED, kana_letters)
         return self._joined[view]
+
+    @cached_property
+    def _digit_spans(self) -> list[tuple[int, int]]:
+        return _letter_digit_spans(self.folded)
 
     @cached_property
     def addresses(self) -> str:
