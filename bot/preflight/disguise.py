@@ -150,8 +150,8 @@ _BY_A_LETTER = re.compile(
     + "|".join(f"(?<=[a-z][*_~`]{{{n}}}[0-9])" for n in (0, 1, 2, 3))
     + "|(?=[*_~`]{0,3}[a-z])"
     + r"|(?<![a-z0-9].)(?![a-z0-9])(?:"  # alone, by a letter typed alone
-    + "|".join(f"(?<=(?<![a-z0-9])[a-z]{_GAP}{{{n}}}[0-9])" for n in (1, 2, 3))
-    + f"|(?={_GAP}{{1,3}}[a-z](?![a-z0-9])))"
+    + "|".join(f"(?<=(?<![a-z0-9])[a-z]{_GAP}{{{n}}}[0-9])" for n in range(1, 7))
+    + f"|(?={_GAP}{{1,6}}[a-z](?![a-z0-9])))"  # (a gap: " . ", with markup "** . ")
     + ")"
 )
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789*_~`")
@@ -393,8 +393,8 @@ _ROMAJI_LETTERS = str.maketrans("cfjgzdbp", "thsksthh")
 _NO_FORM_AHEAD = "(?!(?:llc|llp|inc|ltd|limited|gmbh|plc|kk|co))"
 _ONE_BY_ONE_OH = (  # (o and h typed alone, the gap after them, a vowel typed alone)
     "(?!(?:"
-    + "|".join(f"(?<=(?<![a-z0-9])o{_GAP}{{{n}}}h.)" for n in (1, 2, 3))
-    + f"){_GAP}{{0,2}}[aeiou](?![a-z0-9]))"
+    + "|".join(f"(?<=(?<![a-z0-9])o{_GAP}{{{n}}}h.)" for n in range(1, 7))
+    + f"){_GAP}{{0,5}}[aeiou](?![a-z0-9]))"
 )
 _ROMAJI_GLUED_FIRST = re.compile(
     rf"[\s{MARKS}](?<=[a-z].)(?<!oh.){_ONE_BY_ONE_OH}[\s{MARKS}]*(?=[a-z]){_NO_FORM_AHEAD}"
