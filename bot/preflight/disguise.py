@@ -401,6 +401,12 @@ _ROMAJI_GLUED_FIRST = re.compile(
     rf"|[\s{MARKS}](?<=oh.)[\s{MARKS}]*(?=[b-df-hj-np-tv-z]){_NO_FORM_AHEAD}"
     r"|[*_~`]+|[^\x00-\x7f]+(?=[^\x00-\x7f])"
 )
+# And a third way, every gap between two letters dropped, an oh before a vowel too: a
+# mark right after the h of "hei" (`Ryoh-ei`) reads as it does without it.
+_ROMAJI_ALL_GLUED_FIRST = re.compile(
+    rf"[\s{MARKS}](?<=[a-z].)[\s{MARKS}]*(?=[a-z]){_NO_FORM_AHEAD}"
+    r"|[*_~`]+|[^\x00-\x7f]+(?=[^\x00-\x7f])"
+)
 _LABIAL_M = re.compile("m(?=[bmp])")
 
 
@@ -514,21 +520,22 @@ class _Chained:
 
 @dataclass
 class _Either:
-    """A text read two ways (1 as l and as i; the romaji view with and without the
-    gaps inside words), side by side, parted by the separator that no needle holds:
+    """A text read in several ways (1 as l and as i; the romaji view with and without
+    the gaps inside words), side by side, parted by the separator that no needle holds:
     a needle is found in either, and a place in either maps back to the source."""
 
-    ways: tuple[_Joined | _Chained, _Joined | _Chained]
+    ways: tuple[_Joined | _Chained, ...]
 
     @cached_property
     def text(self) -> str:
         return _SEPARATOR.join(way.text for way in self.ways)
 
     def _way(self, index: int) -> tuple[_Joined | _Chained, int]:
-        first = self.ways[0]
-        if index <= len(first.text):
-            return first, index
-        return self.ways[1], index - len(first.text) - 1
+        for way in self.ways[:-1]:
+            if index <= len(way.text):
+                return way, index
+            index -= len(way.text) + 1
+        return self.ways[-1], index
 
     def origin(self, index: int) -> int:
         way, at = self._way(index)
@@ -596,11 +603,12 @@ class Haystack:
                 for first_drop, second_drop in (
                     (_ROMAJI_FIRST, _ROMAJI_DROP),
                     (_ROMAJI_GLUED_FIRST, _ROMAJI_DROP),
+                    (_ROMAJI_ALL_GLUED_FIRST, _ROMAJI_DROP),
                 ):
                     first = _Joined.of(source, first_drop, _romaji_first)
                     second = _Joined.of(first.text, second_drop, _romaji_letters)
                     ways.append(_Chained(first, second))
-                self._joined[view] = _Either((ways[0], ways[1]))
+                self._joined[view] = _Either(tuple(ways))
             elif view == LOOSE:
                 spans = self._digit_spans
                 loose = _Joined.of(letter_digits(self.folded, spans=spans), _NOT_ALNUM)
