@@ -364,16 +364,25 @@ def _ledger_counts(desk, send_id: int) -> dict[str, int]:
 def test_after_a_halt_the_channel_gets_the_real_counts_once_the_batches_landed(db, postmark, clock):
     desk = make_desk(db, postmark.url, clock, read_timeout=10.0)  # slow, never lost
     add_subscribers(desk, 1_000)
-    postmark.latency = 1.0  # batches are on the wire when the halt comes
+    postmark.latency = 1.0
     request_id = approved_request(desk)
     send_id = delivery.start_approved(desk, request_id)
     assert send_id is not None
-    with running(desk):
-        wait_until(lambda: len(postmark.messages(stream="broadcast")) >= 100)
-        wait_until(lambda: delivery.status(desk, send_id=send_id)[0].in_flight > 0)
-        delivery.halt_all(desk, actor=EDITOR)
-        wait_until(lambda: "send.halt_settled" in desk.notifier.kinds())  # type: ignore[attr-defined]
-        time.sleep(0.3)
+    try:
+        with running(desk):
+            wait_until(lambda: len(postmark.messages(stream="broadcast")) >= 100)
+            # The next batch reaches Postmark and waits there until after the halt: a batch
+            # is on its way at the halt, however slowly the machine runs (once it was not:
+            # the batch seen on the wire had landed by the time the halt was counted).
+            postmark.faults.script(["held"], endpoint="/email/batch")
+            wait_until(lambda: postmark.faults.pending() == 0)
+            wait_until(lambda: delivery.status(desk, send_id=send_id)[0].in_flight > 0)
+            delivery.halt_all(desk, actor=EDITOR)
+            postmark.faults.let_go()
+            wait_until(lambda: "send.halt_settled" in desk.notifier.kinds())  # type: ignore[attr-defined]
+            time.sleep(0.3)
+    finally:
+        postmark.faults.let_go()
     notices = desk.notifier.notices  # type: ignore[attr-defined]
     halted = next(n for n in notices if n.kind == "send.halted").params
     settled = [n for n in notices if n.kind == "send.halt_settled"]
