@@ -206,8 +206,10 @@ def disguised(
         elif choice == 1 and c.isalnum():
             chars[i] = draw(st.sampled_from([f"&#{ord(c)};", f"&#x{ord(c):x};"]))
         elif choice == 2 and c.lower() in LOOKALIKES:
-            # (a symbol reads as a letter where it touches one: not typed letter by letter)
-            symbols = "" if spread else LETTER_SYMBOLS.get(c.lower(), "")
+            # (a symbol reads as a letter where it touches one: not typed letter by letter,
+            # nor beside a mark or a space: "⍳-toh" reads as a mark before "toh")
+            touches = all(text[j].isalpha() for j in (i - 1, i + 1) if 0 <= j < len(text))
+            symbols = LETTER_SYMBOLS.get(c.lower(), "") if touches and not spread else ""
             chars[i] = draw(st.sampled_from(LOOKALIKES[c.lower()] + symbols))
         elif choice == 3:
             chars[i] = c + draw(st.sampled_from(INVISIBLE))
