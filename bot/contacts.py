@@ -80,8 +80,16 @@ class TelephoneNumber:
     national: str  # its digits, +81 as a leading 0; "+" and digits if not Japanese
 
 
+# A number starts where no letter, digit or address character is before it, or right
+# after the word that labels it ("TEL080-…", "Tel.03-…", "FAX03-…": how it is written on
+# Japanese business cards and signatures).
+_LABELS = ("tel", "tel.", "tell", "fax", "fax.", "phone", "mobile", "cell", "mob.")
 _PHONE_TOKEN = re.compile(
-    r"(?<![0-9a-z.+-])\+?[(\d](?:[\d()]|[\s.\-/](?=[\s.\-/()]{0,2}\d))*", re.IGNORECASE
+    r"(?:(?<![0-9a-z.+-])"
+    + "".join(f"|(?<=(?<![a-z]){re.escape(label)})" for label in _LABELS)
+    + ")"
+    r"\+?[(\d](?:[\d()]|[\s.\-/](?=[\s.\-/()]{0,2}\d))*",
+    re.IGNORECASE,
 )
 _MAX_GROUPS = 6
 # A run of o, l, i or | right before a digit and not after a letter, or right after one

@@ -65,6 +65,22 @@ def test_two_numbers_next_to_each_other_are_two_numbers():
     assert _redacted("03-1234-5678 03-1234-5678") == "[P] [P]"
 
 
+@pytest.mark.parametrize(
+    ("written", "national"),
+    [("TEL080-9999-8888", "08099998888"), ("Tel.03-1234-5678", "0312345678"),
+     ("FAX03-1234-5678", "0312345678"), ("tel+81-90-1234-5678", "09012345678"),
+     ("PHONE0312345678", "0312345678")],
+)  # fmt: skip
+def test_a_number_glued_to_the_word_that_labels_it_is_found(written: str, national: str):
+    """As business cards and signatures write it: "TEL03-…" (a number right after other
+    letters, "hotel0312345678" or "ID0312345678", is not taken for one)."""
+    text = f"お問い合わせ（{written}）"
+    assert [number.national for number in telephone_numbers(text)] == [national]
+    assert phones(Haystack.of(text)), text
+    assert "[P]" in _redacted(text) and national[-4:] not in _redacted(text)
+    assert telephone_numbers(f"お問い合わせ（hotel{national}）") == []
+
+
 def test_prose_with_at_is_an_address_only_for_the_channel():
     """ "Visit us at example.com" is prose in a newsletter (found only where it is a
     known person's address, through the index) but redacted in typed channel text."""
