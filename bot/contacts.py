@@ -240,12 +240,17 @@ def _in_words(plain: str) -> list[TelephoneNumber]:
             plus = tokens[first][2] == "+"
             digits, last, national = "", 0, None
             if plus or tokens[first][2].startswith("0"):
+                # (no number has more than 15 digits after a plus, or 11 with a 0, nor
+                # fewer than 8 or 10: only those lengths are asked about)
+                shortest, longest = (8, 15) if plus else (10, 11)
                 for end in range(first + 1 if plus else first, len(tokens)):
                     if tokens[end][2] == "+":
                         break
                     digits += tokens[end][2]
-                    if len(digits) > 15:
+                    if len(digits) > longest:
                         break
+                    if len(digits) < shortest:
+                        continue
                     candidate = _national(digits, plus=plus)
                     if candidate is not None:
                         last, national = end, candidate
