@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/import.py                     # 10k, 100k and 1M rows
     .venv/bin/python bench/import.py --sizes 10000,100000
+    .venv/bin/python bench/import.py --sizes 100000 --changed  # and a re-import changing every name
 
 For each size the parent generates a CSV (streamed to disk; by default
 Mailchimp's subscribed-members export with its 23 columns, `--format plain`
@@ -69,7 +70,10 @@ def _mailchimp_row(email: str, given: str, family: str, company: str, i: int) ->
     )  # fmt: skip
 
 
-def generate(path: Path, rows: int, seed: int = 20261102, form: str = "mailchimp") -> None:
+def generate(
+    path: Path, rows: int, seed: int = 20261102, form: str = "mailchimp", renamed: str = ""
+) -> None:
+    """The file; with `renamed`, the same addresses with every given name changed."""
     rng = random.Random(seed)
     domains, weights = _domains(rng)
     recent: list[str] = []
@@ -85,11 +89,11 @@ def generate(path: Path, rows: int, seed: int = 20261102, form: str = "mailchimp
                 roll = rng.random()
                 japanese = rng.random() < 0.4
                 if japanese:
-                    given, family = rng.choice(GIVEN_JA), rng.choice(FAMILY_JA)
+                    given, family = rng.choice(GIVEN_JA) + renamed, rng.choice(FAMILY_JA)
                     name = family + given
                     company = rng.choice(COMPANY_JA)
                 else:
-                    given, family = rng.choice(GIVEN_EN), rng.choice(FAMILY_EN)
+                    given, family = rng.choice(GIVEN_EN) + renamed, rng.choice(FAMILY_EN)
                     name = f"{given} {family}"
                     company = rng.choice(COMPANY_EN)
                 if roll < 0.005:
@@ -108,8 +112,9 @@ def generate(path: Path, rows: int, seed: int = 20261102, form: str = "mailchimp
                     writer.writerow((email, name, company))
 
 
-def child(csv_path: str, db_path: str) -> None:
-    """Run in a subprocess: import twice, print one JSON line of figures."""
+def child(csv_path: str, db_path: str, changed_path: str | None = None) -> None:
+    """Run in a subprocess: import twice (and the changed file, if given), print
+    one JSON line of figures."""
     import resource
 
     sys.path.insert(0, str(ROOT))
@@ -121,10 +126,13 @@ def child(csv_path: str, db_path: str) -> None:
     db = connect(f"sqlite:///{db_path}")
     migrate.upgrade(db.engine)
     figures: dict[str, object] = {}
-    for run in ("first", "second"):
+    runs = {"first": csv_path, "second": csv_path}
+    if changed_path:
+        runs["changed"] = changed_path
+    for run, path in runs.items():
         started, cpu = time.perf_counter(), time.process_time()
         report = import_csv(
-            db, Path(csv_path), list_name="Newsletter", actor="bench", clock=SystemClock()
+            db, Path(path), list_name="Newsletter", actor="bench", clock=SystemClock()
         )
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu
@@ -142,6 +150,8 @@ def child(csv_path: str, db_path: str) -> None:
         if run == "second" and (report.added or report.updated):
             # The re-import must change nothing; a figure for one that did is no figure.
             raise SystemExit(f"the re-import changed the list: {report}")
+        if run == "changed" and not report.updated:
+            raise SystemExit(f"the changed file changed nothing: {report}")
         figures[f"{run}_peak_rss_mb"] = round(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
         )
@@ -167,7 +177,13 @@ def main() -> int:
         default="mailchimp",
         help="Mailchimp's subscribed export (23 columns, the default) or email,name,company",
     )
-    parser.add_argument("--child", nargs=2, metavar=("CSV", "DB"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--changed",
+        action="store_true",
+        help="then import the same addresses with every given name changed (a re-import "
+        "that updates nearly every subscriber)",
+    )
+    parser.add_argument("--child", nargs="+", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -182,9 +198,13 @@ def main() -> int:
             csv_path = Path(tmp) / f"subscribers-{size}.csv"
             db_path = Path(tmp) / f"bench-{size}.db"
             generate(csv_path, size, form=args.format)
+            changed_path = Path(tmp) / f"subscribers-{size}-changed.csv"
+            if args.changed:
+                generate(changed_path, size, form=args.format, renamed="子")
             load = os.getloadavg()[0]
+            paths = [str(csv_path), str(db_path)] + ([str(changed_path)] if args.changed else [])
             result = subprocess.run(
-                [sys.executable, __file__, "--child", str(csv_path), str(db_path)],
+                [sys.executable, __file__, "--child", *paths],
                 check=True,
                 capture_output=True,
                 text=True,
@@ -200,6 +220,8 @@ def main() -> int:
             )
             print(f"{'':>10} first: {json.dumps(first)}", flush=True)
             print(f"{'':>10} second: {json.dumps(second)}", flush=True)
+            if "changed" in figures:
+                print(f"{'':>10} changed: {json.dumps(figures['changed'])}", flush=True)
             reader_first = figures["first_workers_cpu_seconds"]
             reader_second = round(figures["second_workers_cpu_seconds"] - reader_first, 2)
             print(
@@ -208,6 +230,7 @@ def main() -> int:
                 flush=True,
             )
             csv_path.unlink()
+            changed_path.unlink(missing_ok=True)
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     return 0

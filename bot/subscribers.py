@@ -577,26 +577,32 @@ class _Merge:
                 select(groups.state, func.count(), func.sum(groups.rows)).group_by(groups.state)
             )
         }
+        # A statement for a state no address is in would still read every group:
+        # such statements are left out (a first import has only NEW addresses).
         for state, kind in ((NEW, "added"), (SKIP, "skipped")):
-            for line, email in connection.execute(self._sample(state)):
-                report.sample(kind, line, email)
+            if state in tally:
+                for line, email in connection.execute(self._sample(state)):
+                    report.sample(kind, line, email)
         new_groups, new_rows = tally.get(NEW, (0, 0))
         old_groups, old_rows = tally.get(OLD, (0, 0))
         report.skipped_suppressed += tally.get(SKIP, (0, 0))[1]
         report.added += new_groups
         report.merged += (new_rows - new_groups) + (old_rows - old_groups)
-        connection.execute(self._events(SKIP, "subscriber.import_skipped", reason="suppressed"))
+        if SKIP in tally:
+            connection.execute(self._events(SKIP, "subscriber.import_skipped", reason="suppressed"))
         # One stamp for every subscriber the import writes, changed or new, instead
         # of a trigger per row: preflight's personal-data index reads them all at
         # its next refresh (`storage.changes.bulk_stamp`).
         with changes.bulk_stamp(connection) as stamp:
-            updated = self._update_stored(report, stamp) + self._merge_stored(report, stamp)
-            for line, email in sorted(updated)[:SAMPLE]:
-                report.sample("updated", line, email)
-            report.unchanged += old_groups - report.updated
-            # The events first: both statements select the same NEW addresses.
-            connection.execute(self._events(NEW, "subscriber.added"))
-            connection.execute(self._insert_new(stamp))
+            if old_groups:
+                updated = self._update_stored(report, stamp) + self._merge_stored(report, stamp)
+                for line, email in sorted(updated)[:SAMPLE]:
+                    report.sample("updated", line, email)
+                report.unchanged += old_groups - report.updated
+            if new_groups:
+                # The events first: both statements select the same NEW addresses.
+                connection.execute(self._events(NEW, "subscriber.added"))
+                connection.execute(self._insert_new(stamp))
 
     def _sample(self, state: str) -> Any:
         rows, groups = self.staging.rows.c, self.staging.groups.c
