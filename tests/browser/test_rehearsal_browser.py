@@ -263,7 +263,12 @@ def test_the_whole_workflow_by_hand(rehearsal: Rehearsal, page: Any, shots: Path
 
 def start_drill(page: Any, rehearsal: Rehearsal, drill: str, user: str = EDITOR) -> None:
     become(page, rehearsal, user, "drills")
-    page.click(f'[data-drill-start="{drill}"]')
+    # The start is a form's POST, answered once the drill's setup is done; the page's poll
+    # can show the new drill before that. Wait for the POST's own answer, so that it does
+    # not land later, on the page of the next step (once, in CI, it took the page back to
+    # the Drills tab while the test typed a command on the channel's).
+    with page.expect_navigation(url=re.compile(r"tab=drills"), timeout=60_000):
+        page.click(f'[data-drill-start="{drill}"]')
     expect(page.locator("#drill-current")).to_have_attribute("data-drill", drill)
     expect(page.locator("#drill-verdict")).to_contain_text("Running")
 
